@@ -1,0 +1,52 @@
+"""The ``diff9d`` command: one entry point, one subcommand family per stage.
+
+Each family lives in a ``commands`` module beside the code it drives and exposes
+``register(subparsers)``, which adds its parser(s) and sets ``func`` to a handler taking the
+parsed ``argparse.Namespace`` and returning an exit code. Command modules import their heavy
+dependencies (torch, open3d) inside the handlers so that ``diff9d --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from diff9d_ros import __version__
+
+# Families in the order ``diff9d --help`` lists them; a module missing here is a bug, not optional.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="diff9d",
+        description="Diff9D pose, grasp planning and GeoTDM forecasting for RGB-D tabletop scenes.",
+    )
+    parser.add_argument("--version", action="version", version=f"diff9d_ros {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen subcommand; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
