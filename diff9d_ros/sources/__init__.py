@@ -1,0 +1,1 @@
+"""Frame sources: RealSense hardware or recordings (more sources join with the pipeline)."""
