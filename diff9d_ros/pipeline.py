@@ -1,0 +1,189 @@
+"""The stages wired together: the one code path of the ROS nodes and the ``diff9d`` runner.
+
+A frame moves through a list of :class:`Stage` objects, each reading and filling fields of one
+:class:`FrameState` (typed input and output per stage, named in its ``reads``/``writes``). The
+:class:`Pipeline` times every stage and turns an exception of one bad frame into a failed
+:class:`FrameState` with the stage and the reason, so the stream goes on with the next frame.
+:class:`LatestFrameSlot` gives newest-frame-wins hand-over between a source that produces faster
+than the stages consume.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+
+from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.pose.detection import Detection
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameState:
+    """Everything known about one input frame; stages fill the fields in order.
+
+    ``index`` counts input frames from 0 (gaps in a run's indices are frames dropped by
+    newest-frame-wins). ``error`` is ``None`` for a frame that went through every stage.
+    """
+
+    index: int
+    frame: RGBDFrame
+    instance_mask: np.ndarray | None = None
+    categories: dict[int, str] = field(default_factory=dict)
+    detections: list[Detection] = field(default_factory=list)
+    grasps: dict[int, list[Any]] = field(default_factory=dict)
+    forecasts: dict[str, np.ndarray] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    error: str | None = None
+    failed_stage: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def stamp_ns(self) -> int:
+        return self.frame.stamp_ns
+
+
+class Stage(ABC):
+    """One step of the pipeline. ``reads``/``writes`` name the :class:`FrameState` fields it uses."""
+
+    name: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def __call__(self, state: FrameState) -> None:
+        """Fill this stage's ``writes`` of ``state``; raise on a frame it cannot process."""
+
+
+class Pipeline:
+    """Stages in order, each timed; one bad frame fails alone and never stops the stream."""
+
+    def __init__(self, stages: Iterable[Stage]) -> None:
+        self.stages = list(stages)
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pipeline: stage names must be unique, got {names}")
+        available = {"frame"}
+        for stage in self.stages:
+            missing = [name for name in stage.reads if name not in available]
+            if missing:
+                raise ValueError(
+                    f"pipeline: stage {stage.name!r} reads {missing} that no earlier stage writes"
+                )
+            available.update(stage.writes)
+
+    def process(self, index: int, frame: RGBDFrame) -> FrameState:
+        """Run every stage on ``frame``; a failure is recorded in the returned state, not raised."""
+        state = FrameState(index=index, frame=frame)
+        start = time.perf_counter()
+        try:
+            frame.validate()
+        except ValueError as error:
+            return self._fail(state, "input", error)
+        state.timings_s["input"] = time.perf_counter() - start
+        for stage in self.stages:
+            start = time.perf_counter()
+            try:
+                stage(state)
+            except Exception as error:  # one bad frame must not stop the stream
+                state.timings_s[stage.name] = time.perf_counter() - start
+                return self._fail(state, stage.name, error)
+            state.timings_s[stage.name] = time.perf_counter() - start
+        return state
+
+    def run(self, frames: Iterable[RGBDFrame]) -> Iterator[FrameState]:
+        """:meth:`process` every frame of ``frames`` in order."""
+        for index, frame in enumerate(frames):
+            yield self.process(index, frame)
+
+    @staticmethod
+    def _fail(state: FrameState, stage: str, error: BaseException) -> FrameState:
+        state.failed_stage = stage
+        state.error = f"{type(error).__name__}: {error}"
+        LOG.warning(
+            "frame %d (stamp %d ns) failed in %s: %s", state.index, state.stamp_ns, stage, state.error
+        )
+        return state
+
+
+T = TypeVar("T")
+
+
+class LatestFrameSlot(Generic[T]):
+    """A one-item hand-over where a newer item replaces an unread one (newest frame wins).
+
+    The producer calls :meth:`put` at its own rate; the consumer :meth:`take` blocks for the
+    newest item. Replaced items are counted in ``dropped`` so every input is accounted for.
+    """
+
+    def __init__(self) -> None:
+        self._item: T | None = None
+        self._closed = False
+        self._condition = threading.Condition()
+        self.dropped = 0
+        self.accepted = 0
+
+    def put(self, item: T) -> None:
+        with self._condition:
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self.accepted += 1
+            self._condition.notify()
+
+    def close(self) -> None:
+        """No more items: a waiting :meth:`take` returns ``None`` once the slot is empty."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+    def take(self, timeout_s: float | None = None) -> T | None:
+        """The newest item, waiting up to ``timeout_s``; ``None`` on timeout or when closed and empty."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._item is not None or self._closed, timeout=timeout_s)
+            item, self._item = self._item, None
+            return item
+
+
+def run_newest_first(
+    items: Iterable[T], consume: Callable[[T], None], *, slot: LatestFrameSlot[T] | None = None
+) -> LatestFrameSlot[T]:
+    """Feed ``items`` from a producer thread while ``consume`` handles the newest one at a time.
+
+    Returns the slot, whose ``dropped``/``accepted`` counters say which inputs were skipped.
+    """
+    slot = slot or LatestFrameSlot()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for item in items:
+                slot.put(item)
+        except BaseException as error:  # re-raised in the consumer thread
+            failure.append(error)
+        finally:
+            slot.close()
+
+    producer = threading.Thread(target=produce, name="frame-producer", daemon=True)
+    producer.start()
+    while True:
+        item = slot.take()
+        if item is None:
+            break
+        consume(item)
+    producer.join()
+    if failure:
+        raise failure[0]
+    return slot
