@@ -37,6 +37,7 @@ setup(
     name=PACKAGE,
     version=read_version(),
     packages=find_packages(exclude=["tests", "tests.*"]),
+    package_data={"diff9d_ros.ros": ["msg/*.msg"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -1,1 +1,1 @@
-"""bag"""
+"""rosbag2 read/write (``io``), offline evaluation and reports."""
