@@ -32,10 +32,13 @@ class FrameState:
 
     ``index`` counts input frames from 0 (gaps in a run's indices are frames dropped by
     newest-frame-wins). ``error`` is ``None`` for a frame that went through every stage.
+    ``frame`` is ``None`` where a stage chain starts from detections (the forecast node), then
+    ``stamp_ns`` comes from the detections' header.
     """
 
     index: int
-    frame: RGBDFrame
+    frame: RGBDFrame | None
+    stamp_ns: int = 0
     instance_mask: np.ndarray | None = None
     categories: dict[int, str] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
@@ -50,9 +53,9 @@ class FrameState:
     def ok(self) -> bool:
         return self.error is None
 
-    @property
-    def stamp_ns(self) -> int:
-        return self.frame.stamp_ns
+    def __post_init__(self) -> None:
+        if self.frame is not None and not self.stamp_ns:
+            self.stamp_ns = self.frame.stamp_ns
 
 
 class Stage(ABC):
@@ -70,12 +73,13 @@ class Stage(ABC):
 class Pipeline:
     """Stages in order, each timed; one bad frame fails alone and never stops the stream."""
 
-    def __init__(self, stages: Iterable[Stage]) -> None:
+    def __init__(self, stages: Iterable[Stage], inputs: tuple[str, ...] = ("frame",)) -> None:
+        """``inputs`` are the :class:`FrameState` fields the caller fills before the first stage."""
         self.stages = list(stages)
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"pipeline: stage names must be unique, got {names}")
-        available = {"frame"}
+        available = set(inputs)
         for stage in self.stages:
             missing = [name for name in stage.reads if name not in available]
             if missing:
@@ -93,6 +97,10 @@ class Pipeline:
         except ValueError as error:
             return self._fail(state, "input", error)
         state.timings_s["input"] = time.perf_counter() - start
+        return self.process_state(state)
+
+    def process_state(self, state: FrameState) -> FrameState:
+        """Run every stage on a prepared ``state`` (e.g. one holding only detections)."""
         for stage in self.stages:
             start = time.perf_counter()
             try:
