@@ -59,6 +59,11 @@ setup(
         "trimesh>=4.0",
         "open3d>=0.18",
         "rosbags>=0.10",
+        "yourdfpy>=0.0.56",
+        "mujoco>=3.1",
+        "coacd>=1.0",
+        "manifold3d>=2.3",
+        "pyrealsense2>=2.55",
     ],
     extras_require={
         "test": ["pytest>=7", "ruff>=0.5", "diffusers>=0.27"],

@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from diff9d_ros import __version__
 
 # Families in the order ``diff9d --help`` lists them; a module missing here is a bug, not optional.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "diff9d_ros.synth.commands",
+    "diff9d_ros.grasp.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

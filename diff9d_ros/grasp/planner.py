@@ -1,0 +1,322 @@
+"""Grasp planning from a 9-DoF detection and the scene point cloud.
+
+Pipeline per object (all candidates at once, see :mod:`diff9d_ros.grasp.collision`):
+
+1. Category candidates in the canonical frame (:mod:`diff9d_ros.grasp.candidates`), scaled by the
+   detected size and mapped into the camera frame by the detected pose.
+2. The scene cloud (prepared once per frame by :meth:`GraspPlanner.prepare_scene`: points within
+   ``table_band_m`` of the table plane dropped, the table being checked analytically, then a voxel
+   grid) is cropped to the gripper's reach around the object; points inside the detection box
+   (grown by ``own_tolerance_m``) are the object's own points.
+3. Width: the opening a candidate needs is the larger of its family prior and twice the farthest
+   own point between the pads; rejected if that plus ``min_finger_margin_m`` per side exceeds the
+   maximum opening. The fingers approach opened to the width plus ``finger_margin_m`` per side.
+4. Rejected as well: fewer than ``min_support_points`` own points between the pads (a grasp on
+   air), any swept box below the table plane or an approach pointing up out of it, any point in the
+   palm or finger boxes swept along the approach from the pre-grasp (own points included), any other
+   object's point in the space between the fingers along that sweep.
+5. Ranking: ``score = p_pose * (0.35 stability + 0.3 centrality + 0.15 width margin + 0.2
+   clearance)``. ``p_pose`` is the chance that the pad centre stays within the grasp's tolerance
+   under the pose covariance: the 6x6 covariance is propagated to the pad centre by the Jacobian
+   ``[I, -[p - t]x]`` of ``p = Exp(dtheta) R q + t + dt``, rotated into the TCP frame, and
+   ``p_pose = prod_i erf(m_i / (sqrt(2) sigma_i))`` with tolerances ``m`` = (half the object's
+   extent across the pads, the free play (opening - width) / 2, half the finger length). Rotation
+   about the symmetry axis of bottles, bowls and cans is projected out first (it does not move the
+   surface). The point checks run in batches in order of the score's upper bound (clearance = 1)
+   and stop once ``max_grasps`` accepted grasps all score at least the next bound: the top
+   ``max_grasps`` are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import erf
+
+from diff9d_ros.geometry.boxes import points_in_box
+from diff9d_ros.geometry.rotations import SYMMETRIC_CATEGORIES
+from diff9d_ros.grasp import collision
+from diff9d_ros.grasp.candidates import canonical_candidates
+from diff9d_ros.grasp.collision import TablePlane
+from diff9d_ros.grasp.gripper import GripperModel, load_gripper
+from diff9d_ros.pose.detection import Detection
+
+#: Weight of the clearance term in the score (the other weights are in ``_score_terms``).
+CLEARANCE_WEIGHT = 0.2
+
+
+@dataclass
+class Grasp:
+    """One ranked grasp, in the camera optical frame.
+
+    ``pose`` is the 4x4 TCP pose (z approach, y closing), ``pre_grasp`` the TCP pose
+    ``approach_distance_m`` back along the approach, ``width_m`` the object width expected between
+    the fingers, ``opening_m`` the finger opening to hold during the approach, ``approach`` the unit
+    approach direction, ``family`` the candidate family ("side", "top", "rim", ...).
+    """
+
+    pose: np.ndarray
+    pre_grasp: np.ndarray
+    width_m: float
+    opening_m: float
+    score: float
+    approach: np.ndarray
+    family: str
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Tunables of :class:`GraspPlanner` (metres, counts)."""
+
+    approach_distance_m: float = 0.10
+    finger_margin_m: float = 0.006
+    min_finger_margin_m: float = 0.0015
+    voxel_m: float = 0.005
+    own_tolerance_m: float = 0.005
+    table_band_m: float = 0.008
+    table_clearance_m: float = 0.003
+    max_upward_approach: float = 0.17
+    min_support_points: int = 3
+    clearance_saturation_m: float = 0.02
+    max_grasps: int = 10
+    batch_size: int = 24
+
+
+@dataclass
+class PlanStats:
+    """Candidate counts of the last :meth:`GraspPlanner.plan` call, per rejection reason."""
+
+    candidates: int = 0
+    too_wide: int = 0
+    below_table: int = 0
+    collision: int = 0
+    no_support: int = 0
+    evaluated: int = 0
+    accepted: int = 0
+
+
+def voxel_downsample(points_m: np.ndarray, voxel_m: float) -> np.ndarray:
+    """One point (the first) per occupied cubic voxel of edge ``voxel_m``."""
+    if voxel_m <= 0:
+        raise ValueError(f"voxel size must be positive, got {voxel_m}")
+    if len(points_m) == 0:
+        return points_m
+    keys = np.floor(points_m / voxel_m).astype(np.int64)
+    keys -= keys.min(axis=0)
+    span = keys.max(axis=0) + 1
+    flat = (keys[:, 0] * span[1] + keys[:, 1]) * span[2] + keys[:, 2]
+    _, first = np.unique(flat, return_index=True)
+    return points_m[np.sort(first)]
+
+
+@dataclass(frozen=True)
+class SceneCloud:
+    """A scene cloud prepared once per frame: finite, table band removed, voxel-downsampled."""
+
+    points_m: np.ndarray
+    table_plane: TablePlane | None
+
+
+def _as_plane(table_plane: TablePlane | np.ndarray | None) -> TablePlane | None:
+    if table_plane is None or isinstance(table_plane, TablePlane):
+        return table_plane
+    return TablePlane.from_coefficients(table_plane)
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    """Cross-product matrices (N, 3, 3) of vectors (N, 3)."""
+    out = np.zeros((*v.shape[:-1], 3, 3))
+    out[..., 0, 1], out[..., 0, 2] = -v[..., 2], v[..., 1]
+    out[..., 1, 0], out[..., 1, 2] = v[..., 2], -v[..., 0]
+    out[..., 2, 0], out[..., 2, 1] = -v[..., 1], v[..., 0]
+    return out
+
+
+class GraspPlanner:
+    """Ranked, collision-free parallel-jaw grasps for one detected object at a time."""
+
+    def __init__(self, gripper: GripperModel | None = None, config: PlannerConfig | None = None) -> None:
+        self.gripper = gripper if gripper is not None else load_gripper()
+        self.config = config or PlannerConfig()
+        self.last_stats = PlanStats()
+        corners = collision.box_corners(*collision.gripper_solids(self.gripper, np.array([0.0]), 0.0))
+        max_open = collision.box_corners(
+            *collision.gripper_solids(self.gripper, np.array([self.gripper.max_opening_m]), 0.0)
+        )
+        self._reach_m = float(
+            max(np.linalg.norm(corners, axis=-1).max(), np.linalg.norm(max_open, axis=-1).max())
+            + self.config.approach_distance_m
+        )
+
+    def prepare_scene(
+        self, scene_points_m: np.ndarray, table_plane: TablePlane | np.ndarray | None = None
+    ) -> SceneCloud:
+        """Drop invalid points and the table band, voxel-downsample: done once per frame."""
+        points = np.asarray(scene_points_m, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 3:
+            raise ValueError(f"scene_points_m must be (M, 3), got shape {points.shape}")
+        points = points[np.all(np.isfinite(points), axis=1)]
+        table_plane = _as_plane(table_plane)
+        if table_plane is not None:
+            points = points[table_plane.signed_distance_m(points) > self.config.table_band_m]
+        return SceneCloud(voxel_downsample(points, self.config.voxel_m), table_plane)
+
+    def plan(
+        self,
+        detection: Detection,
+        scene_points_m: np.ndarray | SceneCloud,
+        table_plane: TablePlane | np.ndarray | None = None,
+    ) -> list[Grasp]:
+        """Ranked grasps (best first, at most ``config.max_grasps``) for ``detection``.
+
+        ``scene_points_m`` (M, 3) is the scene cloud in the camera frame, the object's own points
+        included, or a :class:`SceneCloud` from :meth:`prepare_scene` (then its plane is used);
+        ``table_plane`` a :class:`TablePlane` or ``(a, b, c, d)`` coefficients in the camera frame
+        with the normal pointing up (None: no table check beyond the points).
+        """
+        cfg = self.config
+        if not isinstance(scene_points_m, SceneCloud):
+            scene_points_m = self.prepare_scene(scene_points_m, table_plane)
+        points, table_plane = scene_points_m.points_m, scene_points_m.table_plane
+        rotation, centre, size = detection.rotation, detection.translation_m, detection.size_m
+        if not (np.all(np.isfinite(rotation)) and np.all(np.isfinite(centre))):
+            raise ValueError("detection pose has NaN or inf entries")
+
+        cands = canonical_candidates(detection.category, size, self.gripper)
+        poses = np.einsum("ij,njk->nik", detection.transform, cands.poses)
+        stats = PlanStats(candidates=len(poses))
+
+        # Scene around the object, and the object's own points (inside its grown box).
+        radius = float(np.linalg.norm(size) / 2.0 + self._reach_m)
+        points = points[np.sum((points - centre) ** 2, axis=1) <= radius**2]
+        own = points_in_box(points, rotation, centre, size, tolerance_m=cfg.own_tolerance_m)
+
+        # Width needed: prior, or the farthest own point between the pads at full opening.
+        approach = poses[:, :3, 2]
+        max_open = self.gripper.max_opening_m
+        local_own = collision.to_tcp_frames(points[own], poses)
+        full_low, full_high = self.gripper.closing_bounds(np.full(len(poses), max_open))
+        in_full = collision.inside(local_own, full_low, full_high)
+        half_width = np.where(in_full, np.abs(local_own[..., 1]), 0.0).max(axis=1, initial=0.0)
+        width = np.maximum(cands.prior_width_m, 2.0 * half_width)
+        keep = width + 2.0 * cfg.min_finger_margin_m <= max_open
+        stats.too_wide = int(np.sum(~keep))
+        opening = np.minimum(max_open, width + 2.0 * cfg.finger_margin_m)
+        region_low, region_high = self.gripper.closing_bounds(opening)
+        support = collision.inside(local_own, region_low, region_high).sum(axis=1)
+        stats.no_support = int(np.sum(keep & (support < cfg.min_support_points)))
+        keep &= support >= cfg.min_support_points
+        solid_low, solid_high = collision.gripper_solids(self.gripper, opening, cfg.approach_distance_m)
+        table_gap = np.full(len(poses), np.inf)
+        if table_plane is not None:
+            table_gap = collision.table_clearance_m(poses, solid_low, solid_high, table_plane)
+            above = (table_gap >= cfg.table_clearance_m) & (
+                approach @ table_plane.normal <= cfg.max_upward_approach
+            )
+            stats.below_table = int(np.sum(keep & ~above))
+            keep &= above
+
+        # Point checks in batches, best score upper bound (clearance term = 1) first; stop once
+        # max_grasps accepted grasps all score at least the next batch's bound (exact top-k).
+        idx = np.flatnonzero(keep)
+        p_pose, quality = self._score_terms(
+            detection, cands.stability[idx], poses[idx], width[idx], opening[idx]
+        )
+        bound = p_pose * (quality + CLEARANCE_WEIGHT)
+        order = idx[np.argsort(-bound)]
+        bound_of = dict(zip(idx.tolist(), bound.tolist(), strict=True))
+        accepted: list[tuple[float, int]] = []
+        for start in range(0, len(order), cfg.batch_size):
+            batch = order[start : start + cfg.batch_size]
+            if len(accepted) >= cfg.max_grasps:
+                kth = sorted(accepted, reverse=True)[cfg.max_grasps - 1][0]
+                if kth >= bound_of[int(batch[0])]:
+                    break
+            stats.evaluated += len(batch)
+            local = collision.to_tcp_frames(points, poses[batch])
+            low, high = solid_low[batch], solid_high[batch]
+            hits_solid = collision.inside(local, low, high).any(axis=1)
+            swept_low = region_low[batch].copy()
+            swept_low[:, 2] -= cfg.approach_distance_m
+            hits_other = (collision.inside(local, swept_low, region_high[batch]) & ~own[None, :]).any(axis=1)
+            ok = ~(hits_solid | hits_other)
+            stats.collision += int(np.sum(~ok))
+            if not ok.any():
+                continue
+            clearance = np.minimum(
+                collision.box_distance_m(local[ok][:, ~own, :], low[ok], high[ok]), table_gap[batch[ok]]
+            )
+            clear = np.clip(clearance / cfg.clearance_saturation_m, 0.0, 1.0)
+            p, q = self._score_terms(
+                detection, cands.stability[batch[ok]], poses[batch[ok]], width[batch[ok]], opening[batch[ok]]
+            )
+            accepted += list(
+                zip((p * (q + CLEARANCE_WEIGHT * clear)).tolist(), batch[ok].tolist(), strict=True)
+            )
+        stats.accepted = len(accepted)
+        self.last_stats = stats
+
+        grasps = []
+        for score, i in sorted(accepted, reverse=True)[: cfg.max_grasps]:
+            pose = poses[i]
+            pre = pose.copy()
+            pre[:3, 3] -= cfg.approach_distance_m * pose[:3, 2]
+            grasps.append(
+                Grasp(
+                    pose=pose,
+                    pre_grasp=pre,
+                    width_m=float(width[i]),
+                    opening_m=float(opening[i]),
+                    score=float(score),
+                    approach=pose[:3, 2].copy(),
+                    family=str(cands.family[i]),
+                    category=detection.category,
+                )
+            )
+        return grasps
+
+    def _score_terms(
+        self,
+        detection: Detection,
+        stability: np.ndarray,
+        poses: np.ndarray,
+        width_m: np.ndarray,
+        opening_m: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(p_pose, quality without the clearance term) of candidates (see the module docstring)."""
+        gripper = self.gripper
+        z_low, z_high = gripper.finger_z_range_m
+        pad = poses[:, :3, 3] + ((z_low + z_high) / 2.0) * poses[:, :3, 2]
+        offset = pad - detection.translation_m
+        closing = poses[:, :3, 1]
+        perpendicular = offset - np.sum(offset * closing, axis=1, keepdims=True) * closing
+        half_diag = float(np.linalg.norm(detection.size_m)) / 2.0
+        centrality = 1.0 - np.clip(np.linalg.norm(perpendicular, axis=1) / half_diag, 0.0, 1.0)
+        margin = np.clip((gripper.max_opening_m - width_m) / (0.5 * gripper.max_opening_m), 0.0, 1.0)
+        quality = 0.35 * stability + 0.3 * centrality + 0.15 * margin
+
+        # Pose uncertainty at the pad centre, in the TCP frame.
+        cov = detection.covariance.copy()
+        if detection.category in SYMMETRIC_CATEGORIES:
+            axis = detection.rotation[:, 1]
+            project = np.eye(6)
+            project[3:, 3:] -= np.outer(axis, axis)
+            cov = project @ cov @ project.T
+        jac = np.concatenate([np.broadcast_to(np.eye(3), (len(poses), 3, 3)), -_skew(offset)], axis=2)
+        cov_pad = jac @ cov @ np.swapaxes(jac, 1, 2)
+        rot = poses[:, :3, :3]
+        sigma = np.sqrt(np.clip(np.einsum("nji,njk,nki->ni", rot, cov_pad, rot), 0.0, None))
+        extent_x = np.abs(rot[:, :, 0] @ detection.rotation) @ detection.size_m
+        tolerance = np.stack(
+            [
+                np.maximum(0.5 * extent_x, gripper.finger_half_extents_m[0]),
+                np.maximum((opening_m - width_m) / 2.0, 1e-4),
+                np.full(len(poses), gripper.finger_half_extents_m[2]),
+            ],
+            axis=1,
+        )
+        with np.errstate(divide="ignore"):
+            p_pose = np.prod(erf(tolerance / (np.sqrt(2.0) * sigma)), axis=1)
+        return p_pose, quality

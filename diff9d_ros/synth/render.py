@@ -1,0 +1,268 @@
+"""CPU renderer on open3d's ray casting: depth, instance mask and shaded RGB.
+
+One ``RaycastingScene`` per frame holds every mesh already transformed into the camera optical
+frame, and one ray per pixel centre is cast with direction ``((u - cx) / fx, (v - cy) / fy, 1)``,
+so the hit distance along the ray *is* the z depth. Shading is Lambertian plus ambient with an
+optional Blinn-Phong specular lobe (Blinn, SIGGRAPH 1977) and hard shadows from the strongest
+light (one more cast from the hit points), all vectorised over pixels; the result is linear RGB
+(``noise.corrupt_rgb`` / ``noise.to_srgb8`` turn it into 8-bit sRGB).
+
+Ground-truth helpers: an object's *unoccluded* pixel count (cast its pixel box against a cached
+scene holding only that instance in its canonical frame, the rays moved into that frame; pixels
+outside the image count, so truncation lowers the visible fraction too), and mug handle
+visibility (ray-cast the handle's face centres: a centre is visible when the first hit along the
+ray from the camera lands on it, within 1 mm, inside the image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import open3d as o3d
+
+from diff9d_ros.geometry.boxes import box_corners
+from diff9d_ros.geometry.camera import Intrinsics
+from diff9d_ros.synth.meshes import instance_mesh
+from diff9d_ros.synth.scene import Scene, SceneObject
+
+INVALID_ID = o3d.t.geometry.RaycastingScene.INVALID_ID
+#: Offset of shadow-ray origins along the surface normal, metres.
+SHADOW_BIAS_M = 1e-3
+#: A handle sample counts as seen when the first hit lies within this distance of it, metres.
+HANDLE_HIT_TOLERANCE_M = 1e-3
+
+
+@dataclass
+class RenderResult:
+    """Ideal (noise-free) render of a scene, all images (H, W).
+
+    ``object_index`` indexes ``scene.objects`` (-1 where no surface). ``view_cos`` is |cos| of the
+    angle between the viewing ray and the surface normal; ``albedo_luminance`` the surface
+    reflectance (both feed the sensor model).
+    """
+
+    depth_m: np.ndarray
+    instance_mask: np.ndarray
+    linear_rgb: np.ndarray
+    object_index: np.ndarray
+    view_cos: np.ndarray
+    albedo_luminance: np.ndarray
+    #: The frame's raycasting scene (camera frame, geometry id = object index) for GT queries.
+    raycaster: o3d.t.geometry.RaycastingScene
+
+
+def _pixel_directions(intrinsics: Intrinsics, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.stack(
+        [
+            (u - intrinsics.cx) / intrinsics.fx,
+            (v - intrinsics.cy) / intrinsics.fy,
+            np.ones_like(u, dtype=float),
+        ],
+        axis=-1,
+    )
+
+
+def _rotate(points: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """``points @ rotation.T`` for tall (N, 3) float32 arrays without a BLAS call.
+
+    Column-wise arithmetic: BLAS gemm/gemv on N x 3 operands is slow and, with spinning BLAS
+    threads on a loaded machine, erratic.
+    """
+    r = rotation.astype(np.float32)
+    return points[:, 0:1] * r[:, 0] + points[:, 1:2] * r[:, 1] + points[:, 2:3] * r[:, 2]
+
+
+def _dot(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Row-wise dot product of (N, 3) with one (3,) vector, without a BLAS call."""
+    d = direction.astype(np.float32)
+    return vectors[:, 0] * d[0] + vectors[:, 1] * d[1] + vectors[:, 2] * d[2]
+
+
+def camera_from_object(scene: Scene, obj: SceneObject) -> np.ndarray:
+    """4x4 transform from the object's local frame to the camera optical frame."""
+    return np.linalg.inv(scene.camera_pose) @ obj.pose
+
+
+def _pattern_weight(obj: SceneObject, local_m: np.ndarray) -> np.ndarray:
+    """0/1 per point: which of the two pattern colours a local-frame surface point takes."""
+    scale = obj.appearance.pattern_scale_m
+    cells = np.floor(local_m / scale).astype(np.int64)
+    if obj.appearance.pattern == "stripes":
+        axis = 1 if obj.is_category else 0  # bands along the symmetry axis of category objects
+        return (cells[:, axis] % 2).astype(np.float32)
+    return (cells.sum(axis=1) % 2).astype(np.float32)
+
+
+class Renderer:
+    """Renders ``Scene`` objects for fixed intrinsics; ray directions and instance scenes are cached."""
+
+    def __init__(self, intrinsics: Intrinsics, shadows: bool = True, nthreads: int = 0) -> None:
+        self.intrinsics = intrinsics
+        self.shadows = shadows
+        self.nthreads = nthreads
+        v, u = np.mgrid[0 : intrinsics.height, 0 : intrinsics.width]
+        self._dirs = _pixel_directions(intrinsics, u, v).reshape(-1, 3).astype(np.float32)
+        self._view = self._dirs / np.linalg.norm(self._dirs, axis=1, keepdims=True)
+        rays = np.concatenate([np.zeros_like(self._dirs), self._dirs], axis=1)
+        self._rays = o3d.core.Tensor(rays)
+        self._instance_scenes: dict[tuple[str, int], o3d.t.geometry.RaycastingScene] = {}
+
+    def build(self, scene: Scene) -> o3d.t.geometry.RaycastingScene:
+        """A raycasting scene with every object in the camera frame; geometry id = object index."""
+        if scene.intrinsics != self.intrinsics:
+            raise ValueError(
+                f"scene intrinsics {scene.intrinsics} differ from the renderer's {self.intrinsics}"
+            )
+        raycaster = o3d.t.geometry.RaycastingScene()
+        for obj in scene.objects:
+            transform = camera_from_object(scene, obj)
+            mesh = obj.mesh()
+            vertices = (mesh.vertices @ transform[:3, :3].T + transform[:3, 3]).astype(np.float32)
+            raycaster.add_triangles(o3d.core.Tensor(vertices), o3d.core.Tensor(mesh.faces.astype(np.uint32)))
+        return raycaster
+
+    def render(self, scene: Scene) -> RenderResult:
+        """Depth (float32 m, NaN = no surface), instance mask (int32), linear RGB (float32) and more."""
+        h, w = self.intrinsics.height, self.intrinsics.width
+        n = h * w
+        raycaster = self.build(scene)
+        hits = raycaster.cast_rays(self._rays, nthreads=self.nthreads)
+        geometry = hits["geometry_ids"].numpy()
+        pixels = np.flatnonzero(geometry != INVALID_ID)
+        index = geometry[pixels].astype(np.intp)
+        t_hit = hits["t_hit"].numpy()[pixels]
+
+        depth = np.full(n, np.nan, dtype=np.float32)
+        depth[pixels] = t_hit
+        instance_mask = np.zeros(n, dtype=np.int32)
+        instance_mask[pixels] = np.array([o.mask_id for o in scene.objects], dtype=np.int32)[index]
+        object_index = np.full(n, -1, dtype=np.int32)
+        object_index[pixels] = index
+
+        points = self._dirs[pixels] * t_hit[:, None]
+        albedo = np.array([o.appearance.colour for o in scene.objects], dtype=np.float32)[index]
+        for i, obj in enumerate(scene.objects):
+            if obj.appearance.pattern == "plain":
+                continue
+            rows = np.flatnonzero(index == i)
+            if len(rows) == 0:
+                continue
+            transform = camera_from_object(scene, obj)
+            local = _rotate(points[rows] - transform[:3, 3].astype(np.float32), transform[:3, :3].T)
+            weight = _pattern_weight(obj, local)[:, None]
+            second = obj.appearance.colour2.astype(np.float32)
+            albedo[rows] = albedo[rows] * (1.0 - weight) + second * weight
+
+        normals = hits["primitive_normals"].numpy()[pixels]
+        view = self._view[pixels]
+        facing = np.einsum("ij,ij->i", normals, view)
+        normals *= np.where(facing > 0, np.float32(-1.0), np.float32(1.0))[:, None]
+        view_cos = np.zeros(n, dtype=np.float32)
+        view_cos[pixels] = np.abs(facing)
+
+        world_to_camera = scene.camera_pose[:3, :3].T
+        shade = np.full(len(pixels), scene.ambient, dtype=np.float32)
+        ks = np.array([o.appearance.specular for o in scene.objects], dtype=np.float32)[index]
+        glossy = np.flatnonzero(ks > 0)
+        shininess = np.array([o.appearance.shininess for o in scene.objects], dtype=np.float32)[index[glossy]]
+        specular = np.zeros(len(pixels), dtype=np.float32)
+        strongest = int(np.argmax([light.intensity for light in scene.lights])) if scene.lights else -1
+        for k, light in enumerate(scene.lights):
+            direction = (world_to_camera @ light.direction).astype(np.float32)
+            lambert = np.maximum(_dot(normals, direction), np.float32(0.0))
+            if k == strongest and self.shadows:
+                lambert *= self._unshadowed(raycaster, points, normals, direction, lambert > 0)
+            shade += np.float32(light.intensity) * lambert
+            if len(glossy):
+                half = direction - view[glossy]
+                half /= np.sqrt(np.einsum("ij,ij->i", half, half))[:, None]
+                cos_half = np.maximum(np.einsum("ij,ij->i", normals[glossy], half), np.float32(0.0))
+                lobe = cos_half**shininess * (lambert[glossy] > 0)
+                specular[glossy] += np.float32(light.intensity) * ks[glossy] * lobe
+        rgb = np.empty((n, 3), dtype=np.float32)
+        rgb[:] = scene.background_rgb.astype(np.float32)
+        rgb[pixels] = albedo * shade[:, None] + specular[:, None]
+        luminance = np.ones(n, dtype=np.float32)
+        luminance[pixels] = _dot(albedo, np.array([0.2126, 0.7152, 0.0722]))
+        return RenderResult(
+            depth_m=depth.reshape(h, w),
+            instance_mask=instance_mask.reshape(h, w),
+            linear_rgb=rgb.reshape(h, w, 3),
+            object_index=object_index.reshape(h, w),
+            view_cos=view_cos.reshape(h, w),
+            albedo_luminance=luminance.reshape(h, w),
+            raycaster=raycaster,
+        )
+
+    def _unshadowed(
+        self,
+        raycaster: o3d.t.geometry.RaycastingScene,
+        points: np.ndarray,
+        normals: np.ndarray,
+        direction: np.ndarray,
+        facing_light: np.ndarray,
+    ) -> np.ndarray:
+        """1 where the light is visible from the surface point, 0 in shadow or facing away."""
+        lit = np.zeros(len(points), dtype=np.float32)
+        rows = np.flatnonzero(facing_light)
+        rays = np.empty((len(rows), 6), dtype=np.float32)
+        rays[:, :3] = points[rows] + np.float32(SHADOW_BIAS_M) * normals[rows]
+        rays[:, 3:] = direction
+        blocked = raycaster.test_occlusions(o3d.core.Tensor(rays), nthreads=self.nthreads).numpy()
+        lit[rows] = ~blocked
+        return lit
+
+    def _instance_scene(self, category: str, instance_id: int) -> o3d.t.geometry.RaycastingScene:
+        key = (category, instance_id)
+        if key not in self._instance_scenes:
+            mesh = instance_mesh(category, instance_id).mesh
+            raycaster = o3d.t.geometry.RaycastingScene()
+            raycaster.add_triangles(
+                o3d.core.Tensor(mesh.vertices.astype(np.float32)),
+                o3d.core.Tensor(mesh.faces.astype(np.uint32)),
+            )
+            self._instance_scenes[key] = raycaster
+        return self._instance_scenes[key]
+
+    def unoccluded_pixels(self, scene: Scene, obj: SceneObject) -> int:
+        """Pixels the object would cover with nothing in front of it, on an unbounded image plane."""
+        transform = camera_from_object(scene, obj)
+        corners = box_corners(transform[:3, :3], transform[:3, 3], obj.size_m())
+        if np.any(corners[:, 2] <= 0):
+            raise ValueError(f"object {obj.name} crosses the camera plane; its image is unbounded")
+        uv = self.intrinsics.project(corners)
+        u0, v0 = np.floor(uv.min(axis=0)).astype(int)
+        u1, v1 = np.ceil(uv.max(axis=0)).astype(int)
+        rotation, translation = transform[:3, :3], transform[:3, 3]
+        dx = (np.arange(u0, u1 + 1) - self.intrinsics.cx) / self.intrinsics.fx
+        dy = (np.arange(v0, v1 + 1) - self.intrinsics.cy) / self.intrinsics.fy
+        rays = np.empty((len(dy), len(dx), 6), dtype=np.float32)
+        rays[..., :3] = -translation @ rotation
+        rays[..., 3:] = dx[None, :, None] * rotation[0] + dy[:, None, None] * rotation[1] + rotation[2]
+        raycaster = self._instance_scene(obj.kind, obj.instance_id)
+        hits = raycaster.cast_rays(o3d.core.Tensor(rays.reshape(-1, 6)), nthreads=self.nthreads)
+        return int(np.count_nonzero(hits["geometry_ids"].numpy() != INVALID_ID))
+
+    def handle_visible_fraction(self, scene: Scene, obj: SceneObject, result: RenderResult) -> float:
+        """Fraction of the mug's handle face centres seen by the camera (see module docstring)."""
+        record = instance_mesh(obj.kind, obj.instance_id)
+        if not np.any(record.handle_faces):
+            raise ValueError(f"object {obj.name} ({obj.kind}) has no handle")
+        transform = camera_from_object(scene, obj)
+        centres = record.mesh.triangles_center[record.handle_faces]
+        points = centres @ transform[:3, :3].T + transform[:3, 3]
+        in_front = points[:, 2] > 0
+        uv = self.intrinsics.project(np.where(in_front[:, None], points, 1.0))
+        inside = (
+            in_front
+            & (uv[:, 0] >= -0.5)
+            & (uv[:, 0] < self.intrinsics.width - 0.5)
+            & (uv[:, 1] >= -0.5)
+            & (uv[:, 1] < self.intrinsics.height - 0.5)
+        )
+        dirs = points / points[:, 2:3]
+        rays = np.concatenate([np.zeros_like(dirs), dirs], axis=1).astype(np.float32)
+        t_hit = result.raycaster.cast_rays(o3d.core.Tensor(rays), nthreads=self.nthreads)["t_hit"].numpy()
+        seen = inside & (np.abs(t_hit - points[:, 2]) < HANDLE_HIT_TOLERANCE_M)
+        return float(np.mean(seen))

@@ -1,0 +1,147 @@
+"""Renderer and ground truth: depth geometry, masks vs boxes, sensor noise, mug handle visibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diff9d_ros.geometry.boxes import box_corners, points_in_box, to_box_frame
+from diff9d_ros.geometry.camera import Intrinsics
+from diff9d_ros.synth.noise import RandomizationConfig, SensorModel, corrupt_depth
+from diff9d_ros.synth.render import Renderer
+from diff9d_ros.synth.scene import compose_scene, look_at
+from diff9d_ros.synth.truth import synthesize
+
+SMALL = Intrinsics.realsense_d435(160, 120)
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(SMALL)
+
+
+def _frames(renderer: Renderer, seeds: range, **overrides: object):
+    config = RandomizationConfig.for_domain("clean", **overrides)
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        scene = compose_scene(rng, config, SMALL, "train")
+        yield scene, synthesize(scene, renderer, config.sensor, rng)
+
+
+def test_backprojected_depth_lies_in_the_ground_truth_box(renderer: Renderer) -> None:
+    checked = 0
+    for _, synth in _frames(renderer, range(12)):
+        frame = synth.frame
+        for truth in synth.objects:
+            mask = frame.instance_mask == truth.mask_id
+            if mask.sum() < 20:
+                continue
+            det = truth.detection
+            points = frame.intrinsics.backproject(frame.depth_m, mask)
+            inside = points_in_box(points, det.rotation, det.translation_m, det.size_m, tolerance_m=1e-3)
+            assert inside.mean() >= 0.99, (truth.category, inside.mean())
+            # The points fill the box: they reach close to its faces, not only its middle.
+            local = to_box_frame(points, det.rotation, det.translation_m)
+            assert np.ptp(local, axis=0).max() > 0.4 * det.size_m.max()
+            checked += 1
+    assert checked >= 20
+
+
+def test_projected_box_corners_bracket_the_mask(renderer: Renderer) -> None:
+    for _, synth in _frames(renderer, range(12, 20)):
+        for truth in synth.objects:
+            v, u = np.nonzero(synth.frame.instance_mask == truth.mask_id)
+            if len(u) == 0:
+                continue
+            det = truth.detection
+            uv = SMALL.project(box_corners(det.rotation, det.translation_m, det.size_m))
+            assert u.min() >= uv[:, 0].min() - 1 and u.max() <= uv[:, 0].max() + 1
+            assert v.min() >= uv[:, 1].min() - 1 and v.max() <= uv[:, 1].max() + 1
+
+
+def test_table_depth_matches_the_analytic_plane(renderer: Renderer) -> None:
+    scene, _ = next(_frames(renderer, range(3, 4)))
+    result = renderer.render(scene)
+    table = result.object_index == 0
+    assert table.sum() > 1000
+    v, u = np.nonzero(table)
+    rays = np.stack([(u - SMALL.cx) / SMALL.fx, (v - SMALL.cy) / SMALL.fy, np.ones(len(u))], axis=1)
+    rotation, eye = scene.camera_pose[:3, :3], scene.camera_pose[:3, 3]
+    # World z of eye + depth * (R @ ray) is 0 on the table top.
+    expected = -eye[2] / (rays @ rotation[2])
+    np.testing.assert_allclose(result.depth_m[table], expected, atol=1e-4)
+
+
+def test_unoccluded_objects_are_fully_visible_and_rgb_is_shaded(renderer: Renderer) -> None:
+    fractions = []
+    for _, synth in _frames(renderer, range(20, 30), objects_range=(1, 1), distractors_range=(0, 0)):
+        assert synth.frame.rgb.dtype == np.uint8 and synth.frame.rgb.std() > 5
+        truth = synth.objects[0]
+        fractions.append(truth.visible_fraction)
+        assert truth.visible_pixels == int((synth.frame.instance_mask == truth.mask_id).sum())
+    # A lone object in view is (nearly) entirely visible; the only loss is image truncation.
+    assert np.median(fractions) > 0.97 and max(fractions) <= 1.0 + 1e-9
+
+
+def _flat_table_scene(distance_m: float):
+    config = RandomizationConfig(objects_range=(1, 1), distractors_range=(0, 0), texture_probability=0.0)
+    scene = compose_scene(np.random.default_rng(5), config, SMALL)
+    scene.objects = scene.objects[:2]  # table and floor only
+    eye = np.array([0.05, 0.0, distance_m])
+    return scene.with_camera(look_at(eye, np.array([0.0, 0.0, 0.0])))
+
+
+def test_realsense_depth_noise_grows_with_distance_squared(renderer: Renderer) -> None:
+    sensor = SensorModel.realsense()
+    sigmas = []
+    for distance in (0.5, 1.0):
+        result = renderer.render(_flat_table_scene(distance))
+        noisy = corrupt_depth(
+            result.depth_m, result.view_cos, result.albedo_luminance, sensor, np.random.default_rng(0)
+        )
+        valid = np.isfinite(noisy) & (result.object_index == 0)
+        residual = noisy[valid] - result.depth_m[valid]
+        assert np.allclose(noisy[valid] * 1000.0, np.round(noisy[valid] * 1000.0), atol=1e-3)  # 1 mm steps
+        sigmas.append(residual.std())
+    assert 3.0 < sigmas[1] / sigmas[0] < 5.0, sigmas
+
+
+def test_realsense_holes_at_edges_and_dark_surfaces(renderer: Renderer) -> None:
+    config = RandomizationConfig.for_domain("realsense", objects_range=(4, 4))
+    rng = np.random.default_rng(7)
+    scene = compose_scene(rng, config, SMALL)
+    clean = renderer.render(scene)
+    synth = synthesize(scene, renderer, config.sensor, rng)
+    holes = ~np.isfinite(synth.frame.depth_m) & np.isfinite(clean.depth_m)
+    boundary = np.zeros_like(holes)
+    mask = clean.instance_mask
+    boundary[:, 1:] |= mask[:, 1:] != mask[:, :-1]
+    boundary[1:, :] |= mask[1:, :] != mask[:-1, :]
+    # Holes concentrate on object boundaries, far above the random-dropout rate.
+    assert holes[boundary].mean() > 0.3 > 0.05 > holes[~boundary & (clean.albedo_luminance > 0.1)].mean()
+
+
+def _lone_mug_frame(renderer: Renderer, azimuth_offset_rad: float, elevation_deg: float):
+    config = RandomizationConfig(objects_range=(1, 1), distractors_range=(0, 0), categories=("mug",))
+    rng = np.random.default_rng(11)
+    scene = compose_scene(rng, config, SMALL)
+    mug = scene.category_objects()[0]
+    handle_dir = mug.pose[:3, 0]  # canonical +x (handle) in the world
+    azimuth = np.arctan2(handle_dir[1], handle_dir[0]) + azimuth_offset_rad
+    elevation = np.radians(elevation_deg)
+    target = mug.pose[:3, 3]
+    eye = target + 0.5 * np.array(
+        [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)]
+    )
+    scene = scene.with_camera(look_at(eye, target))
+    return synthesize(scene, renderer, config.sensor, rng).objects[0]
+
+
+def test_mug_handle_visibility_follows_the_view(renderer: Renderer) -> None:
+    facing = _lone_mug_frame(renderer, 0.0, 20.0)
+    side = _lone_mug_frame(renderer, np.pi / 2, 20.0)
+    behind = _lone_mug_frame(renderer, np.pi, 10.0)
+    assert facing.handle_visible and not facing.symmetric
+    assert side.handle_visible and side.handle_visible_fraction > 0.2
+    assert behind.handle_visible is False and behind.symmetric
+    assert facing.handle_visible_fraction > 0.3 > 0.05 > behind.handle_visible_fraction
