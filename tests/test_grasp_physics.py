@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from diff9d_ros.grasp.candidates import canonical_candidates
 from diff9d_ros.grasp.physics import DENSITY_KG_M3, GraspSimulator, PhysicsObject
 from diff9d_ros.synth.meshes import instance_mesh
 
@@ -61,3 +62,40 @@ def test_unknown_object_is_a_clear_error(can_sim: GraspSimulator) -> None:
     grasp, pre = grasp_at([0.0, 0.0, 0.06])
     with pytest.raises(ValueError, match="unknown object"):
         can_sim.run("mug", grasp, pre, 0.08)
+
+
+def _upright(mesh_size_m: np.ndarray) -> np.ndarray:
+    pose = np.eye(4)
+    pose[:3, :3] = trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0])[:3, :3]
+    pose[2, 3] = mesh_size_m[1] / 2
+    return pose
+
+
+def test_bowl_rim_pinch_lifts_the_bowl() -> None:
+    """A shallow, flared test bowl (0.185 m wide, 0.059 m high) that vertical rim pinches dropped."""
+    bowl = instance_mesh("bowl", 955)
+    pose = _upright(bowl.size_m)
+    sim = GraspSimulator([PhysicsObject.from_mesh("bowl", bowl.mesh, pose, DENSITY_KG_M3["bowl"])])
+    cands = canonical_candidates("bowl", bowl.size_m, sim.gripper)
+    best = int(np.argmax(cands.stability))
+    grasp = pose @ cands.poses[best]
+    pre = grasp.copy()
+    pre[:3, 3] -= 0.10 * grasp[:3, 2]
+    result = sim.run("bowl", grasp, pre, cands.prior_width_m[best] + 0.012)
+    assert result.success, result
+    assert result.lift_achieved_m > 0.08
+
+
+def test_wide_can_is_lifted_by_its_necked_top() -> None:
+    """A test can 0.081 m wide (wider than the 0.08 m opening) taken over its narrower top."""
+    can = instance_mesh("can", 907)
+    assert can.size_m[0] > 0.08
+    pose = _upright(can.size_m)
+    sim = GraspSimulator([PhysicsObject.from_mesh("can", can.mesh, pose, DENSITY_KG_M3["can"])])
+    cands = canonical_candidates("can", can.size_m, sim.gripper)
+    neck = int(np.flatnonzero(cands.family == "neck")[0])
+    grasp = pose @ cands.poses[neck]
+    pre = grasp.copy()
+    pre[:3, 3] -= 0.10 * grasp[:3, 2]
+    result = sim.run("can", grasp, pre, sim.gripper.max_opening_m)
+    assert result.success, result

@@ -193,3 +193,47 @@ def test_median_planning_time(planner: GraspPlanner) -> None:
         times.append(time.perf_counter() - start)
     # Generous bound for a shared CI machine; the benchmark reports the real median.
     assert np.median(times) < 0.1
+
+
+def _synthetic_instance_scene(category: str, instance_id: int, yaw_rad: float):
+    """A test-split synthetic instance upright at the origin, turned by ``yaw_rad``, seen by the camera."""
+    from diff9d_ros.synth.meshes import instance_mesh
+
+    instance = instance_mesh(category, instance_id)
+    cam = camera_pose()
+    canonical_to_world = (
+        _at([0.0, 0.0, instance.size_m[1] / 2])
+        @ trimesh.transformations.rotation_matrix(yaw_rad, [0, 0, 1])
+        @ Y_UP
+    )
+    mesh = instance.mesh.copy()
+    mesh.apply_transform(canonical_to_world)
+    world = np.concatenate([table_points(), visible_points(mesh, cam[:3, 3])])
+    detection = detection_of(category, canonical_to_world, instance.size_m, cam)
+    return to_camera(world, cam), detection, cam, instance
+
+
+@pytest.mark.parametrize("yaw_deg", [0.0, 60.0, 150.0])
+def test_camera_gets_a_grasp_across_its_body(planner: GraspPlanner, yaw_deg: float) -> None:
+    """A test camera 0.128 x 0.105 x 0.095 m (lens included): too wide and too tall for the
+    0.08 m opening except across its body's thickness, behind the lens."""
+    points, detection, cam, instance = _synthetic_instance_scene("camera", 951, np.radians(yaw_deg))
+    grasps = planner.plan(detection, points, plane_in_camera(cam))
+    assert grasps, planner.last_stats
+    best = grasps[0]
+    closing_canonical = detection.rotation.T @ best.pose[:3, 1]
+    assert abs(closing_canonical[2]) > 0.99, "closes across the body's thickness (canonical z)"
+    body_depth = instance.params["depth"]
+    assert best.width_m < 0.08 and best.width_m >= body_depth - 0.005
+    # The pads straddle the body: the pad centre lies within the body, behind the lens.
+    pad = best.pose[:3, 3] + np.mean(planner.gripper.finger_z_range_m) * best.pose[:3, 2]
+    pad_canonical = detection.rotation.T @ (pad - detection.translation_m)
+    assert pad_canonical[2] < -instance.size_m[2] / 2 + body_depth
+
+
+def test_laptop_plans_fast_and_pinches_the_lid(planner: GraspPlanner) -> None:
+    points, detection, cam, _ = _synthetic_instance_scene("laptop", 957, np.radians(20.0))
+    cloud = planner.prepare_scene(points, plane_in_camera(cam))
+    grasps = planner.plan(detection, cloud)
+    assert grasps and grasps[0].family == "edge"
+    assert planner.last_stats.candidates <= 40

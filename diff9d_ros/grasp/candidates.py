@@ -8,17 +8,20 @@ and its lid rises from the back (−z) edge.
 
 A candidate is a grasp point ``g`` (where the centre of the finger pads should close), an approach
 direction ``a`` (TCP z) and a closing direction ``c`` (TCP y), plus a prior object width at the
-fingers and a stability prior for its family. The TCP is placed so that the pad centre sits on
-``g`` unless the palm would then hit the object's near surface (``near_m`` from ``g`` against the
-approach), in which case it backs off; candidates whose fingertips no longer reach ``g`` are
-dropped. Families (top-down and side approaches):
+fingers and a stability prior for its family. By default the TCP is placed so that the pad centre
+sits on ``g`` unless the palm would then hit the object's near surface (``near_m`` from ``g``
+against the approach), in which case it backs off; pinch families instead give a fingertip depth
+past ``g`` (``tip_m``). Candidates whose fingertips no longer reach ``g`` are dropped. Families
+(top-down and side approaches):
 
 * bottle, can: side grasps around the symmetry axis at several heights and any angle about y
-  (12 angles, approach tilted by 0 / ±30°), top-down grasps across the top (bottle: the cap);
-* bowl: rim pinches (approach along −y, closing radially across the wall);
+  (12 angles, approach tilted by 0 / ±30°), top-down grasps across the top (bottle: the cap); cans
+  also get top-end grasps whose fingertips reach just past the rim onto the necked-in top;
+* bowl: rim pinches with the fingers tilted along the flared wall, closing across it;
 * mug: body side grasps around its axis, rim pinches, handle pinches from the side and from above;
-* laptop: lid-edge pinches (approach in the y-z plane at several tilts, several positions);
-* camera: body grasps from the top, the sides, the front and the back, closing across the body.
+* laptop: deep pinches over the lid's top edge, tilted by the lid angle inferred from the box;
+* camera: body grasps across the body's thickness (centred behind the lens, from the top and the
+  sides) and across its height (from the sides and the back).
 """
 
 from __future__ import annotations
@@ -34,6 +37,32 @@ from diff9d_ros.pose.detection import CATEGORIES
 PALM_CLEARANCE_M = 0.005
 #: Least reach of the fingertips past the grasp point (m).
 MIN_TIP_REACH_M = 0.004
+
+#: Bowl rim pinch: tilt factor k of the expected wall angle atan(k r / h) (the synthetic family's mean
+#: wall slope at the rim is about 0.4 r / h; tilting further keeps the inner finger clear of the
+#: curving wall and gave the most lifts in MuJoCo), tilt step around it, centre of the wall inside
+#: the rim radius, fingertip depth along the wall (m).
+BOWL_WALL_SLOPE = 1.0
+BOWL_TILT_STEP_RAD = float(np.radians(12.0))
+BOWL_RIM_INSET_M = 0.0025
+BOWL_PINCH_DEPTH_M = 0.03
+
+#: Camera body grasps across the thickness: pad centres this far in front of the back face (m),
+#: and fingertip depth past the body's top or side face (m).
+CAMERA_BODY_CENTRES_M = (0.018, 0.026)
+CAMERA_PINCH_DEPTH_M = 0.03
+
+#: Can top-end grasps: fingertip depth past the top (m) and prior width as a fraction of the
+#: diameter (the synthetic cans neck in by 2 to 6 mm over their top 6 to 14 mm).
+CAN_NECK_DEPTH_M = 0.012
+CAN_NECK_WIDTH = 0.9
+
+#: Laptop lid pinches: assumed base thickness (m), tilt step (rad), edge positions in front of the
+#: box's back face (m), fingertip depth below the lid's top edge (m; the fingers are 54 mm long).
+LAPTOP_BASE_M = 0.017
+LAPTOP_TILT_STEP_RAD = float(np.radians(15.0))
+LAPTOP_EDGE_Z_M = np.array([0.006, 0.025, 0.05])
+LAPTOP_PINCH_DEPTH_M = 0.045
 
 #: Stability prior per family (1 = body grasp through the centre of mass, lower = pinches).
 FAMILY_STABILITY: dict[str, float] = {
@@ -74,6 +103,8 @@ class _Spec:
     near_m: np.ndarray
     width_m: np.ndarray
     family: str
+    tip_m: np.ndarray
+    preference: np.ndarray
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -84,18 +115,26 @@ def _ring(n: int) -> np.ndarray:
     return np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
 
 
-def _spec(point, approach, closing, near_m, width_m, family: str) -> _Spec:
+def _spec(point, approach, closing, near_m, width_m, family: str, tip_m=np.nan, preference=1.0) -> _Spec:
+    """Candidates of one family; ``tip_m`` (not NaN) places the fingertips that far past ``point``
+    instead of centring the pads on it; ``preference`` in (0, 1] scales the family's stability."""
     point, approach, closing = np.broadcast_arrays(
         np.asarray(point, float), np.asarray(approach, float), np.asarray(closing, float)
     )
-    n = len(point)
+    n = len(point.reshape(-1, 3))
+
+    def per_candidate(value) -> np.ndarray:
+        return np.broadcast_to(np.asarray(value, float), (n,)).copy()
+
     return _Spec(
         point.reshape(n, 3).copy(),
         _unit(approach.reshape(n, 3)),
         _unit(closing.reshape(n, 3)),
-        np.broadcast_to(np.asarray(near_m, float), (n,)).copy(),
-        np.broadcast_to(np.asarray(width_m, float), (n,)).copy(),
+        per_candidate(near_m),
+        per_candidate(width_m),
         family,
+        per_candidate(tip_m),
+        per_candidate(preference),
     )
 
 
@@ -135,30 +174,6 @@ def _rim(centre_xz: tuple[float, float], radius_m: float, top_m: float, depth_m:
     return _spec(point, [0.0, -1.0, 0.0], radial, depth_m, 0.008, "rim")
 
 
-def _box_faces(size_m: np.ndarray, width_scale: np.ndarray, family: str) -> _Spec:
-    """Body grasps on a box: approach every face but the bottom, close along each other axis.
-
-    Three grasp points along the remaining axis; ``width_scale`` (3,) scales the box extents into
-    the prior width along each closing axis (a box-shaped prior overestimates non-box bodies).
-    """
-    half = size_m / 2.0
-    specs = []
-    for ax, sign in ((1, 1.0), (0, 1.0), (0, -1.0), (2, 1.0), (2, -1.0)):
-        approach = np.zeros(3)
-        approach[ax] = -sign
-        for cl in (i for i in range(3) if i != ax):
-            free = 3 - ax - cl
-            closing = np.zeros(3)
-            closing[cl] = 1.0
-            depth = min(0.5 * size_m[ax], 0.03)
-            offsets = np.array([-0.25, 0.0, 0.25]) * size_m[free]
-            point = np.zeros((3, 3))
-            point[:, ax] = sign * (half[ax] - depth)
-            point[:, free] = offsets
-            specs.append(_spec(point, approach, closing, depth, size_m[cl] * width_scale[cl], family))
-    return _concat(specs, family)
-
-
 def _concat(specs: list[_Spec], family: str | None = None) -> _Spec:
     return _Spec(
         np.concatenate([s.point for s in specs]),
@@ -167,6 +182,8 @@ def _concat(specs: list[_Spec], family: str | None = None) -> _Spec:
         np.concatenate([s.near_m for s in specs]),
         np.concatenate([s.width_m for s in specs]),
         family or specs[0].family,
+        np.concatenate([s.tip_m for s in specs]),
+        np.concatenate([s.preference for s in specs]),
     )
 
 
@@ -182,12 +199,36 @@ def _can(s: np.ndarray) -> list[_Spec]:
     h, r = s[1], s[0] / 2.0
     side = _side_ring((0.0, 0.0), h * np.array([-0.2, 0.0, 0.2]), r, s[0], "side")
     top = _from_top((0.0, 0.0), h / 2, min(0.025, 0.4 * h), s[0], "top")
-    return [side, top]
+    # Over the top end, fingertips just past the rim onto the necked-in shoulder: the only grasp
+    # of cans wider than the opening whose top is narrower; the wider body below keeps it in.
+    phi = _ring(8) / 2.0
+    closing = np.stack([np.cos(phi), np.zeros(8), np.sin(phi)], axis=1)
+    point = np.broadcast_to([0.0, h / 2, 0.0], (8, 3))
+    neck = _spec(point, [0.0, -1.0, 0.0], closing, 0.0, CAN_NECK_WIDTH * s[0], "neck", CAN_NECK_DEPTH_M)
+    return [side, top, neck]
 
 
 def _bowl(s: np.ndarray) -> list[_Spec]:
-    r = s[0] / 2.0
-    return [_rim((0.0, 0.0), r - 0.003, s[1] / 2, min(0.015, 0.4 * s[1]), n=16)]
+    """Rim pinches with the fingers slid down along the flared wall.
+
+    The wall of a bowl leans outwards near the rim (synthetic family and real bowls alike), so
+    vertical fingers long enough to hold the rim meet the wall further down. The approach is tilted
+    outwards by the wall's expected angle from vertical, ``atan(BOWL_WALL_SLOPE * r / h)`` (rim
+    radius r, height h), and by one and two ``BOWL_TILT_STEP_RAD`` less (less preferred; on
+    shallow, wide bowls the palm would otherwise reach below the table), closing across the
+    wall; the fingertips reach ``BOWL_PINCH_DEPTH_M``past the rim along the wall.
+    """
+    r, h = s[0] / 2.0, s[1]
+    expected = np.arctan(BOWL_WALL_SLOPE * r / h)
+    tilt = np.clip(expected + BOWL_TILT_STEP_RAD * np.array([0.0, -1.0, -2.0]), 0.0, np.radians(60.0))
+    phi, tilt = (g.reshape(-1) for g in np.meshgrid(_ring(16), tilt, indexing="ij"))
+    radial = np.stack([np.cos(phi), np.zeros_like(phi), np.sin(phi)], axis=1)
+    up = np.array([0.0, 1.0, 0.0])
+    approach = -np.sin(tilt)[:, None] * radial - np.cos(tilt)[:, None] * up
+    closing = np.cos(tilt)[:, None] * radial - np.sin(tilt)[:, None] * up
+    point = (r - BOWL_RIM_INSET_M) * radial + (h / 2) * up
+    preference = np.where(np.isclose(tilt, np.clip(expected, 0.0, np.radians(60.0))), 1.0, 0.9)
+    return [_spec(point, approach, closing, 0.0, 0.008, "rim", BOWL_PINCH_DEPTH_M, preference)]
 
 
 def _mug(s: np.ndarray) -> list[_Spec]:
@@ -206,34 +247,56 @@ def _mug(s: np.ndarray) -> list[_Spec]:
 
 
 def _laptop(s: np.ndarray) -> list[_Spec]:
-    """Lid-edge pinches; the lid's angle is unknown, so its edges are tried along z and at tilts.
+    """Deep pinches over the lid's top edge, fingers slid down along the lid, closing across it.
 
-    Top edge: approach from above (tilted in the y-z plane); side edges: approach along ∓x onto
-    the lid's left and right edges, closing across the lid.
+    The lid rises from the back edge of the base; its top edge is the top of the box, near the
+    back face. Its angle ``a`` from the base follows from the box: a lid opened past vertical
+    spans ``s_z = d (1 - cos a)`` and ``s_y ~ t + d sin a`` (base thickness t ~ ``LAPTOP_BASE_M``),
+    so ``a ~ 2 atan(s_z / (s_y - t))``, at least 90 degrees (a lid short of vertical gives about
+    90). Candidates: that tilt and ±``LAPTOP_TILT_STEP_RAD``, a few depths of the edge behind the
+    back face, and the middle of the edge (preferred: the laptop's centre of mass lies under it)
+    or off-centre. Side-edge pinches are not offered: the laptop would twist about the pads.
     """
-    tilts = np.radians([-40.0, -20.0, 0.0, 20.0, 40.0])
-    depth = 0.015
+    angle = max(np.pi / 2, 2.0 * np.arctan2(s[2], max(s[1] - LAPTOP_BASE_M, 1e-3)))
+    tilts = (angle - np.pi / 2) + LAPTOP_TILT_STEP_RAD * np.array([0.0, -1.0, 1.0])
     tilt, xs, zs = (
         g.reshape(-1)
-        for g in np.meshgrid(tilts, np.array([-0.25, 0.0, 0.25]) * s[0], np.linspace(-0.45, 0.45, 7) * s[2])
+        for g in np.meshgrid(tilts, np.array([0.0, -0.12, 0.12]) * s[0], -s[2] / 2 + LAPTOP_EDGE_Z_M)
     )
     approach = np.stack([np.zeros_like(tilt), -np.cos(tilt), np.sin(tilt)], axis=1)
     closing = np.stack([np.zeros_like(tilt), np.sin(tilt), np.cos(tilt)], axis=1)
-    point = np.stack([xs, np.full_like(xs, s[1] / 2 - depth), zs], axis=1)
-    top = _spec(point, approach, closing, depth, 0.008, "edge")
-    side_sign, tilt, zs = (
-        g.reshape(-1) for g in np.meshgrid([-1.0, 1.0], tilts, np.linspace(-0.45, 0.45, 5) * s[2])
-    )
-    approach = np.stack([-side_sign, np.zeros_like(tilt), np.zeros_like(tilt)], axis=1)
-    closing = np.stack([np.zeros_like(tilt), np.sin(tilt), np.cos(tilt)], axis=1)
-    point = np.stack([side_sign * (s[0] / 2 - depth), np.full_like(zs, 0.2 * s[1]), zs], axis=1)
-    side = _spec(point, approach, closing, depth, 0.008, "edge")
-    return [top, side]
+    point = np.stack([xs, np.full_like(xs, s[1] / 2), zs], axis=1)
+    preference = np.where(xs == 0.0, 1.0, 0.9) * np.where(tilt == tilts[0], 1.0, 0.95)
+    return [_spec(point, approach, closing, 0.0, 0.008, "edge", LAPTOP_PINCH_DEPTH_M, preference)]
 
 
 def _camera(s: np.ndarray) -> list[_Spec]:
-    # Along z the box includes the lens; the body itself is a bit under half of it.
-    return [_box_faces(s, np.array([1.0, 1.0, 0.45]), "body")]
+    """Body grasps across the thickness of the body, and across its height.
+
+    Along z the box holds the body (at the back, ``z = -s_z / 2``) plus the lens and the hand grip
+    in front, so a grasp across the thickness is centred ``c`` behind the back face's distance
+    (``CAMERA_BODY_CENTRES_M``) with a prior width of ``2 c`` (the back finger clears the back face;
+    the observed front face sets the real width), at the left and right ends of the body (away
+    from the lens): from the top and from the sides. Grasps across the height (closing along y)
+    come from the sides and from the back.
+    """
+    half = s / 2.0
+    specs = []
+    for c in CAMERA_BODY_CENTRES_M:
+        z_c = -half[2] + c
+        xs = np.array([-0.4, -0.3, 0.3, 0.4]) * s[0]
+        point = np.stack([xs, np.full(4, half[1]), np.full(4, z_c)], axis=1)
+        tip = min(CAMERA_PINCH_DEPTH_M, 0.6 * s[1])
+        specs.append(_spec(point, [0.0, -1.0, 0.0], [0.0, 0.0, 1.0], 0.0, 2 * c, "body", tip))
+        for sign in (1.0, -1.0):
+            point = np.array([[sign * half[0], y, z_c] for y in (-0.1 * s[1], 0.1 * s[1])])
+            specs.append(_spec(point, [-sign, 0.0, 0.0], [0.0, 0.0, 1.0], 0.0, 2 * c, "body", tip))
+    for sign in (1.0, -1.0):  # across the height, from the sides
+        point = np.array([[sign * (half[0] - 0.015), 0.0, z] for z in (-half[2] + 0.015, 0.0)])
+        specs.append(_spec(point, [-sign, 0.0, 0.0], [0.0, 1.0, 0.0], 0.015, s[1], "body"))
+    point = np.array([[x, 0.0, -half[2] + 0.015] for x in (-0.3 * s[0], 0.0, 0.3 * s[0])])  # from the back
+    specs.append(_spec(point, [0.0, 0.0, 1.0], [0.0, 1.0, 0.0], 0.015, s[1], "body"))
+    return [_concat(specs, "body")]
 
 
 _FAMILIES = {"bottle": _bottle, "bowl": _bowl, "camera": _camera, "can": _can, "laptop": _laptop, "mug": _mug}
@@ -253,11 +316,12 @@ def canonical_candidates(category: str, size_m: np.ndarray, gripper: GripperMode
     pad_centre_z = (z_low + z_high) / 2.0
     # TCP depth past g along the approach: pads centred on g, backed off if the palm would touch.
     depth = np.minimum(-pad_centre_z, -gripper.palm_front_z_m - spec.near_m - PALM_CLEARANCE_M)
+    depth = np.where(np.isnan(spec.tip_m), depth, spec.tip_m - z_high)
     keep = depth + z_high >= MIN_TIP_REACH_M
     x_axis = np.cross(spec.closing, spec.approach)
     poses = np.zeros((len(spec.point), 4, 4))
     poses[:, :3, 0], poses[:, :3, 1], poses[:, :3, 2] = x_axis, spec.closing, spec.approach
     poses[:, :3, 3] = spec.point + depth[:, None] * spec.approach
     poses[:, 3, 3] = 1.0
-    stability = np.array([FAMILY_STABILITY[f] for f in families])
+    stability = np.array([FAMILY_STABILITY[f] for f in families]) * spec.preference
     return CandidateSet(poses[keep], spec.width_m[keep], stability[keep], families[keep])

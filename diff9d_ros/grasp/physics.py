@@ -12,7 +12,8 @@ the opening. Geometry, masses, finger travel and the force limit all come from t
 
 Trial (:meth:`GraspSimulator.run`): start at the pre-grasp with the fingers at the planned opening
 (position control), settle, move linearly to the grasp pose, switch the fingers to force control
-and squeeze, lift ``lift_m`` straight up, hold. Success: the object rose by at least half the lift
+and squeeze (70 N, the Franka Hand's continuous grasp force and the URDF's effort limit), lift
+``lift_m`` straight up, hold. Success: the object rose by at least half the lift
 and part of it is still between the finger pads.
 """
 
@@ -119,7 +120,7 @@ class PhysicsConfig:
     lift_m: float = 0.10
     lift_s: float = 1.0
     hold_s: float = 2.0
-    grasp_force_n: float = 40.0
+    grasp_force_n: float = 70.0
     finger_kp: float = 3000.0
     finger_kv: float = 400.0
     finger_friction: float = 1.0
