@@ -52,6 +52,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke size (3 scenes)")
     parser.add_argument("--scenes", type=int, default=None, help="override the number of scenes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="object instances: test (reported numbers) or val (tuning, overfitting check)",
+    )
     parser.add_argument("--model", default=None, help="Diff9D checkpoint for the estimated-pose column")
     args = parser.parse_args()
     n_scenes = args.scenes or (3 if args.quick else 100)
@@ -64,7 +70,7 @@ def main() -> None:
         sources = (*sources, ESTIMATED_SOURCE)
 
     start = time.perf_counter()
-    trials = evaluate_grasps(n_scenes, seed=args.seed, sources=sources, estimator=estimator)
+    trials = evaluate_grasps(n_scenes, seed=args.seed, sources=sources, estimator=estimator, split=args.split)
     wall_s = time.perf_counter() - start
     rows = summarise(trials, sources)
     prep_ms = scene_prep_ms(min(n_scenes, 10), args.seed)
@@ -105,12 +111,13 @@ def main() -> None:
         )
         print("[N/A] success with Diff9D-estimated poses: no trained model given (--model); not measured")
     report(
-        "grasp",
+        "grasp" if args.split == "test" else f"grasp_{args.split}",
         rows,
         targets,
         quick=args.quick,
         extra={
             "scenes": n_scenes,
+            "split": args.split,
             "trials": len(trials),
             "wall_s": wall_s,
             "scene_prep_median_ms": prep_ms,

@@ -119,6 +119,7 @@ def evaluate_grasps(
     seed: int = 0,
     sources: tuple[str, ...] = ("ground_truth", "noisy"),
     sensor: str = "realsense",
+    split: str = "test",
     objects_range: tuple[int, int] = (2, 4),
     min_visible_pixels: int = 200,
     planner: GraspPlanner | None = None,
@@ -129,6 +130,7 @@ def evaluate_grasps(
     """Simulate the best planned grasp of every visible object in ``n_scenes`` synthetic scenes.
 
     ``estimator`` (a ``diff9d_ros.pose.estimator.PoseEstimator``) enables the ``diff9d`` source.
+    ``split`` picks the object instances: ``test`` for reported numbers, ``val`` for tuning.
     """
     from tqdm import tqdm
 
@@ -152,7 +154,7 @@ def evaluate_grasps(
     trials: list[GraspTrial] = []
     for index in tqdm(range(n_scenes), desc="grasp eval scenes", disable=not progress):
         rng = np.random.default_rng([seed, index])
-        scene = compose_scene(rng, config, intrinsics, split="test")
+        scene = compose_scene(rng, config, intrinsics, split=split)
         frame = synthesize(scene, renderer, config.sensor, rng)
         cloud = planner.prepare_scene(
             intrinsics.backproject(frame.frame.depth_m), table_plane_in_camera(frame.camera_pose)
