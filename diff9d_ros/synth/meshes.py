@@ -157,7 +157,10 @@ def _bottle(rng: np.random.Generator) -> tuple[trimesh.Trimesh, dict[str, float]
         )
     r_cap = r_neck * p["cap_flare"]
     y_cap = h - p["cap_height"]
-    profile += [(r_neck, y_cap), (r_cap, y_cap), (r_cap, h), (0.0, h)]
+    profile.append((r_neck, y_cap))
+    if r_cap - r_neck > 1e-4:  # a cap flush with the neck has no step (a 0-width step is degenerate)
+        profile.append((r_cap, y_cap))
+    profile += [(r_cap, h), (0.0, h)]
     return _revolve_y(profile), p
 
 
