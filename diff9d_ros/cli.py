@@ -19,8 +19,10 @@ from diff9d_ros import __version__
 # Families in the order ``diff9d --help`` lists them; a module missing here is a bug, not optional.
 COMMAND_MODULES: tuple[str, ...] = (
     "diff9d_ros.pose.commands",
+    "diff9d_ros.trajectory.commands",
     "diff9d_ros.synth.commands",
     "diff9d_ros.grasp.commands",
+    "diff9d_ros.run_commands",
 )
 
 

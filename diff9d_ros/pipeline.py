@@ -6,6 +6,11 @@ A frame moves through a list of :class:`Stage` objects, each reading and filling
 :class:`FrameState` with the stage and the reason, so the stream goes on with the next frame.
 :class:`LatestFrameSlot` gives newest-frame-wins hand-over between a source that produces faster
 than the stages consume.
+
+The concrete stages (:class:`SegmentationStage`, :class:`PoseStage`, :class:`TrackingStage`,
+:class:`ForecastStage`, :class:`GraspStage`) and :func:`build_stages` live in
+:mod:`diff9d_ros.stages` (they import torch and open3d) and are re-exported here on first use, so
+``from diff9d_ros.pipeline import PoseStage`` works while this module stays light.
 """
 
 from __future__ import annotations
@@ -25,6 +30,94 @@ from diff9d_ros.pose.detection import Detection
 
 LOG = logging.getLogger(__name__)
 
+POSE_BACKENDS: tuple[str, ...] = ("auto", "diff9d", "baseline")
+FORECAST_BACKENDS: tuple[str, ...] = ("auto", "geotdm", "constant_velocity")
+STAGE_NAMES: tuple[str, ...] = ("segmentation", "pose", "tracking", "forecast", "grasp")
+
+
+#: Names :mod:`diff9d_ros.stages` provides through this module (see :func:`__getattr__`).
+_STAGE_EXPORTS: tuple[str, ...] = (
+    "SegmentationStage",
+    "PoseStage",
+    "TrackingStage",
+    "ForecastStage",
+    "GraspStage",
+    "ConstantVelocityForecaster",
+    "build_stages",
+)
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy re-export of the concrete stages (PEP 562), keeping torch out of this import."""
+    if name in _STAGE_EXPORTS:
+        from diff9d_ros import stages
+
+        return getattr(stages, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@dataclass
+class PipelineConfig:
+    """Every setting of the stages (field names match the ROS node parameters).
+
+    Empty model paths mean "the shipped file in models/". ``pose_backend``: ``auto`` (Diff9D when
+    its checkpoint exists, else the geometric baseline with a warning), ``diff9d`` (error without a
+    checkpoint) or ``baseline``; ``forecast_backend`` likewise with ``geotdm`` and
+    ``constant_velocity``. ``use_given_masks``: use a frame's own instance mask (external
+    segmenter, synthetic renderer) instead of the built-in tabletop segmentation;
+    ``segmentation_stride`` is its pixel stride at 640 px width, scaled with the image width.
+    """
+
+    pose_backend: str = "auto"
+    pose_model_path: str = ""
+    device: str = "cpu"
+    ddim_steps: int = 3
+    num_hypotheses: int = 1
+    seed: int = 0
+    use_given_masks: bool = True
+    segmentation_stride: int = 4
+    ransac_iterations: int = 100
+    grasp_urdf_path: str = ""
+    max_grasps: int = 5
+    scene_stride: int = 2
+    tracker_gate_m: float = 0.1
+    tracker_min_hits: int = 3
+    tracker_max_misses: int = 5
+    forecast_backend: str = "auto"
+    forecast_model_path: str = ""
+    forecast_horizon: int = 12
+    forecast_samples: int = 20
+    forecast_steps: int = 5
+
+    def validate(self) -> None:
+        """ValueError naming the first bad field."""
+        if self.pose_backend not in POSE_BACKENDS:
+            raise ValueError(f"pose_backend must be one of {POSE_BACKENDS}, got {self.pose_backend!r}")
+        if self.forecast_backend not in FORECAST_BACKENDS:
+            raise ValueError(
+                f"forecast_backend must be one of {FORECAST_BACKENDS}, got {self.forecast_backend!r}"
+            )
+        positive = (
+            "ddim_steps",
+            "num_hypotheses",
+            "segmentation_stride",
+            "ransac_iterations",
+            "max_grasps",
+            "scene_stride",
+            "tracker_min_hits",
+            "forecast_horizon",
+            "forecast_samples",
+            "forecast_steps",
+        )
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.tracker_gate_m <= 0 or self.tracker_max_misses < 0:
+            raise ValueError(
+                f"tracker_gate_m must be > 0 and tracker_max_misses >= 0, got "
+                f"{self.tracker_gate_m}, {self.tracker_max_misses}"
+            )
+
 
 @dataclass
 class FrameState:
@@ -42,6 +135,8 @@ class FrameState:
     instance_mask: np.ndarray | None = None
     categories: dict[int, str] = field(default_factory=dict)
     detections: list[Detection] = field(default_factory=list)
+    table_plane: Any = None
+    tracks: list[Any] = field(default_factory=list)
     grasps: dict[int, list[Any]] = field(default_factory=dict)
     forecasts: dict[str, np.ndarray] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -56,6 +151,21 @@ class FrameState:
     def __post_init__(self) -> None:
         if self.frame is not None and not self.stamp_ns:
             self.stamp_ns = self.frame.stamp_ns
+
+
+@dataclass
+class SourceFrame:
+    """What a source yields: a frame with its stamp, optional ground truth, or why there is none.
+
+    ``frame`` is ``None`` when the source could not build one (a message with a bad encoding, an
+    RGB image without a depth partner); ``error`` then says why, so every input is accounted for.
+    ``truth`` holds ground-truth detections (``track_id`` = stable object id) where known.
+    """
+
+    stamp_ns: int
+    frame: RGBDFrame | None = None
+    truth: list[Detection] | None = None
+    error: str | None = None
 
 
 class Stage(ABC):

@@ -1,0 +1,195 @@
+"""GeoTDM trajectory forecasting: charged-particle ADE/FDE per sampler, speed, online latency.
+
+Run from the repository root: ``python benchmarks/trajectory.py [--quick] [--checkpoint PATH]``.
+
+Rows (charged particles, test split, ADE/FDE averaged over K = 5 samples as GeoTDM reports):
+constant velocity; GeoTDM with DDPM-1000 (the paper's sampler) on a subset; DDIM and DPM-Solver++ 2M
+at 5, 10 and 20 steps on the evaluation windows and, for the speed/accuracy comparison, on the DDPM
+subset as well; the paper's rows for reference. Then the latency of ``Forecaster.forecast`` for 10
+tracks, 20 samples, 12 future frames (pedestrian configuration). Everything is measured in this run,
+on this machine; wall times on a shared CPU include contention, so CPU times are reported too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import Target, report  # noqa: E402
+from diff9d_ros.trajectory.datasets import load_windows, task_spec  # noqa: E402
+from diff9d_ros.trajectory.evaluate import evaluate  # noqa: E402
+from diff9d_ros.trajectory.forecaster import Forecaster  # noqa: E402
+from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig  # noqa: E402
+
+PAPER_ROWS = (
+    ("GeoTDM (paper, DDPM-1000)", 0.110, 0.258),
+    ("EGNN (paper)", 0.186, 0.426),
+    ("EqMotion (paper)", 0.141, 0.310),
+)
+FAST = (("ddim", 5), ("ddim", 10), ("ddim", 20), ("dpmpp_2m", 5), ("dpmpp_2m", 10), ("dpmpp_2m", 20))
+TARGET_SAMPLER = ("ddim", 20)  # fixed before measuring: the target rows use DDIM-20
+PEDESTRIAN_MODELS = (
+    "geotdm_zara1.pt",
+    "geotdm_zara2.pt",
+    "geotdm_univ.pt",
+    "geotdm_hotel.pt",
+    "geotdm_eth.pt",
+)
+
+
+def _row(name: str, subset: str, result, per_128: float | None = None, extrapolated: bool = False) -> dict:
+    return {
+        "method": name,
+        "windows": subset,
+        "ade": round(result.ade, 4),
+        "fde": round(result.fde, 4),
+        "s_per_128": None if per_128 is None else round(per_128, 3),
+        "s_per_128_extrapolated": extrapolated,
+    }
+
+
+def charged_rows(model: GeoTDM, quick: bool, eval_count: int, ddpm_count: int) -> tuple[list[dict], dict]:
+    spec = task_spec("charged")
+    test = load_windows("charged", "test")
+    windows = [test[0].subset(slice(0, eval_count))]
+    ddpm_windows = [test[0].subset(slice(0, ddpm_count))]
+    common = {"num_samples": spec.num_eval_samples, "reduce": "mean", "batch_size": 128, "progress": True}
+    rows, found = [], {}
+    cv = evaluate(None, windows, num_samples=1, reduce="mean")
+    rows.append(_row("constant velocity", f"test[:{eval_count}]", cv))
+    found["cv"] = cv
+    start = time.process_time()
+    ddpm = evaluate(model, ddpm_windows, sampler="ddpm", num_steps=1000, **common)
+    ddpm_cpu = time.process_time() - start
+    rows.append(_row("GeoTDM ddpm-1000", f"test[:{ddpm_count}]", ddpm, ddpm.seconds * 128 / ddpm_count, True))
+    found["ddpm"] = ddpm
+    for name, steps in FAST:
+        on_subset = evaluate(model, ddpm_windows, sampler=name, num_steps=steps, **common)
+        rows.append(_row(f"GeoTDM {name}-{steps}", f"test[:{ddpm_count}]", on_subset, None))
+        found[("subset", name, steps)] = on_subset
+        full = evaluate(model, windows, sampler=name, num_steps=steps, **common)
+        per_128 = full.seconds * 128 / eval_count
+        rows.append(_row(f"GeoTDM {name}-{steps}", f"test[:{eval_count}]", full, per_128, eval_count < 128))
+        found[("full", name, steps)] = full
+    for name, ade, fde in PAPER_ROWS:
+        rows.append(
+            {"method": name, "windows": "paper (2000 test)", "ade": ade, "fde": fde, "s_per_128": None}
+        )
+    found["ddpm_cpu_s"] = ddpm_cpu
+    return rows, found
+
+
+def latency_rows(quick: bool) -> tuple[list[dict], float, str]:
+    model_path = next(
+        (ROOT / "models" / name for name in PEDESTRIAN_MODELS if (ROOT / "models" / name).exists()), None
+    )
+    if model_path is not None:
+        model, _ = GeoTDM.load(model_path)
+        source = model_path.name
+    else:  # latency depends on the architecture only; this is the configuration trained for pedestrians
+        torch.manual_seed(0)
+        model = GeoTDM(
+            GeoTDMConfig(node_dim=1, edge_dim=0, num_obs=8, num_future=12, hidden_dim=32, num_layers=3)
+        )
+        source = "untrained pedestrian configuration (hidden 32, 3 layers): no pedestrian weights in models/"
+    rng = np.random.default_rng(0)
+    tracks = {f"person_{i}": np.cumsum(rng.normal(0.0, 0.3, size=(8, 3)), axis=0) for i in range(10)}
+    rows, best = [], float("inf")
+    repeats = 10 if quick else 40
+    for sampler, steps in (("ddim", 5), ("dpmpp_2m", 3), ("ddim", 10)):
+        for threads in (1, 2):
+            forecaster = Forecaster(model, planar=True, sampler=sampler, num_steps=steps, threads=threads)
+            forecaster.forecast(tracks, 12, 20)  # warm-up
+            wall, cpu = [], []
+            for _ in range(repeats):
+                w, c = time.perf_counter(), time.process_time()
+                forecaster.forecast(tracks, 12, 20)
+                wall.append(time.perf_counter() - w)
+                cpu.append(time.process_time() - c)
+            median_ms = 1000 * float(np.median(wall))
+            rows.append(
+                {
+                    "method": f"forecast {sampler}-{steps}",
+                    "threads": threads,
+                    "median_ms": round(median_ms, 2),
+                    "p90_ms": round(1000 * float(np.percentile(wall, 90)), 2),
+                    "cpu_ms_per_call": round(1000 * float(np.median(cpu)), 2),
+                }
+            )
+            if sampler == "ddim" and steps == 5:
+                best = min(best, median_ms)
+    return rows, best, source
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke size (< 1 min), targets informative only")
+    parser.add_argument("--checkpoint", default=str(ROOT / "models" / "geotdm_charged.pt"))
+    parser.add_argument(
+        "--test-windows", type=int, default=256, help="test trajectories for the fast samplers"
+    )
+    parser.add_argument("--ddpm-windows", type=int, default=16, help="test trajectories for DDPM-1000")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    if not Path(args.checkpoint).exists():
+        raise SystemExit(
+            f"no charged-particle model at {args.checkpoint}; train one with `diff9d traj train`"
+        )
+    model, payload = GeoTDM.load(args.checkpoint)
+    model.eval()
+    eval_count, ddpm_count = (16, 4) if args.quick else (args.test_windows, args.ddpm_windows)
+    rows, found = charged_rows(model, args.quick, eval_count, ddpm_count)
+    lat_rows, latency_ms, latency_source = latency_rows(args.quick)
+    name, steps = TARGET_SAMPLER
+    fast_full, fast_sub = found[("full", name, steps)], found[("subset", name, steps)]
+    ddpm = found["ddpm"]
+    speedup = (ddpm.seconds / ddpm_count) / (fast_sub.seconds / ddpm_count)
+    targets = [
+        Target(f"charged {name}-{steps} ADE < EGNN 0.186", fast_full.ade, 0.186, higher_is_better=False),
+        Target(f"charged {name}-{steps} FDE < EGNN 0.426", fast_full.fde, 0.426, higher_is_better=False),
+        Target(
+            f"charged {name}-{steps} ADE <= 0.5 x constant velocity",
+            fast_full.ade,
+            0.5 * found["cv"].ade,
+            False,
+        ),
+        Target(
+            f"{name}-{steps} ADE loss vs DDPM-1000 (same windows), %",
+            100 * (fast_sub.ade / ddpm.ade - 1),
+            5.0,
+            False,
+        ),
+        Target(f"{name}-{steps} speed-up over DDPM-1000 (wall)", speedup, 40.0),
+        Target(
+            "online forecast 10 tracks x 20 samples x 12 frames, ddim-5 median ms", latency_ms, 50.0, False
+        ),
+        Target("training CPU hours", payload.get("cpu_s", float("nan")) / 3600, 2.0, False),
+    ]
+    extra = {
+        "checkpoint": str(args.checkpoint),
+        "checkpoint_step": payload.get("step"),
+        "training_wall_hours": payload.get("elapsed_s", float("nan")) / 3600,
+        "latency_rows": lat_rows,
+        "latency_model": latency_source,
+        "ddpm_cpu_s": found["ddpm_cpu_s"],
+    }
+    print(f"latency model: {latency_source}")
+    from benchmarks.common import format_table
+
+    print(format_table(lat_rows))
+    print()
+    report("trajectory", rows, targets, quick=args.quick, extra=extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""forecast_node: detections (or people tracks with ids) -> tracks -> GeoTDM forecasts.
+
+Runs ``Pipeline(build_stages(config, ["tracking", "forecast"]), inputs=("detections",))`` on a
+:class:`~diff9d_ros.pipeline.FrameState` holding only the detections, and publishes ``tracks``
+(Detection3DArray, id = track id), one mean ``forecasts`` Path per track (in the order of
+``tracks``) and the samples as ``forecast_markers``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from diff9d_ros.pipeline import FrameState
+from diff9d_ros.ros.convert_std import header_stamp_ns
+from diff9d_ros.ros.convert_vision import msg_to_detections
+from diff9d_ros.ros.frames import is_stale
+from diff9d_ros.ros.node_params import pipeline_config
+from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
+from diff9d_ros.ros.outputs import forecast_messages
+from diff9d_ros.ros.topics import topic_spec
+
+
+class ForecastNode(Diff9dNode):
+    """Multi-object tracking and trajectory forecasting."""
+
+    NODE = "forecast_node"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline: Any = None
+        self._subscription: Any = None
+
+    def load_model(self) -> None:
+        from diff9d_ros.pipeline import Pipeline, build_stages
+
+        stages = build_stages(pipeline_config(self.params), ["tracking", "forecast"])
+        self.pipeline = Pipeline(stages, inputs=("detections",))
+
+    def release_model(self) -> None:
+        self.pipeline = None
+
+    def create_inputs(self) -> None:
+        spec = topic_spec(self.NODE, "detections")
+        self._subscription = self.create_subscription(
+            self.msg_class(spec.msg_type), spec.key, self._on_detections, self.qos(spec)
+        )
+
+    def destroy_inputs(self) -> None:
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+
+    def _on_detections(self, msg: Any) -> None:
+        self.stats.on_received(time.monotonic())
+        if is_stale(header_stamp_ns(msg.header), self.now_ns(), float(self.params["max_frame_age_s"])):
+            self.stats.on_stale()
+            return
+        self.submit(msg)
+
+    def process(self, index: int, item: Any) -> bool:
+        try:
+            detections = msg_to_detections(item)
+        except ValueError as error:
+            self.reject(str(error))
+            return False
+        stamp_ns = header_stamp_ns(item.header)
+        state = FrameState(index, frame=None, stamp_ns=stamp_ns, detections=detections)
+        state = self.pipeline.process_state(state)
+        if not state.ok:
+            self.stats.on_failed(time.monotonic(), f"{state.failed_stage}: {state.error}")
+            self.warn(f"detections {index} failed in {state.failed_stage}: {state.error}")
+            return False
+        messages = forecast_messages(
+            state,
+            str(item.header.frame_id),
+            float(self.params["forecast_period_s"]),
+            self.types,
+            float(self.params["marker_lifetime_s"]),
+        )
+        self.outputs["tracks"].publish(messages.tracks)
+        for path in messages.paths:
+            self.outputs["forecasts"].publish(path)
+        self.outputs["forecast_markers"].publish(messages.markers)
+        return True
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_node(ForecastNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""grasp_node: detections + the RGB-D frame they came from -> ranked grasps.
+
+RGB-D sets are kept in a :class:`~diff9d_ros.ros.frames.StampedBuffer`; a Detection3DArray
+(header copied from its RGB image by the pose node) meets its frame by stamp, whatever the pose
+node's latency. Runs ``build_stages(config, ["grasp"])`` and publishes ``grasps`` (PoseArray, best
+first), ``grasp`` (the best, PoseStamped) and ``grasp_markers``, in the detections' frame.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from diff9d_ros.pipeline import FrameState
+from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
+from diff9d_ros.ros.convert_vision import msg_to_detections
+from diff9d_ros.ros.frames import StampedBuffer, frame_from_messages, is_stale
+from diff9d_ros.ros.node_params import pipeline_config
+from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
+from diff9d_ros.ros.nodes.pose_node import CAMERA_KEYS, destroy_synchronised, subscribe_synchronised
+from diff9d_ros.ros.outputs import grasp_messages
+from diff9d_ros.ros.topics import topic_spec
+
+
+class GraspNode(Diff9dNode):
+    """Grasp planning for every detected object."""
+
+    NODE = "grasp_node"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline: Any = None
+        self.frames: StampedBuffer[tuple[Any, ...]] = StampedBuffer(1)
+        self._subscribers: list[Any] = []
+        self._sync: Any = None
+        self._detections_sub: Any = None
+
+    def load_model(self) -> None:
+        from diff9d_ros.pipeline import Pipeline, build_stages
+
+        stages = build_stages(pipeline_config(self.params), ["grasp"])
+        self.pipeline = Pipeline(stages, inputs=("frame", "detections"))
+
+    def release_model(self) -> None:
+        self.pipeline = None
+
+    def create_inputs(self) -> None:
+        self.frames = StampedBuffer(int(self.params["frame_buffer_size"]))
+        self._subscribers, self._sync = subscribe_synchronised(self, CAMERA_KEYS, self._on_frame)
+        spec = topic_spec(self.NODE, "detections")
+        self._detections_sub = self.create_subscription(
+            self.msg_class(spec.msg_type), spec.key, self._on_detections, self.qos(spec)
+        )
+
+    def destroy_inputs(self) -> None:
+        destroy_synchronised(self, self._subscribers)
+        self._subscribers, self._sync = [], None
+        if self._detections_sub is not None:
+            self.destroy_subscription(self._detections_sub)
+            self._detections_sub = None
+
+    def _on_frame(self, *msgs: Any) -> None:
+        self.frames.put(header_stamp_ns(msgs[0].header), msgs)
+
+    def _on_detections(self, msg: Any) -> None:
+        self.stats.on_received(time.monotonic())
+        stamp_ns = header_stamp_ns(msg.header)
+        if is_stale(stamp_ns, self.now_ns(), float(self.params["max_frame_age_s"])):
+            self.stats.on_stale()
+            return
+        tolerance_ns = round(float(self.params["stamp_tolerance_s"]) * NS_PER_S)
+        frame_msgs = self.frames.match(stamp_ns, tolerance_ns)
+        if frame_msgs is None:
+            self.reject(
+                f"no RGB-D frame within {self.params['stamp_tolerance_s']} s of the detections stamped "
+                f"{stamp_ns} ns ({len(self.frames)} buffered; a slow pose node needs more frame_buffer_size)"
+            )
+            return
+        self.submit((frame_msgs, msg))
+
+    def process(self, index: int, item: Any) -> bool:
+        (rgb, depth, info), detections_msg = item
+        frame_id = str(detections_msg.header.frame_id)
+        try:
+            frame = frame_from_messages(rgb, depth, info, frame_id_override=frame_id)
+            frame.validate()
+            detections = msg_to_detections(detections_msg)
+        except ValueError as error:
+            self.reject(str(error))
+            return False
+        state = self.pipeline.process_state(FrameState(index, frame=frame, detections=detections))
+        if not state.ok:
+            self.stats.on_failed(time.monotonic(), f"{state.failed_stage}: {state.error}")
+            self.warn(f"detections {index} failed in {state.failed_stage}: {state.error}")
+            return False
+        messages = grasp_messages(state, frame.frame_id, self.types, float(self.params["marker_lifetime_s"]))
+        self.outputs["grasps"].publish(messages.grasps)
+        if messages.best is not None:
+            self.outputs["grasp"].publish(messages.best)
+        self.outputs["grasp_markers"].publish(messages.markers)
+        return True
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_node(GraspNode, args)
+
+
+if __name__ == "__main__":
+    main()

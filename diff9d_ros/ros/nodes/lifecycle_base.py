@@ -1,0 +1,261 @@
+"""What the four lifecycle nodes share: parameters, QoS, publishers, the newest-frame worker, diagnostics.
+
+The yolo_ros pattern: parameters declared (with descriptions and ranges) in ``__init__``,
+validated and publishers created in ``on_configure``, model and subscriptions created in
+``on_activate`` and released in ``on_deactivate``, publishers released in ``on_cleanup``. Inputs
+are handed to a worker thread through a :class:`~diff9d_ros.pipeline.LatestFrameSlot`, so the
+executor never blocks on the model and the newest input wins; every input is counted in
+:class:`~diff9d_ros.ros.diagnostics.NodeStats` and published on ``/diagnostics``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from diff9d_ros.pipeline import LatestFrameSlot
+from diff9d_ros.ros.diagnostics import NodeStats, diagnostics_to_msg
+from diff9d_ros.ros.message_types import RclpyTypes
+from diff9d_ros.ros.node_params import ParamSpec, node_params, validate_params
+from diff9d_ros.ros.topics import DIAGNOSTICS, QosChoice, TopicSpec, node_topics, qos_for
+
+SUCCESS = TransitionCallbackReturn.SUCCESS
+FAILURE = TransitionCallbackReturn.FAILURE
+#: Seconds between repeats of the same warning (a bad stream must not flood the log).
+WARN_THROTTLE_S = 5.0
+
+
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """ROS parameter descriptor of ``spec``: description, and the range where it has one."""
+    text = spec.description
+    if spec.choices is not None:
+        text += " (one of: " + ", ".join(str(c) for c in spec.choices) + ")"
+    out = ParameterDescriptor(description=text)
+    if spec.range is not None and spec.kind is int:
+        out.integer_range = [IntegerRange(from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=0)]
+    elif spec.range is not None:
+        out.floating_point_range = [
+            FloatingPointRange(from_value=float(spec.range[0]), to_value=float(spec.range[1]), step=0.0)
+        ]
+    return out
+
+
+def qos_profile(choice: QosChoice) -> QoSProfile:
+    """rclpy QoSProfile of a ROS-free :class:`QosChoice` (keep last, volatile)."""
+    reliability = (
+        ReliabilityPolicy.RELIABLE if choice.reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    )
+    return QoSProfile(
+        reliability=reliability,
+        history=HistoryPolicy.KEEP_LAST,
+        depth=choice.depth,
+        durability=DurabilityPolicy.VOLATILE,
+    )
+
+
+class Diff9dNode(LifecycleNode):
+    """Base of the diff9d lifecycle nodes; ``NODE`` names the entry of the parameter and topic tables."""
+
+    NODE: ClassVar[str]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(self.NODE, **kwargs)
+        self.types = RclpyTypes()
+        self.params: dict[str, Any] = {}
+        self.stats = NodeStats()
+        self.outputs: dict[str, Any] = {}
+        self._diagnostics_pub: Any = None
+        self._diagnostics_timer: Any = None
+        self._slot: LatestFrameSlot[Any] | None = None
+        self._worker: threading.Thread | None = None
+        for spec in node_params(self.NODE):
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
+
+    # ----- helpers for subclasses -----
+    def msg_class(self, msgtype: str) -> type:
+        """The rclpy class of ``pkg/msg/Name``."""
+        return type(self.types.new(msgtype))
+
+    def qos(self, spec: TopicSpec) -> QoSProfile:
+        return qos_profile(qos_for(spec, str(self.params["reliability"]), int(self.params["qos_depth"])))
+
+    def now_ns(self) -> int:
+        """ROS time (sim time under ``use_sim_time``) in nanoseconds."""
+        return self.get_clock().now().nanoseconds
+
+    def warn(self, message: str) -> None:
+        self.get_logger().warning(message, throttle_duration_sec=WARN_THROTTLE_S)
+
+    # ----- lifecycle -----
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        values = {spec.name: self.get_parameter(spec.name).value for spec in node_params(self.NODE)}
+        try:
+            self.params = validate_params(self.NODE, values)
+            self.configure_node()
+        except ValueError as error:
+            self.get_logger().error(f"configure failed: {error}")
+            return FAILURE
+        period_s = float(self.params["diagnostics_period_s"])
+        self.stats = NodeStats(window_s=max(5.0, 2.0 * period_s))
+        for spec in node_topics(self.NODE, "out"):
+            if spec.key != "/tf":
+                self.outputs[spec.key] = self.create_lifecycle_publisher(
+                    self.msg_class(spec.msg_type), spec.key, self.qos(spec)
+                )
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS.key, 10)
+        self._diagnostics_timer = self.create_timer(period_s, self._publish_diagnostics)
+        self.get_logger().info(f"configured: {self.params}")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.load_model()
+        except Exception as error:  # a missing or broken model file must fail the transition, not the node
+            self.get_logger().error(
+                f"activate failed while loading the model: {type(error).__name__}: {error}"
+            )
+            return FAILURE
+        self._slot = LatestFrameSlot()
+        self._worker = threading.Thread(
+            target=self._work, args=(self._slot,), name=f"{self.NODE}-worker", daemon=True
+        )
+        self._worker.start()
+        self.create_inputs()
+        self.get_logger().info("activated")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.destroy_inputs()
+        self._stop_worker()
+        self.release_model()
+        self.get_logger().info("deactivated")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_outputs()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.teardown()
+        return super().on_shutdown(state)
+
+    def teardown(self) -> None:
+        """Release everything, whatever the current state (shutdown, or the process exits)."""
+        self.destroy_inputs()
+        self._stop_worker()
+        self.release_model()
+        self._release_outputs()
+
+    def _release_outputs(self) -> None:
+        for publisher in self.outputs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self.outputs = {}
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
+        if self._diagnostics_pub is not None:
+            self.destroy_publisher(self._diagnostics_pub)
+            self._diagnostics_pub = None
+
+    # ----- newest-frame worker -----
+    def submit(self, item: Any) -> None:
+        """Hand ``item`` to the worker; an unread older item is dropped and counted."""
+        slot = self._slot
+        if slot is None:
+            return
+        before = slot.dropped
+        slot.put((time.monotonic(), item))
+        if slot.dropped > before:
+            self.stats.on_superseded(slot.dropped - before)
+
+    def _stop_worker(self) -> None:
+        if self._slot is not None:
+            self._slot.close()
+        if self._worker is not None:
+            self._worker.join()
+        self._slot, self._worker = None, None
+
+    def _work(self, slot: LatestFrameSlot[Any]) -> None:
+        index = 0
+        while True:
+            taken = slot.take()
+            if taken is None:
+                return
+            arrived_s, item = taken
+            try:
+                ok = self.process(index, item)
+            except Exception as error:  # never let one input kill the worker
+                self.stats.on_failed(time.monotonic(), f"{type(error).__name__}: {error}")
+                self.get_logger().error(f"input {index} failed: {error}\n{traceback.format_exc()}")
+                ok = False
+            if ok:
+                done_s = time.monotonic()
+                self.stats.on_processed(done_s, done_s - arrived_s)
+            index += 1
+
+    def reject(self, reason: str) -> None:
+        """Count and log an input that cannot be processed (it never reaches the pipeline)."""
+        self.stats.on_invalid(time.monotonic(), reason)
+        self.warn(f"dropped an input: {reason}")
+
+    def _publish_diagnostics(self) -> None:
+        if self._diagnostics_pub is None:
+            return
+        summary = self.stats.summary(time.monotonic(), float(self.params["expected_rate_hz"]))
+        name = f"{self.get_fully_qualified_name()}"
+        self._diagnostics_pub.publish(
+            diagnostics_to_msg(name, "diff9d_ros", summary, self.now_ns(), self.types)
+        )
+
+    # ----- what each node fills in -----
+    def configure_node(self) -> None:
+        """Extra checks and state after parameter validation (raise ValueError to fail configure)."""
+
+    def load_model(self) -> None:
+        """Build the pipeline (raise to fail activation)."""
+
+    def release_model(self) -> None:
+        """Drop the pipeline."""
+
+    def create_inputs(self) -> None:
+        """Create subscriptions (or start the device) that feed :meth:`submit`."""
+
+    def destroy_inputs(self) -> None:
+        """Destroy what :meth:`create_inputs` made."""
+
+    def process(self, index: int, item: Any) -> bool:
+        """Handle one input in the worker thread; True when results were published."""
+        raise NotImplementedError
+
+
+def spin_node(factory: Callable[[], Diff9dNode], args: list[str] | None = None) -> None:
+    """``main`` of a node: init, spin until shutdown, clean up.
+
+    Transitions come from the launch file (configure, then activate once inactive) or from
+    ``ros2 lifecycle set``; the node starts unconfigured like every managed node.
+    """
+    rclpy.init(args=args)
+    node = factory()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        # A terminal Ctrl-C reaches the node twice (from the terminal and from ros2 launch): the
+        # second must not cut the teardown short (launch escalates to SIGTERM if it hangs).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        node.teardown()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

@@ -1,0 +1,123 @@
+"""pose_node: synchronised RGB + depth + CameraInfo (+ external masks) -> 9-DoF detections.
+
+Runs ``Pipeline(build_stages(config, ["segmentation", "pose"]))`` on frames assembled by
+:func:`~diff9d_ros.ros.frames.frame_from_messages` and publishes ``detections``
+(Detection3DArray with the RGB header), ``markers`` (boxes and axes) and one TF frame per object.
+The model is loaded on activate; the newest frame wins and stale frames are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import message_filters
+from tf2_ros import TransformBroadcaster
+
+from diff9d_ros.ros.convert_std import header_stamp_ns
+from diff9d_ros.ros.frames import frame_from_messages, is_stale
+from diff9d_ros.ros.node_params import pipeline_config
+from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
+from diff9d_ros.ros.outputs import pose_messages
+from diff9d_ros.ros.topics import topic_spec
+
+CAMERA_KEYS = ("rgb/image", "depth/image", "rgb/camera_info")
+MASK_KEYS = ("segmentation/image", "segmentation/detections")
+
+
+def subscribe_synchronised(node: Diff9dNode, keys: tuple[str, ...], callback: Any) -> tuple[list[Any], Any]:
+    """message_filters subscribers of ``keys`` and an approximate-time synchroniser calling ``callback``."""
+    subscribers = [
+        message_filters.Subscriber(
+            node,
+            node.msg_class(topic_spec(node.NODE, key).msg_type),
+            key,
+            qos_profile=node.qos(topic_spec(node.NODE, key)),
+        )
+        for key in keys
+    ]
+    sync = message_filters.ApproximateTimeSynchronizer(
+        subscribers, int(node.params["sync_queue_size"]), float(node.params["sync_slop_s"])
+    )
+    sync.registerCallback(callback)
+    return subscribers, sync
+
+
+def destroy_synchronised(node: Diff9dNode, subscribers: list[Any]) -> None:
+    for subscriber in subscribers:
+        node.destroy_subscription(subscriber.sub)
+
+
+class PoseNode(Diff9dNode):
+    """Diff9D pose estimation on an RGB-D stream."""
+
+    NODE = "pose_node"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline: Any = None
+        self.tf_broadcaster: TransformBroadcaster | None = None
+        self._subscribers: list[Any] = []
+        self._sync: Any = None
+
+    def load_model(self) -> None:
+        from diff9d_ros.pipeline import Pipeline, build_stages
+
+        self.pipeline = Pipeline(build_stages(pipeline_config(self.params), ["segmentation", "pose"]))
+        if self.params["publish_tf"]:
+            self.tf_broadcaster = TransformBroadcaster(self)
+
+    def release_model(self) -> None:
+        self.pipeline = None
+        if self.tf_broadcaster is not None:
+            self.destroy_publisher(self.tf_broadcaster.pub_tf)
+            self.tf_broadcaster = None
+
+    def create_inputs(self) -> None:
+        keys = CAMERA_KEYS + (MASK_KEYS if self.params["use_given_masks"] else ())
+        self._subscribers, self._sync = subscribe_synchronised(self, keys, self._on_inputs)
+
+    def destroy_inputs(self) -> None:
+        destroy_synchronised(self, self._subscribers)
+        self._subscribers, self._sync = [], None
+
+    def _on_inputs(self, *msgs: Any) -> None:
+        self.stats.on_received(time.monotonic())
+        if is_stale(header_stamp_ns(msgs[0].header), self.now_ns(), float(self.params["max_frame_age_s"])):
+            self.stats.on_stale()
+            return
+        self.submit(msgs)
+
+    def process(self, index: int, item: Any) -> bool:
+        rgb, depth, info, *masks = item
+        try:
+            frame = frame_from_messages(
+                rgb,
+                depth,
+                info,
+                frame_id_override=str(self.params["frame_id_override"]),
+                mask_msg=masks[0] if masks else None,
+                categories_msg=masks[1] if masks else None,
+            )
+        except ValueError as error:
+            self.reject(str(error))
+            return False
+        state = self.pipeline.process(index, frame)
+        if not state.ok:
+            self.stats.on_failed(time.monotonic(), f"{state.failed_stage}: {state.error}")
+            self.warn(f"frame {index} failed in {state.failed_stage}: {state.error}")
+            return False
+        messages = pose_messages(state, frame.frame_id, self.types, float(self.params["marker_lifetime_s"]))
+        self.outputs["detections"].publish(messages.detections)
+        self.outputs["markers"].publish(messages.markers)
+        if self.tf_broadcaster is not None and messages.tf.transforms:
+            self.tf_broadcaster.sendTransform(list(messages.tf.transforms))
+        return True
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_node(PoseNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Replay RGB-D frames from a rosbag2 (MCAP or sqlite3) for the runner and ``diff9d eval-bag``.
+
+Topics default to the realsense-ros names (``/camera/color/image_raw``,
+``/camera/aligned_depth_to_color/image_raw``, ``/camera/color/camera_info``); the ``gazebo``
+preset takes the names an ``rgbd_camera`` sensor publishes through ros_gz_bridge
+(``/rgbd_camera/image``, ``/rgbd_camera/depth_image``, ``/rgbd_camera/camera_info``).
+
+Colour and depth are paired by header stamp in the manner of message_filters' approximate-time
+policy with one slop: the oldest colour and depth images are paired when their stamps differ by
+at most ``slop_s``; otherwise the older one has no partner and is reported (a colour image) or
+counted (a depth image). CameraInfo and ground truth (small messages) are read in a first pass and
+matched to each colour stamp, the info by the nearest stamp, the ground truth within ``slop_s``.
+Every colour image becomes one :class:`~diff9d_ros.pipeline.SourceFrame`: a frame, or the reason
+there is none (no depth partner, a repeated or decreasing stamp, an image that does not convert).
+A bag that breaks off mid-way (truncated, corrupt) ends the stream; ``error`` keeps the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diff9d_ros.bag.io import BagError, bag_topics, read_messages
+from diff9d_ros.pipeline import SourceFrame
+from diff9d_ros.pose.detection import Detection
+from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
+from diff9d_ros.ros.convert_vision import msg_to_detections
+from diff9d_ros.ros.frames import frame_from_messages
+
+LOG = logging.getLogger(__name__)
+
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+DETECTIONS_TYPE = "vision_msgs/msg/Detection3DArray"
+DEFAULT_GT_TOPIC = "/ground_truth/detections"
+
+
+@dataclass(frozen=True)
+class RgbdTopics:
+    """Names of the colour image, aligned depth image and colour CameraInfo topics."""
+
+    rgb: str
+    depth: str
+    info: str
+
+
+TOPIC_PRESETS: dict[str, RgbdTopics] = {
+    "realsense": RgbdTopics(
+        "/camera/color/image_raw", "/camera/aligned_depth_to_color/image_raw", "/camera/color/camera_info"
+    ),
+    "gazebo": RgbdTopics("/rgbd_camera/image", "/rgbd_camera/depth_image", "/rgbd_camera/camera_info"),
+}
+
+
+def topics_from_options(preset: str, rgb: str = "", depth: str = "", info: str = "") -> RgbdTopics:
+    """The preset's names with any given name replacing its own; ValueError for an unknown preset."""
+    if preset not in TOPIC_PRESETS:
+        raise ValueError(f"unknown topic preset {preset!r}; presets: {', '.join(TOPIC_PRESETS)}")
+    base = TOPIC_PRESETS[preset]
+    return RgbdTopics(rgb or base.rgb, depth or base.depth, info or base.info)
+
+
+class UnreadableBag:
+    """A bag that could not be opened at all: no frames, and ``error`` says why (for the report)."""
+
+    def __init__(self, path: str | Path, error: str) -> None:
+        self.description = f"rosbag2 {path}"
+        self.error = error
+        self.period_s = 0.0
+
+    def __len__(self) -> int:
+        return 0
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        return iter(())
+
+
+class BagSource:
+    """:class:`SourceFrame` per colour image of a rosbag2 (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        topics: RgbdTopics | None = None,
+        *,
+        gt_topic: str | None = None,
+        slop_s: float = 0.02,
+    ) -> None:
+        self.path = Path(path)
+        self.topics = topics or TOPIC_PRESETS["realsense"]
+        self.slop_ns = round(slop_s * NS_PER_S)
+        if slop_s < 0:
+            raise ValueError(f"slop_s must be >= 0, got {slop_s}")
+        available = bag_topics(self.path)
+        self._check_topics(available)
+        self.gt_topic = gt_topic if gt_topic and gt_topic in available else None
+        if gt_topic and self.gt_topic is None:
+            LOG.warning("bag %s has no ground-truth topic %s: no accuracy metrics", self.path, gt_topic)
+        self.error: str | None = None
+        self.unpaired_depth = 0
+        self.count = self._count_rgb()
+        #: Frame period from the CameraInfo stamps (known once iteration has started; 0 before).
+        self.period_s = 0.0
+        self.description = f"rosbag2 {self.path} ({self.topics.rgb}, {self.topics.depth}, {self.topics.info})"
+
+    def _check_topics(self, available: dict[str, str]) -> None:
+        wanted = {self.topics.rgb: IMAGE_TYPE, self.topics.depth: IMAGE_TYPE, self.topics.info: INFO_TYPE}
+        missing = [t for t in wanted if t not in available]
+        if missing:
+            raise BagError(
+                f"bag {self.path} has no topic(s) {', '.join(missing)}; it has: "
+                f"{', '.join(f'{t} ({m})' for t, m in sorted(available.items())) or 'none'} "
+                "(choose names with --rgb-topic/--depth-topic/--info-topic or --topics gazebo)"
+            )
+        for topic, msgtype in wanted.items():
+            if available[topic] != msgtype:
+                raise BagError(
+                    f"bag {self.path}: topic {topic} carries {available[topic]}, expected {msgtype}"
+                )
+
+    def _count_rgb(self) -> int:
+        from rosbags.highlevel import AnyReader
+
+        from diff9d_ros.ros.typestore import get_typestore
+
+        try:
+            with AnyReader([self.path], default_typestore=get_typestore()) as reader:
+                return sum(c.msgcount for c in reader.connections if c.topic == self.topics.rgb)
+        except Exception:  # a damaged index: the count is unknown, reading will say why
+            return 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _first_pass(self) -> tuple[list[tuple[int, Any]], dict[int, list[Detection]]]:
+        """CameraInfo messages by stamp and ground truth by stamp (both small)."""
+        infos: list[tuple[int, Any]] = []
+        truth: dict[int, list[Detection]] = {}
+        topics = [self.topics.info] + ([self.gt_topic] if self.gt_topic else [])
+        try:
+            for topic, _, msg in read_messages(self.path, topics):
+                stamp = header_stamp_ns(msg.header)
+                if topic == self.topics.info:
+                    infos.append((stamp, msg))
+                else:
+                    try:
+                        truth[stamp] = msg_to_detections(msg)
+                    except ValueError as error:
+                        LOG.warning("ground truth at %d ns unusable: %s", stamp, error)
+        except BagError as error:
+            self.error = str(error)
+        infos.sort(key=lambda item: item[0])
+        if len(infos) > 1:
+            self.period_s = float(np.median(np.diff([stamp for stamp, _ in infos]))) / NS_PER_S
+        return infos, truth
+
+    def _nearest(self, stamps: np.ndarray, stamp_ns: int) -> int:
+        i = int(np.searchsorted(stamps, stamp_ns))
+        candidates = [j for j in (i - 1, i) if 0 <= j < len(stamps)]
+        return min(candidates, key=lambda j: abs(int(stamps[j]) - stamp_ns))
+
+    def _truth_for(self, truth: dict[int, list[Detection]], stamps: np.ndarray, stamp_ns: int) -> list | None:
+        if not len(stamps):
+            return None
+        j = self._nearest(stamps, stamp_ns)
+        return truth[int(stamps[j])] if abs(int(stamps[j]) - stamp_ns) <= self.slop_ns else None
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        infos, truth = self._first_pass()
+        if not infos:
+            self.error = (
+                self.error or f"bag {self.path}: no CameraInfo on {self.topics.info}: missing intrinsics"
+            )
+            return
+        info_stamps = np.array([s for s, _ in infos], dtype=np.int64)
+        truth_stamps = np.array(sorted(truth), dtype=np.int64)
+        rgb: deque[tuple[int, Any]] = deque()
+        depth: deque[tuple[int, Any]] = deque()
+        last = {"rgb": None, "depth": None}
+
+        def emit(stamp_ns: int, rgb_msg: Any, depth_msg: Any) -> SourceFrame:
+            info = infos[self._nearest(info_stamps, stamp_ns)][1]
+            try:
+                frame = frame_from_messages(rgb_msg, depth_msg, info)
+            except ValueError as error:
+                return SourceFrame(stamp_ns, error=f"source: {error}")
+            return SourceFrame(stamp_ns, frame=frame, truth=self._truth_for(truth, truth_stamps, stamp_ns))
+
+        try:
+            for topic, _, msg in read_messages(self.path, [self.topics.rgb, self.topics.depth]):
+                key = "rgb" if topic == self.topics.rgb else "depth"
+                stamp = header_stamp_ns(msg.header)
+                if last[key] is not None and stamp <= last[key]:
+                    if key == "rgb":
+                        kind = "repeats" if stamp == last[key] else "is older than"
+                        yield SourceFrame(
+                            stamp, error=f"source: colour stamp {stamp} {kind} the previous one"
+                        )
+                    else:
+                        self.unpaired_depth += 1
+                    continue
+                last[key] = stamp
+                (rgb if key == "rgb" else depth).append((stamp, msg))
+                while rgb and depth:
+                    (r_stamp, r_msg), (d_stamp, d_msg) = rgb[0], depth[0]
+                    if abs(r_stamp - d_stamp) <= self.slop_ns:
+                        rgb.popleft(), depth.popleft()
+                        yield emit(r_stamp, r_msg, d_msg)
+                    elif r_stamp < d_stamp:
+                        rgb.popleft()
+                        yield SourceFrame(r_stamp, error=self._no_partner(r_stamp, d_stamp))
+                    else:
+                        depth.popleft()
+                        self.unpaired_depth += 1
+        except BagError as error:
+            self.error = str(error)
+            LOG.error("%s", error)
+        for r_stamp, _ in rgb:
+            yield SourceFrame(r_stamp, error=f"source: colour image at {r_stamp} ns has no depth image")
+        self.unpaired_depth += len(depth)
+
+    def _no_partner(self, rgb_stamp: int, depth_stamp: int) -> str:
+        gap_ms = (depth_stamp - rgb_stamp) / 1e6
+        return (
+            f"source: colour image at {rgb_stamp} ns has no depth image within {self.slop_ns / 1e6:g} ms "
+            f"(next depth {gap_ms:.1f} ms later): mismatched stamps"
+        )

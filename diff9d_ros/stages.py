@@ -1,0 +1,359 @@
+"""The concrete pipeline stages and how they are built from one :class:`PipelineConfig`.
+
+Import through :mod:`diff9d_ros.pipeline` (``from diff9d_ros.pipeline import PoseStage, ...``);
+this module holds them apart because they pull in torch and open3d, which the pipeline machinery
+(used by the message layer) must not.
+
+* :class:`SegmentationStage`: the frame's own instance mask (external segmenter, synthetic
+  renderer) when it has one and ``use_given_masks`` is set, else the built-in tabletop segmentation
+  (RANSAC plane + DBSCAN); always the table plane, which the grasp planner needs.
+* :class:`PoseStage`: Diff9D (DDIM, ``ddim_steps`` steps, ``num_hypotheses`` samples per object,
+  Liu et al. TPAMI 2025 Sec. 3.4) or the geometric oriented-box baseline; ``auto`` picks Diff9D
+  when a trained checkpoint exists and says so in the log when it does not.
+* :class:`TrackingStage`: Hungarian matching of 3-D centres (:class:`MultiObjectTracker`).
+* :class:`ForecastStage`: GeoTDM samples (Han et al. NeurIPS 2024) or, without weights, the
+  constant-velocity extrapolation labelled as such (``backend_name``).
+* :class:`GraspStage`: ranked parallel-jaw grasps per detection against the scene cloud.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, Stage
+from diff9d_ros.pose.detection import CATEGORIES, Detection
+from diff9d_ros.pose.segmentation import SegmentationConfig, TablePlane, fit_table_plane, segment_tabletop
+
+LOG = logging.getLogger(__name__)
+
+#: File names of the shipped weights in ``models/`` (see the model cards beside them).
+DEFAULT_POSE_MODEL = "diff9d_pose.pt"
+# Only a model trained on object (or pedestrian) tracks is a default: the shipped charged-particle
+# model forecasts Coulomb dynamics, not tabletop objects; pass it by path to try it anyway.
+DEFAULT_FORECAST_MODELS: tuple[str, ...] = ("geotdm_objects.pt",)
+
+
+def _models_dir() -> Path:
+    from diff9d_ros.resources import share_path
+
+    return share_path("models")
+
+
+def resolve_pose_model(config: PipelineConfig) -> Path | None:
+    """The Diff9D checkpoint to load: the configured path (must exist) or the shipped one, if any."""
+    if config.pose_model_path:
+        path = Path(config.pose_model_path)
+        if not path.is_file():
+            raise ValueError(f"pose model {path} does not exist")
+        return path
+    path = _models_dir() / DEFAULT_POSE_MODEL
+    return path if path.is_file() else None
+
+
+def resolve_forecast_model(config: PipelineConfig) -> Path | None:
+    """The GeoTDM checkpoint to load: the configured path (must exist) or a shipped one, if any."""
+    if config.forecast_model_path:
+        path = Path(config.forecast_model_path)
+        if not path.is_file():
+            raise ValueError(f"forecast model {path} does not exist")
+        return path
+    for name in DEFAULT_FORECAST_MODELS:
+        path = _models_dir() / name
+        if path.is_file():
+            return path
+    return None
+
+
+def _check_device(device: str) -> None:
+    if device != "cpu":
+        LOG.warning("device %r requested: the pose estimator and forecaster run on the CPU here", device)
+
+
+def as_grasp_plane(plane: TablePlane):
+    """The segmentation's plane as the grasp planner's plane type (same convention: normal up)."""
+    from diff9d_ros.grasp.collision import TablePlane as GraspTablePlane
+
+    return GraspTablePlane(plane.normal, plane.offset_m)
+
+
+class SegmentationStage(Stage):
+    """Instance mask, categories and table plane of the frame (see the module docstring)."""
+
+    name = "segmentation"
+    reads = ("frame",)
+    writes = ("instance_mask", "categories", "table_plane")
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.use_given_masks = config.use_given_masks
+        self.seed = config.seed
+        self.stride_640 = config.segmentation_stride
+        self.ransac_iterations = config.ransac_iterations
+
+    def config_for(self, width_px: int) -> SegmentationConfig:
+        """The segmentation settings with the stride scaled from 640 px to ``width_px``."""
+        stride = max(1, round(self.stride_640 * width_px / 640))
+        return SegmentationConfig(stride=stride, ransac_iterations=self.ransac_iterations)
+
+    def __call__(self, state: FrameState) -> None:
+        frame = state.frame
+        segmentation = self.config_for(frame.intrinsics.width)
+        if self.use_given_masks and frame.instance_mask is not None:
+            state.instance_mask = np.asarray(frame.instance_mask)
+            state.categories = dict(frame.categories)
+            state.table_plane = fit_table_plane(frame, segmentation, self.seed)
+            return
+        state.instance_mask, state.table_plane = segment_tabletop(frame, segmentation, self.seed)
+        state.categories = {}
+
+
+@cache
+def category_log_sizes() -> dict[str, np.ndarray]:
+    """Mean log box size (3,) per category over the first 16 training instances of the mesh
+    families (:mod:`diff9d_ros.synth.meshes`): the baseline's size prior for classification."""
+    from diff9d_ros.synth.meshes import instance_mesh
+
+    return {c: np.mean([np.log(instance_mesh(c, i).size_m) for i in range(16)], axis=0) for c in CATEGORIES}
+
+
+def classify_by_size(points_m: np.ndarray, plane: TablePlane | None, mask_id: int) -> Detection:
+    """The baseline box of the category whose mean size is nearest (in log size) to the box the
+    baseline fits under that category's axis rules: the learning-free classifier of the baseline."""
+    from diff9d_ros.pose.baseline import obb_baseline
+
+    priors = category_log_sizes()
+    boxes = [obb_baseline(points_m, c, plane, mask_id) for c in CATEGORIES]
+    distances = [np.linalg.norm(np.log(b.size_m) - priors[b.category]) for b in boxes]
+    best = boxes[int(np.argmin(distances))]
+    best.score = float(np.exp(-min(distances)))
+    return best
+
+
+class PoseStage(Stage):
+    """9-DoF detections of every mask: Diff9D or the geometric baseline (``backend_name``)."""
+
+    name = "pose"
+    reads = ("frame", "instance_mask", "categories")
+    writes = ("detections",)
+
+    def __init__(self, config: PipelineConfig) -> None:
+        _check_device(config.device)
+        model = resolve_pose_model(config) if config.pose_backend != "baseline" else None
+        if config.pose_backend == "diff9d" and model is None:
+            raise ValueError(
+                f"pose_backend 'diff9d' needs a trained checkpoint: none at "
+                f"{_models_dir() / DEFAULT_POSE_MODEL} and no pose_model_path given "
+                "(train with `diff9d pose train`, or use the baseline)"
+            )
+        self.estimator = None
+        self.model_path = model
+        if model is None:
+            if config.pose_backend == "auto":
+                LOG.warning(
+                    "no trained Diff9D model (looked for %s): using the geometric baseline for poses",
+                    _models_dir() / DEFAULT_POSE_MODEL,
+                )
+            self.backend_name = "baseline"
+            return
+        from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
+
+        sampler = SamplerConfig(
+            num_steps=config.ddim_steps, hypotheses=config.num_hypotheses, seed=config.seed
+        )
+        self.estimator = PoseEstimator.from_file(model, sampler)
+        self.backend_name = f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses})"
+        LOG.info(
+            "pose: Diff9D from %s, DDIM %d steps, %d hypotheses",
+            model,
+            config.ddim_steps,
+            config.num_hypotheses,
+        )
+
+    def __call__(self, state: FrameState) -> None:
+        mask = state.instance_mask
+        masks = {int(i): mask == i for i in np.unique(mask) if i > 0}
+        if self.estimator is not None:
+            state.detections = self.estimator.estimate_masks(state.frame, masks, state.categories)
+            return
+        state.detections = self._baseline(state.frame, masks, state.categories, state.table_plane)
+
+    @staticmethod
+    def _baseline(
+        frame: RGBDFrame,
+        masks: Mapping[int, np.ndarray],
+        categories: Mapping[int, str],
+        plane: TablePlane | None,
+    ) -> list[Detection]:
+        from diff9d_ros.pose.baseline import obb_baseline
+        from diff9d_ros.pose.observation import ObservationError, masked_points
+
+        out = []
+        for mask_id, mask in masks.items():
+            try:
+                points = masked_points(frame, mask)
+            except ObservationError as error:
+                LOG.info("pose skips mask %d: %s", mask_id, error)
+                continue
+            category = categories.get(mask_id)
+            if category is None:
+                out.append(classify_by_size(points, plane, mask_id))
+            else:
+                out.append(obb_baseline(points, category, plane, mask_id))
+        return out
+
+
+class TrackingStage(Stage):
+    """Track ids over time (sets ``Detection.track_id``) and the confirmed tracks."""
+
+    name = "tracking"
+    reads = ("detections",)
+    writes = ("detections", "tracks")
+
+    def __init__(self, config: PipelineConfig) -> None:
+        from diff9d_ros.trajectory.tracker import MultiObjectTracker
+
+        self.tracker = MultiObjectTracker(
+            gate_m=config.tracker_gate_m,
+            min_hits=config.tracker_min_hits,
+            max_misses=config.tracker_max_misses,
+            history_length=64,
+        )
+
+    def __call__(self, state: FrameState) -> None:
+        for detection in state.detections:
+            if not (np.all(np.isfinite(detection.translation_m)) and np.all(np.isfinite(detection.rotation))):
+                raise ValueError(f"detection {detection.track_id or detection.mask_id} has a NaN or inf pose")
+        state.tracks = self.tracker.update(state.detections, state.stamp_ns)
+
+
+class ConstantVelocityForecaster:
+    """The fallback without GeoTDM weights: each track's last displacement per frame, extrapolated
+    (the constant-velocity baseline of GeoTDM's tables); one deterministic sample per track."""
+
+    def forecast(self, tracks: Sequence, horizon: int, n_samples: int) -> dict[str, np.ndarray]:
+        out = {}
+        for track in tracks:
+            history = track.history
+            step = history[-1] - history[-2] if len(history) > 1 else np.zeros(3)
+            ahead = np.arange(1, horizon + 1)[:, None] * step[None]
+            out[track.track_id] = (history[-1][None] + ahead)[None]
+        return out
+
+
+class ForecastStage(Stage):
+    """Future centre samples (K, horizon, 3) per confirmed track, one frame period apart."""
+
+    name = "forecast"
+    reads = ("tracks",)
+    writes = ("forecasts",)
+
+    def __init__(self, config: PipelineConfig) -> None:
+        _check_device(config.device)
+        self.horizon, self.samples = config.forecast_horizon, config.forecast_samples
+        model = resolve_forecast_model(config) if config.forecast_backend != "constant_velocity" else None
+        if config.forecast_backend == "geotdm" and model is None:
+            raise ValueError(
+                f"forecast_backend 'geotdm' needs weights: none of {DEFAULT_FORECAST_MODELS} in "
+                f"{_models_dir()} and no forecast_model_path given (train with `diff9d traj train`)"
+            )
+        self.model_path = model
+        if model is None:
+            if config.forecast_backend == "auto":
+                LOG.warning(
+                    "no GeoTDM weights (looked for %s in %s): forecasting with the CONSTANT-VELOCITY "
+                    "fallback, not GeoTDM",
+                    ", ".join(DEFAULT_FORECAST_MODELS),
+                    _models_dir(),
+                )
+            self.forecaster = ConstantVelocityForecaster()
+            self.backend_name = "constant_velocity (fallback, no GeoTDM weights)"
+            return
+        from diff9d_ros.trajectory.forecaster import Forecaster
+
+        try:
+            self.forecaster = Forecaster.from_checkpoint(
+                model, sampler="ddim", num_steps=config.forecast_steps, seed=config.seed
+            )
+        except Exception as error:  # torch.load raises many types on a damaged file
+            raise ValueError(
+                f"forecast model {model} is corrupt or not a GeoTDM checkpoint: {error}"
+            ) from error
+        if self.forecaster.planar:
+            raise ValueError(
+                f"forecast model {model} is a planar (pedestrian) model; object tracks are in the camera's "
+                "optical frame and need a 3-D model"
+            )
+        if self.horizon > self.forecaster.model.config.num_future:
+            raise ValueError(
+                f"forecast_horizon {self.horizon} exceeds the model's "
+                f"{self.forecaster.model.config.num_future} future frames"
+            )
+        self.backend_name = f"geotdm ({model.name}, DDIM-{config.forecast_steps})"
+
+    def __call__(self, state: FrameState) -> None:
+        state.forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
+
+
+class GraspStage(Stage):
+    """Ranked grasps per detection index; the table plane from segmentation or a quick RANSAC fit."""
+
+    name = "grasp"
+    reads = ("frame", "detections")
+    writes = ("grasps",)
+
+    def __init__(self, config: PipelineConfig) -> None:
+        from diff9d_ros.grasp.gripper import load_gripper
+        from diff9d_ros.grasp.planner import GraspPlanner, PlannerConfig
+
+        if config.grasp_urdf_path and not Path(config.grasp_urdf_path).is_file():
+            raise ValueError(f"grasp_urdf_path {config.grasp_urdf_path} does not exist")
+        gripper = load_gripper(config.grasp_urdf_path) if config.grasp_urdf_path else None
+        self.planner = GraspPlanner(gripper, PlannerConfig(max_grasps=config.max_grasps))
+        self.stride = config.scene_stride
+        self.plane_config = SegmentationConfig(stride=8, ransac_iterations=config.ransac_iterations)
+        self.seed = config.seed
+
+    def __call__(self, state: FrameState) -> None:
+        frame = state.frame
+        if not state.detections:
+            state.grasps = {}
+            return
+        plane = (
+            state.table_plane
+            if state.table_plane is not None
+            else fit_table_plane(frame, self.plane_config, self.seed)
+        )
+        grid = np.zeros(frame.depth_m.shape, dtype=bool)
+        grid[:: self.stride, :: self.stride] = True
+        scene = self.planner.prepare_scene(
+            frame.intrinsics.backproject(frame.depth_m, grid), as_grasp_plane(plane)
+        )
+        state.grasps = {i: self.planner.plan(d, scene) for i, d in enumerate(state.detections)}
+
+
+STAGE_CLASSES: dict[str, type[Stage]] = {
+    "segmentation": SegmentationStage,
+    "pose": PoseStage,
+    "tracking": TrackingStage,
+    "forecast": ForecastStage,
+    "grasp": GraspStage,
+}
+
+
+def build_stages(config: PipelineConfig, names: Sequence[str]) -> list[Stage]:
+    """The stages ``names`` (from :data:`STAGE_NAMES`) in that order, built from ``config``.
+
+    ValueError for a bad config, an unknown or repeated stage name, a missing or corrupt model.
+    """
+    config.validate()
+    unknown = [n for n in names if n not in STAGE_CLASSES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGE_NAMES)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"stage names repeat: {list(names)}")
+    return [STAGE_CLASSES[n](config) for n in names]

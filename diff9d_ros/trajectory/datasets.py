@@ -1,0 +1,83 @@
+"""Task names -> trajectory windows: the N-body systems and the ETH-UCY leave-one-scene-out splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from diff9d_ros.trajectory import nbody
+from diff9d_ros.trajectory.windows import Windows
+
+PEDESTRIAN_TASKS: tuple[str, ...] = ("eth", "hotel", "univ", "zara1", "zara2")
+TASKS: tuple[str, ...] = (*nbody.TASKS, *PEDESTRIAN_TASKS)
+DEFAULT_ETH_UCY = Path(__file__).resolve().parents[3] / "shared" / "data" / "eth_ucy"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Shapes and protocol of a task: frames, feature sizes, planar (ground-plane) or 3-D, metric."""
+
+    name: str
+    num_obs: int
+    num_future: int
+    node_dim: int
+    edge_dim: int
+    planar: bool
+    num_eval_samples: int  # K: ADE/FDE averaged over K (N-body) or minimum over K (pedestrians)
+    metric: str  # "mean" or "min"
+
+
+def task_spec(task: str) -> TaskSpec:
+    """The protocol of ``task`` (GeoTDM Sec. 5.1 for N-body, Sec. 5.2 for ETH-UCY)."""
+    if task in nbody.TASKS:
+        return TaskSpec(
+            task, nbody.NUM_OBSERVED, nbody.NUM_FRAMES - nbody.NUM_OBSERVED, 1, 1, False, 5, "mean"
+        )
+    if task in PEDESTRIAN_TASKS:
+        return TaskSpec(task, 8, 12, 1, 0, True, 20, "min")
+    raise ValueError(f"unknown trajectory task {task!r}; expected one of {TASKS}")
+
+
+def load_windows(
+    task: str,
+    split: str,
+    *,
+    data_dir: str | Path | None = None,
+    seed: int = 43,
+    limit: int | None = None,
+    num_trajectories: int | None = None,
+) -> list[Windows]:
+    """The windows of ``split`` ("train", "val", "test"), grouped by agent count.
+
+    ``data_dir``: the N-body cache folder, or the ETH-UCY root (default ``../shared/data/eth_ucy``).
+    ``limit`` keeps the first windows only (smoke runs); ``num_trajectories`` overrides the N-body
+    split size (protocol: 3000/2000/2000).
+    """
+    spec = task_spec(task)
+    if task in nbody.TASKS:
+        data = nbody.load_split(task, split, seed=seed, data_dir=data_dir, num_trajectories=num_trajectories)
+        positions = np.ascontiguousarray(data.positions.transpose(0, 2, 1, 3), dtype=np.float32)
+        groups = [
+            Windows(
+                positions,
+                data.node_features.astype(np.float32),
+                data.edge_attr.astype(np.float32),
+                spec.num_obs,
+            )
+        ]
+    else:
+        from diff9d_ros.trajectory import eth_ucy
+
+        root = Path(data_dir) if data_dir is not None else DEFAULT_ETH_UCY
+        groups = eth_ucy.load_scene_split(root, task, split, spec.num_obs, spec.num_future)
+    if limit is not None:
+        kept, left = [], limit
+        for group in groups:
+            if left <= 0:
+                break
+            kept.append(group.subset(slice(0, left)))
+            left -= len(kept[-1])
+        groups = kept
+    return groups

@@ -1,0 +1,135 @@
+"""Online forecasting: track histories in, future samples out (GeoTDM with a fast sampler).
+
+All tracks of a call form one fully connected scene graph, and all samples of that scene run as one
+batch through DDIM or DPM-Solver++ 2M at a few steps. A pedestrian model (trained on ETH-UCY,
+``planar``) forecasts on the ground plane: histories are projected to (x, y) and returned with the
+input z, so they must be given in a z-up frame (REP 103 ``map``/``odom``/``base_link``, not a camera
+optical frame); an object model forecasts in 3-D in any frame. Histories shorter than the model's
+observed window are padded at the front by constant-velocity extrapolation backwards (a single
+frame: by repetition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from diff9d_ros.trajectory.model import GeoTDM
+from diff9d_ros.trajectory.sampling import forecast_samples, training_schedule
+from diff9d_ros.trajectory.tracker import Track
+
+
+def pad_history(history: np.ndarray, length: int) -> np.ndarray:
+    """The last ``length`` rows of ``history`` (K, 3), front-padded by backward constant velocity."""
+    history = np.asarray(history, dtype=np.float64).reshape(-1, 3)
+    if len(history) == 0:
+        raise ValueError("a track history needs at least one position")
+    if len(history) >= length:
+        return history[-length:]
+    step = history[1] - history[0] if len(history) > 1 else np.zeros(3)
+    missing = length - len(history)
+    before = history[0] - step * np.arange(missing, 0, -1)[:, None]
+    return np.concatenate([before, history])
+
+
+class Forecaster:
+    """Future samples per track from a trained :class:`GeoTDM`.
+
+    ``planar``: the model works on the ground plane (pedestrians); default: what the checkpoint
+    says. ``sampler``/``num_steps``: the fast sampler; the default DPM-Solver++ 2M in 3 steps keeps a
+    10-track, 20-sample forecast under 50 ms on a 2-core CPU (DDIM 5 steps did not);
+    ``threads``: torch CPU threads used inside :meth:`forecast`.
+    """
+
+    def __init__(
+        self,
+        model: GeoTDM,
+        *,
+        planar: bool = False,
+        sampler: str = "dpmpp_2m",
+        num_steps: int = 3,
+        seed: int = 0,
+        threads: int | None = None,
+    ) -> None:
+        if model.config.num_obs < 2:
+            raise ValueError("the forecaster needs a conditional model (num_obs >= 2)")
+        self.model = model.eval()
+        self.planar = planar
+        self.sampler = sampler
+        self.num_steps = num_steps
+        self.threads = threads
+        self.schedule = training_schedule()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **options: object) -> Forecaster:
+        """A forecaster of the model at ``path``; ``planar`` defaults to the checkpoint's ``planar``."""
+        model, payload = GeoTDM.load(path)
+        options.setdefault("planar", bool(payload.get("planar", False)))
+        return cls(model, **options)
+
+    @property
+    def num_obs(self) -> int:
+        return self.model.config.num_obs
+
+    def forecast(
+        self,
+        tracks: Sequence[Track] | Mapping[str, np.ndarray],
+        horizon: int,
+        n_samples: int,
+        node_features: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """{track id: (n_samples, horizon, 3) future centres} for every track (metres).
+
+        ``tracks``: :class:`Track` objects or {id: history (K, 3)}; histories are sampled at the
+        model's frame period. ``node_features`` (N, F): per-track invariant features, default ones.
+        """
+        cfg = self.model.config
+        if not 1 <= horizon <= cfg.num_future:
+            raise ValueError(
+                f"horizon must lie in 1..{cfg.num_future} (the model's future frames), got {horizon}"
+            )
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        items = tracks.items() if isinstance(tracks, Mapping) else ((t.track_id, t.history) for t in tracks)
+        ids, histories = [], []
+        for track_id, history in items:
+            ids.append(track_id)
+            histories.append(pad_history(history, self.num_obs))
+        if not ids:
+            return {}
+        x_obs = np.stack(histories)  # (N, Tc, 3)
+        height = x_obs[:, -1:, 2:].copy()
+        if self.planar:
+            x_obs[..., 2] = 0.0
+        n = len(ids)
+        if node_features is None:
+            node_features = np.ones((n, cfg.node_dim))
+        if node_features.shape != (n, cfg.node_dim):
+            raise ValueError(f"node_features must be ({n}, {cfg.node_dim}), got {node_features.shape}")
+        edge_attr = torch.zeros(1, n, n, cfg.edge_dim) if cfg.edge_dim else None
+        previous_threads = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            samples = forecast_samples(
+                self.model,
+                torch.as_tensor(x_obs, dtype=torch.float32)[None],
+                torch.as_tensor(node_features, dtype=torch.float32)[None],
+                edge_attr,
+                n_samples,
+                sampler=self.sampler,
+                num_steps=self.num_steps,
+                planar=self.planar,
+                generator=self.generator,
+                schedule=self.schedule,
+            )[0, :, :, :horizon].numpy()  # (K, N, horizon, 3)
+        finally:
+            torch.set_num_threads(previous_threads)
+        samples = samples.astype(np.float64)
+        if self.planar:
+            samples[..., 2] = height[None, :, :, 0]
+        return {track_id: samples[:, i] for i, track_id in enumerate(ids)}

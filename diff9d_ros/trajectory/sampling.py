@@ -1,0 +1,79 @@
+"""Drawing future samples from a trained GeoTDM with the diffusion core's samplers (Sec. 4.2-4.3).
+
+GeoTDM samples with 1000 ancestral DDPM steps; DDIM (eta = 0) and DPM-Solver++ 2M at a few steps are
+the fast alternatives the paper names as future work. All K samples of all scenes run as one batch;
+the prior ``x_r`` is computed once per scene and shared by its samples.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from diff9d_ros.diffusion import Denoiser, DiscreteVPSchedule, sample, zero_mean_projection
+from diff9d_ros.trajectory.model import NUM_TRAIN_STEPS, GeoTDM
+
+
+def training_schedule() -> DiscreteVPSchedule:
+    """The linear 1000-step beta schedule of GeoTDM (and DDPM)."""
+    return DiscreteVPSchedule.linear(NUM_TRAIN_STEPS)
+
+
+def planar_projection(u: torch.Tensor) -> torch.Tensor:
+    """Zero the z coordinate: keeps ground-plane (pedestrian) trajectories and their noise in the plane.
+
+    An E(3)-equivariant denoiser maps planar inputs to planar outputs (reflection through the plane),
+    so with planar noise the whole chain stays on the plane.
+    """
+    return torch.cat([u[..., :2], torch.zeros_like(u[..., 2:])], dim=-1)
+
+
+def forecast_samples(
+    model: GeoTDM,
+    x_obs: torch.Tensor | None,
+    node_features: torch.Tensor,
+    edge_attr: torch.Tensor | None,
+    num_samples: int,
+    *,
+    sampler: str = "ddim",
+    num_steps: int = 10,
+    planar: bool = False,
+    generator: torch.Generator | None = None,
+    schedule: DiscreteVPSchedule | None = None,
+) -> torch.Tensor:
+    """Future samples (B, K, N, Tf, 3) for scenes (B, N, ...) from ``model`` under ``torch.no_grad``.
+
+    ``x_obs`` is None for an unconditional model, whose samples live in the zero centre-of-mass
+    subspace (the sampler's projection). ``planar`` keeps z = 0 (the ground plane).
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    schedule = schedule or training_schedule()
+    b, n = node_features.shape[:2]
+    cfg = model.config
+    k = num_samples
+    with torch.no_grad():
+        extra: dict[str, torch.Tensor | None] = {
+            "node_features": node_features.repeat_interleave(k, 0),
+            "edge_attr": None if edge_attr is None else edge_attr.repeat_interleave(k, 0),
+        }
+        projection = planar_projection if planar else None
+        prior = None
+        if x_obs is None:
+            centre = zero_mean_projection((1, 2))
+            projection = centre if projection is None else (lambda u: centre(planar_projection(u)))
+        else:
+            prior = model.prior_mean(x_obs, node_features, edge_attr).repeat_interleave(k, 0)
+            extra["x_obs"] = x_obs.repeat_interleave(k, 0)
+            extra["x_prior"] = prior
+        out = sample(
+            sampler,
+            Denoiser(model, schedule, prediction="eps"),
+            (b * k, n, cfg.num_future, 3),
+            num_steps,
+            extra_args=extra,
+            projection=projection,
+            prior_mean=prior,
+            generator=generator,
+            dtype=node_features.dtype,
+        )
+    return out.reshape(b, k, n, cfg.num_future, 3)

@@ -1,0 +1,72 @@
+"""Fixed-size trajectory windows, the unit of training and evaluation for every task.
+
+A :class:`Windows` holds S scenes of N agents over T = num_obs + num_future frames. Scenes with
+different agent counts (pedestrians) are kept in separate ``Windows`` (one per N), so that graphs
+in a batch are dense and no padding mask is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Windows:
+    """``positions`` (S, N, T, 3), ``node_features`` (S, N, F), ``edge_attr`` (S, N, N, E) or None."""
+
+    positions: np.ndarray
+    node_features: np.ndarray
+    edge_attr: np.ndarray | None
+    num_obs: int
+
+    def __post_init__(self) -> None:
+        if self.positions.ndim != 4 or self.positions.shape[-1] != 3:
+            raise ValueError(f"positions must be (S, N, T, 3), got {self.positions.shape}")
+        s, n, t, _ = self.positions.shape
+        if not 0 < self.num_obs < t:
+            raise ValueError(f"num_obs must lie in 1..{t - 1}, got {self.num_obs}")
+        if self.node_features.shape[:2] != (s, n):
+            raise ValueError(f"node_features must be ({s}, {n}, F), got {self.node_features.shape}")
+        if self.edge_attr is not None and self.edge_attr.shape[:3] != (s, n, n):
+            raise ValueError(f"edge_attr must be ({s}, {n}, {n}, E), got {self.edge_attr.shape}")
+
+    def __len__(self) -> int:
+        return self.positions.shape[0]
+
+    @property
+    def num_agents(self) -> int:
+        return self.positions.shape[1]
+
+    def subset(self, index: np.ndarray | slice) -> Windows:
+        """The windows at ``index`` (a view where numpy allows)."""
+        edge = None if self.edge_attr is None else self.edge_attr[index]
+        return Windows(self.positions[index], self.node_features[index], edge, self.num_obs)
+
+    def tensors(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor | None]:
+        """``x_obs``, ``x_future``, ``node_features``, ``edge_attr`` as torch tensors."""
+        pos = torch.as_tensor(self.positions, dtype=dtype)
+        return {
+            "x_obs": pos[:, :, : self.num_obs],
+            "x_future": pos[:, :, self.num_obs :],
+            "node_features": torch.as_tensor(self.node_features, dtype=dtype),
+            "edge_attr": None if self.edge_attr is None else torch.as_tensor(self.edge_attr, dtype=dtype),
+        }
+
+
+def random_batch(
+    groups: Sequence[Windows], batch_size: int, rng: np.random.Generator, max_nodes: int | None = None
+) -> Windows:
+    """One random batch: a group drawn in proportion to its size, then windows from it.
+
+    ``max_nodes`` caps ``batch * N`` (large crowds get smaller batches); the batch holds at least one.
+    """
+    sizes = np.array([len(g) for g in groups], dtype=np.float64)
+    if sizes.sum() == 0:
+        raise ValueError("no training windows")
+    group = groups[int(rng.choice(len(groups), p=sizes / sizes.sum()))]
+    count = batch_size if max_nodes is None else max(1, min(batch_size, max_nodes // group.num_agents))
+    return group.subset(rng.choice(len(group), size=min(count, len(group)), replace=False))

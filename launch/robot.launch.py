@@ -1,0 +1,77 @@
+"""Robot bring-up: RealSense camera_node, robot_state_publisher with the URDF, the perception nodes, RViz.
+
+    ros2 launch diff9d_ros robot.launch.py [device:=cuda] [serial:=...] [rviz:=false]
+
+The camera publishes in the URDF's ``camera_color_optical_frame``, so detections, grasps and
+forecasts land in the robot's TF tree (base_link -> camera_link -> camera_color_optical_frame).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.conditions import IfCondition
+from launch.launch_description import LaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+PASSED_ON = (
+    "namespace",
+    "params_file",
+    "device",
+    "pose_model_path",
+    "forecast_model_path",
+    "rgb_topic",
+    "depth_topic",
+    "camera_info_topic",
+    "log_level",
+)
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = get_package_share_directory("diff9d_ros")
+    with open(os.path.join(share, "urdf", "diff9d_robot.urdf"), encoding="utf-8") as handle:
+        robot_description = handle.read()
+    nodes = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(share, "launch", "nodes.launch.py")),
+        launch_arguments={
+            **{name: LaunchConfiguration(name) for name in PASSED_ON},
+            "use_camera": "true",
+            "use_sim_time": "false",
+        }.items(),
+    )
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument("namespace", default_value="diff9d", description="namespace of the nodes"),
+            DeclareLaunchArgument("params_file", default_value="", description="parameters YAML"),
+            DeclareLaunchArgument("device", default_value="", description="torch device (cpu, cuda, cuda:N)"),
+            DeclareLaunchArgument("pose_model_path", default_value="", description="Diff9D checkpoint"),
+            DeclareLaunchArgument("forecast_model_path", default_value="", description="GeoTDM checkpoint"),
+            DeclareLaunchArgument("rgb_topic", default_value="rgb/image", description="colour image topic"),
+            DeclareLaunchArgument("depth_topic", default_value="depth/image", description="aligned depth"),
+            DeclareLaunchArgument(
+                "camera_info_topic", default_value="rgb/camera_info", description="colour CameraInfo"
+            ),
+            DeclareLaunchArgument("log_level", default_value="info", description="log level of the nodes"),
+            DeclareLaunchArgument(
+                "rviz", default_value="true", description="start RViz with config/diff9d.rviz"
+            ),
+            Node(
+                package="robot_state_publisher",
+                executable="robot_state_publisher",
+                parameters=[{"robot_description": robot_description}],
+                output="screen",
+            ),
+            nodes,
+            Node(
+                package="rviz2",
+                executable="rviz2",
+                arguments=["-d", os.path.join(share, "config", "diff9d.rviz")],
+                condition=IfCondition(LaunchConfiguration("rviz")),
+                output="screen",
+            ),
+        ]
+    )

@@ -1,0 +1,122 @@
+"""Sampling, forecasting and a resumable training smoke run of GeoTDM (small untrained models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from diff9d_ros.trajectory.evaluate import constant_velocity, displacement_errors
+from diff9d_ros.trajectory.forecaster import Forecaster, pad_history
+from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
+from diff9d_ros.trajectory.sampling import forecast_samples
+from diff9d_ros.trajectory.train import TrainOptions, train
+
+
+def small_model(num_obs: int = 4, edge_dim: int = 1) -> GeoTDM:
+    torch.manual_seed(0)
+    config = GeoTDMConfig(
+        node_dim=1, edge_dim=edge_dim, num_obs=num_obs, num_future=5, hidden_dim=16, num_layers=2
+    )
+    return GeoTDM(config).eval()
+
+
+def scene(b: int = 2, n: int = 3) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(3)
+    return {
+        "x_obs": torch.randn(b, n, 4, 3, generator=gen).cumsum(2),
+        "node_features": torch.ones(b, n, 1),
+        "edge_attr": torch.ones(b, n, n, 1),
+    }
+
+
+@pytest.mark.parametrize(("sampler", "steps"), [("ddim", 5), ("dpmpp_2m", 5), ("ddpm", 10)])
+def test_samples_translate_with_the_observations(sampler: str, steps: int) -> None:
+    """Same noise seed, shifted history: every sample shifts by the same vector (translation equivariance)."""
+    model = small_model().double()
+    d = {key: value.double() for key, value in scene().items()}
+    shift = torch.tensor([5.0, -3.0, 2.0], dtype=torch.float64)
+
+    def draw(x_obs: torch.Tensor) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(11)
+        args = (d["node_features"], d["edge_attr"], 4)
+        return forecast_samples(model, x_obs, *args, sampler=sampler, num_steps=steps, generator=gen)
+
+    base = draw(d["x_obs"])
+    assert base.shape == (2, 4, 3, 5, 3)
+    torch.testing.assert_close(draw(d["x_obs"] + shift), base + shift, atol=1e-6, rtol=0)
+    assert base.std(dim=1).mean() > 1e-3  # samples differ from one another
+
+
+def test_unconditional_samples_have_zero_centre_of_mass() -> None:
+    model = small_model(num_obs=0).double()
+    nodes, edges = torch.ones(2, 3, 1, dtype=torch.float64), torch.ones(2, 3, 3, 1, dtype=torch.float64)
+    samples = forecast_samples(model, None, nodes, edges, 3, num_steps=4)
+    torch.testing.assert_close(
+        samples.mean(dim=(2, 3)), torch.zeros(2, 3, 3, dtype=torch.float64), atol=1e-9, rtol=0
+    )
+    assert samples.std() > 0.1
+
+
+def test_forecaster_output_per_track_and_planar_height() -> None:
+    forecaster = Forecaster(small_model(edge_dim=0), planar=True, num_steps=3)
+    tracks = {
+        "a": np.array([[0.0, 0.0, 1.7], [0.1, 0.0, 1.7], [0.2, 0.0, 1.7]]),
+        "b": np.array([[3.0, 1.0, 1.6]]),
+    }
+    out = forecaster.forecast(tracks, horizon=4, n_samples=6)
+    assert set(out) == {"a", "b"} and out["a"].shape == (6, 4, 3)
+    np.testing.assert_allclose(out["a"][..., 2], 1.7)
+    np.testing.assert_allclose(out["b"][..., 2], 1.6)
+    with pytest.raises(ValueError, match="horizon"):
+        forecaster.forecast(tracks, horizon=6, n_samples=2)
+    assert forecaster.forecast({}, horizon=2, n_samples=2) == {}
+
+
+def test_pad_history_extrapolates_backwards() -> None:
+    padded = pad_history(np.array([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]), 4)
+    np.testing.assert_allclose(padded[:, 0], [-1.0, 0.0, 1.0, 2.0])
+    np.testing.assert_allclose(
+        pad_history(np.arange(15.0).reshape(5, 3), 2), np.arange(9.0, 15.0).reshape(2, 3)
+    )
+    with pytest.raises(ValueError, match="at least one"):
+        pad_history(np.zeros((0, 3)), 3)
+
+
+def test_metrics_and_constant_velocity() -> None:
+    x_obs = torch.tensor([[[[0.0, 0, 0], [1.0, 0, 0]]]])  # (1, 1, 2, 3)
+    future = constant_velocity(x_obs, 3)
+    torch.testing.assert_close(future[0, 0, :, 0], torch.tensor([2.0, 3.0, 4.0]))
+    samples = torch.stack([future, future + torch.tensor([0.0, 3.0, 0.0])], dim=1)  # errors 0 and 3
+    ade, fde = displacement_errors(samples, future, "mean")
+    assert float(ade) == pytest.approx(1.5) and float(fde) == pytest.approx(1.5)
+    ade, _ = displacement_errors(samples, future, "min")
+    assert float(ade) == 0.0
+
+
+@pytest.mark.slow
+def test_training_runs_resumes_and_loads(tmp_path: Path) -> None:
+    options = {
+        "task": "springs",
+        "out_dir": str(tmp_path / "run"),
+        "data_dir": str(tmp_path / "data"),
+        "hidden_dim": 8,
+        "num_layers": 1,
+        "prior_layers": 1,
+        "batch_size": 4,
+        "eval_every": 3,
+        "eval_windows": 4,
+        "eval_steps": 2,
+        "num_trajectories": 8,
+    }
+    train(TrainOptions(steps=3, **options))
+    first = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert first["step"] == 3 and np.isfinite(first["best_val_ade"])
+    train(TrainOptions(steps=5, **options), resume=True)
+    second = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert second["step"] == 5
+    model, payload = GeoTDM.load(tmp_path / "run" / "best.pt")
+    assert payload["task"] == "springs" and model.config.hidden_dim == 8
+    assert (tmp_path / "run" / "log.jsonl").read_text().count("val_ade") >= 1
