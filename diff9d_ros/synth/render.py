@@ -27,6 +27,8 @@ from diff9d_ros.synth.meshes import instance_mesh
 from diff9d_ros.synth.scene import Scene, SceneObject
 
 INVALID_ID = o3d.t.geometry.RaycastingScene.INVALID_ID
+#: Bounding-box area (pixels) above which :meth:`Renderer.unoccluded_pixels` samples every 2nd pixel.
+UNOCCLUDED_EXACT_PX = 20_000
 #: Offset of shadow-ray origins along the surface normal, metres.
 SHADOW_BIAS_M = 1e-3
 #: A handle sample counts as seen when the first hit lies within this distance of it, metres.
@@ -172,7 +174,7 @@ class Renderer:
             direction = (world_to_camera @ light.direction).astype(np.float32)
             lambert = np.maximum(_dot(normals, direction), np.float32(0.0))
             if k == strongest and self.shadows:
-                lambert *= self._unshadowed(raycaster, points, normals, direction, lambert > 0)
+                lambert *= self._unshadowed(raycaster, points, normals, direction, lambert > 0, pixels, index)
             shade += np.float32(light.intensity) * lambert
             if len(glossy):
                 half = direction - view[glossy]
@@ -202,15 +204,34 @@ class Renderer:
         normals: np.ndarray,
         direction: np.ndarray,
         facing_light: np.ndarray,
+        pixels: np.ndarray,
+        object_index: np.ndarray,
     ) -> np.ndarray:
-        """1 where the light is visible from the surface point, 0 in shadow or facing away."""
-        lit = np.zeros(len(points), dtype=np.float32)
-        rows = np.flatnonzero(facing_light)
-        rays = np.empty((len(rows), 6), dtype=np.float32)
-        rays[:, :3] = points[rows] + np.float32(SHADOW_BIAS_M) * normals[rows]
+        """1 where the light is visible from the surface point, 0 in shadow or facing away.
+
+        Shadow rays are cast from the even image rows; a pixel of an odd row copies the pixel
+        above it when both lie on the same object and face the light, and casts its own ray
+        otherwise. Shadow boundaries that run across a surface are so placed to one row.
+        """
+        width = self.intrinsics.width
+        position = np.full(self.intrinsics.width * self.intrinsics.height, -1, dtype=np.int64)
+        position[pixels] = np.arange(len(pixels))
+        candidates = np.flatnonzero(facing_light)
+        odd = (pixels[candidates] // width) % 2 == 1
+        above = np.full(len(candidates), -1, dtype=np.int64)
+        above[odd] = position[pixels[candidates[odd]] - width]
+        copies = above >= 0
+        copies[copies] = facing_light[above[copies]] & (
+            object_index[above[copies]] == object_index[candidates[copies]]
+        )
+        cast = candidates[~copies]
+        rays = np.empty((len(cast), 6), dtype=np.float32)
+        rays[:, :3] = points[cast] + np.float32(SHADOW_BIAS_M) * normals[cast]
         rays[:, 3:] = direction
         blocked = raycaster.test_occlusions(o3d.core.Tensor(rays), nthreads=self.nthreads).numpy()
-        lit[rows] = ~blocked
+        lit = np.zeros(len(points), dtype=np.float32)
+        lit[cast] = ~blocked
+        lit[candidates[copies]] = lit[above[copies]]
         return lit
 
     def _instance_scene(self, category: str, instance_id: int) -> o3d.t.geometry.RaycastingScene:
@@ -226,7 +247,11 @@ class Renderer:
         return self._instance_scenes[key]
 
     def unoccluded_pixels(self, scene: Scene, obj: SceneObject) -> int:
-        """Pixels the object would cover with nothing in front of it, on an unbounded image plane."""
+        """Pixels the object would cover with nothing in front of it, on an unbounded image plane.
+
+        Boxes larger than ``UNOCCLUDED_EXACT_PX`` pixels are sampled on every second row and
+        column and the count scaled by 4 (relative error well under 1 % at that size).
+        """
         transform = camera_from_object(scene, obj)
         corners = box_corners(transform[:3, :3], transform[:3, 3], obj.size_m())
         if np.any(corners[:, 2] <= 0):
@@ -235,14 +260,15 @@ class Renderer:
         u0, v0 = np.floor(uv.min(axis=0)).astype(int)
         u1, v1 = np.ceil(uv.max(axis=0)).astype(int)
         rotation, translation = transform[:3, :3], transform[:3, 3]
-        dx = (np.arange(u0, u1 + 1) - self.intrinsics.cx) / self.intrinsics.fx
-        dy = (np.arange(v0, v1 + 1) - self.intrinsics.cy) / self.intrinsics.fy
+        stride = 2 if (u1 - u0 + 1) * (v1 - v0 + 1) > UNOCCLUDED_EXACT_PX else 1
+        dx = (np.arange(u0, u1 + 1, stride) - self.intrinsics.cx) / self.intrinsics.fx
+        dy = (np.arange(v0, v1 + 1, stride) - self.intrinsics.cy) / self.intrinsics.fy
         rays = np.empty((len(dy), len(dx), 6), dtype=np.float32)
         rays[..., :3] = -translation @ rotation
         rays[..., 3:] = dx[None, :, None] * rotation[0] + dy[:, None, None] * rotation[1] + rotation[2]
         raycaster = self._instance_scene(obj.kind, obj.instance_id)
         hits = raycaster.cast_rays(o3d.core.Tensor(rays.reshape(-1, 6)), nthreads=self.nthreads)
-        return int(np.count_nonzero(hits["geometry_ids"].numpy() != INVALID_ID))
+        return stride * stride * int(np.count_nonzero(hits["geometry_ids"].numpy() != INVALID_ID))
 
     def handle_visible_fraction(self, scene: Scene, obj: SceneObject, result: RenderResult) -> float:
         """Fraction of the mug's handle face centres seen by the camera (see module docstring)."""
