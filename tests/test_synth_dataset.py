@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +51,29 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
     assert len(one) == 3 * 2 + 1
     assert one == two
     assert all(one[name] != other[name] for name in one if name.startswith("shard_"))
+
+
+def test_a_worker_that_dies_is_replaced_and_the_bytes_stay_the_same(tmp_path: Path) -> None:
+    """A worker killed mid-run (as an open3d segfault would) must not hang or lose shards."""
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and not killed:
+            for child in multiprocessing.active_children():
+                if child.pid is not None:
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
+                    return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    two = _digest(_generate(tmp_path / "b", seed=4, workers=2))
+    killer.join()
+    assert killed, "no worker process was seen to kill"
+    one = _digest(_generate(tmp_path / "a", seed=4, workers=1))
+    assert one == two
 
 
 def test_reader_round_trip(tmp_path: Path) -> None:

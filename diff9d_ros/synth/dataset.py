@@ -17,9 +17,12 @@ from __future__ import annotations
 import bisect
 import io
 import json
+import logging
 import multiprocessing
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +36,8 @@ from diff9d_ros.synth.noise import RandomizationConfig
 from diff9d_ros.synth.render import Renderer
 from diff9d_ros.synth.scene import compose_scene
 from diff9d_ros.synth.truth import OPTICAL_FRAME_ID, ObjectTruth, SynthFrame, synthesize
+
+LOG = logging.getLogger(__name__)
 
 FORMAT = "diff9d-synth/1"
 _SPLIT_CODES = {name: code for code, name in enumerate(SPLIT_IDS)}
@@ -172,6 +177,42 @@ def write_shard(job: GenerationJob) -> int:
     return job.count
 
 
+#: Pool restarts without a finished shard before generation gives up.
+MAX_RESTARTS_WITHOUT_PROGRESS = 3
+
+
+def _write_shards_in_workers(jobs: list[GenerationJob], workers: int, bar: tqdm) -> None:
+    """Render ``jobs`` in spawned worker processes, surviving a worker that dies.
+
+    A worker killed by a signal (open3d has been seen to segfault rarely and not reproducibly)
+    breaks the pool; the shards not yet written are then submitted to a fresh pool. Shards are
+    deterministic, so a re-rendered shard has the same bytes. After
+    ``MAX_RESTARTS_WITHOUT_PROGRESS`` restarts with no shard finished, RuntimeError names the
+    missing shards.
+    """
+    pending = {job.shard: job for job in jobs}
+    restarts = 0
+    context = multiprocessing.get_context("spawn")
+    while pending:
+        finished_before = len(pending)
+        try:
+            with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context) as pool:
+                futures = {pool.submit(write_shard, job): shard for shard, job in pending.items()}
+                for future in as_completed(futures):
+                    bar.update(future.result())
+                    del pending[futures[future]]
+        except BrokenProcessPool:
+            restarts = 0 if len(pending) < finished_before else restarts + 1
+            LOG.warning(
+                "a synth worker died; re-rendering %d unfinished shard(s) in a new pool", len(pending)
+            )
+            if restarts >= MAX_RESTARTS_WITHOUT_PROGRESS:
+                missing = sorted(pending)
+                raise RuntimeError(
+                    f"synth workers kept dying on shard(s) {missing}; run with workers=1 to see the error"
+                ) from None
+
+
 def generate_dataset(
     out_dir: str | Path,
     frames: int,
@@ -211,10 +252,7 @@ def generate_dataset(
         for job in jobs:
             bar.update(write_shard(job))
     else:
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(min(workers, len(jobs))) as pool:
-            for count in pool.imap_unordered(write_shard, jobs):
-                bar.update(count)
+        _write_shards_in_workers(jobs, workers, bar)
     bar.close()
     index = {
         "format": FORMAT,
