@@ -30,7 +30,14 @@ def test_train_then_eval_writes_metrics_curves_and_overlays(shards: Path, tmp_pa
     args = ["pose", "train", "--data", str(shards), "--out", str(model), "--steps", "2", "--batch-size", "4"]
     assert cli.main(args) == 0
     assert load_checkpoint(model)["step"] == 2
+    assert "optimizer" in load_checkpoint(model)  # a training checkpoint resumes with its optimiser
     assert (shards / "pose_objects_n1024_s64.npz").exists()  # observed-object cache beside the shards
+    shipped = tmp_path / "shipped.pt"
+    assert cli.main(["pose", "export", "--checkpoint", str(model), "--out", str(shipped)]) == 0
+    exported = load_checkpoint(shipped)
+    assert "optimizer" not in exported and exported["step"] == 2
+    assert shipped.stat().st_size < model.stat().st_size
+    model = shipped
     out = tmp_path / "eval"
     assert (
         cli.main(

@@ -42,6 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     train.set_defaults(func=_train)
 
+    export = sub.add_parser(
+        "export",
+        help="strip the optimiser state from a training checkpoint (the file shipped in models/)",
+        description="Write a training checkpoint's weights and configs, without optimiser state.",
+    )
+    export.add_argument("--checkpoint", type=Path, required=True, help="training checkpoint")
+    export.add_argument("--out", type=Path, required=True, help="model file to write")
+    export.set_defaults(func=_export)
+
     evaluate = sub.add_parser(
         "eval",
         help="NOCS metrics on a held-out split (JSON, curves, overlays)",
@@ -85,6 +94,18 @@ def read_frames(data_dir: Path, limit: int | None = None):
     for index in range(count):
         synth_frame = dataset[index]
         yield synth_frame.frame, synth_frame.objects
+
+
+def _export(args: argparse.Namespace) -> int:
+    from diff9d_ros.pose.train import export_weights
+
+    try:
+        payload = export_weights(args.checkpoint, args.out)
+    except (FileNotFoundError, ValueError) as error:
+        LOG.error("%s", error)
+        return 2
+    print(f"wrote {args.out} (step {payload['step']}, {args.out.stat().st_size / 1e6:.1f} MB)")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -124,6 +124,18 @@ def save_checkpoint(
     os.replace(tmp, path)
 
 
+def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
+    """Write ``checkpoint`` without its optimiser state to ``out`` (the shippable model file)."""
+    payload = load_checkpoint(checkpoint)
+    payload.pop("optimizer", None)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, out)
+    return payload
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """The checkpoint dict at ``path``; ValueError naming the problem if it is not a pose checkpoint."""
     path = Path(path)
