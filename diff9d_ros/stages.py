@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, Stage
 from diff9d_ros.pose.detection import CATEGORIES, Detection
-from diff9d_ros.pose.segmentation import SegmentationConfig, TablePlane, fit_table_plane, segment_tabletop
+from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table_plane, segment_tabletop
 
 LOG = logging.getLogger(__name__)
 
@@ -73,13 +74,6 @@ def resolve_forecast_model(config: PipelineConfig) -> Path | None:
 def _check_device(device: str) -> None:
     if device != "cpu":
         LOG.warning("device %r requested: the pose estimator and forecaster run on the CPU here", device)
-
-
-def as_grasp_plane(plane: TablePlane):
-    """The segmentation's plane as the grasp planner's plane type (same convention: normal up)."""
-    from diff9d_ros.grasp.collision import TablePlane as GraspTablePlane
-
-    return GraspTablePlane(plane.normal, plane.offset_m)
 
 
 class SegmentationStage(Stage):
@@ -330,9 +324,7 @@ class GraspStage(Stage):
         )
         grid = np.zeros(frame.depth_m.shape, dtype=bool)
         grid[:: self.stride, :: self.stride] = True
-        scene = self.planner.prepare_scene(
-            frame.intrinsics.backproject(frame.depth_m, grid), as_grasp_plane(plane)
-        )
+        scene = self.planner.prepare_scene(frame.intrinsics.backproject(frame.depth_m, grid), plane)
         state.grasps = {i: self.planner.plan(d, scene) for i, d in enumerate(state.detections)}
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from diff9d_ros.grasp.collision import TablePlane
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp.planner import GraspPlanner, PlannerConfig
 from diff9d_ros.pose.detection import Detection
 

@@ -9,41 +9,10 @@ the sweep of an axis-aligned box along one of its axes is again a box.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp.gripper import GripperModel
-
-
-@dataclass(frozen=True)
-class TablePlane:
-    """The support plane ``normal · p + offset_m = 0``; ``normal`` (unit) points up, away from the table."""
-
-    normal: np.ndarray
-    offset_m: float
-
-    def __post_init__(self) -> None:
-        normal = np.asarray(self.normal, dtype=np.float64).reshape(-1)
-        if normal.shape != (3,) or not np.all(np.isfinite(normal)) or np.linalg.norm(normal) < 1e-9:
-            raise ValueError(f"table plane normal must be a finite non-zero 3-vector, got {self.normal}")
-        if not np.isfinite(self.offset_m):
-            raise ValueError(f"table plane offset must be finite, got {self.offset_m}")
-        norm = float(np.linalg.norm(normal))
-        object.__setattr__(self, "normal", normal / norm)
-        object.__setattr__(self, "offset_m", float(self.offset_m) / norm)
-
-    @classmethod
-    def from_coefficients(cls, plane: np.ndarray) -> TablePlane:
-        """From ``(a, b, c, d)`` with ``a x + b y + c z + d = 0`` and (a, b, c) pointing up."""
-        plane = np.asarray(plane, dtype=np.float64).reshape(-1)
-        if plane.shape != (4,):
-            raise ValueError(f"table plane needs 4 coefficients (a, b, c, d), got {plane.shape[0]}")
-        return cls(plane[:3], float(plane[3]))
-
-    def signed_distance_m(self, points_m: np.ndarray) -> np.ndarray:
-        """Height of points (..., 3) above the plane (negative below)."""
-        return points_m @ self.normal + self.offset_m
 
 
 def gripper_solids(
@@ -116,4 +85,4 @@ def table_clearance_m(poses: np.ndarray, low: np.ndarray, high: np.ndarray, tabl
     """Lowest height (N,) above the table of any corner of the swept boxes (N, K, 3) at ``poses``."""
     corners = box_corners(low, high)  # (N, K, 8, 3)
     world = np.einsum("nij,nkcj->nkci", poses[:, :3, :3], corners) + poses[:, None, None, :3, 3]
-    return table.signed_distance_m(world).min(axis=(1, 2))
+    return table.height_m(world).min(axis=(1, 2))

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.grasp.collision import TablePlane
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp.physics import (
     DENSITY_KG_M3,
     PRIMITIVE_DENSITY_KG_M3,

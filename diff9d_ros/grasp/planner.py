@@ -35,10 +35,10 @@ import numpy as np
 from scipy.special import erf
 
 from diff9d_ros.geometry.boxes import points_in_box
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import SYMMETRIC_CATEGORIES
 from diff9d_ros.grasp import collision
 from diff9d_ros.grasp.candidates import canonical_candidates
-from diff9d_ros.grasp.collision import TablePlane
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 from diff9d_ros.pose.detection import Detection
 
@@ -160,7 +160,7 @@ class GraspPlanner:
         points = points[np.all(np.isfinite(points), axis=1)]
         table_plane = _as_plane(table_plane)
         if table_plane is not None:
-            points = points[table_plane.signed_distance_m(points) > self.config.table_band_m]
+            points = points[table_plane.height_m(points) > self.config.table_band_m]
         return SceneCloud(voxel_downsample(points, self.config.voxel_m), table_plane)
 
     def plan(

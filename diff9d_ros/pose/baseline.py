@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.pose.detection import CATEGORIES, Detection
-from diff9d_ros.pose.segmentation import TablePlane
 
 ROUND_CATEGORIES = frozenset({"bottle", "bowl", "can", "mug"})
 

@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import canonicalise_symmetric
 from diff9d_ros.pose.detection import CATEGORIES, Detection
 from diff9d_ros.pose.observation import (
@@ -47,7 +48,6 @@ from diff9d_ros.pose.observation import (
     table_plane,
     up_direction,
 )
-from diff9d_ros.pose.segmentation import TablePlane
 
 LOG = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from scipy.spatial.transform import Rotation
 from diff9d_ros.diffusion.parametrisation import Denoiser
 from diff9d_ros.diffusion.samplers import sample
 from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import SYMMETRIC_CATEGORIES, rotation_mean
 from diff9d_ros.pose.detection import CATEGORIES, Detection
 from diff9d_ros.pose.network import POSE_DIM, PREDICTION, PoseNetwork
@@ -43,7 +44,7 @@ from diff9d_ros.pose.observation import (
     table_plane,
     up_direction,
 )
-from diff9d_ros.pose.segmentation import TablePlane, segment_tabletop
+from diff9d_ros.pose.segmentation import segment_tabletop
 from diff9d_ros.pose.train import load_checkpoint, make_schedule, network_from_checkpoint
 
 LOG = logging.getLogger(__name__)

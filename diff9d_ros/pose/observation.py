@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from diff9d_ros.geometry.camera import Intrinsics, RGBDFrame
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import SYMMETRIC_CATEGORIES, canonicalise_symmetric
 from diff9d_ros.pose.baseline import obb_baseline
-from diff9d_ros.pose.segmentation import SegmentationConfig, TablePlane, fit_table_plane
+from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table_plane
 
 LOG = logging.getLogger(__name__)
 

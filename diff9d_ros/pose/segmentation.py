@@ -18,20 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.geometry.plane import TablePlane
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TablePlane:
-    """The support plane ``normal . p + offset_m = 0`` (camera frame), normal towards the camera."""
-
-    normal: np.ndarray
-    offset_m: float
-
-    def height_m(self, points_m: np.ndarray) -> np.ndarray:
-        """Signed height (N,) of points (N, 3) above the plane."""
-        return points_m @ self.normal + self.offset_m
 
 
 @dataclass(frozen=True)
