@@ -45,7 +45,9 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="forecaster: auto = GeoTDM if weights exist, else the constant-velocity fallback",
     )
-    group.add_argument("--forecast-model", default="", help="GeoTDM checkpoint (default: models/geotdm_*.pt)")
+    group.add_argument(
+        "--forecast-model", default="", help="GeoTDM checkpoint (default: models/geotdm_objects.pt)"
+    )
     group.add_argument("--horizon", type=int, default=12, help="forecast frames")
     group.add_argument("--samples", type=int, default=20, help="forecast samples per track")
     group.add_argument("--urdf", default="", help="robot description with the gripper (default: urdf/)")

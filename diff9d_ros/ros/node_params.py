@@ -193,7 +193,11 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
         "auto (GeoTDM when its checkpoint exists, else constant velocity), geotdm or constant_velocity",
         choices=("auto", "geotdm", "constant_velocity"),
     ),
-    ParamSpec("forecast_model_path", "", "GeoTDM checkpoint (empty = the shipped model in models/)"),
+    ParamSpec(
+        "forecast_model_path",
+        "",
+        "GeoTDM checkpoint (empty = models/geotdm_objects.pt, else constant velocity)",
+    ),
     _DEVICE,
     ParamSpec("forecast_horizon", 12, "future frames per forecast", range=(1, 1000)),
     ParamSpec("forecast_samples", 20, "diffusion samples per track", range=(1, 1000)),
