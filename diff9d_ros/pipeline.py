@@ -32,6 +32,7 @@ LOG = logging.getLogger(__name__)
 
 POSE_BACKENDS: tuple[str, ...] = ("auto", "diff9d", "baseline")
 FORECAST_BACKENDS: tuple[str, ...] = ("auto", "geotdm", "constant_velocity")
+FORECAST_SAMPLERS: tuple[str, ...] = ("dpmpp_2m", "ddim")
 STAGE_NAMES: tuple[str, ...] = ("segmentation", "pose", "tracking", "forecast", "grasp")
 
 
@@ -87,7 +88,8 @@ class PipelineConfig:
     forecast_model_path: str = ""
     forecast_horizon: int = 12
     forecast_samples: int = 20
-    forecast_steps: int = 5
+    forecast_sampler: str = "dpmpp_2m"
+    forecast_steps: int = 3
 
     def validate(self) -> None:
         """ValueError naming the first bad field."""
@@ -96,6 +98,10 @@ class PipelineConfig:
         if self.forecast_backend not in FORECAST_BACKENDS:
             raise ValueError(
                 f"forecast_backend must be one of {FORECAST_BACKENDS}, got {self.forecast_backend!r}"
+            )
+        if self.forecast_sampler not in FORECAST_SAMPLERS:
+            raise ValueError(
+                f"forecast_sampler must be one of {FORECAST_SAMPLERS}, got {self.forecast_sampler!r}"
             )
         positive = (
             "ddim_steps",
@@ -139,6 +145,7 @@ class FrameState:
     tracks: list[Any] = field(default_factory=list)
     grasps: dict[int, list[Any]] = field(default_factory=dict)
     forecasts: dict[str, np.ndarray] = field(default_factory=dict)
+    forecast_period_s: float | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     error: str | None = None

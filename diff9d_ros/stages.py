@@ -229,6 +229,8 @@ class ConstantVelocityForecaster:
     """The fallback without GeoTDM weights: each track's last displacement per frame, extrapolated
     (the constant-velocity baseline of GeoTDM's tables); one deterministic sample per track."""
 
+    frame_period_s: float | None = None  # one forecast step per processed frame
+
     def forecast(self, tracks: Sequence, horizon: int, n_samples: int) -> dict[str, np.ndarray]:
         out = {}
         for track in tracks:
@@ -240,11 +242,12 @@ class ConstantVelocityForecaster:
 
 
 class ForecastStage(Stage):
-    """Future centre samples (K, horizon, 3) per confirmed track, one frame period apart."""
+    """Future centre samples (K, horizon, 3) per confirmed track, ``forecast_period_s`` apart (the
+    GeoTDM model's frame period; the constant-velocity fallback leaves it None: one processed frame)."""
 
     name = "forecast"
     reads = ("tracks",)
-    writes = ("forecasts",)
+    writes = ("forecasts", "forecast_period_s")
 
     def __init__(self, config: PipelineConfig) -> None:
         _check_device(config.device)
@@ -271,7 +274,7 @@ class ForecastStage(Stage):
 
         try:
             self.forecaster = Forecaster.from_checkpoint(
-                model, sampler="ddim", num_steps=config.forecast_steps, seed=config.seed
+                model, sampler=config.forecast_sampler, num_steps=config.forecast_steps, seed=config.seed
             )
         except Exception as error:  # torch.load raises many types on a damaged file
             raise ValueError(
@@ -287,10 +290,11 @@ class ForecastStage(Stage):
                 f"forecast_horizon {self.horizon} exceeds the model's "
                 f"{self.forecaster.model.config.num_future} future frames"
             )
-        self.backend_name = f"geotdm ({model.name}, DDIM-{config.forecast_steps})"
+        self.backend_name = f"geotdm ({model.name}, {config.forecast_sampler}-{config.forecast_steps})"
 
     def __call__(self, state: FrameState) -> None:
         state.forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
+        state.forecast_period_s = self.forecaster.frame_period_s
 
 
 class GraspStage(Stage):

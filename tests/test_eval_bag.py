@@ -124,3 +124,21 @@ def test_id_switches_and_forecast_errors_on_known_answers() -> None:
     errors = forecast_errors(records, gate_m=0.1)
     assert errors["forecasts_scored"] == 1
     assert errors["ade_m"] == pytest.approx(0.02) and errors["fde_m"] == pytest.approx(0.02)
+
+
+def test_forecast_errors_follow_the_forecast_period_not_the_frame_rate() -> None:
+    """Frames every 50 ms, a forecaster with a 100 ms period: step i is scored at (i + 1) * 100 ms,
+    with the ground truth interpolated; a forecast reaching past the last frame is not scored."""
+    ms = 1_000_000
+    truth = [[_det(0.01 * k, "a")] for k in range(9)]  # x = 0.2 m/s * t
+    records = [
+        FrameRecord(k, 50 * k * ms, "ok", detections=[_det(0.01 * k, "t")], truth=truth[k]) for k in range(9)
+    ]
+    exact = np.array([[[0.02 * (i + 1), 0.0, 0.5] for i in range(3)]])
+    records[0].forecasts = {"t": exact + np.array([0.0, 0.03, 0.0])}
+    records[0].forecast_period_s = 0.1
+    records[3].forecasts = {"t": exact + 0.03}  # needs truth until 450 ms: frame 9 is missing
+    records[3].forecast_period_s = 0.1
+    errors = forecast_errors(records, gate_m=0.1)
+    assert errors["forecasts_scored"] == 1
+    assert errors["ade_m"] == pytest.approx(0.03) and errors["fde_m"] == pytest.approx(0.03)

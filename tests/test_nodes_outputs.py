@@ -83,6 +83,10 @@ def test_forecast_paths_are_sample_means_stamped_one_period_apart() -> None:
         np.testing.assert_array_equal(convert.path_stamps_ns(back), STAMP + np.arange(1, 5) * 400_000_000)
     assert [d.track_id for d in convert.msg_to_detections(_round_trip(out.tracks))] == ["", "7"]
     assert len(_round_trip(out.markers).markers) == 4  # points + lines per track
+    # A forecaster with its own frame period (a GeoTDM model) overrides the caller's period.
+    state.forecast_period_s = 0.1
+    path = _round_trip(forecast_messages(state, FRAME, period_s=0.4, types=TYPES, lifetime_s=0.5).paths[0])
+    np.testing.assert_array_equal(convert.path_stamps_ns(path), STAMP + np.arange(1, 5) * 100_000_000)
     state.forecasts["9"] = np.zeros((4, 3))
     with pytest.raises(ValueError, match="forecast of track '9' must be \\(K, T, 3\\)"):
         forecast_messages(state, FRAME, 0.4, TYPES, 0.5)

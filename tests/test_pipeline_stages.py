@@ -109,3 +109,30 @@ def test_baseline_pose_stage_on_a_rendered_frame() -> None:
     assert len(errors) >= len(item.truth) - 1
     assert np.median(errors) < 0.03
     assert set(state.grasps) == set(range(len(state.detections)))
+
+
+def test_geotdm_forecast_stage_runs_at_the_models_period(tmp_path) -> None:
+    """A tabletop GeoTDM checkpoint (untrained, small): the stage samples with the configured fast
+    sampler, and forecasts carry the model's 0.1 s frame period whatever the 30 Hz input rate."""
+    import torch
+
+    from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
+
+    torch.manual_seed(0)
+    model = GeoTDM(
+        GeoTDMConfig(node_dim=1, edge_dim=0, num_obs=8, num_future=12, hidden_dim=16, num_layers=2)
+    )
+    path = tmp_path / "objects.pt"
+    model.save(path, task="tabletop", planar=False)
+    config = PipelineConfig(forecast_model_path=str(path), forecast_samples=6, tracker_min_hits=2)
+    stage = ForecastStage(config)
+    assert stage.backend_name == "geotdm (objects.pt, dpmpp_2m-3)"
+    pipeline = Pipeline([*build_stages(config, ["tracking"]), stage], inputs=("detections",))
+    for k in range(10):
+        stamp_ns = 1_000_000_000 + round(k * 1e9 / 30)
+        state = FrameState(k, frame=None, stamp_ns=stamp_ns, detections=[_detection(0.002 * k)])
+        state = pipeline.process_state(state)
+        assert state.ok, state.error
+    ((_, samples),) = state.forecasts.items()
+    assert samples.shape == (6, config.forecast_horizon, 3) and np.isfinite(samples).all()
+    assert state.forecast_period_s == pytest.approx(0.1)

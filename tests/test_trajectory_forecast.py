@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from diff9d_ros.trajectory.evaluate import constant_velocity, displacement_errors
-from diff9d_ros.trajectory.forecaster import Forecaster, pad_history
+from diff9d_ros.trajectory.forecaster import Forecaster, pad_history, resample_history
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
 from diff9d_ros.trajectory.sampling import forecast_samples
+from diff9d_ros.trajectory.tracker import Track
 from diff9d_ros.trajectory.train import TrainOptions, train
 
 
@@ -120,3 +121,34 @@ def test_training_runs_resumes_and_loads(tmp_path: Path) -> None:
     model, payload = GeoTDM.load(tmp_path / "run" / "best.pt")
     assert payload["task"] == "springs" and model.config.hidden_dim == 8
     assert (tmp_path / "run" / "log.jsonl").read_text().count("val_ade") >= 1
+
+
+def test_resample_history_interpolates_at_the_model_period() -> None:
+    """A track seen at 30 Hz with a dropped frame, resampled at 10 Hz: positions on the line x = v t,
+    and times before the first observation extrapolated at the first velocity."""
+    stamps_ns = [0, 33_333_333, 100_000_000, 133_333_333, 166_666_667, 200_000_000]
+    positions = np.array([[0.5 * t * 1e-9, 0.0, 1.0] for t in stamps_ns])
+    out = resample_history(positions, stamps_ns, 0.1, 4)
+    np.testing.assert_allclose(out[:, 0], [-0.05, 0.0, 0.05, 0.1], atol=1e-9)
+    np.testing.assert_allclose(out[:, 2], 1.0)
+    np.testing.assert_allclose(
+        resample_history(positions[:1], stamps_ns[:1], 0.1, 3), np.repeat(positions[:1], 3, 0)
+    )
+    with pytest.raises(ValueError, match="stamps must increase"):
+        resample_history(positions, stamps_ns[::-1], 0.1, 4)
+
+
+def test_forecaster_with_a_period_ignores_the_input_rate() -> None:
+    """The same motion tracked at 10 Hz and at 30 Hz gives the same forecast from a 10 Hz model."""
+    model = small_model(edge_dim=0)
+    outputs = []
+    for rate_hz in (10.0, 30.0):
+        times_s = np.arange(0.0, 0.5 + 1e-9, 1.0 / rate_hz)
+        track = Track("7", "can")
+        for t in times_s:
+            track.positions_m.append(np.array([0.2 * t, 0.1, 0.8]))
+            track.stamps_ns.append(round(t * 1e9))
+            track.observed.append(True)
+        forecaster = Forecaster(model, frame_period_s=0.1, seed=3)
+        outputs.append(forecaster.forecast([track], horizon=5, n_samples=4)["7"])
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)

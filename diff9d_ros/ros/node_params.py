@@ -201,14 +201,21 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
     _DEVICE,
     ParamSpec("forecast_horizon", 12, "future frames per forecast", range=(1, 1000)),
     ParamSpec("forecast_samples", 20, "diffusion samples per track", range=(1, 1000)),
-    ParamSpec("forecast_steps", 5, "sampler steps of the forecaster", range=(1, 1000)),
+    ParamSpec(
+        "forecast_sampler",
+        "dpmpp_2m",
+        "fast GeoTDM sampler: dpmpp_2m (DPM-Solver++ 2M) or ddim",
+        choices=("dpmpp_2m", "ddim"),
+    ),
+    ParamSpec("forecast_steps", 3, "sampler steps of the forecaster", range=(1, 1000)),
     ParamSpec("tracker_gate_m", 0.1, "largest distance of a detection to its track", range=(1e-4, 100.0)),
     ParamSpec("tracker_min_hits", 3, "detections before a track is confirmed", range=(1, 1000)),
     ParamSpec("tracker_max_misses", 5, "missed frames before a track is dropped", range=(0, 1000)),
     ParamSpec(
         "forecast_period_s",
         0.4,
-        "time between forecast frames (stamps of the Path poses)",
+        "time between constant-velocity forecast frames (Path pose stamps); a GeoTDM model's own "
+        "frame period takes precedence",
         range=(0.001, 60.0),
     ),
     _LIFETIME,

@@ -117,10 +117,13 @@ def forecast_messages(
     """Tracks (detections with ids), the mean of each track's samples as a Path, and the samples.
 
     ``state.forecasts`` maps a track id to its samples (K, T, 3); Path pose ``i`` is stamped
-    ``stamp + (i + 1) * period_s`` (the first forecast frame is one period after the input; the
-    Path header carries the stamp of pose 0).
+    ``stamp + (i + 1) * period`` (the first forecast frame is one period after the input; the
+    Path header carries the stamp of pose 0). The period is the forecaster's own
+    (``state.forecast_period_s``, a GeoTDM model's frame period) or else ``period_s`` (the
+    constant-velocity fallback steps once per processed frame).
     """
     stamp_ns = state.stamp_ns
+    period_s = state.forecast_period_s or period_s
     track_ids = list(state.forecasts)
     samples = [np.asarray(state.forecasts[track_id], dtype=np.float64) for track_id in track_ids]
     for track_id, value in zip(track_ids, samples, strict=True):

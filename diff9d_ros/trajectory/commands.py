@@ -1,4 +1,5 @@
-"""``diff9d traj train|eval``: train GeoTDM on N-body or ETH-UCY, evaluate it against constant velocity."""
+"""``diff9d traj train|eval``: train GeoTDM on N-body, ETH-UCY or tabletop object tracks, evaluate it
+against constant velocity."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import argparse
 import json
 import logging
 
-LOG = logging.getLogger(__name__)
+from diff9d_ros.trajectory.datasets import TASKS
 
-_TASKS = ("charged", "springs", "gravity", "eth", "hotel", "univ", "zara1", "zara2")
+LOG = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "traj",
         help="GeoTDM trajectory forecasting: train and evaluate",
-        description="GeoTDM (equivariant trajectory diffusion) on N-body systems and ETH-UCY pedestrians.",
+        description="GeoTDM (equivariant trajectory diffusion) on N-body systems, ETH-UCY pedestrians and "
+        "tabletop object tracks.",
     )
     leaves = parser.add_subparsers(dest="traj_command", metavar="SUBCOMMAND", required=True)
 
@@ -26,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train GeoTDM; checkpoints to OUT/last.pt (periodic) and OUT/best.pt (validation ADE). "
         "Runs under torchrun (gloo) for data-parallel training.",
     )
-    train.add_argument("--task", choices=_TASKS, required=True)
+    train.add_argument("--task", choices=TASKS, required=True)
     train.add_argument("--out", required=True, help="output folder for checkpoints and log.jsonl")
     train.add_argument("--data", default=None, help="N-body cache folder or ETH-UCY root")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
@@ -58,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "on a split, for each requested sampler, next to the constant-velocity baseline.",
     )
     evaluate.add_argument("--checkpoint", required=True)
-    evaluate.add_argument("--task", choices=_TASKS, default=None, help="default: the checkpoint's task")
+    evaluate.add_argument("--task", choices=TASKS, default=None, help="default: the checkpoint's task")
     evaluate.add_argument("--split", choices=("val", "test"), default="test")
     evaluate.add_argument("--data", default=None)
     evaluate.add_argument(

@@ -1,4 +1,5 @@
-"""Task names -> trajectory windows: the N-body systems and the ETH-UCY leave-one-scene-out splits."""
+"""Task names -> trajectory windows: the N-body systems, the ETH-UCY leave-one-scene-out splits and
+the tabletop object tracks of the online forecaster."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from diff9d_ros.trajectory import nbody
+from diff9d_ros.trajectory import nbody, tabletop
 from diff9d_ros.trajectory.windows import Windows
 
 PEDESTRIAN_TASKS: tuple[str, ...] = ("eth", "hotel", "univ", "zara1", "zara2")
-TASKS: tuple[str, ...] = (*nbody.TASKS, *PEDESTRIAN_TASKS)
+TASKS: tuple[str, ...] = (*nbody.TASKS, *PEDESTRIAN_TASKS, tabletop.TASK)
 DEFAULT_ETH_UCY = Path(__file__).resolve().parents[3] / "shared" / "data" / "eth_ucy"
 
 
@@ -27,16 +28,23 @@ class TaskSpec:
     planar: bool
     num_eval_samples: int  # K: ADE/FDE averaged over K (N-body) or minimum over K (pedestrians)
     metric: str  # "mean" or "min"
+    frame_period_s: float | None  # seconds between frames; None for the unitless N-body time
 
 
 def task_spec(task: str) -> TaskSpec:
-    """The protocol of ``task`` (GeoTDM Sec. 5.1 for N-body, Sec. 5.2 for ETH-UCY)."""
+    """The protocol of ``task`` (GeoTDM Sec. 5.1 for N-body, Sec. 5.2 for ETH-UCY; tabletop objects
+    are scored like pedestrians, best of 20 samples)."""
     if task in nbody.TASKS:
-        return TaskSpec(
-            task, nbody.NUM_OBSERVED, nbody.NUM_FRAMES - nbody.NUM_OBSERVED, 1, 1, False, 5, "mean"
-        )
+        future = nbody.NUM_FRAMES - nbody.NUM_OBSERVED
+        return TaskSpec(task, nbody.NUM_OBSERVED, future, 1, 1, False, 5, "mean", None)
     if task in PEDESTRIAN_TASKS:
-        return TaskSpec(task, 8, 12, 1, 0, True, 20, "min")
+        from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S
+
+        return TaskSpec(task, 8, 12, 1, 0, True, 20, "min", FRAME_PERIOD_S)
+    if task == tabletop.TASK:
+        return TaskSpec(
+            task, tabletop.NUM_OBS, tabletop.NUM_FUTURE, 1, 0, False, 20, "min", tabletop.FRAME_PERIOD_S
+        )
     raise ValueError(f"unknown trajectory task {task!r}; expected one of {TASKS}")
 
 
@@ -51,9 +59,10 @@ def load_windows(
 ) -> list[Windows]:
     """The windows of ``split`` ("train", "val", "test"), grouped by agent count.
 
-    ``data_dir``: the N-body cache folder, or the ETH-UCY root (default ``../shared/data/eth_ucy``).
-    ``limit`` keeps the first windows only (smoke runs); ``num_trajectories`` overrides the N-body
-    split size (protocol: 3000/2000/2000).
+    ``data_dir``: the N-body or tabletop cache folder, or the ETH-UCY root (default
+    ``../shared/data/eth_ucy``). ``limit`` keeps the first windows only (smoke runs);
+    ``num_trajectories`` overrides the N-body split size (protocol: 3000/2000/2000) or the tabletop
+    sequence count.
     """
     spec = task_spec(task)
     if task in nbody.TASKS:
@@ -67,6 +76,8 @@ def load_windows(
                 spec.num_obs,
             )
         ]
+    elif task == tabletop.TASK:
+        groups = tabletop.load_split(split, seed=seed, data_dir=data_dir, num_sequences=num_trajectories)
     else:
         from diff9d_ros.trajectory import eth_ucy
 

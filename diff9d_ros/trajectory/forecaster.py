@@ -35,13 +35,40 @@ def pad_history(history: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([before, history])
 
 
+def resample_history(
+    positions_m: np.ndarray, stamps_ns: Sequence[int], period_s: float, length: int
+) -> np.ndarray:
+    """Positions (length, 3) at ``period_s`` intervals ending at the last stamp, linearly interpolated.
+
+    Times before the first stamp are extrapolated backwards at the velocity of the first two samples
+    (a single sample is repeated), as :func:`pad_history` does for equally spaced histories.
+    """
+    positions_m = np.asarray(positions_m, dtype=np.float64).reshape(-1, 3)
+    times_s = (np.asarray(stamps_ns, dtype=np.int64) - int(stamps_ns[-1])) * 1e-9
+    if len(times_s) != len(positions_m) or len(times_s) == 0:
+        raise ValueError(f"need one stamp per position, got {len(times_s)} and {len(positions_m)}")
+    if np.any(np.diff(times_s) <= 0):
+        raise ValueError("track stamps must increase")
+    if period_s <= 0:
+        raise ValueError(f"period_s must be > 0, got {period_s}")
+    query_s = -period_s * np.arange(length - 1, -1, -1)
+    out = np.stack([np.interp(query_s, times_s, positions_m[:, axis]) for axis in range(3)], axis=1)
+    if len(times_s) > 1:
+        velocity = (positions_m[1] - positions_m[0]) / (times_s[1] - times_s[0])
+        before = query_s < times_s[0]
+        out[before] = positions_m[0] + velocity * (query_s[before] - times_s[0])[:, None]
+    return out
+
+
 class Forecaster:
     """Future samples per track from a trained :class:`GeoTDM`.
 
     ``planar``: the model works on the ground plane (pedestrians); default: what the checkpoint
     says. ``sampler``/``num_steps``: the fast sampler; the default DPM-Solver++ 2M in 3 steps keeps a
     10-track, 20-sample forecast under 50 ms on a 2-core CPU (DDIM 5 steps did not);
-    ``threads``: torch CPU threads used inside :meth:`forecast`.
+    ``threads``: torch CPU threads used inside :meth:`forecast`. ``frame_period_s``: seconds between
+    the model's frames (None: histories are taken as given, one row per frame); default: what the
+    checkpoint's task says.
     """
 
     def __init__(
@@ -53,6 +80,7 @@ class Forecaster:
         num_steps: int = 3,
         seed: int = 0,
         threads: int | None = None,
+        frame_period_s: float | None = None,
     ) -> None:
         if model.config.num_obs < 2:
             raise ValueError("the forecaster needs a conditional model (num_obs >= 2)")
@@ -61,14 +89,20 @@ class Forecaster:
         self.sampler = sampler
         self.num_steps = num_steps
         self.threads = threads
+        self.frame_period_s = frame_period_s
         self.schedule = training_schedule()
         self.generator = torch.Generator().manual_seed(seed)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **options: object) -> Forecaster:
-        """A forecaster of the model at ``path``; ``planar`` defaults to the checkpoint's ``planar``."""
+        """A forecaster of the model at ``path``; ``planar`` and ``frame_period_s`` default to the
+        checkpoint's (its task's protocol)."""
+        from diff9d_ros.trajectory.datasets import TASKS, task_spec
+
         model, payload = GeoTDM.load(path)
         options.setdefault("planar", bool(payload.get("planar", False)))
+        task = payload.get("task")
+        options.setdefault("frame_period_s", task_spec(task).frame_period_s if task in TASKS else None)
         return cls(model, **options)
 
     @property
@@ -84,8 +118,9 @@ class Forecaster:
     ) -> dict[str, np.ndarray]:
         """{track id: (n_samples, horizon, 3) future centres} for every track (metres).
 
-        ``tracks``: :class:`Track` objects or {id: history (K, 3)}; histories are sampled at the
-        model's frame period. ``node_features`` (N, F): per-track invariant features, default ones.
+        ``tracks``: :class:`Track` objects (resampled at ``frame_period_s`` from their stamps when the
+        model has one) or {id: history (K, 3)} already sampled at the model's frame period.
+        ``node_features`` (N, F): per-track invariant features, default ones.
         """
         cfg = self.model.config
         if not 1 <= horizon <= cfg.num_future:
@@ -94,11 +129,20 @@ class Forecaster:
             )
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-        items = tracks.items() if isinstance(tracks, Mapping) else ((t.track_id, t.history) for t in tracks)
         ids, histories = [], []
-        for track_id, history in items:
-            ids.append(track_id)
-            histories.append(pad_history(history, self.num_obs))
+        if isinstance(tracks, Mapping):
+            for track_id, history in tracks.items():
+                ids.append(track_id)
+                histories.append(pad_history(history, self.num_obs))
+        else:
+            for track in tracks:
+                ids.append(track.track_id)
+                if self.frame_period_s is None:
+                    histories.append(pad_history(track.history, self.num_obs))
+                else:
+                    histories.append(
+                        resample_history(track.history, track.stamps_ns, self.frame_period_s, self.num_obs)
+                    )
         if not ids:
             return {}
         x_obs = np.stack(histories)  # (N, Tc, 3)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so task listings stay light
+    import torch
 
 
 @dataclass
@@ -46,8 +49,11 @@ class Windows:
         edge = None if self.edge_attr is None else self.edge_attr[index]
         return Windows(self.positions[index], self.node_features[index], edge, self.num_obs)
 
-    def tensors(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor | None]:
-        """``x_obs``, ``x_future``, ``node_features``, ``edge_attr`` as torch tensors."""
+    def tensors(self, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor | None]:
+        """``x_obs``, ``x_future``, ``node_features``, ``edge_attr`` as torch tensors (default float32)."""
+        import torch
+
+        dtype = dtype or torch.float32
         pos = torch.as_tensor(self.positions, dtype=dtype)
         return {
             "x_obs": pos[:, :, : self.num_obs],
