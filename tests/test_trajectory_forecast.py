@@ -152,3 +152,22 @@ def test_forecaster_with_a_period_ignores_the_input_rate() -> None:
         forecaster = Forecaster(model, frame_period_s=0.1, seed=3)
         outputs.append(forecaster.forecast([track], horizon=5, n_samples=4)["7"])
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+
+
+def test_position_scale_is_a_change_of_units() -> None:
+    """A model with position_scale s on data in metres samples exactly what the same weights with
+    scale 1 sample on data already multiplied by s, divided by s."""
+    from dataclasses import replace
+
+    model = small_model().double()
+    scaled = GeoTDM(replace(model.config, position_scale=10.0)).double().eval()
+    scaled.load_state_dict(model.state_dict())
+    d = {key: value.double() for key, value in scene().items()}
+    args = (d["node_features"], d["edge_attr"], 3)
+    metres = forecast_samples(
+        scaled, d["x_obs"], *args, num_steps=4, generator=torch.Generator().manual_seed(1)
+    )
+    units = forecast_samples(
+        model, d["x_obs"] * 10.0, *args, num_steps=4, generator=torch.Generator().manual_seed(1)
+    )
+    torch.testing.assert_close(metres, units / 10.0)

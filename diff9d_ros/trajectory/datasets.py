@@ -29,6 +29,7 @@ class TaskSpec:
     num_eval_samples: int  # K: ADE/FDE averaged over K (N-body) or minimum over K (pedestrians)
     metric: str  # "mean" or "min"
     frame_period_s: float | None  # seconds between frames; None for the unitless N-body time
+    position_scale: float = 1.0  # diffusion units per data unit (GeoTDMConfig.position_scale)
 
 
 def task_spec(task: str) -> TaskSpec:
@@ -43,7 +44,16 @@ def task_spec(task: str) -> TaskSpec:
         return TaskSpec(task, 8, 12, 1, 0, True, 20, "min", FRAME_PERIOD_S)
     if task == tabletop.TASK:
         return TaskSpec(
-            task, tabletop.NUM_OBS, tabletop.NUM_FUTURE, 1, 0, False, 20, "min", tabletop.FRAME_PERIOD_S
+            task,
+            tabletop.NUM_OBS,
+            tabletop.NUM_FUTURE,
+            1,
+            0,
+            False,
+            20,
+            "min",
+            tabletop.FRAME_PERIOD_S,
+            tabletop.POSITION_SCALE,
         )
     raise ValueError(f"unknown trajectory task {task!r}; expected one of {TASKS}")
 

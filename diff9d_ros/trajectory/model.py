@@ -48,6 +48,10 @@ class GeoTDMConfig:
     prior_layers: int = 2
     time_dim: int = 32
     residual_std: float = 0.25  # typical |x_0 - x_r| per coordinate, for the output preconditioning
+    # Data units per metre (or per simulator unit) of the diffusion state: positions are multiplied by
+    # it before training and sampling (a global scale keeps E(3) equivariance), so that the future's
+    # spread about the prior is of the order of ``residual_std`` (tabletop objects move centimetres).
+    position_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.num_obs < 0 or self.num_obs == 1 or self.num_future < 1:
@@ -57,6 +61,8 @@ class GeoTDMConfig:
             )
         if self.node_dim < 1:
             raise ValueError(f"node_dim must be >= 1, got {self.node_dim}")
+        if self.position_scale <= 0:
+            raise ValueError(f"position_scale must be > 0, got {self.position_scale}")
 
 
 class GeoTDM(nn.Module):

@@ -43,13 +43,16 @@ def forecast_samples(
     """Future samples (B, K, N, Tf, 3) for scenes (B, N, ...) from ``model`` under ``torch.no_grad``.
 
     ``x_obs`` is None for an unconditional model, whose samples live in the zero centre-of-mass
-    subspace (the sampler's projection). ``planar`` keeps z = 0 (the ground plane).
+    subspace (the sampler's projection). ``planar`` keeps z = 0 (the ground plane). Positions go in
+    and come out in data units; the chain runs on them times ``model.config.position_scale``.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     schedule = schedule or training_schedule()
     b, n = node_features.shape[:2]
     cfg = model.config
+    if x_obs is not None:
+        x_obs = x_obs * cfg.position_scale
     k = num_samples
     with torch.no_grad():
         extra: dict[str, torch.Tensor | None] = {
@@ -76,4 +79,4 @@ def forecast_samples(
             generator=generator,
             dtype=node_features.dtype,
         )
-    return out.reshape(b, k, n, cfg.num_future, 3)
+    return out.reshape(b, k, n, cfg.num_future, 3) / cfg.position_scale

@@ -31,6 +31,8 @@ NUM_FUTURE = 12
 SEQUENCE_S = 6.0
 WINDOW_STRIDE = 5
 OBS_NOISE_M = 0.005
+#: Diffusion units per metre: futures spread about 2 cm per coordinate around the last observation.
+POSITION_SCALE = 10.0
 #: Sequences per split (each gives 9 windows).
 SPLITS: dict[str, int] = {"train": 2000, "val": 200, "test": 300}
 DEFAULT_CACHE = Path.home() / ".cache" / "diff9d_ros" / "tabletop"

@@ -82,6 +82,8 @@ class _Loss(nn.Module):
         self.prior_weight = prior_weight
 
     def forward(self, batch: dict[str, torch.Tensor | None], generator: torch.Generator) -> torch.Tensor:
+        scale = self.model.config.position_scale
+        batch = {**batch, "x_obs": batch["x_obs"] * scale, "x_future": batch["x_future"] * scale}
         prior = self.model.prior_mean(batch["x_obs"], batch["node_features"], batch["edge_attr"])
         extra = {k: batch[k] for k in ("x_obs", "node_features", "edge_attr")}
         extra["x_prior"] = prior
@@ -151,6 +153,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         hidden_dim=opts.hidden_dim,
         num_layers=opts.num_layers,
         prior_layers=opts.prior_layers,
+        position_scale=spec.position_scale,
     )
     torch.manual_seed(opts.seed)
     model = GeoTDM(config)
