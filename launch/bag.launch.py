@@ -4,20 +4,32 @@
 
 ``ros2 bag play --clock`` publishes /clock from the recording and every node runs with
 ``use_sim_time``, so stale-frame checks and stamps follow the bag, not the wall clock. Playback
-starts ``start_delay_s`` after launch so the models are loaded before the first frame.
+starts once every enabled node is active (models loaded, subscriptions made), so no frame of the
+bag is played to a node still loading; if a node has not become active after ``start_delay_s``
+(its activation failed, or loading is slower than that), the bag is played anyway, with a warning.
 """
 
 from __future__ import annotations
 
 import os
 
+import launch.logging
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, TimerAction
+from launch.actions import (
+    DeclareLaunchArgument,
+    ExecuteProcess,
+    IncludeLaunchDescription,
+    OpaqueFunction,
+    RegisterEventHandler,
+    TimerAction,
+)
 from launch.conditions import IfCondition
+from launch.launch_context import LaunchContext
 from launch.launch_description import LaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.event_handlers import OnStateTransition
 
 PASSED_ON = (
     "namespace",
@@ -29,7 +41,52 @@ PASSED_ON = (
     "depth_topic",
     "camera_info_topic",
     "log_level",
+    "use_pose",
+    "use_grasp",
+    "use_forecast",
 )
+#: Launch arguments that enable a node; playback waits for each enabled one to be active.
+NODE_FLAGS = ("use_pose", "use_grasp", "use_forecast")
+
+
+class PlayWhenActive:
+    """Starts ``ros2 bag play`` once: when every enabled node is active, or at the deadline."""
+
+    def __init__(self, play: ExecuteProcess) -> None:
+        self.play = play
+        self.active: set[str] = set()
+        self.started = False
+
+    def _start(self) -> list:
+        if self.started:
+            return []
+        self.started = True
+        return [self.play]
+
+    def on_launch(self, context: LaunchContext) -> list:
+        """Play at once when no node is enabled."""
+        return self._start() if _enabled_nodes(context) == 0 else []
+
+    def on_active(self, context: LaunchContext) -> list:
+        """A node reached ``active`` (``context.locals.event``): play when it was the last one."""
+        self.active.add(context.locals.event.action.node_name)
+        return self._start() if len(self.active) >= _enabled_nodes(context) else []
+
+    def on_deadline(self, context: LaunchContext) -> list:
+        """``start_delay_s`` passed: play, saying which nodes are not active yet."""
+        if not self.started:
+            launch.logging.get_logger("bag.launch").warning(
+                f"playing the bag although only {sorted(self.active) or 'no node'} became active "
+                f"within start_delay_s={context.perform_substitution(LaunchConfiguration('start_delay_s'))}"
+            )
+        return self._start()
+
+
+def _enabled_nodes(context: LaunchContext) -> int:
+    """How many of pose, grasp and forecast node this launch starts."""
+    return sum(
+        context.perform_substitution(LaunchConfiguration(flag)).lower() == "true" for flag in NODE_FLAGS
+    )
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -51,15 +108,19 @@ def generate_launch_description() -> LaunchDescription:
             "--clock",
             "--rate",
             LaunchConfiguration("rate"),
+            "--disable-keyboard-controls",  # launch owns the terminal (Ctrl-C), not the player
         ],
         output="screen",
     )
+    playback = PlayWhenActive(play)
     return LaunchDescription(
         [
             DeclareLaunchArgument("bag", description="rosbag2 folder to play (mcap or sqlite3)"),
             DeclareLaunchArgument("rate", default_value="1.0", description="playback rate"),
             DeclareLaunchArgument(
-                "start_delay_s", default_value="5.0", description="wait before playing (model loading)"
+                "start_delay_s",
+                default_value="30.0",
+                description="longest wait for the nodes to become active before playing anyway",
             ),
             DeclareLaunchArgument("namespace", default_value="diff9d", description="namespace of the nodes"),
             DeclareLaunchArgument("params_file", default_value="", description="parameters YAML"),
@@ -72,11 +133,22 @@ def generate_launch_description() -> LaunchDescription:
                 "camera_info_topic", default_value="rgb/camera_info", description="colour CameraInfo"
             ),
             DeclareLaunchArgument("log_level", default_value="info", description="log level of the nodes"),
+            *(
+                DeclareLaunchArgument(flag, default_value="true", description=f"{flag[4:]}_node on or off")
+                for flag in NODE_FLAGS
+            ),
             DeclareLaunchArgument(
                 "rviz", default_value="false", description="start RViz with config/diff9d.rviz"
             ),
+            RegisterEventHandler(
+                OnStateTransition(goal_state="active", entities=[OpaqueFunction(function=playback.on_active)])
+            ),
             nodes,
-            TimerAction(period=LaunchConfiguration("start_delay_s"), actions=[play]),
+            OpaqueFunction(function=playback.on_launch),
+            TimerAction(
+                period=LaunchConfiguration("start_delay_s"),
+                actions=[OpaqueFunction(function=playback.on_deadline)],
+            ),
             Node(
                 package="rviz2",
                 executable="rviz2",

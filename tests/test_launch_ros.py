@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from diff9d_ros.ros.convert_std import header_stamp_ns
 from diff9d_ros.ros.topics import NODE_TOPICS
 
 pytestmark = pytest.mark.ros
@@ -149,45 +150,40 @@ def _record_rendered(path: Path, frames: int, period_ms: float) -> None:
     del recorder
 
 
-@pytest.mark.slow
-def test_ros2_launch_runs_the_whole_stack_on_a_recording(prefix: Path, tmp_path: Path) -> None:
-    if shutil.which("ros2") is None:
-        pytest.skip("ros2 command line (ros2cli, ros2launch) is not installed")
-    import rclpy
-    from geometry_msgs.msg import PoseArray
-    from nav_msgs.msg import Path as PathMsg
-    from rclpy.qos import qos_profile_sensor_data
-    from vision_msgs.msg import Detection3DArray
-
-    recording = tmp_path / "rendered.db3"
-    _record_rendered(recording, frames=80, period_ms=250.0)  # 20 s at 4 Hz: model loading takes seconds
+def _baseline_params(tmp_path: Path, recording: Path | None = None) -> Path:
+    """config/diff9d.yaml with the fast baseline pose and constant-velocity forecast backends."""
     text = (ROOT / "config" / "diff9d.yaml").read_text(encoding="utf-8")
-    text = text.replace('recording: ""', f'recording: "{recording}"')
+    if recording is not None:
+        text = text.replace('recording: ""', f'recording: "{recording}"')
     text = text.replace("pose_backend: auto", "pose_backend: baseline")
     text = text.replace("forecast_backend: auto", "forecast_backend: constant_velocity")
     params = tmp_path / "params.yaml"
     params.write_text(text, encoding="utf-8")
-    command = ["ros2", "launch", "diff9d_ros", "nodes.launch.py", "namespace:=st", f"params_file:={params}"]
-    command.append("use_camera:=true")
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
+    return params
+
+
+def _launch_and_listen(
+    command: list[str], topics: dict[str, type], needed: dict[str, int], log_path: Path, timeout_s: float
+) -> tuple[dict[str, list], str]:
+    """Run ``command`` (``ros2 launch ...``), collect messages on ``topics`` until each topic in
+    ``needed`` has that many (or ``timeout_s`` passed), stop the launch with SIGINT, and return the
+    messages and the launch output (written to ``log_path``, so a chatty launch never blocks on a pipe).
+    """
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+
+    with log_path.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     rclpy.init()
-    node = rclpy.create_node("stack_test_listener")
-    received: dict[str, list] = {"detections": [], "grasps": [], "tracks": [], "forecasts": []}
-    needed = {"detections": 3, "grasps": 1, "tracks": 3, "forecasts": 1}
-    for topic, msg_type in (
-        ("detections", Detection3DArray),
-        ("grasps", PoseArray),
-        ("tracks", Detection3DArray),
-        ("forecasts", PathMsg),
-    ):
-        node.create_subscription(msg_type, f"/st/{topic}", received[topic].append, qos_profile_sensor_data)
+    node = rclpy.create_node("launch_test_listener")
+    received: dict[str, list] = {topic: [] for topic in topics}
+    for topic, msg_type in topics.items():
+        node.create_subscription(msg_type, topic, received[topic].append, qos_profile_sensor_data)
     try:
-        deadline = time.monotonic() + 120.0
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and process.poll() is None:
             rclpy.spin_once(node, timeout_sec=0.1)
-            if all(len(messages) >= needed[topic] for topic, messages in received.items()):
+            if all(len(received[topic]) >= count for topic, count in needed.items()):
                 break
     finally:
         node.destroy_node()
@@ -195,13 +191,106 @@ def test_ros2_launch_runs_the_whole_stack_on_a_recording(prefix: Path, tmp_path:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)
         try:
-            output = process.communicate(timeout=30)[0]
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            output = process.communicate()[0]
+            process.wait()
+    return received, log_path.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_ros2_launch_runs_the_whole_stack_on_a_recording(prefix: Path, tmp_path: Path) -> None:
+    if shutil.which("ros2") is None:
+        pytest.skip("ros2 command line (ros2cli, ros2launch) is not installed")
+    from geometry_msgs.msg import PoseArray
+    from nav_msgs.msg import Path as PathMsg
+    from vision_msgs.msg import Detection3DArray
+
+    recording = tmp_path / "rendered.db3"
+    _record_rendered(recording, frames=80, period_ms=250.0)  # 20 s at 4 Hz: model loading takes seconds
+    params = _baseline_params(tmp_path, recording)
+    command = ["ros2", "launch", "diff9d_ros", "nodes.launch.py", "namespace:=st", f"params_file:={params}"]
+    command.append("use_camera:=true")
+    topics = {
+        "/st/detections": Detection3DArray,
+        "/st/grasps": PoseArray,
+        "/st/tracks": Detection3DArray,
+        "/st/forecasts": PathMsg,
+    }
+    needed = {"/st/detections": 3, "/st/grasps": 1, "/st/tracks": 3, "/st/forecasts": 1}
+    received, output = _launch_and_listen(command, topics, needed, tmp_path / "launch.log", 120.0)
     counts = {topic: len(messages) for topic, messages in received.items()}
-    assert all(counts[topic] >= needed[topic] for topic in counts), f"{counts}\n{output[-6000:]}"
-    assert any(len(d.detections) for d in received["detections"])
-    assert any(len(g.poses) for g in received["grasps"])
-    assert any(d.id for t in received["tracks"] for d in t.detections)
+    assert all(counts[topic] >= needed[topic] for topic in needed), f"{counts}\n{output[-6000:]}"
+    assert any(len(d.detections) for d in received["/st/detections"])
+    assert any(len(g.poses) for g in received["/st/grasps"])
+    assert any(d.id for t in received["/st/tracks"] for d in t.detections)
     assert output.count("activated") >= 4
+
+
+@pytest.mark.slow
+def test_ros2_launch_bag_replays_a_rosbag2_on_its_clock(prefix: Path, tmp_path: Path) -> None:
+    """``bag.launch.py`` plays a rendered sqlite3 bag with ``ros2 bag play --clock`` once the nodes are
+    active; results carry the bag's stamps and /diagnostics the bag's clock (use_sim_time)."""
+    if shutil.which("ros2") is None:
+        pytest.skip("ros2 command line (ros2cli, ros2launch) is not installed")
+    if any(importlib.util.find_spec(name) is None for name in ("ros2bag", "rosbag2_py")):
+        pytest.skip(
+            "`ros2 bag` is not installed (ros2bag / rosbag2_py not importable): build or install rosbag2"
+        )
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import PoseArray
+    from nav_msgs.msg import Path as PathMsg
+    from vision_msgs.msg import Detection3DArray
+
+    from diff9d_ros.bag.io import read_messages
+    from diff9d_ros.geometry.camera import Intrinsics
+    from diff9d_ros.synth.bag import TOPICS, write_sequence_bag
+
+    bag = write_sequence_bag(
+        tmp_path / "bag",
+        seconds=3.0,
+        fps=10.0,
+        storage="sqlite3",
+        seed=3,
+        intrinsics=Intrinsics.realsense_d435(320, 240),
+        progress=False,
+    )
+    frame_stamps_ns = {stamp_ns for _, stamp_ns, _ in read_messages(bag, [TOPICS["rgb"]])}
+    command = [
+        "ros2",
+        "launch",
+        "diff9d_ros",
+        "bag.launch.py",
+        f"bag:={bag}",
+        "namespace:=bt",
+        f"params_file:={_baseline_params(tmp_path)}",
+        f"rgb_topic:={TOPICS['rgb']}",
+        f"depth_topic:={TOPICS['depth']}",
+        f"camera_info_topic:={TOPICS['camera_info']}",
+        "start_delay_s:=90.0",  # playback must be started by the nodes becoming active, not by this
+        "rate:=0.3",  # 10 s of wall time: a 2-core CI machine runs pose + grasp at about 1 Hz
+    ]
+    topics = {
+        "/bt/detections": Detection3DArray,
+        "/bt/grasps": PoseArray,
+        "/bt/tracks": Detection3DArray,
+        "/bt/forecasts": PathMsg,
+        "/diagnostics": DiagnosticArray,
+    }
+    needed = {"/bt/detections": 3, "/bt/grasps": 1, "/bt/tracks": 3, "/bt/forecasts": 1, "/diagnostics": 6}
+    received, output = _launch_and_listen(command, topics, needed, tmp_path / "launch.log", 90.0)
+    counts = {topic: len(messages) for topic, messages in received.items()}
+    assert all(counts[topic] >= needed[topic] for topic in needed), f"{counts}\n{output[-6000:]}"
+    for topic in ("/bt/detections", "/bt/tracks", "/bt/grasps"):
+        stamps_ns = {header_stamp_ns(msg.header) for msg in received[topic]}
+        assert stamps_ns <= frame_stamps_ns, f"{topic} stamps are not those of the bag's frames"
+    assert any(len(d.detections) for d in received["/bt/detections"])
+    # /diagnostics is stamped with the node clock: under use_sim_time, the bag's /clock (2023),
+    # not the wall clock.
+    ours = [a for a in received["/diagnostics"] if a.status and a.status[0].name.startswith("/bt/")]
+    first_ns, last_ns = min(frame_stamps_ns), max(frame_stamps_ns)
+    assert ours and all(first_ns <= header_stamp_ns(a.header) <= last_ns + 10**9 for a in ours)
+    assert {a.status[0].name for a in ours} >= {"/bt/pose_node", "/bt/grasp_node", "/bt/forecast_node"}
+    # The player starts after the three nodes report "activated".
+    played_at = output.index("rosbag2_player")
+    assert output.count("activated", 0, played_at) == 3, output[-6000:]

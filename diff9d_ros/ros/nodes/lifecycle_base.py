@@ -251,6 +251,12 @@ def spin_node(factory: Callable[[], Diff9dNode], args: list[str] | None = None) 
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # rclpy's SIGINT handler shuts the context down from its own thread; an executor building
+        # its wait set at that moment gets RCLError (a RuntimeError) instead of
+        # ExternalShutdownException. That is a normal Ctrl-C, not a crash; anything else is.
+        if rclpy.ok():
+            raise
     finally:
         # A terminal Ctrl-C reaches the node twice (from the terminal and from ros2 launch): the
         # second must not cut the teardown short (launch escalates to SIGTERM if it hangs).
