@@ -13,7 +13,7 @@ from diff9d_ros.trajectory.forecaster import Forecaster, pad_history, resample_h
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
 from diff9d_ros.trajectory.sampling import forecast_samples
 from diff9d_ros.trajectory.tracker import Track
-from diff9d_ros.trajectory.train import TrainOptions, train
+from diff9d_ros.trajectory.train import RESUME_ONLY_KEYS, TrainOptions, export_weights, train
 
 
 def small_model(num_obs: int = 4, edge_dim: int = 1) -> GeoTDM:
@@ -121,6 +121,15 @@ def test_training_runs_resumes_and_loads(tmp_path: Path) -> None:
     model, payload = GeoTDM.load(tmp_path / "run" / "best.pt")
     assert payload["task"] == "springs" and model.config.hidden_dim == 8
     assert (tmp_path / "run" / "log.jsonl").read_text().count("val_ade") >= 1
+    shipped = tmp_path / "models" / "springs.pt"
+    export_weights(tmp_path / "run" / "last.pt", shipped)
+    exported, meta = GeoTDM.load(shipped)
+    assert not set(RESUME_ONLY_KEYS) & set(meta) and meta["step"] == 5
+    for key, value in exported.state_dict().items():
+        torch.testing.assert_close(value, second["state_dict"][key])  # the EMA weights
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable GeoTDM checkpoint"):
+        export_weights(tmp_path / "junk.pt", tmp_path / "out.pt")
 
 
 def test_resample_history_interpolates_at_the_model_period() -> None:

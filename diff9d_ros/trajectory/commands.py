@@ -13,7 +13,7 @@ LOG = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``traj`` family: ``train`` and ``eval``."""
+    """Add the ``traj`` family: ``train``, ``export`` and ``eval``."""
     parser = subparsers.add_parser(
         "traj",
         help="GeoTDM trajectory forecasting: train and evaluate",
@@ -52,6 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--num-trajectories", type=int, default=None, help="N-body split size override (smoke runs)"
     )
     train.set_defaults(func=_train)
+
+    export = leaves.add_parser(
+        "export",
+        help="strip the resume-only state from a training checkpoint (the file shipped in models/)",
+        description="Write a checkpoint's EMA weights, config, task and training record to OUT.",
+    )
+    export.add_argument("--checkpoint", required=True, help="training checkpoint (e.g. RUN/best.pt)")
+    export.add_argument("--out", required=True, help="model file to write")
+    export.set_defaults(func=_export)
 
     evaluate = leaves.add_parser(
         "eval",
@@ -99,6 +108,21 @@ def _train(args: argparse.Namespace) -> int:
     )
     path = train(opts, resume=args.resume)
     LOG.info("checkpoint: %s", path)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from diff9d_ros.trajectory.train import export_weights
+
+    try:
+        payload = export_weights(args.checkpoint, args.out)
+    except (FileNotFoundError, ValueError) as error:
+        LOG.error("%s", error)
+        return 2
+    size_mb = Path(args.out).stat().st_size / 1e6
+    print(f"wrote {args.out} ({payload['task']}, step {payload.get('step')}, {size_mb:.1f} MB)")
     return 0
 
 

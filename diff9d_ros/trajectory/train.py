@@ -265,3 +265,26 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return last_path
+
+
+#: Keys of a training checkpoint that only resuming needs (dropped from a shipped model file).
+RESUME_ONLY_KEYS: tuple[str, ...] = ("raw_state_dict", "optimizer", "data_rng", "noise_rng")
+
+
+def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
+    """Write ``checkpoint`` (EMA weights, config, task, training record) without the resume-only
+    state to ``out``: the file shipped in ``models/``, loadable by :meth:`GeoTDM.load`."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    try:
+        GeoTDM.load(checkpoint)
+        payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch.load raises many types on a damaged file
+        raise ValueError(f"{checkpoint} is not a readable GeoTDM checkpoint: {error}") from error
+    for key in RESUME_ONLY_KEYS:
+        payload.pop(key, None)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_save(payload, out)
+    return payload
