@@ -4,10 +4,14 @@ Synthetic test-split scenes (realsense depth model), the best planned grasp of e
 executed in MuJoCo (approach, force-controlled close, lift 0.10 m, hold 2 s), per pose source:
 ``ground_truth`` and ``noisy`` (ground truth perturbed with sigma 1 cm / 5 deg, the covariance given
 to the planner; a robustness row, not an estimator). The ``diff9d`` (estimated poses) column runs
-only with ``--model PATH`` (a trained Diff9D checkpoint); without one it is reported as unavailable.
+only with ``--model PATH`` (a trained Diff9D checkpoint; ``--hypotheses`` samples per object, whose
+spread is the covariance the planner ranks with); without one it is reported as unavailable.
+``diff9d_unrefined`` plans from the same estimated poses without the refinement on the observed
+points: the baseline of that refinement, measured on the same frames in the same run.
 Planning time is per object on a scene cloud prepared once per frame (its time is reported too).
 
-Run from the repository root: ``python -m benchmarks.grasp [--quick] [--scenes N] [--model PATH]``.
+Run from the repository root: ``python -m benchmarks.grasp [--quick] [--scenes N] [--model PATH]
+[--hypotheses K] [--split val]``.
 Full run: 100 scenes; ``--quick``: 3 scenes. Writes ``benchmarks/results/grasp.json``
 (``grasp_quick.json`` with ``--quick``).
 """
@@ -21,7 +25,14 @@ import numpy as np
 
 from benchmarks.common import Target, report
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.grasp.evaluate import ESTIMATED_SOURCE, evaluate_grasps, summarise, table_plane_in_camera
+from diff9d_ros.grasp.commands import HYPOTHESES
+from diff9d_ros.grasp.evaluate import (
+    ESTIMATED_SOURCE,
+    UNREFINED_SOURCE,
+    evaluate_grasps,
+    summarise,
+    table_plane_in_camera,
+)
 from diff9d_ros.grasp.planner import GraspPlanner
 
 
@@ -59,15 +70,18 @@ def main() -> None:
         help="object instances: test (reported numbers) or val (tuning, overfitting check)",
     )
     parser.add_argument("--model", default=None, help="Diff9D checkpoint for the estimated-pose column")
+    parser.add_argument(
+        "--hypotheses", type=int, default=HYPOTHESES, help=f"Diff9D samples per object (default {HYPOTHESES})"
+    )
     args = parser.parse_args()
     n_scenes = args.scenes or (3 if args.quick else 100)
     sources: tuple[str, ...] = ("ground_truth", "noisy")
     estimator = None
     if args.model:
-        from diff9d_ros.pose.estimator import PoseEstimator
+        from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 
-        estimator = PoseEstimator.from_file(args.model)
-        sources = (*sources, ESTIMATED_SOURCE)
+        estimator = PoseEstimator.from_file(args.model, SamplerConfig(hypotheses=args.hypotheses))
+        sources = (*sources, ESTIMATED_SOURCE, UNREFINED_SOURCE)
 
     start = time.perf_counter()
     trials = evaluate_grasps(n_scenes, seed=args.seed, sources=sources, estimator=estimator, split=args.split)
@@ -123,6 +137,8 @@ def main() -> None:
             "scene_prep_median_ms": prep_ms,
             "unavailable_targets": unavailable,
             "noisy_source": "ground truth + N(0, (1 cm)^2 I, (5 deg)^2 I); not an estimator",
+            "estimator_hypotheses": args.hypotheses if estimator is not None else None,
+            "unrefined_source": "the diff9d poses planned without the refinement on the observed points",
         },
     )
 

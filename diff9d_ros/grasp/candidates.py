@@ -81,13 +81,16 @@ class CandidateSet:
     """N grasp candidates in the canonical object frame.
 
     ``poses`` (N, 4, 4) are TCP poses (z approach, y closing), ``prior_width_m`` (N,) the expected
-    object width between the fingers, ``stability`` (N,) the family prior, ``family`` (N,) names.
+    object width between the fingers, ``stability`` (N,) the family prior, ``family`` (N,) names,
+    ``surface_z_m`` (N,) where the object's near surface is expected along the approach, as a TCP z
+    coordinate (the grasp point minus its near-surface distance: what the fingers meet first).
     """
 
     poses: np.ndarray
     prior_width_m: np.ndarray
     stability: np.ndarray
     family: np.ndarray
+    surface_z_m: np.ndarray
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -324,4 +327,5 @@ def canonical_candidates(category: str, size_m: np.ndarray, gripper: GripperMode
     poses[:, :3, 3] = spec.point + depth[:, None] * spec.approach
     poses[:, 3, 3] = 1.0
     stability = np.array([FAMILY_STABILITY[f] for f in families]) * spec.preference
-    return CandidateSet(poses[keep], spec.width_m[keep], stability[keep], families[keep])
+    surface_z = -depth - spec.near_m
+    return CandidateSet(poses[keep], spec.width_m[keep], stability[keep], families[keep], surface_z[keep])

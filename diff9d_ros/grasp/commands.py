@@ -7,6 +7,9 @@ import json
 import logging
 
 LOG = logging.getLogger(__name__)
+#: Diff9D samples per object for the estimated-pose sources: their spread is the pose covariance
+#: the planner ranks with (one sample gives only the estimator's covariance floor).
+HYPOTHESES = 8
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +39,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--sensor", default="realsense", help="depth sensor model: clean or realsense")
     evaluate.add_argument(
-        "--model", default=None, help="Diff9D checkpoint: adds the 'diff9d' pose source (estimated poses)"
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="object instances: test (reported numbers) or val (development and tuning)",
+    )
+    evaluate.add_argument(
+        "--model",
+        default=None,
+        help="Diff9D checkpoint: adds the 'diff9d' pose source (estimated poses) and 'diff9d_unrefined' "
+        "(the same poses planned without the refinement on the observed points)",
+    )
+    evaluate.add_argument(
+        "--hypotheses",
+        type=int,
+        default=HYPOTHESES,
+        help=f"Diff9D samples per object; their spread is the pose covariance (default {HYPOTHESES})",
     )
     evaluate.add_argument("--json", default=None, help="also write the per-trial records to this JSON file")
     evaluate.set_defaults(func=_eval)
@@ -45,26 +63,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _eval(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from diff9d_ros.grasp.evaluate import ESTIMATED_SOURCE, evaluate_grasps, summarise
+    from diff9d_ros.grasp.evaluate import ESTIMATED_SOURCE, UNREFINED_SOURCE, evaluate_grasps, summarise
 
     sources = tuple(args.sources)
     estimator = None
     if args.model:
-        from diff9d_ros.pose.estimator import PoseEstimator
+        from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 
-        estimator = PoseEstimator.from_file(args.model)
-        sources = (*sources, ESTIMATED_SOURCE) if ESTIMATED_SOURCE not in sources else sources
+        if args.hypotheses < 1:
+            LOG.error("--hypotheses must be at least 1, got %d", args.hypotheses)
+            return 2
+        estimator = PoseEstimator.from_file(args.model, SamplerConfig(hypotheses=args.hypotheses))
+        sources = tuple(dict.fromkeys((*sources, ESTIMATED_SOURCE, UNREFINED_SOURCE)))
     try:
         trials = evaluate_grasps(
-            args.scenes, seed=args.seed, sources=sources, sensor=args.sensor, estimator=estimator
+            args.scenes,
+            seed=args.seed,
+            sources=sources,
+            sensor=args.sensor,
+            split=args.split,
+            estimator=estimator,
         )
     except ValueError as error:
         LOG.error("%s", error)
         return 2
-    print(f"{'source':<14}{'category':<10}{'attempts':>9}{'planned':>9}{'success':>9}{'rate':>8}")
+    print(f"{'source':<18}{'category':<10}{'attempts':>9}{'planned':>9}{'success':>9}{'rate':>8}")
     for row in summarise(trials, sources):
         print(
-            f"{row['source']:<14}{row['category']:<10}{row['attempts']:>9}{row['planned']:>9}"
+            f"{row['source']:<18}{row['category']:<10}{row['attempts']:>9}{row['planned']:>9}"
             f"{row['successes']:>9}{row['success_rate']:>8.3f}"
         )
     if estimator is None:

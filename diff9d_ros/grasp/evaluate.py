@@ -12,7 +12,9 @@ Pose sources: ``ground_truth`` (the renderer's poses) and ``noisy`` (ground trut
 known Gaussian covariance, which the planner is given: a robustness check, not an estimator).
 ``diff9d`` (``ESTIMATED_SOURCE``) runs the Diff9D estimator on the rendered frame (ground-truth
 instance masks and categories) when a trained model file is given; without one that column is
-reported as unavailable.
+reported as unavailable. ``diff9d_unrefined`` (``UNREFINED_SOURCE``) plans from the same estimated
+detections with the planner's refinement on the observed points switched off: the baseline the
+refinement is measured against, in the same run.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from diff9d_ros.pose.detection import CATEGORIES, Detection
 
 #: Name of the pose-estimator column; reported as unavailable until the estimator lands.
 ESTIMATED_SOURCE = "diff9d"
+#: The estimated poses planned without the refinement on the observed points.
+UNREFINED_SOURCE = "diff9d_unrefined"
 
 
 @dataclass(frozen=True)
@@ -143,11 +147,16 @@ def evaluate_grasps(
         raise ValueError(f"n_scenes must be at least 1, got {n_scenes}")
     available: dict[str, PoseSource | None] = dict(pose_sources())
     if estimator is not None:
-        available[ESTIMATED_SOURCE] = None
+        available[ESTIMATED_SOURCE] = available[UNREFINED_SOURCE] = None
     unknown = [s for s in sources if s not in available]
     if unknown:
         raise ValueError(f"unknown pose source(s) {unknown}; available: {sorted(available)}")
     planner = planner or GraspPlanner()
+    planners = dict.fromkeys(sources, planner)
+    if UNREFINED_SOURCE in sources:
+        planners[UNREFINED_SOURCE] = GraspPlanner(
+            planner.gripper, replace(planner.config, refine_on_points=False)
+        )
     config = RandomizationConfig.for_domain(sensor, objects_range=objects_range)
     intrinsics = Intrinsics.realsense_d435()
     renderer = Renderer(intrinsics, shadows=False)
@@ -161,7 +170,7 @@ def evaluate_grasps(
         )
         names = {o.mask_id: o.name for o in scene.category_objects()}
         estimated = {}
-        if ESTIMATED_SOURCE in sources:
+        if {ESTIMATED_SOURCE, UNREFINED_SOURCE} & set(sources):
             estimated = {d.mask_id: d for d in estimator.estimate(frame.frame)}
         sim = GraspSimulator(
             physics_objects(scene), planner.gripper, physics, tuple(scene.objects[0].dims_m[:2])
@@ -171,7 +180,7 @@ def evaluate_grasps(
                 continue
             name = names[truth.detection.mask_id]
             for source in sources:
-                if source == ESTIMATED_SOURCE:
+                if source in (ESTIMATED_SOURCE, UNREFINED_SOURCE):
                     detection = estimated.get(truth.detection.mask_id)
                 else:
                     detection = available[source](truth.detection, rng)
@@ -179,7 +188,7 @@ def evaluate_grasps(
                     trials.append(GraspTrial(index, name, truth.category, source, False, False, 0.0))
                     continue
                 start = time.perf_counter()
-                grasps = planner.plan(detection, cloud)
+                grasps = planners[source].plan(detection, cloud)
                 planning_ms = 1000.0 * (time.perf_counter() - start)
                 trial = GraspTrial(index, name, truth.category, source, bool(grasps), False, planning_ms)
                 if grasps:

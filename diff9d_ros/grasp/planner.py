@@ -6,8 +6,14 @@ Pipeline per object (all candidates at once, see :mod:`diff9d_ros.grasp.collisio
    detected size and mapped into the camera frame by the detected pose.
 2. The scene cloud (prepared once per frame by :meth:`GraspPlanner.prepare_scene`: points within
    ``table_band_m`` of the table plane dropped, the table being checked analytically, then a voxel
-   grid) is cropped to the gripper's reach around the object; points inside the detection box
-   (grown by ``own_tolerance_m``) are the object's own points.
+   grid) is cropped to the gripper's reach around the object. The object's own points are those
+   inside the detection box (grown by ``own_tolerance_m``) and, with ``refine_on_points``
+   (default), those connected to them up to ``own_growth_m`` outside it
+   (:func:`diff9d_ros.grasp.refine.grow_own_points`). With ``refine_on_points`` every candidate
+   is then re-centred along its closing axis
+   on the own points between its fingers and snapped along its approach to the observed near
+   surface, at most ``max_shift_m`` each, never into the table (:mod:`diff9d_ros.grasp.refine`):
+   the observed cloud corrects the pose error the estimator makes.
 3. Width: the opening a candidate needs is the larger of its family prior and twice the farthest
    own point between the pads; rejected if that plus ``min_finger_margin_m`` per side exceeds the
    maximum opening. The fingers approach opened to the width plus ``finger_margin_m`` per side.
@@ -20,11 +26,13 @@ Pipeline per object (all candidates at once, see :mod:`diff9d_ros.grasp.collisio
    under the pose covariance: the 6x6 covariance is propagated to the pad centre by the Jacobian
    ``[I, -[p - t]x]`` of ``p = Exp(dtheta) R q + t + dt``, rotated into the TCP frame, and
    ``p_pose = prod_i erf(m_i / (sqrt(2) sigma_i))`` with tolerances ``m`` = (half the object's
-   extent across the pads, the free play (opening - width) / 2, half the finger length). Rotation
-   about the symmetry axis of bottles, bowls and cans is projected out first (it does not move the
-   surface). The point checks run in batches in order of the score's upper bound (clearance = 1)
-   and stop once ``max_grasps`` accepted grasps all score at least the next bound: the top
-   ``max_grasps`` are exact.
+   extent across the pads, the free play (opening - width) / 2, half the finger length). An axis
+   on which the refinement placed the candidate on the observed points (closing axis: points
+   found between the fingers; approach axis: near surface seen and snapped) has sigma 0: the pose
+   error along it no longer moves the pads. Rotation about the symmetry axis of bottles, bowls
+   and cans is projected out first (it does not move the surface). The point checks run in
+   batches in order of the score's upper bound (clearance = 1) and stop once ``max_grasps``
+   accepted grasps all score at least the next bound: the top ``max_grasps`` are exact.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from scipy.special import erf
 from diff9d_ros.geometry.boxes import points_in_box
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import SYMMETRIC_CATEGORIES
-from diff9d_ros.grasp import collision
+from diff9d_ros.grasp import collision, refine
 from diff9d_ros.grasp.candidates import canonical_candidates
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 from diff9d_ros.pose.detection import Detection
@@ -82,6 +90,10 @@ class PlannerConfig:
     clearance_saturation_m: float = 0.02
     max_grasps: int = 10
     batch_size: int = 24
+    refine_on_points: bool = True
+    own_growth_m: float = 0.025
+    own_link_m: float = 0.009
+    max_shift_m: float = 0.02
 
 
 @dataclass
@@ -89,6 +101,7 @@ class PlanStats:
     """Candidate counts of the last :meth:`GraspPlanner.plan` call, per rejection reason."""
 
     candidates: int = 0
+    refined: int = 0
     too_wide: int = 0
     below_table: int = 0
     collision: int = 0
@@ -184,23 +197,34 @@ class GraspPlanner:
         if not (np.all(np.isfinite(rotation)) and np.all(np.isfinite(centre))):
             raise ValueError("detection pose has NaN or inf entries")
 
+        # Scene around the object, and the object's own points (connected to its box).
+        radius = float(np.linalg.norm(size) / 2.0 + self._reach_m)
+        points = points[np.sum((points - centre) ** 2, axis=1) <= radius**2]
+        if cfg.refine_on_points:
+            own = refine.grow_own_points(
+                points, detection, cfg.own_tolerance_m, cfg.own_growth_m, cfg.own_link_m
+            )
+        else:
+            own = points_in_box(points, rotation, centre, size, tolerance_m=cfg.own_tolerance_m)
+
         cands = canonical_candidates(detection.category, size, self.gripper)
         poses = np.einsum("ij,njk->nik", detection.transform, cands.poses)
         stats = PlanStats(candidates=len(poses))
-
-        # Scene around the object, and the object's own points (inside its grown box).
-        radius = float(np.linalg.norm(size) / 2.0 + self._reach_m)
-        points = points[np.sum((points - centre) ** 2, axis=1) <= radius**2]
-        own = points_in_box(points, rotation, centre, size, tolerance_m=cfg.own_tolerance_m)
+        local_own = collision.to_tcp_frames(points[own], poses)
+        prior_width = cands.prior_width_m
+        observed = np.zeros((len(poses), 3), dtype=bool)  # TCP axes measured on the points
+        if cfg.refine_on_points:
+            poses, local_own, prior_width, observed = self._refine(
+                poses, local_own, prior_width, cands.surface_z_m, table_plane, stats
+            )
+        max_open = self.gripper.max_opening_m
 
         # Width needed: prior, or the farthest own point between the pads at full opening.
         approach = poses[:, :3, 2]
-        max_open = self.gripper.max_opening_m
-        local_own = collision.to_tcp_frames(points[own], poses)
         full_low, full_high = self.gripper.closing_bounds(np.full(len(poses), max_open))
         in_full = collision.inside(local_own, full_low, full_high)
         half_width = np.where(in_full, np.abs(local_own[..., 1]), 0.0).max(axis=1, initial=0.0)
-        width = np.maximum(cands.prior_width_m, 2.0 * half_width)
+        width = np.maximum(prior_width, 2.0 * half_width)
         keep = width + 2.0 * cfg.min_finger_margin_m <= max_open
         stats.too_wide = int(np.sum(~keep))
         opening = np.minimum(max_open, width + 2.0 * cfg.finger_margin_m)
@@ -222,7 +246,7 @@ class GraspPlanner:
         # max_grasps accepted grasps all score at least the next batch's bound (exact top-k).
         idx = np.flatnonzero(keep)
         p_pose, quality = self._score_terms(
-            detection, cands.stability[idx], poses[idx], width[idx], opening[idx]
+            detection, cands.stability[idx], poses[idx], width[idx], opening[idx], observed[idx]
         )
         bound = p_pose * (quality + CLEARANCE_WEIGHT)
         order = idx[np.argsort(-bound)]
@@ -249,8 +273,9 @@ class GraspPlanner:
                 collision.box_distance_m(local[ok][:, ~own, :], low[ok], high[ok]), table_gap[batch[ok]]
             )
             clear = np.clip(clearance / cfg.clearance_saturation_m, 0.0, 1.0)
+            good = batch[ok]
             p, q = self._score_terms(
-                detection, cands.stability[batch[ok]], poses[batch[ok]], width[batch[ok]], opening[batch[ok]]
+                detection, cands.stability[good], poses[good], width[good], opening[good], observed[good]
             )
             accepted += list(
                 zip((p * (q + CLEARANCE_WEIGHT * clear)).tolist(), batch[ok].tolist(), strict=True)
@@ -277,6 +302,41 @@ class GraspPlanner:
             )
         return grasps
 
+    def _refine(
+        self,
+        poses: np.ndarray,
+        local_own: np.ndarray,
+        prior_width_m: np.ndarray,
+        surface_z_m: np.ndarray,
+        table_plane: TablePlane | None,
+        stats: PlanStats,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates re-centred and snapped on the own points (:mod:`diff9d_ros.grasp.refine`).
+
+        Returns (poses, own points in their TCP frames, width to grasp, (N, 3) TCP axes whose
+        position the points fixed); counts the moved candidates in ``stats``.
+        """
+        cfg, gripper = self.config, self.gripper
+        cluster_gap = 2.0 * gripper.finger_half_extents_m[1] + 2.0 * cfg.min_finger_margin_m
+        max_width = gripper.max_opening_m - 2.0 * cfg.finger_margin_m
+        poses, local_own, width, shift_y, seen_y = refine.recentre_on_points(
+            poses, local_own, prior_width_m, gripper, cfg.max_shift_m, cluster_gap, max_width
+        )
+        opening = np.minimum(gripper.max_opening_m, width + 2.0 * cfg.finger_margin_m)
+        max_forward = np.full(len(poses), np.inf)
+        if table_plane is not None:
+            low, high = collision.gripper_solids(gripper, opening, cfg.approach_distance_m)
+            gap = collision.table_clearance_m(poses, low, high, table_plane)
+            descent = -(poses[:, :3, 2] @ table_plane.normal)
+            with np.errstate(divide="ignore"):
+                max_forward = np.where(descent > 1e-6, (gap - cfg.table_clearance_m) / descent, np.inf)
+        poses, local_own, shift_z, seen_z = refine.snap_to_surface(
+            poses, local_own, surface_z_m, opening, gripper, cfg.max_shift_m, max_forward
+        )
+        stats.refined = int(np.sum((np.abs(shift_y) > 1e-4) | (np.abs(shift_z) > 1e-4)))
+        observed = np.stack([np.zeros(len(poses), dtype=bool), seen_y, seen_z], axis=1)
+        return poses, local_own, width, observed
+
     def _score_terms(
         self,
         detection: Detection,
@@ -284,6 +344,7 @@ class GraspPlanner:
         poses: np.ndarray,
         width_m: np.ndarray,
         opening_m: np.ndarray,
+        observed: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(p_pose, quality without the clearance term) of candidates (see the module docstring)."""
         gripper = self.gripper
@@ -308,6 +369,7 @@ class GraspPlanner:
         cov_pad = jac @ cov @ np.swapaxes(jac, 1, 2)
         rot = poses[:, :3, :3]
         sigma = np.sqrt(np.clip(np.einsum("nji,njk,nki->ni", rot, cov_pad, rot), 0.0, None))
+        sigma[observed] = 0.0  # placed on the observed points: the pose error no longer applies
         extent_x = np.abs(rot[:, :, 0] @ detection.rotation) @ detection.size_m
         tolerance = np.stack(
             [
