@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from diff9d_ros.trajectory.evaluate import constant_velocity, displacement_errors
-from diff9d_ros.trajectory.forecaster import Forecaster, pad_history, resample_history
+from diff9d_ros.trajectory.forecaster import Forecaster, pad_history, resample_history, scene_groups
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
 from diff9d_ros.trajectory.sampling import forecast_samples
 from diff9d_ros.trajectory.tracker import Track
@@ -180,3 +180,20 @@ def test_position_scale_is_a_change_of_units() -> None:
         model, d["x_obs"] * 10.0, *args, num_steps=4, generator=torch.Generator().manual_seed(1)
     )
     torch.testing.assert_close(metres, units / 10.0)
+
+
+def test_many_tracks_are_forecast_in_groups_of_neighbours() -> None:
+    """A crowd larger than max_scene_tracks is split into groups of nearby tracks (bounded memory),
+    and every track still gets its samples; a scene within the limit is one group."""
+    rng = np.random.default_rng(4)
+    positions = np.concatenate([rng.normal([0, 0, 1], 0.05, (10, 3)), rng.normal([3, 0, 1], 0.05, (10, 3))])
+    groups = scene_groups(positions, 10)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(20))
+    assert sorted(sorted(g.tolist()) for g in groups) == [list(range(10)), list(range(10, 20))]
+    assert [len(g) for g in scene_groups(positions, 32)] == [20]
+    assert max(len(g) for g in scene_groups(rng.normal(size=(71, 3)), 8)) <= 8
+    tracks = {f"t{i}": np.cumsum(rng.normal(0.0, 0.01, (4, 3)), axis=0) for i in range(41)}
+    out = Forecaster(small_model(edge_dim=0), max_scene_tracks=8).forecast(tracks, horizon=5, n_samples=2)
+    assert set(out) == set(tracks) and all(
+        v.shape == (2, 5, 3) and np.isfinite(v).all() for v in out.values()
+    )
