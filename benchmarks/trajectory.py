@@ -118,31 +118,20 @@ def min_over_20_rows(task: str, model_path: Path, count: int, data_dir: Path | N
     label = f"{task} test[:{total}]"
     cv = evaluate(None, groups, num_samples=1, reduce="mean")
     rows = [_row(f"{task}: constant velocity", label, cv)]
-    for name, steps in (ONLINE_SAMPLER, ("ddim", 5), ("ddim", 20)):
+    runs = [(ONLINE_SAMPLER, "min"), (("ddim", 5), "min"), (("ddim", 20), "min"), (ONLINE_SAMPLER, "mean")]
+    for (name, steps), reduce in runs:
         result = evaluate(
             model,
             groups,
             num_samples=spec.num_eval_samples,
-            reduce="min",
+            reduce=reduce,
             sampler=name,
             num_steps=steps,
             planar=spec.planar,
             progress=True,
         )
-        rows.append(
-            _row(f"{task}: GeoTDM {name}-{steps} (min of 20)", label, result, result.seconds_per_batch)
-        )
-    name, steps = ONLINE_SAMPLER
-    mean = evaluate(
-        model,
-        groups,
-        num_samples=spec.num_eval_samples,
-        reduce="mean",
-        sampler=name,
-        num_steps=steps,
-        planar=spec.planar,
-    )
-    rows.append(_row(f"{task}: GeoTDM {name}-{steps} (mean of 20)", label, mean))
+        per_batch = result.seconds_per_batch if reduce == "min" else None
+        rows.append(_row(f"{task}: GeoTDM {name}-{steps} ({reduce} of 20)", label, result, per_batch))
     return rows
 
 
