@@ -237,3 +237,27 @@ def test_laptop_plans_fast_and_pinches_the_lid(planner: GraspPlanner) -> None:
     grasps = planner.plan(detection, cloud)
     assert grasps and grasps[0].family == "edge"
     assert planner.last_stats.candidates <= 40
+
+
+def test_distinct_poses_drops_repeats_including_the_jaw_symmetry() -> None:
+    from scipy.spatial.transform import Rotation
+
+    from diff9d_ros.grasp.planner import distinct_poses
+
+    def pose(rotvec: list[float], xyz: list[float]) -> np.ndarray:
+        out = np.eye(4)
+        out[:3, :3] = Rotation.from_rotvec(rotvec).as_matrix()
+        out[:3, 3] = xyz
+        return out
+
+    poses = np.stack(
+        [
+            pose([0, 0, 0], [0, 0, 0.5]),
+            pose([0, 0, np.pi], [0.002, 0, 0.5]),  # the same grasp with the fingers' labels swapped
+            pose([0, 0, 0.05], [0, 0.003, 0.5]),  # 3 mm and 3 deg away: a repeat
+            pose([0, 0, np.pi / 2], [0, 0, 0.5]),  # closing across the other axis: distinct
+            pose([0, 0, 0], [0.02, 0, 0.5]),  # 2 cm away: distinct
+        ]
+    )
+    assert distinct_poses(poses, [0, 1, 2, 3, 4], 0.005, 10.0, limit=10) == [0, 3, 4]
+    assert distinct_poses(poses, [0, 1, 2, 3, 4], 0.005, 10.0, limit=2) == [0, 3]

@@ -32,7 +32,9 @@ Pipeline per object (all candidates at once, see :mod:`diff9d_ros.grasp.collisio
    error along it no longer moves the pads. Rotation about the symmetry axis of bottles, bowls
    and cans is projected out first (it does not move the surface). The point checks run in
    batches in order of the score's upper bound (clearance = 1) and stop once ``max_grasps``
-   accepted grasps all score at least the next bound: the top ``max_grasps`` are exact.
+   accepted grasps all score at least the next bound: the top ``max_grasps`` are exact. Grasps that
+   repeat a better one (5 mm, 10 deg, the jaw's pi symmetry included) are dropped from the list, so
+   it may hold fewer than ``max_grasps``.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class PlannerConfig:
     own_growth_m: float = 0.025
     own_link_m: float = 0.009
     max_shift_m: float = 0.02
+    duplicate_distance_m: float = 0.005
+    duplicate_angle_deg: float = 10.0
 
 
 @dataclass
@@ -284,8 +288,13 @@ class GraspPlanner:
         self.last_stats = stats
 
         grasps = []
-        for score, i in sorted(accepted, reverse=True)[: cfg.max_grasps]:
-            pose = poses[i]
+        ranked = [i for _, i in sorted(accepted, reverse=True)]
+        scores = {i: score for score, i in accepted}
+        distinct = distinct_poses(
+            poses, ranked, cfg.duplicate_distance_m, cfg.duplicate_angle_deg, limit=cfg.max_grasps
+        )
+        for i in distinct:
+            score, pose = scores[i], poses[i]
             pre = pose.copy()
             pre[:3, 3] -= cfg.approach_distance_m * pose[:3, 2]
             grasps.append(
@@ -382,3 +391,30 @@ class GraspPlanner:
         with np.errstate(divide="ignore"):
             p_pose = np.prod(erf(tolerance / (np.sqrt(2.0) * sigma)), axis=1)
         return p_pose, quality
+
+
+def distinct_poses(
+    poses: np.ndarray, ranked: list[int], distance_m: float, angle_deg: float, limit: int
+) -> list[int]:
+    """The first ``limit`` of ``ranked`` that do not repeat a better pose: TCP within ``distance_m``
+    and rotation within ``angle_deg``, where a turn by pi about the approach axis (z) is the same
+    parallel-jaw grasp. Refinement can move two candidates onto the same grasp."""
+    flip = np.diag([-1.0, -1.0, 1.0])  # the symmetric jaw's other labelling
+    cos_limit = np.cos(np.radians(angle_deg))
+    kept: list[int] = []
+    for i in ranked:
+        rotation, position = poses[i][:3, :3], poses[i][:3, 3]
+        duplicate = False
+        for j in kept:
+            if np.linalg.norm(poses[j][:3, 3] - position) > distance_m:
+                continue
+            relative = poses[j][:3, :3].T @ rotation
+            best_trace = max(np.trace(relative), np.trace(flip @ relative))
+            if (best_trace - 1.0) / 2.0 >= cos_limit:
+                duplicate = True
+                break
+        if not duplicate:
+            kept.append(i)
+            if len(kept) == limit:
+                break
+    return kept
