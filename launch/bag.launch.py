@@ -31,6 +31,8 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.event_handlers import OnStateTransition
 
+from diff9d_ros.ros.launch_arguments import declare, node_arguments
+
 PASSED_ON = (
     "namespace",
     "params_file",
@@ -122,21 +124,7 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="30.0",
                 description="longest wait for the nodes to become active before playing anyway",
             ),
-            DeclareLaunchArgument("namespace", default_value="diff9d", description="namespace of the nodes"),
-            DeclareLaunchArgument("params_file", default_value="", description="parameters YAML"),
-            DeclareLaunchArgument("device", default_value="", description="torch device (cpu, cuda, cuda:N)"),
-            DeclareLaunchArgument("pose_model_path", default_value="", description="Diff9D checkpoint"),
-            DeclareLaunchArgument("forecast_model_path", default_value="", description="GeoTDM checkpoint"),
-            DeclareLaunchArgument("rgb_topic", default_value="rgb/image", description="colour image topic"),
-            DeclareLaunchArgument("depth_topic", default_value="depth/image", description="aligned depth"),
-            DeclareLaunchArgument(
-                "camera_info_topic", default_value="rgb/camera_info", description="colour CameraInfo"
-            ),
-            DeclareLaunchArgument("log_level", default_value="info", description="log level of the nodes"),
-            *(
-                DeclareLaunchArgument(flag, default_value="true", description=f"{flag[4:]}_node on or off")
-                for flag in NODE_FLAGS
-            ),
+            *declare(node_arguments(PASSED_ON)),
             DeclareLaunchArgument(
                 "rviz", default_value="false", description="start RViz with config/diff9d.rviz"
             ),

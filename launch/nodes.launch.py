@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
+from launch.actions import EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.events import matches_action
 from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
@@ -20,27 +20,8 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
+from diff9d_ros.ros.launch_arguments import NODE_ARGUMENTS, declare
 from diff9d_ros.ros.topics import remappings
-
-ARGUMENTS = {
-    "namespace": ("diff9d", "namespace of every node and of its relative topics"),
-    "params_file": ("", "node parameters YAML (default: config/diff9d.yaml of the package)"),
-    "use_sim_time": ("false", "use /clock (Gazebo, ros2 bag play --clock)"),
-    "device": ("", "torch device of the pose and forecast models (cpu, cuda, cuda:N; empty = YAML)"),
-    "pose_model_path": ("", "Diff9D checkpoint (empty = YAML / the shipped model)"),
-    "forecast_model_path": ("", "GeoTDM checkpoint (empty = YAML / the shipped model)"),
-    "frame_id_override": ("", "frame of the pose results instead of the image's (Gazebo: an optical frame)"),
-    "rgb_topic": ("rgb/image", "colour image topic"),
-    "depth_topic": ("depth/image", "depth image aligned to colour"),
-    "camera_info_topic": ("rgb/camera_info", "CameraInfo of the colour camera"),
-    "detections_topic": ("detections", "pose node output, grasp node input"),
-    "forecast_input_topic": ("detections", "forecast node input: detections or people tracks with ids"),
-    "use_camera": ("false", "start camera_node (RealSense)"),
-    "use_pose": ("true", "start pose_node"),
-    "use_grasp": ("true", "start grasp_node"),
-    "use_forecast": ("true", "start forecast_node"),
-    "log_level": ("info", "log level of the nodes"),
-}
 
 
 def managed(node: LifecycleNode) -> list:
@@ -64,7 +45,7 @@ def managed(node: LifecycleNode) -> list:
 
 
 def _setup(context, *args, **kwargs) -> list:
-    arg = {name: context.perform_substitution(LaunchConfiguration(name)) for name in ARGUMENTS}
+    arg = {name: context.perform_substitution(LaunchConfiguration(name)) for name in NODE_ARGUMENTS}
     params_file = arg["params_file"] or os.path.join(
         get_package_share_directory("diff9d_ros"), "config", "diff9d.yaml"
     )
@@ -104,8 +85,4 @@ def _setup(context, *args, **kwargs) -> list:
 
 
 def generate_launch_description() -> LaunchDescription:
-    declared = [
-        DeclareLaunchArgument(name, default_value=default, description=description)
-        for name, (default, description) in ARGUMENTS.items()
-    ]
-    return LaunchDescription([*declared, OpaqueFunction(function=_setup)])
+    return LaunchDescription([*declare(NODE_ARGUMENTS), OpaqueFunction(function=_setup)])

@@ -18,6 +18,8 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from diff9d_ros.ros.launch_arguments import declare, node_arguments
+
 PASSED_ON = (
     "namespace",
     "params_file",
@@ -45,17 +47,7 @@ def generate_launch_description() -> LaunchDescription:
     )
     return LaunchDescription(
         [
-            DeclareLaunchArgument("namespace", default_value="diff9d", description="namespace of the nodes"),
-            DeclareLaunchArgument("params_file", default_value="", description="parameters YAML"),
-            DeclareLaunchArgument("device", default_value="", description="torch device (cpu, cuda, cuda:N)"),
-            DeclareLaunchArgument("pose_model_path", default_value="", description="Diff9D checkpoint"),
-            DeclareLaunchArgument("forecast_model_path", default_value="", description="GeoTDM checkpoint"),
-            DeclareLaunchArgument("rgb_topic", default_value="rgb/image", description="colour image topic"),
-            DeclareLaunchArgument("depth_topic", default_value="depth/image", description="aligned depth"),
-            DeclareLaunchArgument(
-                "camera_info_topic", default_value="rgb/camera_info", description="colour CameraInfo"
-            ),
-            DeclareLaunchArgument("log_level", default_value="info", description="log level of the nodes"),
+            *declare(node_arguments(PASSED_ON)),
             DeclareLaunchArgument(
                 "rviz", default_value="true", description="start RViz with config/diff9d.rviz"
             ),

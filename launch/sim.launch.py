@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import IncludeLaunchDescription, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.launch_description import LaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -23,6 +23,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from diff9d_ros.ros.gz_bridge import OPTICAL_IN_BODY_XYZW, bridged_camera, load_bridge_config, world_cameras
+from diff9d_ros.ros.launch_arguments import declare, node_arguments
 
 PASSED_ON = ("namespace", "params_file", "device", "pose_model_path", "forecast_model_path", "log_level")
 
@@ -96,22 +97,14 @@ ARGUMENTS = {
         "camera body frame (x forward) above the optical frame (default: the sensor's link)",
     ),
     "optical_frame": ("camera_color_optical_frame", "optical frame the results are published in"),
+    **node_arguments(PASSED_ON),
     "namespace": ("diff9d", "namespace of the bridge and the nodes"),
-    "params_file": ("", "parameters YAML"),
-    "device": ("", "torch device (cpu, cuda, cuda:N)"),
-    "pose_model_path": ("", "Diff9D checkpoint"),
-    "forecast_model_path": ("", "GeoTDM checkpoint"),
-    "log_level": ("info", "log level of the nodes"),
     "rviz": ("false", "start RViz with config/diff9d.rviz"),
 }
 
 
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("diff9d_ros")
-    declared = [
-        DeclareLaunchArgument(name, default_value=default, description=description)
-        for name, (default, description) in ARGUMENTS.items()
-    ]
     rviz = Node(
         package="rviz2",
         executable="rviz2",
@@ -120,4 +113,4 @@ def generate_launch_description() -> LaunchDescription:
         condition=IfCondition(LaunchConfiguration("rviz")),
         output="screen",
     )
-    return LaunchDescription([*declared, OpaqueFunction(function=_setup), rviz])
+    return LaunchDescription([*declare(ARGUMENTS), OpaqueFunction(function=_setup), rviz])

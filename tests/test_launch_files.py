@@ -7,6 +7,7 @@ topics the nodes publish; no module outside ``ros/nodes/`` may import rclpy.
 
 from __future__ import annotations
 
+import ast
 import py_compile
 import re
 import shutil
@@ -28,6 +29,7 @@ from diff9d_ros.ros.gz_bridge import (
     load_bridge_config,
     world_cameras,
 )
+from diff9d_ros.ros.launch_arguments import NODE_ARGUMENTS, node_arguments
 from diff9d_ros.ros.topics import NODE_TOPICS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +57,21 @@ def test_ruff_clean() -> None:
     for command in ([ruff, "check", *paths], [ruff, "format", "--check", *paths]):
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_launch_files_pass_on_only_arguments_of_the_node_table() -> None:
+    """robot, sim and bag declare what they pass to nodes.launch.py from its one table."""
+    for name in ("robot", "sim", "bag"):
+        tree = ast.parse((ROOT / "launch" / f"{name}.launch.py").read_text())
+        (passed_on,) = [
+            ast.literal_eval(node.value)
+            for node in tree.body
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PASSED_ON"
+        ]
+        assert set(passed_on) <= set(NODE_ARGUMENTS), name
+    assert node_arguments(["log_level"]) == {"log_level": ("info", "log level of the nodes")}
+    with pytest.raises(KeyError, match="no_such"):
+        node_arguments(["no_such"])
 
 
 def test_rclpy_is_imported_only_by_the_nodes() -> None:

@@ -1,0 +1,47 @@
+"""Launch arguments of the diff9d nodes: one table of defaults and descriptions for every launch file.
+
+``nodes.launch.py`` declares them all; ``robot``, ``sim`` and ``bag`` declare the ones they pass on
+to it, so a default is written once. ``launch`` is imported only when arguments are declared, so
+the table itself loads without ROS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+#: name -> (default, description) of every argument of ``nodes.launch.py``.
+NODE_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "namespace": ("diff9d", "namespace of every node and of its relative topics"),
+    "params_file": ("", "node parameters YAML (default: config/diff9d.yaml of the package)"),
+    "use_sim_time": ("false", "use /clock (Gazebo, ros2 bag play --clock)"),
+    "device": ("", "torch device of the pose and forecast models (cpu, cuda, cuda:N; empty = YAML)"),
+    "pose_model_path": ("", "Diff9D checkpoint (empty = YAML / the shipped model)"),
+    "forecast_model_path": ("", "GeoTDM checkpoint (empty = YAML / the shipped model)"),
+    "frame_id_override": ("", "frame of the pose results instead of the image's (Gazebo: an optical frame)"),
+    "rgb_topic": ("rgb/image", "colour image topic"),
+    "depth_topic": ("depth/image", "depth image aligned to colour"),
+    "camera_info_topic": ("rgb/camera_info", "CameraInfo of the colour camera"),
+    "detections_topic": ("detections", "pose node output, grasp node input"),
+    "forecast_input_topic": ("detections", "forecast node input: detections or people tracks with ids"),
+    "use_camera": ("false", "start camera_node (RealSense)"),
+    "use_pose": ("true", "start pose_node"),
+    "use_grasp": ("true", "start grasp_node"),
+    "use_forecast": ("true", "start forecast_node"),
+    "log_level": ("info", "log level of the nodes"),
+}
+
+
+def node_arguments(names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """The rows of :data:`NODE_ARGUMENTS` for ``names`` (KeyError names an unknown argument)."""
+    return {name: NODE_ARGUMENTS[name] for name in names}
+
+
+def declare(arguments: Mapping[str, tuple[str, str]]) -> list[Any]:
+    """``DeclareLaunchArgument`` actions for {name: (default, description)}."""
+    from launch.actions import DeclareLaunchArgument
+
+    return [
+        DeclareLaunchArgument(name, default_value=default, description=description)
+        for name, (default, description) in arguments.items()
+    ]
