@@ -23,14 +23,7 @@ from diff9d_ros.diffusion import GaussianMixture, GaussianMixtureDenoiser, mixtu
 NUM_SAMPLES = 20_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: the oracle's tensors are small, and on a busy 2-core machine parallel
-    regions stall for milliseconds each (measured: 10x slower sampling with 2 threads under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 MIXTURES = {

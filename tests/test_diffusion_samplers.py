@@ -30,14 +30,7 @@ from diff9d_ros.diffusion import (
 LINEAR = DiscreteVPSchedule.linear()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: the oracle's tensors are small, and on a busy 2-core machine parallel
-    regions stall for milliseconds each (measured: 10x slower sampling with 2 threads under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _gaussian(dim: int = 3, seed: int = 0) -> GaussianMixture:

@@ -66,10 +66,10 @@ def _mean_errors(model: Path, frames: list) -> tuple[float, float, float]:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
 def test_brief_training_beats_random_init_on_held_out_frames(
     tiny_objects: ObjectArrays, tmp_path: Path
 ) -> None:
-    torch.set_num_threads(1)
     config = TrainConfig(steps=240, batch_size=16, warmup_steps=20, lr=2e-3, checkpoint_every=1000, seed=0)
     random_path = tmp_path / "random.pt"
     torch.manual_seed(0)
@@ -86,8 +86,8 @@ def test_brief_training_beats_random_init_on_held_out_frames(
     assert trans_t < 0.6 * trans_r, summary
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_resume_continues_from_the_checkpoint(tiny_objects: ObjectArrays, tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     path = tmp_path / "run.pt"
     config = TrainConfig(steps=4, batch_size=4, noise_draws=1, warmup_steps=1, checkpoint_every=2, seed=3)
     train(tiny_objects, path, config, SMALL, max_seconds=0.0)  # stops after the first step
