@@ -97,15 +97,10 @@ def read_frames(data_dir: Path, limit: int | None = None):
 
 
 def _export(args: argparse.Namespace) -> int:
+    from diff9d_ros.cli import run_export
     from diff9d_ros.pose.train import export_weights
 
-    try:
-        payload = export_weights(args.checkpoint, args.out)
-    except (FileNotFoundError, ValueError) as error:
-        LOG.error("%s", error)
-        return 2
-    print(f"wrote {args.out} (step {payload['step']}, {args.out.stat().st_size / 1e6:.1f} MB)")
-    return 0
+    return run_export(export_weights, args.checkpoint, args.out)
 
 
 def _train(args: argparse.Namespace) -> int:

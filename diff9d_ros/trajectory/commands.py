@@ -112,18 +112,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from diff9d_ros.cli import run_export
     from diff9d_ros.trajectory.train import export_weights
 
-    try:
-        payload = export_weights(args.checkpoint, args.out)
-    except (FileNotFoundError, ValueError) as error:
-        LOG.error("%s", error)
-        return 2
-    size_mb = Path(args.out).stat().st_size / 1e6
-    print(f"wrote {args.out} ({payload['task']}, step {payload.get('step')}, {size_mb:.1f} MB)")
-    return 0
+    return run_export(export_weights, args.checkpoint, args.out)
 
 
 def parse_sampler(text: str) -> tuple[str, int]:
