@@ -28,6 +28,7 @@ import mujoco
 import numpy as np
 import trimesh
 
+from diff9d_ros.atomic_files import save_npz
 from diff9d_ros.geometry.transforms import quaternion_from_rotation
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 
@@ -81,9 +82,7 @@ def convex_parts(mesh: trimesh.Trimesh) -> list[tuple[np.ndarray, np.ndarray]]:
     arrays = {"n": np.array(len(parts))}
     for i, (v, f) in enumerate(parts):
         arrays[f"v{i}"], arrays[f"f{i}"] = np.asarray(v), np.asarray(f)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
+    save_npz(path, arrays)
     return [(np.asarray(v), np.asarray(f)) for v, f in parts]
 
 

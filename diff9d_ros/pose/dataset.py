@@ -24,7 +24,6 @@ handle) are canonicalised in that frame
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -36,6 +35,7 @@ from scipy.spatial.transform import Rotation
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from diff9d_ros.atomic_files import save_npz
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import canonicalise_symmetric
@@ -101,9 +101,7 @@ class ObjectArrays:
 
     def save(self, path: Path) -> None:
         """Write an ``.npz`` atomically (concurrent DDP ranks may save the same cache)."""
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **{f.name: getattr(self, f.name) for f in fields(self)})
-        os.replace(tmp, path)
+        save_npz(path, {f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def load(cls, path: Path) -> ObjectArrays:

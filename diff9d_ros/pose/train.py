@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from diff9d_ros.atomic_files import save_torch
 from diff9d_ros.diffusion.losses import training_loss
 from diff9d_ros.diffusion.schedules import DiscreteVPSchedule
 from diff9d_ros.pose.dataset import AugmentConfig, ObjectArrays, PoseDataset
@@ -119,9 +120,7 @@ def save_checkpoint(
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    save_torch(payload, path)
 
 
 def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
@@ -130,9 +129,7 @@ def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
     payload.pop("optimizer", None)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, out)
+    save_torch(payload, out)
     return payload
 
 

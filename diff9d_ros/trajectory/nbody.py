@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from diff9d_ros.atomic_files import save_npz
+
 LOG = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("charged", "springs", "gravity")
@@ -213,14 +215,14 @@ def load_split(
     LOG.info("generating %d %s trajectories (%s) into %s", count, task, split, path)
     data = simulate(task, count, rng_seed, progress=True)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        positions=data.positions,
-        velocities=data.velocities,
-        node_features=data.node_features,
-        edge_attr=data.edge_attr,
-        clipped=data.clipped,
+    save_npz(
+        path,
+        {
+            "positions": data.positions,
+            "velocities": data.velocities,
+            "node_features": data.node_features,
+            "edge_attr": data.edge_attr,
+            "clipped": data.clipped,
+        },
     )
-    tmp.replace(path)
     return data

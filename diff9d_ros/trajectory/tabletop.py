@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from diff9d_ros.atomic_files import save_npz
 from diff9d_ros.trajectory.windows import Windows
 
 LOG = logging.getLogger(__name__)
@@ -100,9 +101,7 @@ def load_split(
         LOG.info("generating %d tabletop sequences (%s) into %s", count, split, path)
         grouped = generate_split(split, count, seed)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **{f"n{n}": block for n, block in grouped.items()})
-        tmp.replace(path)
+        save_npz(path, {f"n{n}": block for n, block in grouped.items()})
     ordered = sorted(grouped.items(), key=lambda item: -len(item[1]))
     return [
         Windows(block, np.ones((*block.shape[:2], 1), dtype=np.float32), None, NUM_OBS)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from diff9d_ros.atomic_files import save_torch
 from diff9d_ros.diffusion import training_loss
 from diff9d_ros.trajectory.datasets import load_windows, task_spec
 from diff9d_ros.trajectory.evaluate import evaluate
@@ -108,12 +109,6 @@ def _learning_rate(opts: TrainOptions, step: int) -> float:
         return opts.lr * (step + 1) / opts.warmup_steps
     progress = min(1.0, (step - opts.warmup_steps) / max(1, opts.steps - opts.warmup_steps))
     return opts.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def _atomic_save(payload: dict, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
 
 
 def _validate(ema: GeoTDM, val: list[Windows], opts: TrainOptions) -> dict[str, float]:
@@ -209,7 +204,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
             "noise_rng": noise_gen.get_state(),
             **(extra or {}),
         }
-        _atomic_save(payload, path)
+        save_torch(payload, path)
 
     from tqdm import tqdm
 
@@ -286,5 +281,5 @@ def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
         payload.pop(key, None)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_save(payload, out)
+    save_torch(payload, out)
     return payload

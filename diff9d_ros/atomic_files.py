@@ -1,0 +1,37 @@
+"""Files written whole or not at all: a temporary sibling, then an atomic rename over the target.
+
+Caches and checkpoints are read by other processes (DDP ranks, data-generation workers, a resumed
+run) and runs are killed mid-write; the temporary name carries the process id, so concurrent writers
+of the same file never share one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _temporary(path: Path, suffix: str) -> Path:
+    return path.with_name(f"{path.name}.{os.getpid()}.tmp{suffix}")
+
+
+def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez`` of ``arrays`` to ``path``, atomically."""
+    path = Path(path)
+    tmp = _temporary(path, ".npz")  # np.savez appends .npz to any other name
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def save_torch(payload: Any, path: str | Path) -> None:
+    """``torch.save`` of ``payload`` to ``path``, atomically."""
+    import torch
+
+    path = Path(path)
+    tmp = _temporary(path, "")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,24 @@
+"""Atomic writes: the target holds the new content and no temporary file is left beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from diff9d_ros.atomic_files import save_npz, save_torch
+
+
+def test_save_npz_and_save_torch_replace_the_target_whole(tmp_path: Path) -> None:
+    npz = tmp_path / "cache.npz"
+    save_npz(npz, {"a": np.arange(3)})
+    save_npz(npz, {"a": np.arange(5), "b": np.ones(2)})
+    with np.load(npz) as stored:
+        np.testing.assert_array_equal(stored["a"], np.arange(5))
+        assert sorted(stored.files) == ["a", "b"]
+    model = tmp_path / "model.pt"
+    save_torch({"step": 1}, model)
+    save_torch({"step": 2}, model)
+    assert torch.load(model, weights_only=True) == {"step": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.npz", "model.pt"]
