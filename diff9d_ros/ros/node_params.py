@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from diff9d_ros.pipeline import FORECAST_BACKENDS, FORECAST_SAMPLERS, POSE_BACKENDS
 from diff9d_ros.ros.topics import RELIABILITIES
 
 Scalar = bool | int | float | str
@@ -140,7 +141,7 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
         "pose_backend",
         "auto",
         "auto (Diff9D when its checkpoint exists, else the geometric baseline), diff9d or baseline",
-        choices=("auto", "diff9d", "baseline"),
+        choices=POSE_BACKENDS,
     ),
     ParamSpec("pose_model_path", "", "Diff9D checkpoint (empty = the shipped model in models/)"),
     _DEVICE,
@@ -191,7 +192,7 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
         "forecast_backend",
         "auto",
         "auto (GeoTDM when its checkpoint exists, else constant velocity), geotdm or constant_velocity",
-        choices=("auto", "geotdm", "constant_velocity"),
+        choices=FORECAST_BACKENDS,
     ),
     ParamSpec(
         "forecast_model_path",
@@ -205,7 +206,7 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
         "forecast_sampler",
         "dpmpp_2m",
         "fast GeoTDM sampler: dpmpp_2m (DPM-Solver++ 2M) or ddim",
-        choices=("dpmpp_2m", "ddim"),
+        choices=FORECAST_SAMPLERS,
     ),
     ParamSpec("forecast_steps", 3, "sampler steps of the forecaster", range=(1, 1000)),
     ParamSpec("tracker_gate_m", 0.1, "largest distance of a detection to its track", range=(1e-4, 100.0)),
