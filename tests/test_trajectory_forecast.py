@@ -145,6 +145,8 @@ def test_resample_history_interpolates_at_the_model_period() -> None:
     )
     with pytest.raises(ValueError, match="stamps must increase"):
         resample_history(positions, stamps_ns[::-1], 0.1, 4)
+    with pytest.raises(ValueError, match="one stamp per position"):
+        resample_history(np.zeros((0, 3)), [], 0.1, 4)
 
 
 def test_forecaster_with_a_period_ignores_the_input_rate() -> None:

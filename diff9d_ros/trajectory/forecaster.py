@@ -23,16 +23,12 @@ from diff9d_ros.trajectory.tracker import Track
 
 
 def pad_history(history: np.ndarray, length: int) -> np.ndarray:
-    """The last ``length`` rows of ``history`` (K, 3), front-padded by backward constant velocity."""
+    """The last ``length`` rows of ``history`` (K, 3), front-padded by backward constant velocity
+    (:func:`resample_history` of rows one period apart)."""
     history = np.asarray(history, dtype=np.float64).reshape(-1, 3)
     if len(history) == 0:
         raise ValueError("a track history needs at least one position")
-    if len(history) >= length:
-        return history[-length:]
-    step = history[1] - history[0] if len(history) > 1 else np.zeros(3)
-    missing = length - len(history)
-    before = history[0] - step * np.arange(missing, 0, -1)[:, None]
-    return np.concatenate([before, history])
+    return resample_history(history, np.arange(len(history)) * 1_000_000_000, 1.0, length)
 
 
 def resample_history(
@@ -44,9 +40,10 @@ def resample_history(
     (a single sample is repeated), as :func:`pad_history` does for equally spaced histories.
     """
     positions_m = np.asarray(positions_m, dtype=np.float64).reshape(-1, 3)
-    times_s = (np.asarray(stamps_ns, dtype=np.int64) - int(stamps_ns[-1])) * 1e-9
-    if len(times_s) != len(positions_m) or len(times_s) == 0:
-        raise ValueError(f"need one stamp per position, got {len(times_s)} and {len(positions_m)}")
+    stamps_ns = np.asarray(stamps_ns, dtype=np.int64)
+    if len(stamps_ns) != len(positions_m) or len(stamps_ns) == 0:
+        raise ValueError(f"need one stamp per position, got {len(stamps_ns)} and {len(positions_m)}")
+    times_s = (stamps_ns - stamps_ns[-1]) * 1e-9
     if np.any(np.diff(times_s) <= 0):
         raise ValueError("track stamps must increase")
     if period_s <= 0:
