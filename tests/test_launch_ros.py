@@ -73,21 +73,13 @@ def test_launch_descriptions_build_with_their_arguments(prefix: Path, name: str)
 def test_ros2_launch_configures_and_activates_the_camera_node(prefix: Path, tmp_path: Path) -> None:
     if shutil.which("ros2") is None:
         pytest.skip("ros2 command line (ros2cli, ros2launch) is not installed")
-    import rclpy
-    from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
     from tests.test_nodes_ros import _record
 
     recording = tmp_path / "software.db3"
     _record(recording, frames=60)
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        (ROOT / "config" / "diff9d.yaml")
-        .read_text(encoding="utf-8")
-        .replace('recording: ""', f'recording: "{recording}"'),
-        encoding="utf-8",
-    )
+    params = _baseline_params(tmp_path, recording)  # only camera_node runs: the backends do not matter
     command = [
         "ros2",
         "launch",
@@ -100,27 +92,9 @@ def test_ros2_launch_configures_and_activates_the_camera_node(prefix: Path, tmp_
         "use_grasp:=false",
         "use_forecast:=false",
     ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    rclpy.init()
-    node = rclpy.create_node("launch_test_listener")
-    images = []
-    node.create_subscription(Image, "/lt/rgb/image", images.append, qos_profile_sensor_data)
-    try:
-        deadline = time.monotonic() + 40.0
-        while time.monotonic() < deadline and not images and process.poll() is None:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    finally:
-        node.destroy_node()
-        rclpy.shutdown()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-        try:
-            output = process.communicate(timeout=20)[0]
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output = process.communicate()[0]
+    topic = "/lt/rgb/image"
+    received, output = _launch_and_listen(command, {topic: Image}, {topic: 1}, tmp_path / "launch.log", 40.0)
+    images = received[topic]
     assert images, f"no image from the launched camera_node; launch output:\n{output[-4000:]}"
     assert images[0].encoding == "rgb8" and images[0].header.frame_id == "camera_color_optical_frame"
     assert np.frombuffer(bytes(images[0].data), np.uint8).max() == 120
