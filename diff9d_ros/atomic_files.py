@@ -1,4 +1,5 @@
-"""Files written whole or not at all: a temporary sibling, then an atomic rename over the target.
+"""Files written whole or not at all: a temporary sibling, then an atomic rename over the target;
+and array caches built on first use.
 
 Caches and checkpoints are read by other processes (DDP ranks, data-generation workers, a resumed
 run) and runs are killed mid-write; the temporary name carries the process id, so concurrent writers
@@ -8,7 +9,7 @@ of the same file never share one.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,3 +36,15 @@ def save_torch(payload: Any, path: str | Path) -> None:
     tmp = _temporary(path, "")
     torch.save(payload, tmp)
     os.replace(tmp, path)
+
+
+def cached_npz(path: str | Path, build: Callable[[], Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays stored at ``path``; where there are none yet, ``build()``'s, saved there first."""
+    path = Path(path)
+    if path.is_file():
+        with np.load(path) as stored:
+            return {key: stored[key] for key in stored.files}
+    arrays = dict(build())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_npz(path, arrays)
+    return arrays

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diff9d_ros.atomic_files import save_npz, save_torch
+from diff9d_ros.atomic_files import cached_npz, save_npz, save_torch
 
 
 def test_save_npz_and_save_torch_replace_the_target_whole(tmp_path: Path) -> None:
@@ -22,3 +22,17 @@ def test_save_npz_and_save_torch_replace_the_target_whole(tmp_path: Path) -> Non
     save_torch({"step": 2}, model)
     assert torch.load(model, weights_only=True) == {"step": 2}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.npz", "model.pt"]
+
+
+def test_cached_npz_builds_once_then_reads(tmp_path: Path) -> None:
+    calls = []
+
+    def build() -> dict[str, np.ndarray]:
+        calls.append(1)
+        return {"x": np.arange(4.0)}
+
+    path = tmp_path / "sub" / "cache.npz"
+    first = cached_npz(path, build)
+    second = cached_npz(path, build)
+    assert len(calls) == 1 and path.is_file()
+    np.testing.assert_array_equal(first["x"], second["x"])

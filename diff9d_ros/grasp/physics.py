@@ -28,7 +28,7 @@ import mujoco
 import numpy as np
 import trimesh
 
-from diff9d_ros.atomic_files import save_npz
+from diff9d_ros.atomic_files import cached_npz
 from diff9d_ros.geometry.transforms import quaternion_from_rotation
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 
@@ -72,18 +72,17 @@ def convex_parts(mesh: trimesh.Trimesh) -> list[tuple[np.ndarray, np.ndarray]]:
         + np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes()
         + repr(sorted(COACD_SETTINGS.items())).encode()
     ).hexdigest()
-    path = cache_dir() / f"{digest}.npz"
-    if path.is_file():
-        data = np.load(path)
-        return [(data[f"v{i}"], data[f"f{i}"]) for i in range(int(data["n"]))]
-    coacd.set_log_level("error")
-    parts = coacd.run_coacd(coacd.Mesh(mesh.vertices, mesh.faces), seed=0, **COACD_SETTINGS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"n": np.array(len(parts))}
-    for i, (v, f) in enumerate(parts):
-        arrays[f"v{i}"], arrays[f"f{i}"] = np.asarray(v), np.asarray(f)
-    save_npz(path, arrays)
-    return [(np.asarray(v), np.asarray(f)) for v, f in parts]
+
+    def decompose() -> dict[str, np.ndarray]:
+        coacd.set_log_level("error")
+        parts = coacd.run_coacd(coacd.Mesh(mesh.vertices, mesh.faces), seed=0, **COACD_SETTINGS)
+        arrays = {"n": np.array(len(parts))}
+        for i, (v, f) in enumerate(parts):
+            arrays[f"v{i}"], arrays[f"f{i}"] = np.asarray(v), np.asarray(f)
+        return arrays
+
+    data = cached_npz(cache_dir() / f"{digest}.npz", decompose)
+    return [(data[f"v{i}"], data[f"f{i}"]) for i in range(int(data["n"]))]
 
 
 @dataclass

@@ -24,12 +24,12 @@ stiffness (springs), zeros (gravity).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from diff9d_ros.atomic_files import save_npz
+from diff9d_ros.atomic_files import cached_npz
 
 LOG = logging.getLogger(__name__)
 
@@ -208,21 +208,11 @@ def load_split(
     count = SPLITS[split] if num_trajectories is None else num_trajectories
     folder = Path(data_dir) if data_dir is not None else DEFAULT_CACHE
     path = folder / f"{task}_{split}_{count}_seed{seed}.npz"
-    if path.exists():
-        with np.load(path) as stored:
-            return NBodySplit(task, **{key: stored[key] for key in stored.files})
-    rng_seed = int(np.random.SeedSequence(_split_seed(seed, split)).generate_state(1)[0])
-    LOG.info("generating %d %s trajectories (%s) into %s", count, task, split, path)
-    data = simulate(task, count, rng_seed, progress=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_npz(
-        path,
-        {
-            "positions": data.positions,
-            "velocities": data.velocities,
-            "node_features": data.node_features,
-            "edge_attr": data.edge_attr,
-            "clipped": data.clipped,
-        },
-    )
-    return data
+
+    def generate() -> dict[str, np.ndarray]:
+        rng_seed = int(np.random.SeedSequence(_split_seed(seed, split)).generate_state(1)[0])
+        LOG.info("generating %d %s trajectories (%s) into %s", count, task, split, path)
+        data = simulate(task, count, rng_seed, progress=True)
+        return {f.name: getattr(data, f.name) for f in fields(data) if f.name != "task"}
+
+    return NBodySplit(task, **cached_npz(path, generate))

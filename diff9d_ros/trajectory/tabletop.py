@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diff9d_ros.atomic_files import save_npz
+from diff9d_ros.atomic_files import cached_npz
 from diff9d_ros.trajectory.windows import Windows
 
 LOG = logging.getLogger(__name__)
@@ -94,14 +94,12 @@ def load_split(
         raise ValueError(f"num_sequences must be >= 1, got {count}")
     folder = Path(data_dir) if data_dir is not None else DEFAULT_CACHE
     path = folder / f"{TASK}_{split}_{count}_seed{seed}.npz"
-    if path.exists():
-        with np.load(path) as stored:
-            grouped = {int(key.removeprefix("n")): stored[key] for key in stored.files}
-    else:
+
+    def generate() -> dict[str, np.ndarray]:
         LOG.info("generating %d tabletop sequences (%s) into %s", count, split, path)
-        grouped = generate_split(split, count, seed)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_npz(path, {f"n{n}": block for n, block in grouped.items()})
+        return {f"n{n}": block for n, block in generate_split(split, count, seed).items()}
+
+    grouped = {int(key.removeprefix("n")): block for key, block in cached_npz(path, generate).items()}
     ordered = sorted(grouped.items(), key=lambda item: -len(item[1]))
     return [
         Windows(block, np.ones((*block.shape[:2], 1), dtype=np.float32), None, NUM_OBS)
