@@ -98,23 +98,38 @@ def test_q_sample_moments_and_prior_mean_centring() -> None:
         q_sample(SCHEDULE, x0, torch.tensor([1]), noise)
 
 
-def test_min_snr_weights_make_the_three_parametrisations_agree() -> None:
-    """Min-SNR (Hang et al. 2023) weights the same x0-space error whatever the model predicts."""
+@pytest.mark.parametrize("weighting", ["min_snr_5", "edm_0.5"])
+def test_snr_weights_make_the_three_parametrisations_agree(weighting: str) -> None:
+    """Min-SNR (Hang et al. 2023) and EDM (Karras et al. 2022) weight the same x0-space error
+    whatever the model predicts."""
     oracle = _oracle()
     x0 = oracle.mixture.sample(256, torch.Generator().manual_seed(2))
     losses = {}
     for prediction, model in _models(oracle, bias=0.05).items():
         gen = torch.Generator().manual_seed(3)  # same t and noise for all three
         losses[prediction] = training_loss(
-            model, x0, SCHEDULE, prediction, snr_weighting="min_snr_5", generator=gen
+            model, x0, SCHEDULE, prediction, snr_weighting=weighting, generator=gen
         )
     assert losses["eps"].shape == (256,)
     torch.testing.assert_close(losses["x0"], losses["eps"], rtol=1e-6, atol=1e-10)
     torch.testing.assert_close(losses["v"], losses["eps"], rtol=1e-6, atol=1e-10)
+
+
+def test_snr_weight_values() -> None:
     snr = torch.tensor([0.1, 5.0, 100.0])
     torch.testing.assert_close(snr_weight("min_snr_5", snr, "eps"), torch.tensor([1.0, 1.0, 0.05]))
+    # EDM: lambda(sigma) = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2 with sigma^2 = 1 / snr, in x0
+    # space; an eps error is sigma times an x0 error, so the eps weight is lambda sigma^2.
+    sigma2, sigma_data2 = 1.0 / snr, 0.25
+    edm_lambda = (sigma2 + sigma_data2) / (sigma2 * sigma_data2)
+    torch.testing.assert_close(snr_weight("edm_0.5", snr, "x0"), edm_lambda)
+    torch.testing.assert_close(snr_weight("edm_0.5", snr, "eps"), edm_lambda * sigma2)
     with pytest.raises(ValueError, match="snr_weighting"):
         snr_weight("p2", snr, "eps")
+    with pytest.raises(ValueError, match="sigma_data must be > 0"):
+        snr_weight("edm_0", snr, "eps")
+    with pytest.raises(ValueError, match="must be a number"):
+        snr_weight("edm_x", snr, "eps")
 
 
 def test_the_bayes_denoiser_has_a_lower_loss_than_a_perturbed_one() -> None:

@@ -130,6 +130,11 @@ def test_training_runs_resumes_and_loads(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable GeoTDM checkpoint"):
         export_weights(tmp_path / "junk.pt", tmp_path / "out.pt")
+    edm = {**options, "out_dir": str(tmp_path / "edm"), "loss_weighting": "edm"}
+    train(TrainOptions(steps=2, **edm))
+    assert torch.load(tmp_path / "edm" / "last.pt", weights_only=False)["options"]["loss_weighting"] == "edm"
+    with pytest.raises(ValueError, match="loss weighting must be one of"):
+        train(TrainOptions(steps=2, **{**edm, "loss_weighting": "p2"}))
 
 
 def test_resample_history_interpolates_at_the_model_period() -> None:

@@ -6,8 +6,9 @@ Public API
     centred at ``prior_mean`` if given (GeoTDM, see :mod:`.parametrisation`).
 ``training_loss(model, x0, schedule, prediction, ...)``  per-sample loss ``(B,)``: t uniform over the
     discrete timesteps, MSE of the model output against the parametrisation's target, averaged over
-    the non-batch dimensions (Ho et al. 2020, Alg. 1 / eq. 14), optionally Min-SNR weighted.
-``snr_weight(name, snr, prediction)``  the loss weight ``"min_snr_<gamma>"`` (Hang et al. 2023, eq. 7-8).
+    the non-batch dimensions (Ho et al. 2020, Alg. 1 / eq. 14), optionally Min-SNR or EDM weighted.
+``snr_weight(name, snr, prediction)``  the loss weight ``"min_snr_<gamma>"`` (Hang et al. 2023, eq. 7-8)
+    or ``"edm_<sigma_data>"`` (Karras et al. 2022, Table 1, lambda(sigma)).
 """
 
 from __future__ import annotations
@@ -47,27 +48,47 @@ def q_sample(
 def snr_weight(name: str | None, snr: Tensor, prediction: str) -> Tensor:
     """Per-sample loss weight for ``snr = abar / (1 - abar)``.
 
-    ``None``: 1 (the "simple" loss). ``"min_snr_<gamma>"``: Min-SNR-gamma (Hang et al. 2023), i.e. the
-    x0-space weight ``min(snr, gamma)`` expressed for the model's target: divided by ``snr`` for eps
-    and by ``snr + 1`` for v (their eq. 7-8).
+    Each weight is defined in x0 space and expressed for the model's target: divided by ``snr`` for
+    eps and by ``snr + 1`` for v (Hang et al. 2023, eq. 7-8).
+
+    - ``None``: 1 (the "simple" loss).
+    - ``"min_snr_<gamma>"``: Min-SNR-gamma (Hang et al. 2023), x0-space weight ``min(snr, gamma)``.
+    - ``"edm_<sigma_data>"``: EDM's ``lambda(sigma) = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2``
+      with ``sigma^2 = 1 / snr`` (Karras et al. 2022, Table 1), i.e. x0-space weight
+      ``(1 + snr sigma_data^2) / sigma_data^2``. It gives the output of a denoiser preconditioned with
+      ``c_out`` for data of std ``sigma_data`` unit weight at every noise level; unlike the simple eps
+      loss, it does not let the high-noise levels (where a few-step sampler makes its first and
+      largest move) fade out of the objective.
     """
     check_prediction(prediction)
     if name is None:
         return torch.ones_like(snr)
-    if not name.startswith("min_snr_"):
+    if name.startswith("min_snr_"):
+        gamma = _weighting_parameter(name, "min_snr_", "gamma")
+        x0_weight = snr.clamp(max=gamma)
+    elif name.startswith("edm_"):
+        sigma_data = _weighting_parameter(name, "edm_", "sigma_data")
+        x0_weight = (1.0 + snr * sigma_data**2) / sigma_data**2
+    else:
         raise ValueError(
-            f"unknown snr_weighting {name!r}; expected None or 'min_snr_<gamma>', e.g. 'min_snr_5'"
+            f"unknown snr_weighting {name!r}; expected None, 'min_snr_<gamma>' (e.g. 'min_snr_5') "
+            "or 'edm_<sigma_data>' (e.g. 'edm_0.5')"
         )
-    try:
-        gamma = float(name.removeprefix("min_snr_"))
-    except ValueError as error:
-        raise ValueError(f"snr_weighting {name!r}: gamma after 'min_snr_' must be a number") from error
-    clipped = snr.clamp(max=gamma)
     if prediction == "eps":
-        return clipped / snr
+        return x0_weight / snr
     if prediction == "v":
-        return clipped / (snr + 1.0)
-    return clipped
+        return x0_weight / (snr + 1.0)
+    return x0_weight
+
+
+def _weighting_parameter(name: str, prefix: str, meaning: str) -> float:
+    try:
+        value = float(name.removeprefix(prefix))
+    except ValueError as error:
+        raise ValueError(f"snr_weighting {name!r}: {meaning} after {prefix!r} must be a number") from error
+    if value <= 0:
+        raise ValueError(f"snr_weighting {name!r}: {meaning} must be > 0")
+    return value
 
 
 def training_loss(

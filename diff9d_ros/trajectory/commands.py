@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1.0,
         help="auxiliary prior error weight (0: as in the paper)",
     )
+    train.add_argument(
+        "--loss-weighting",
+        default="simple",
+        help="simple: the paper's eps MSE; edm: EDM lambda(sigma), the same weight at every noise level "
+        "(diff9d_ros.trajectory.train.LOSS_WEIGHTINGS)",
+    )
     train.add_argument("--seed", type=int, default=1)
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.add_argument("--checkpoint-minutes", type=float, default=3.0)
@@ -99,6 +105,7 @@ def _train(args: argparse.Namespace) -> int:
         steps=args.steps,
         lr=args.lr,
         prior_loss_weight=args.prior_loss_weight,
+        loss_weighting=args.loss_weighting,
         seed=args.seed,
         threads=args.threads,
         checkpoint_minutes=args.checkpoint_minutes,

@@ -59,6 +59,7 @@ class TrainOptions:
     warmup_steps: int = 200
     grad_clip: float = 1.0
     prior_loss_weight: float = 1.0  # auxiliary ||x_r - x_0||^2 (not in the paper; 0 = paper)
+    loss_weighting: str = "simple"  # "simple": the paper's eps MSE; "edm": EDM lambda(sigma), see _Loss
     ema_decay: float = 0.999
     seed: int = 1
     data_seed: int = 43
@@ -72,15 +73,28 @@ class TrainOptions:
     extra: dict = field(default_factory=dict)
 
 
-class _Loss(nn.Module):
-    """The scalar training loss as a module, so that DDP can wrap prior + denoiser together."""
+LOSS_WEIGHTINGS: tuple[str, ...] = ("simple", "edm")
 
-    def __init__(self, model: GeoTDM, planar: bool, prior_weight: float) -> None:
+
+class _Loss(nn.Module):
+    """The scalar training loss as a module, so that DDP can wrap prior + denoiser together.
+
+    ``weighting="simple"`` is the paper's eps MSE. ``"edm"`` weights it with EDM's ``lambda(sigma)``
+    for ``sigma_data`` = the model's ``residual_std`` (the core's ``snr_weighting="edm_<sigma_data>"``),
+    so that the network output behind the preconditioned eps has unit weight at every noise level.
+    Under the simple loss that output is scaled by ``sqrt(abar)``, so its error at high noise (where
+    a 3-step sampler makes its first, largest move) is worth almost nothing in the objective.
+    """
+
+    def __init__(self, model: GeoTDM, planar: bool, prior_weight: float, weighting: str) -> None:
         super().__init__()
+        if weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss weighting must be one of {LOSS_WEIGHTINGS}, got {weighting!r}")
         self.model = model
         self.schedule = training_schedule()
         self.planar = planar
         self.prior_weight = prior_weight
+        self.snr_weighting = None if weighting == "simple" else f"edm_{model.config.residual_std}"
 
     def forward(self, batch: dict[str, torch.Tensor | None], generator: torch.Generator) -> torch.Tensor:
         scale = self.model.config.position_scale
@@ -96,6 +110,7 @@ class _Loss(nn.Module):
             extra_args=extra,
             prior_mean=prior,
             projection=planar_projection if self.planar else None,
+            snr_weighting=self.snr_weighting,
             generator=generator,
         )
         if self.prior_weight == 0:
@@ -176,7 +191,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     elif resume:
         LOG.info("no %s yet: starting from scratch", last_path)
 
-    loss_module: nn.Module = _Loss(model, spec.planar, opts.prior_loss_weight)
+    loss_module: nn.Module = _Loss(model, spec.planar, opts.prior_loss_weight, opts.loss_weighting)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
