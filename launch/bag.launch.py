@@ -23,15 +23,13 @@ from launch.actions import (
     RegisterEventHandler,
     TimerAction,
 )
-from launch.conditions import IfCondition
 from launch.launch_context import LaunchContext
 from launch.launch_description import LaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
 from launch_ros.event_handlers import OnStateTransition
 
-from diff9d_ros.ros.launch_arguments import declare, node_arguments
+from diff9d_ros.ros.launch_arguments import declare, node_arguments, rviz_actions
 
 PASSED_ON = (
     "namespace",
@@ -125,9 +123,6 @@ def generate_launch_description() -> LaunchDescription:
                 description="longest wait for the nodes to become active before playing anyway",
             ),
             *declare(node_arguments(PASSED_ON)),
-            DeclareLaunchArgument(
-                "rviz", default_value="false", description="start RViz with config/diff9d.rviz"
-            ),
             RegisterEventHandler(
                 OnStateTransition(goal_state="active", entities=[OpaqueFunction(function=playback.on_active)])
             ),
@@ -137,13 +132,6 @@ def generate_launch_description() -> LaunchDescription:
                 period=LaunchConfiguration("start_delay_s"),
                 actions=[OpaqueFunction(function=playback.on_deadline)],
             ),
-            Node(
-                package="rviz2",
-                executable="rviz2",
-                arguments=["-d", os.path.join(share, "config", "diff9d.rviz")],
-                parameters=[{"use_sim_time": True}],
-                condition=IfCondition(LaunchConfiguration("rviz")),
-                output="screen",
-            ),
+            *rviz_actions(share, default="false", use_sim_time=True),
         ]
     )

@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.conditions import IfCondition
+from launch.actions import IncludeLaunchDescription
 from launch.launch_description import LaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from diff9d_ros.ros.launch_arguments import declare, node_arguments
+from diff9d_ros.ros.launch_arguments import declare, node_arguments, rviz_actions
 
 PASSED_ON = (
     "namespace",
@@ -48,9 +47,6 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             *declare(node_arguments(PASSED_ON)),
-            DeclareLaunchArgument(
-                "rviz", default_value="true", description="start RViz with config/diff9d.rviz"
-            ),
             Node(
                 package="robot_state_publisher",
                 executable="robot_state_publisher",
@@ -58,12 +54,6 @@ def generate_launch_description() -> LaunchDescription:
                 output="screen",
             ),
             nodes,
-            Node(
-                package="rviz2",
-                executable="rviz2",
-                arguments=["-d", os.path.join(share, "config", "diff9d.rviz")],
-                condition=IfCondition(LaunchConfiguration("rviz")),
-                output="screen",
-            ),
+            *rviz_actions(share, default="true", use_sim_time=False),
         ]
     )

@@ -16,14 +16,13 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import IncludeLaunchDescription, OpaqueFunction
-from launch.conditions import IfCondition
 from launch.launch_description import LaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from diff9d_ros.ros.gz_bridge import OPTICAL_IN_BODY_XYZW, bridged_camera, load_bridge_config, world_cameras
-from diff9d_ros.ros.launch_arguments import declare, node_arguments
+from diff9d_ros.ros.launch_arguments import declare, node_arguments, rviz_actions
 
 PASSED_ON = ("namespace", "params_file", "device", "pose_model_path", "forecast_model_path", "log_level")
 
@@ -99,18 +98,15 @@ ARGUMENTS = {
     "optical_frame": ("camera_color_optical_frame", "optical frame the results are published in"),
     **node_arguments(PASSED_ON),
     "namespace": ("diff9d", "namespace of the bridge and the nodes"),
-    "rviz": ("false", "start RViz with config/diff9d.rviz"),
 }
 
 
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("diff9d_ros")
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        arguments=["-d", os.path.join(share, "config", "diff9d.rviz")],
-        parameters=[{"use_sim_time": True}],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-        output="screen",
+    return LaunchDescription(
+        [
+            *declare(ARGUMENTS),
+            OpaqueFunction(function=_setup),
+            *rviz_actions(share, default="false", use_sim_time=True),
+        ]
     )
-    return LaunchDescription([*declare(ARGUMENTS), OpaqueFunction(function=_setup), rviz])

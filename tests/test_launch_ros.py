@@ -66,6 +66,8 @@ def test_launch_descriptions_build_with_their_arguments(prefix: Path, name: str)
         assert {"rgb_topic", "depth_topic", "camera_info_topic"} <= arguments
     if name == "bag":
         assert "bag" in arguments
+    if name != "nodes":
+        assert "rviz" in arguments
     if name == "sim":
         assert "world" in arguments
 

@@ -1,8 +1,8 @@
 """Launch arguments of the diff9d nodes: one table of defaults and descriptions for every launch file.
 
 ``nodes.launch.py`` declares them all; ``robot``, ``sim`` and ``bag`` declare the ones they pass on
-to it, so a default is written once. ``launch`` is imported only when arguments are declared, so
-the table itself loads without ROS.
+to it, so a default is written once; :func:`rviz_actions` is their common optional RViz. ``launch``
+is imported only when actions are built, so the table itself loads without ROS.
 """
 
 from __future__ import annotations
@@ -44,4 +44,29 @@ def declare(arguments: Mapping[str, tuple[str, str]]) -> list[Any]:
     return [
         DeclareLaunchArgument(name, default_value=default, description=description)
         for name, (default, description) in arguments.items()
+    ]
+
+
+def rviz_actions(share: str, default: str, use_sim_time: bool) -> list[Any]:
+    """The ``rviz`` argument (default ``default``) and the RViz node on ``config/diff9d.rviz`` of the
+    package share folder ``share``, started when the argument is true."""
+    import os
+
+    from launch.actions import DeclareLaunchArgument
+    from launch.conditions import IfCondition
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    return [
+        DeclareLaunchArgument(
+            "rviz", default_value=default, description="start RViz with config/diff9d.rviz"
+        ),
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            arguments=["-d", os.path.join(share, "config", "diff9d.rviz")],
+            parameters=[{"use_sim_time": use_sim_time}],
+            condition=IfCondition(LaunchConfiguration("rviz")),
+            output="screen",
+        ),
     ]
