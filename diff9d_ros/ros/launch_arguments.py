@@ -7,6 +7,7 @@ is imported only when actions are built, so the table itself loads without ROS.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -50,8 +51,6 @@ def declare(arguments: Mapping[str, tuple[str, str]]) -> list[Any]:
 def rviz_actions(share: str, default: str, use_sim_time: bool) -> list[Any]:
     """The ``rviz`` argument (default ``default``) and the RViz node on ``config/diff9d.rviz`` of the
     package share folder ``share``, started when the argument is true."""
-    import os
-
     from launch.actions import DeclareLaunchArgument
     from launch.conditions import IfCondition
     from launch.substitutions import LaunchConfiguration
