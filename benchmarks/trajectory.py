@@ -34,6 +34,7 @@ from diff9d_ros.trajectory.datasets import DEFAULT_ETH_UCY, load_windows, task_s
 from diff9d_ros.trajectory.evaluate import EvalResult, evaluate  # noqa: E402
 from diff9d_ros.trajectory.forecaster import Forecaster  # noqa: E402
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig  # noqa: E402
+from diff9d_ros.trajectory.windows import Windows  # noqa: E402
 
 PAPER_ROWS = (
     ("GeoTDM (paper, DDPM-1000)", 0.110, 0.258),
@@ -62,43 +63,56 @@ def _row(name: str, subset: str, result, per_128: float | None = None, extrapola
     }
 
 
+def _charged_samples(model: GeoTDM, windows: Windows, sampler: str, steps: int) -> EvalResult:
+    """ADE/FDE over K = 5 samples (the N-body protocol) on ``windows``, in batches of 128."""
+    spec = task_spec("charged")
+    return evaluate(
+        model,
+        [windows],
+        sampler=sampler,
+        num_steps=steps,
+        num_samples=spec.num_eval_samples,
+        reduce="mean",
+        batch_size=128,
+        progress=True,
+    )
+
+
 def select_sampler(model: GeoTDM, count: int) -> tuple[tuple[str, int], list[dict]]:
     """The fast sampler with the lowest ADE on the first ``count`` validation trajectories."""
-    spec = task_spec("charged")
-    val = [load_windows("charged", "val")[0].subset(slice(0, count))]
+    val = load_windows("charged", "val")[0].subset(slice(0, count))
     rows, best, best_ade = [], FAST[0], float("inf")
     for name, steps in FAST:
-        result = evaluate(
-            model, val, sampler=name, num_steps=steps, num_samples=spec.num_eval_samples, reduce="mean"
-        )
+        result = _charged_samples(model, val, name, steps)
         rows.append(_row(f"GeoTDM {name}-{steps}", f"val[:{count}]", result))
         if result.ade < best_ade:
             best, best_ade = (name, steps), result.ade
     return best, rows
 
 
-def charged_rows(model: GeoTDM, eval_count: int, ddpm_count: int) -> tuple[list[dict], dict]:
-    spec = task_spec("charged")
-    test = load_windows("charged", "test")
-    windows = [test[0].subset(slice(0, eval_count))]
-    ddpm_windows = [test[0].subset(slice(0, ddpm_count))]
-    common = {"num_samples": spec.num_eval_samples, "reduce": "mean", "batch_size": 128, "progress": True}
+def _timed_row(method: str, count: int, result: EvalResult, extrapolated: bool = False) -> dict:
+    """A test row with the sampling wall time scaled to 128 trajectories."""
+    per_128 = result.seconds * 128 / count
+    return _row(method, f"test[:{count}]", result, per_128, extrapolated or count < 128)
+
+
+def charged_rows(model: GeoTDM, test: Windows, eval_count: int, ddpm_count: int) -> tuple[list[dict], dict]:
+    windows = test.subset(slice(0, eval_count))
+    ddpm_windows = test.subset(slice(0, ddpm_count))
     rows, found = [], {}
-    cv = evaluate(None, windows, num_samples=1, reduce="mean")
+    cv = evaluate(None, [windows], num_samples=1, reduce="mean")
     rows.append(_row("constant velocity", f"test[:{eval_count}]", cv))
     start = time.process_time()
-    ddpm = evaluate(model, ddpm_windows, sampler="ddpm", num_steps=1000, **common)
+    ddpm = _charged_samples(model, ddpm_windows, "ddpm", 1000)
     ddpm_cpu = time.process_time() - start
-    rows.append(_row("GeoTDM ddpm-1000", f"test[:{ddpm_count}]", ddpm, ddpm.seconds * 128 / ddpm_count, True))
+    rows.append(_timed_row("GeoTDM ddpm-1000", ddpm_count, ddpm, extrapolated=True))
     found["ddpm"] = ddpm
     for name, steps in FAST:
-        on_subset = evaluate(model, ddpm_windows, sampler=name, num_steps=steps, **common)
+        on_subset = _charged_samples(model, ddpm_windows, name, steps)
         rows.append(_row(f"GeoTDM {name}-{steps}", f"test[:{ddpm_count}]", on_subset, None))
         found[("subset", name, steps)] = on_subset
-        full = evaluate(model, windows, sampler=name, num_steps=steps, **common)
-        per_128 = full.seconds * 128 / eval_count
-        rows.append(_row(f"GeoTDM {name}-{steps}", f"test[:{eval_count}]", full, per_128, eval_count < 128))
-        found[("full", name, steps)] = full
+        full = _charged_samples(model, windows, name, steps)
+        rows.append(_timed_row(f"GeoTDM {name}-{steps}", eval_count, full))
     for name, ade, fde in PAPER_ROWS:
         rows.append(
             {"method": name, "windows": "paper (2000 test)", "ade": ade, "fde": fde, "s_per_128": None}
@@ -108,27 +122,16 @@ def charged_rows(model: GeoTDM, eval_count: int, ddpm_count: int) -> tuple[list[
 
 
 def whole_test_rows(
-    model: GeoTDM, name: str, steps: int, count: int
+    model: GeoTDM, test: Windows, name: str, steps: int, count: int
 ) -> tuple[list[dict], EvalResult, EvalResult]:
     """The chosen fast sampler and constant velocity on the first ``count`` test trajectories (all
     2000 by default)."""
-    spec = task_spec("charged")
-    windows = [load_windows("charged", "test")[0].subset(slice(0, count))]
-    cv = evaluate(None, windows, num_samples=1, reduce="mean")
-    result = evaluate(
-        model,
-        windows,
-        sampler=name,
-        num_steps=steps,
-        num_samples=spec.num_eval_samples,
-        reduce="mean",
-        batch_size=128,
-        progress=True,
-    )
-    per_128 = result.seconds * 128 / count
+    windows = test.subset(slice(0, count))
+    cv = evaluate(None, [windows], num_samples=1, reduce="mean")
+    result = _charged_samples(model, windows, name, steps)
     rows = [
         _row("constant velocity", f"test[:{count}]", cv),
-        _row(f"GeoTDM {name}-{steps} (chosen)", f"test[:{count}]", result, per_128, count < 128),
+        _timed_row(f"GeoTDM {name}-{steps} (chosen)", count, result),
     ]
     return rows, result, cv
 
@@ -232,8 +235,9 @@ def main() -> int:
         args.objects_windows, args.pedestrian_windows = 32, 32
     (name, steps), val_rows = select_sampler(model, args.val_windows)
     print(f"fast sampler chosen on val[:{args.val_windows}]: {name}-{steps}")
-    rows, found = charged_rows(model, args.test_windows, args.ddpm_windows)
-    target_rows, chosen, chosen_cv = whole_test_rows(model, name, steps, args.target_windows)
+    test = load_windows("charged", "test")[0]
+    rows, found = charged_rows(model, test, args.test_windows, args.ddpm_windows)
+    target_rows, chosen, chosen_cv = whole_test_rows(model, test, name, steps, args.target_windows)
     rows[:0] = target_rows
     objects_path = ROOT / "models" / "geotdm_objects.pt"
     other_rows = []
