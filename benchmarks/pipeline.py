@@ -33,13 +33,14 @@ from tqdm import tqdm
 from benchmarks.common import Target, report
 from diff9d_ros.bag.io import BagError, BagWriter
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.pipeline import FrameState, Pipeline, PipelineConfig, build_stages
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
+from diff9d_ros.pipeline import FrameState, Pipeline, PipelineConfig
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.frames import frame_from_messages
 from diff9d_ros.runner import RUN_STAGES
 from diff9d_ros.sources.bag import BagSource, topics_from_options
 from diff9d_ros.sources.synthetic import SyntheticSource
+from diff9d_ros.stages import build_stages
 
 LOG = logging.getLogger("benchmarks.pipeline")
 

@@ -1,7 +1,7 @@
 """What the stack saw and decided, drawn on the RGB image: boxes, grasps and forecast paths (PNG).
 
 * ground-truth boxes (when known) in green, detected boxes in the category colours of the RViz
-  markers (:data:`diff9d_ros.ros.convert.CATEGORY_COLOURS`), labelled with category, track id
+  markers (:data:`diff9d_ros.nocs.CATEGORY_COLOURS`), labelled with category, track id
   and score;
 * the best grasp of each object as a gripper outline: the two finger pads at the grasp width
   (closing axis y of the TCP frame), the palm behind them and the approach stub along -z;
@@ -21,11 +21,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from diff9d_ros.geometry.boxes import box_corners
+from diff9d_ros.geometry.boxes import BOX_EDGES, box_corners
 from diff9d_ros.geometry.camera import Intrinsics, RGBDFrame
-from diff9d_ros.pose.detection import Detection
-from diff9d_ros.pose.evaluate import BOX_EDGES
-from diff9d_ros.ros.convert_markers import CATEGORY_COLOURS
+from diff9d_ros.nocs import CATEGORY_COLOURS, Detection
 
 TRUTH_COLOUR = (40, 220, 60)
 GRASP_COLOUR = (255, 230, 0)

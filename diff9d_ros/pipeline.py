@@ -7,10 +7,9 @@ A frame moves through a list of :class:`Stage` objects, each reading and filling
 :class:`LatestFrameSlot` gives newest-frame-wins hand-over between a source that produces faster
 than the stages consume.
 
-The concrete stages (:class:`SegmentationStage`, :class:`PoseStage`, :class:`TrackingStage`,
-:class:`ForecastStage`, :class:`GraspStage`) and :func:`build_stages` live in
-:mod:`diff9d_ros.stages` (they import torch and open3d) and are re-exported here on first use, so
-``from diff9d_ros.pipeline import PoseStage`` works while this module stays light.
+The concrete stages (``SegmentationStage``, ``PoseStage``, ``TrackingStage``, ``ForecastStage``,
+``GraspStage``) and ``build_stages`` live one layer up, in :mod:`diff9d_ros.stages` (they import
+torch and open3d); this module stays light for the message layer.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 
 from diff9d_ros.geometry.camera import RGBDFrame
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 
 LOG = logging.getLogger(__name__)
 
@@ -34,27 +33,6 @@ POSE_BACKENDS: tuple[str, ...] = ("auto", "diff9d", "baseline")
 FORECAST_BACKENDS: tuple[str, ...] = ("auto", "geotdm", "constant_velocity")
 FORECAST_SAMPLERS: tuple[str, ...] = ("dpmpp_2m", "ddim")
 STAGE_NAMES: tuple[str, ...] = ("segmentation", "pose", "tracking", "forecast", "grasp")
-
-
-#: Names :mod:`diff9d_ros.stages` provides through this module (see :func:`__getattr__`).
-_STAGE_EXPORTS: tuple[str, ...] = (
-    "SegmentationStage",
-    "PoseStage",
-    "TrackingStage",
-    "ForecastStage",
-    "GraspStage",
-    "ConstantVelocityForecaster",
-    "build_stages",
-)
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy re-export of the concrete stages (PEP 562), keeping torch out of this import."""
-    if name in _STAGE_EXPORTS:
-        from diff9d_ros import stages
-
-        return getattr(stages, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

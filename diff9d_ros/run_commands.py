@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from diff9d_ros.bag.report import RunResult
     from diff9d_ros.pipeline import PipelineConfig, SourceFrame
-    from diff9d_ros.runner import RunResult
     from diff9d_ros.sources.bag import BagSource
 
 LOG = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The whole stack in one process, without ROS: frames -> detections -> tracks -> grasps -> forecasts.
 
 :func:`run_stack` pulls :class:`~diff9d_ros.pipeline.SourceFrame` items from a source (synthetic,
-SDF world, rosbag2), runs the five stages of :func:`diff9d_ros.pipeline.build_stages` on each,
+SDF world, rosbag2), runs the five stages of :func:`diff9d_ros.stages.build_stages` on each,
 and writes into ``out_dir``:
 
 * ``bag/``: a rosbag2 with the messages the ROS nodes would publish (built by
@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from diff9d_ros.bag.evaluate import FrameRecord, evaluate_records
+from diff9d_ros.bag.report import RunResult, write_report
 from diff9d_ros.pipeline import FrameState, Pipeline, PipelineConfig, SourceFrame, run_newest_first
 
 LOG = logging.getLogger(__name__)
@@ -87,20 +87,6 @@ class BagOutputs:
 
     def close(self) -> None:
         self.writer.__exit__(None, None, None)
-
-
-@dataclass
-class RunResult:
-    """Everything one run produced; ``metrics`` as :func:`evaluate_records` returns them."""
-
-    out_dir: Path
-    records: list[FrameRecord]
-    wall_s: float
-    metrics: dict[str, Any]
-    info: dict[str, Any]
-    source_error: str | None = None
-    overlays: list[Path] = field(default_factory=list)
-    report_path: Path | None = None
 
 
 def _paced(items: Iterable[tuple[int, SourceFrame]], rate: float) -> Iterator[tuple[int, SourceFrame]]:
@@ -217,8 +203,7 @@ def run_stack(
 
     ValueError before any frame for a bad config, a missing or corrupt model or an existing bag.
     """
-    from diff9d_ros.bag.report import write_report
-    from diff9d_ros.pipeline import build_stages
+    from diff9d_ros.stages import build_stages
 
     out_dir = Path(out_dir)
     if (out_dir / "bag").exists():

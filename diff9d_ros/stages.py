@@ -1,8 +1,7 @@
 """The concrete pipeline stages and how they are built from one :class:`PipelineConfig`.
 
-Import through :mod:`diff9d_ros.pipeline` (``from diff9d_ros.pipeline import PoseStage, ...``);
-this module holds them apart because they pull in torch and open3d, which the pipeline machinery
-(used by the message layer) must not.
+They sit one layer above :mod:`diff9d_ros.pipeline` because they pull in torch and open3d, which
+the pipeline machinery (used by the message layer) must not.
 
 * :class:`SegmentationStage`: the frame's own instance mask (external segmenter, synthetic
   renderer) when it has one and ``use_given_masks`` is set, else the built-in tabletop segmentation
@@ -27,8 +26,8 @@ import numpy as np
 
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
+from diff9d_ros.nocs import CATEGORIES, Detection
 from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, Stage
-from diff9d_ros.pose.detection import CATEGORIES, Detection
 from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table_plane, segment_tabletop
 
 LOG = logging.getLogger(__name__)

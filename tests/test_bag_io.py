@@ -9,7 +9,7 @@ import pytest
 
 from diff9d_ros.bag.io import STORAGES, BagError, BagWriter, bag_topics, read_messages
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 from diff9d_ros.ros import convert
 
 TYPES = convert.RosbagsTypes()

@@ -11,7 +11,7 @@ from diff9d_ros.bag.evaluate import FrameRecord, forecast_errors, id_switches
 from diff9d_ros.bag.io import BagError, BagWriter
 from diff9d_ros.cli import main
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 from diff9d_ros.ros import convert
 from diff9d_ros.sources.bag import BagSource, topics_from_options
 from diff9d_ros.synth.bag import write_sequence_bag

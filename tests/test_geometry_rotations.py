@@ -10,7 +10,6 @@ from scipy.spatial.transform import Rotation
 from diff9d_ros.geometry.rotations import (
     canonicalise_symmetric,
     geodesic_angle_rad,
-    is_symmetric,
     project_to_so3,
     rotation_about_y,
     rotation_error_rad,
@@ -18,6 +17,7 @@ from diff9d_ros.geometry.rotations import (
     rotation_mean,
     rotation_to_6d,
 )
+from diff9d_ros.nocs import is_symmetric
 
 
 def _assert_proper(r: torch.Tensor) -> None:

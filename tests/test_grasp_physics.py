@@ -7,7 +7,8 @@ import pytest
 import trimesh
 
 from diff9d_ros.grasp.candidates import canonical_candidates
-from diff9d_ros.grasp.physics import DENSITY_KG_M3, GraspSimulator, PhysicsObject
+from diff9d_ros.grasp.physics import GraspSimulator, PhysicsObject
+from diff9d_ros.nocs import DENSITY_KG_M3
 from diff9d_ros.synth.meshes import instance_mesh
 
 #: TCP orientation of a horizontal side grasp: approach +x, closing +y (columns x, y, z).

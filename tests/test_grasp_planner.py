@@ -12,7 +12,7 @@ import trimesh
 
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp.planner import GraspPlanner, PlannerConfig
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 
 #: Canonical y (up) to world z.
 Y_UP = trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0])
@@ -222,13 +222,13 @@ def test_camera_gets_a_grasp_across_its_body(planner: GraspPlanner, yaw_deg: flo
     assert grasps, planner.last_stats
     best = grasps[0]
     closing_canonical = detection.rotation.T @ best.pose[:3, 1]
-    assert abs(closing_canonical[2]) > 0.99, "closes across the body's thickness (canonical z)"
+    assert abs(closing_canonical[0]) > 0.99, "closes across the body's thickness (canonical x, the lens axis)"
     body_depth = instance.params["depth"]
     assert best.width_m < 0.08 and best.width_m >= body_depth - 0.005
     # The pads straddle the body: the pad centre lies within the body, behind the lens.
     pad = best.pose[:3, 3] + np.mean(planner.gripper.finger_z_range_m) * best.pose[:3, 2]
     pad_canonical = detection.rotation.T @ (pad - detection.translation_m)
-    assert pad_canonical[2] < -instance.size_m[2] / 2 + body_depth
+    assert pad_canonical[0] < -instance.size_m[0] / 2 + body_depth
 
 
 def test_laptop_plans_fast_and_pinches_the_lid(planner: GraspPlanner) -> None:

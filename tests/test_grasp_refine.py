@@ -9,7 +9,7 @@ import trimesh
 from diff9d_ros.grasp.gripper import load_gripper
 from diff9d_ros.grasp.planner import GraspPlanner, PlannerConfig
 from diff9d_ros.grasp.refine import grow_own_points, recentre_on_points, snap_to_surface
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 from tests.test_grasp_planner import (
     Y_UP,
     _at,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.frames import StampedBuffer, frame_from_messages, is_stale
 

@@ -8,8 +8,8 @@ import pytest
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.geometry.transforms import make_transform
 from diff9d_ros.grasp.planner import Grasp
+from diff9d_ros.nocs import Detection
 from diff9d_ros.pipeline import FrameState
-from diff9d_ros.pose.detection import Detection
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.outputs import forecast_messages, grasp_messages, pose_messages, ranked_grasps
 from diff9d_ros.ros.typestore import get_typestore

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diff9d_ros.pipeline import Pipeline, PipelineConfig, build_stages
+from diff9d_ros.pipeline import Pipeline, PipelineConfig
 from diff9d_ros.ros.node_params import (
     NODE_PARAMS,
     ParamSpec,
@@ -16,6 +16,7 @@ from diff9d_ros.ros.node_params import (
     realsense_config,
     validate_params,
 )
+from diff9d_ros.stages import build_stages
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "diff9d.yaml"
 

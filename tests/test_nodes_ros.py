@@ -2,7 +2,7 @@
 
 Nodes run in-process on one executor with a listener node; they are driven through their
 lifecycle transitions like the launch files do. The camera node plays a RealSense recording made
-with the SDK's software device; the pipeline nodes need ``diff9d_ros.pipeline.build_stages``.
+with the SDK's software device.
 """
 
 from __future__ import annotations
@@ -162,22 +162,14 @@ def test_missing_recording_fails_activation_not_the_process(ros, tmp_path: Path)
         node.destroy_node()
 
 
-def _need_stages():
-    from diff9d_ros import pipeline
-
-    if not hasattr(pipeline, "build_stages"):
-        pytest.skip("diff9d_ros.pipeline.build_stages is not written yet")
-
-
 def test_forecast_node_tracks_and_forecasts_moving_detections(ros) -> None:
-    _need_stages()
     from nav_msgs.msg import Path as PathMsg
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.lifecycle import TransitionCallbackReturn
     from vision_msgs.msg import Detection3DArray
     from visualization_msgs.msg import MarkerArray
 
-    from diff9d_ros.pose.detection import Detection
+    from diff9d_ros.nocs import Detection
     from diff9d_ros.ros import convert
     from diff9d_ros.ros.nodes.forecast_node import ForecastNode
 
@@ -217,7 +209,6 @@ def test_forecast_node_tracks_and_forecasts_moving_detections(ros) -> None:
 
 
 def test_pose_and_grasp_nodes_on_rendered_frames(ros) -> None:
-    _need_stages()
     from geometry_msgs.msg import PoseArray, PoseStamped
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.lifecycle import TransitionCallbackReturn

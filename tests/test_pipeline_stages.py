@@ -9,16 +9,10 @@ import numpy as np
 import pytest
 
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.pipeline import (
-    ForecastStage,
-    FrameState,
-    Pipeline,
-    PipelineConfig,
-    PoseStage,
-    build_stages,
-)
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
+from diff9d_ros.pipeline import FrameState, Pipeline, PipelineConfig
 from diff9d_ros.sources.synthetic import SyntheticSource
+from diff9d_ros.stages import ForecastStage, PoseStage, build_stages
 
 
 def _detection(x: float, category: str = "can") -> Detection:

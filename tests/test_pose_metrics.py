@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.rotations import rotation_about_y
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 from diff9d_ros.pose.metrics import (
     accuracy_table,
     average_precision,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from scipy.spatial.transform import Rotation
 
-from diff9d_ros.pose.detection import CATEGORIES
+from diff9d_ros.nocs import CATEGORIES
 from diff9d_ros.pose.network import POSE_DIM, NetworkConfig, PoseNetwork, count_parameters
 
 

@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.boxes import box_corners
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import CATEGORY_COLOURS, UNKNOWN_COLOUR, Detection
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.convert_markers import LINE_LIST, SPHERE_LIST
 from diff9d_ros.ros.typestore import cdr_round_trip
@@ -36,7 +36,7 @@ def test_box_markers_draw_the_twelve_edges() -> None:
     for marker, detection in zip(msg.markers, detections, strict=True):
         assert marker.type == LINE_LIST and marker.header.frame_id == FRAME
         assert convert.time_to_ns(marker.lifetime) == 250_000_000
-        expected_colour = convert.CATEGORY_COLOURS.get(detection.category, (0.6, 0.6, 0.6, 1.0))
+        expected_colour = CATEGORY_COLOURS.get(detection.category, UNKNOWN_COLOUR)
         assert (marker.color.r, marker.color.g, marker.color.b, marker.color.a) == pytest.approx(
             expected_colour
         )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from diff9d_ros.pose.detection import CATEGORIES, Detection
+from diff9d_ros.nocs import CATEGORIES, Detection
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.typestore import VISION_MSGS, cdr_round_trip, get_typestore
 

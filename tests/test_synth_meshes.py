@@ -7,8 +7,8 @@ import pytest
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from diff9d_ros.pose.detection import CATEGORIES
-from diff9d_ros.synth.meshes import SPLIT_IDS, SYMMETRY, instance_mesh, split_ids, split_of
+from diff9d_ros.nocs import CATEGORIES, SYMMETRY, nocs_box
+from diff9d_ros.synth.meshes import SPLIT_IDS, instance_mesh, split_ids, split_of
 
 IDS = (0, 417, 950)
 
@@ -19,7 +19,7 @@ SIZE_RANGES_M = {
     "camera": (0.04, 0.21),
     "can": (0.05, 0.18),
     "laptop": (0.1, 0.4),
-    "mug": (0.06, 0.15),
+    "mug": (0.06, 0.19),  # x: twice the handle's reach from the body axis
 }
 
 
@@ -39,9 +39,12 @@ def test_family_is_watertight_canonical_and_metric(category: str) -> None:
         mesh = record.mesh
         assert mesh.is_watertight and mesh.is_volume, (category, instance_id)
         assert mesh.volume > 0
-        # Canonical frame: tight box centred at the origin, reported size = mesh extents.
-        np.testing.assert_allclose(mesh.bounds.mean(axis=0), 0.0, atol=1e-9)
-        np.testing.assert_allclose(record.size_m, mesh.extents, atol=1e-9)
+        # Canonical frame: the NOCS box (nocs.nocs_box) centred at the origin; tight but for the mug.
+        centre, size = nocs_box(mesh.vertices, category)
+        np.testing.assert_allclose(centre, 0.0, atol=1e-9)
+        np.testing.assert_allclose(record.size_m, size, atol=1e-9)
+        if category != "mug":
+            np.testing.assert_allclose(record.size_m, mesh.extents, atol=1e-9)
         assert low <= record.size_m.min() and record.size_m.max() <= high, (category, record.size_m)
 
 
@@ -73,6 +76,34 @@ def test_mug_handle_points_along_x_and_body_is_symmetric() -> None:
         assert handle[:, 0].min() > record.mesh.bounds[0, 0] + record.size_m[2] * 0.6
         assert np.abs(handle[:, 2]).max() < 0.01  # the handle lies in the x-y plane
         assert record.size_m[0] > record.size_m[2] + 0.015  # handle adds reach along +x only
+
+
+def test_mug_box_is_centred_on_the_body_axis_with_the_handle_side_mirrored() -> None:
+    # NOCS labels: x extent 2 max|x| about the body axis, which is the box's y axis.
+    for instance_id in IDS:
+        record = instance_mesh("mug", instance_id)
+        low, high = record.mesh.bounds
+        assert high[0] == pytest.approx(record.size_m[0] / 2, abs=1e-9)  # the handle's tip
+        assert -low[0] < high[0] - 0.015  # the body side is shorter: the box is not tight
+        assert high[2] == pytest.approx(-low[2], abs=1e-4)
+        assert high[1] == pytest.approx(-low[1], abs=1e-9)
+
+
+def test_camera_lens_and_laptop_front_edge_point_along_x() -> None:
+    for instance_id in IDS:
+        camera = instance_mesh("camera", instance_id)
+        vertices = camera.mesh.vertices
+        front = vertices[vertices[:, 0] > camera.size_m[0] / 2 - 0.003]
+        # the lens tip: a disc far smaller than the body's face, across y and z
+        assert np.ptp(front[:, 2]) < 0.5 * camera.size_m[2]
+        assert camera.size_m[2] > camera.size_m[0]  # the body's width runs along z
+        laptop = instance_mesh("laptop", instance_id)
+        vertices = laptop.mesh.vertices
+        top = vertices[vertices[:, 1] > laptop.size_m[1] / 2 - 0.01]
+        assert top[:, 0].mean() < 0  # the lid rises from the hinge at -x; the front edge is on +x
+        base = vertices[vertices[:, 1] < -laptop.size_m[1] / 2 + 0.002]
+        assert base[:, 0].max() == pytest.approx(laptop.size_m[0] / 2, abs=0.002)
+        assert laptop.size_m[2] > 0.25  # the width runs along z
 
 
 def test_instances_differ_and_are_deterministic() -> None:

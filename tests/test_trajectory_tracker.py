@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 from diff9d_ros.trajectory.tracker import MultiObjectTracker
 
 PERIOD_NS = 100_000_000  # 10 Hz

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 from diff9d_ros.pose.metrics import detection_ap_table
 
 LATENCY_PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)

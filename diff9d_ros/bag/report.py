@@ -8,13 +8,27 @@ also lists every failed or dropped frame with its stage and reason, so each inpu
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from diff9d_ros.runner import RunResult
+from diff9d_ros.bag.evaluate import FrameRecord
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced; ``metrics`` as :func:`evaluate_records` returns them."""
+
+    out_dir: Path
+    records: list[FrameRecord]
+    wall_s: float
+    metrics: dict[str, Any]
+    info: dict[str, Any]
+    source_error: str | None = None
+    overlays: list[Path] = field(default_factory=list)
+    report_path: Path | None = None
 
 
 def _plots(result: RunResult) -> list[Path]:

@@ -15,6 +15,11 @@ import numpy as np
 #: Corner signs in a fixed order: corner ``k`` is ``CORNER_SIGNS[k] * size_m / 2`` in the
 #: canonical frame (x slowest, z fastest: ---, --+, -+-, -++, +--, +-+, ++-, +++).
 CORNER_SIGNS: np.ndarray = np.array(list(itertools.product((-1.0, 1.0), repeat=3)))
+#: The 12 edges of a box as pairs of indices into ``CORNER_SIGNS``: corners whose indices differ in
+#: one bit differ along one axis.
+BOX_EDGES: tuple[tuple[int, int], ...] = tuple(
+    (corner, corner | bit) for bit in (1, 2, 4) for corner in range(8) if not corner & bit
+)
 
 
 def _check_size(size_m: np.ndarray) -> np.ndarray:
@@ -66,11 +71,3 @@ def points_in_box(
     half = _check_size(size_m) / 2.0 + tolerance_m
     return np.all(np.abs(local) <= half, axis=1)
 
-
-def tight_box(points_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centre (3,) and extents (3,) of the axis-aligned box that tightly encloses points (N, 3)."""
-    points_m = np.asarray(points_m, dtype=np.float64).reshape(-1, 3)
-    if len(points_m) == 0:
-        raise ValueError("tight_box needs at least one point")
-    low, high = points_m.min(axis=0), points_m.max(axis=0)
-    return (low + high) / 2.0, high - low

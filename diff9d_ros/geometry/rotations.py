@@ -18,14 +18,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-#: Categories whose canonical frame is free to rotate about y (NOCS convention).
-SYMMETRIC_CATEGORIES: frozenset[str] = frozenset({"bottle", "bowl", "can"})
-
-
-def is_symmetric(category: str, handle_visible: bool = True) -> bool:
-    """Whether the NOCS protocol ignores rotation about y for this object (Wang et al. 2019, Sec. 6)."""
-    return category in SYMMETRIC_CATEGORIES or (category == "mug" and not handle_visible)
-
 
 def project_to_so3(matrix: torch.Tensor) -> torch.Tensor:
     """The nearest proper rotation (Frobenius norm) to each 3x3 matrix of ``matrix`` (..., 3, 3).

@@ -1,10 +1,10 @@
 """Per-category grasp candidate families in the canonical (NOCS) object frame, scaled by size.
 
-The canonical frame follows the NOCS convention (Wang et al., CVPR 2019, Sec. 3.1) as the
-synthetic meshes implement it: origin at the tight-box centre, y up along the symmetry axis of
-bottle, bowl, can and mug; the mug handle points along +x (the mug body's axis is therefore at
-``x = -size_x / 2 + size_z / 2``); the camera lens looks along +z; the laptop hinge runs along x
-and its lid rises from the back (−z) edge.
+The canonical frame is the NOCS frame (:mod:`diff9d_ros.nocs`): origin at the box centre, y up
+along the symmetry axis of bottle, bowl, can and mug; the mug handle points along +x and the mug's
+box is centred on its body axis; the camera lens and the laptop's front edge are on +x. The
+camera and laptop families are written in a frame with the front on +z (width along x, as one
+looks at them) and turned into the NOCS frame by :data:`FRONT_Z_TO_X`.
 
 A candidate is a grasp point ``g`` (where the centre of the finger pads should close), an approach
 direction ``a`` (TCP z) and a closing direction ``c`` (TCP y), plus a prior object width at the
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diff9d_ros.grasp.gripper import GripperModel
-from diff9d_ros.pose.detection import CATEGORIES
+from diff9d_ros.nocs import CATEGORIES, FRONT_ON_X
 
 #: Clearance kept between the palm and the object's near surface when placing the TCP (m).
 PALM_CLEARANCE_M = 0.005
@@ -236,9 +236,8 @@ def _bowl(s: np.ndarray) -> list[_Spec]:
 
 def _mug(s: np.ndarray) -> list[_Spec]:
     h, r_body = s[1], s[2] / 2.0
-    axis_x = -s[0] / 2 + r_body
-    body = _side_ring((axis_x, 0.0), h * np.array([-0.15, 0.1]), r_body, s[2], "body")
-    rim = _rim((axis_x, 0.0), r_body - 0.003, h / 2, min(0.015, 0.3 * h))
+    body = _side_ring((0.0, 0.0), h * np.array([-0.15, 0.1]), r_body, s[2], "body")
+    rim = _rim((0.0, 0.0), r_body - 0.003, h / 2, min(0.015, 0.3 * h))
     handle_x = s[0] / 2 - 0.006
     side_handle = _spec(
         [[handle_x, 0.05 * h, 0.0]], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], 0.006, 0.014, "handle"
@@ -303,6 +302,21 @@ def _camera(s: np.ndarray) -> list[_Spec]:
 
 
 _FAMILIES = {"bottle": _bottle, "bowl": _bowl, "camera": _camera, "can": _can, "laptop": _laptop, "mug": _mug}
+#: Turn (+90 degrees about y) from the front-on-z frame of the camera and laptop families to the
+#: NOCS frame (front on +x): (x, y, z) -> (z, y, -x).
+FRONT_Z_TO_X = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+
+
+def _family_specs(category: str, size_m: np.ndarray) -> list[_Spec]:
+    """The candidate specs of ``category`` in the NOCS frame."""
+    if category not in FRONT_ON_X:
+        return _FAMILIES[category](size_m)
+    specs = _FAMILIES[category](size_m[[2, 1, 0]])  # sizes in the front-on-z frame
+    for spec in specs:
+        spec.point, spec.approach, spec.closing = (
+            v @ FRONT_Z_TO_X.T for v in (spec.point, spec.approach, spec.closing)
+        )
+    return specs
 
 
 def canonical_candidates(category: str, size_m: np.ndarray, gripper: GripperModel) -> CandidateSet:
@@ -312,7 +326,7 @@ def canonical_candidates(category: str, size_m: np.ndarray, gripper: GripperMode
     size_m = np.asarray(size_m, dtype=np.float64).reshape(-1)
     if size_m.shape != (3,) or not np.all(np.isfinite(size_m)) or np.any(size_m <= 0):
         raise ValueError(f"size_m must be 3 positive finite extents, got {size_m}")
-    specs = _FAMILIES[category](size_m)
+    specs = _family_specs(category, size_m)
     families = np.concatenate([np.full(len(s.point), s.family, dtype=object) for s in specs])
     spec = _concat(specs)
     z_low, z_high = gripper.finger_z_range_m

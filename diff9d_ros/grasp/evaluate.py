@@ -29,14 +29,12 @@ from scipy.spatial.transform import Rotation
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp.physics import (
-    DENSITY_KG_M3,
-    PRIMITIVE_DENSITY_KG_M3,
     GraspSimulator,
     PhysicsConfig,
     PhysicsObject,
 )
 from diff9d_ros.grasp.planner import GraspPlanner
-from diff9d_ros.pose.detection import CATEGORIES, Detection
+from diff9d_ros.nocs import CATEGORIES, DENSITY_KG_M3, PRIMITIVE_DENSITY_KG_M3, Detection
 
 #: Name of the pose-estimator column; reported as unavailable until the estimator lands.
 ESTIMATED_SOURCE = "diff9d"

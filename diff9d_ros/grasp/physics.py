@@ -32,19 +32,6 @@ from diff9d_ros.atomic_files import cached_npz
 from diff9d_ros.geometry.transforms import quaternion_from_rotation
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 
-#: Effective densities (kg/m^3) of the solid category meshes: filled cans and half-full bottles,
-#: ceramic bowls and mugs (their meshes are thin shells), a camera body, a laptop. They give
-#: masses of about 0.3 kg (can, bottle, bowl, mug), 0.5 kg (camera) and 1.3 kg (laptop).
-DENSITY_KG_M3: dict[str, float] = {
-    "bottle": 500.0,
-    "bowl": 2400.0,
-    "camera": 1100.0,
-    "can": 1000.0,
-    "laptop": 800.0,
-    "mug": 2400.0,
-}
-#: Density of distractor primitives (kg/m^3), a light plastic / wood.
-PRIMITIVE_DENSITY_KG_M3 = 500.0
 #: CoACD settings: concavity threshold 0.1 with coarse sampling; a mug or bowl takes a few seconds.
 COACD_SETTINGS: dict[str, float | int | str] = {
     "threshold": 0.1,

@@ -46,11 +46,10 @@ from scipy.special import erf
 
 from diff9d_ros.geometry.boxes import points_in_box
 from diff9d_ros.geometry.plane import TablePlane
-from diff9d_ros.geometry.rotations import SYMMETRIC_CATEGORIES
 from diff9d_ros.grasp import collision, refine
 from diff9d_ros.grasp.candidates import canonical_candidates
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import SYMMETRIC_CATEGORIES, Detection
 
 #: Weight of the clearance term in the score (the other weights are in ``_score_terms``).
 CLEARANCE_WEIGHT = 0.2

@@ -37,7 +37,7 @@ from scipy.spatial import cKDTree
 
 from diff9d_ros.geometry.boxes import points_in_box
 from diff9d_ros.grasp.gripper import GripperModel
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 
 
 def grow_own_points(

@@ -3,9 +3,11 @@
 * y (up) is the table normal when a support plane is known (objects stand on the table, NOCS
   y up), otherwise the principal axis of the points chosen by category: the longest for bottle
   and can, the shortest for bowl (a wide, flat object), the smallest-variance axis otherwise.
-* x is the principal direction of the points projected onto the plane orthogonal to y (the
-  longest horizontal extent: a laptop's or camera's width, a mug's handle direction); z = x × y,
-  signed to face the camera.
+* The principal direction of the points projected onto the plane orthogonal to y (the longest
+  horizontal extent: a laptop's or camera's width, a mug's handle direction) is x, and z = x × y
+  is signed to face the camera; for camera and laptop, whose NOCS x is the front (lens, front
+  edge) and whose width runs along z, that direction is z instead and x = y × z is signed to face
+  the camera (the front is guessed to face the viewer).
 * The extents are those of the points in that frame; with a support plane the box reaches down
   to the table (the bottom is hidden). Round categories (bottle, bowl, can, mug) get a square
   horizontal cross-section of the larger horizontal extent, centred behind the visible surface.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from diff9d_ros.geometry.plane import TablePlane
-from diff9d_ros.pose.detection import CATEGORIES, Detection
+from diff9d_ros.nocs import CATEGORIES, FRONT_ON_X, Detection
 
 ROUND_CATEGORIES = frozenset({"bottle", "bowl", "can", "mug"})
 
@@ -46,12 +48,15 @@ def obb_baseline(
         y = -y
     flat = centred - np.outer(centred @ y, y)
     _, vecs = np.linalg.eigh(flat.T @ flat)
-    x = vecs[:, 2] - (vecs[:, 2] @ y) * y
-    x /= np.linalg.norm(x)
-    z = np.cross(x, y)
-    if z @ centroid > 0:  # z towards the camera (the origin)
-        x, z = -x, -z
-    rotation = np.stack([x, y, z], axis=1)
+    long = vecs[:, 2] - (vecs[:, 2] @ y) * y
+    long /= np.linalg.norm(long)
+    if category in FRONT_ON_X:
+        x = np.cross(y, long)
+        if x @ centroid > 0:  # the front (x) towards the camera (the origin)
+            x = -x
+    else:
+        x = long if np.cross(long, y) @ centroid < 0 else -long  # z towards the camera
+    rotation = np.stack([x, y, np.cross(x, y)], axis=1)
     local = centred @ rotation
     low, high = local.min(axis=0), local.max(axis=0)
     if plane is not None:

@@ -97,7 +97,7 @@ def read_frames(data_dir: Path, limit: int | None = None):
 
 
 def _export(args: argparse.Namespace) -> int:
-    from diff9d_ros.cli import run_export
+    from diff9d_ros.model_export import run_export
     from diff9d_ros.pose.train import export_weights
 
     return run_export(export_weights, args.checkpoint, args.out)

@@ -39,7 +39,7 @@ from diff9d_ros.atomic_files import save_npz
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import canonicalise_symmetric
-from diff9d_ros.pose.detection import CATEGORIES, Detection
+from diff9d_ros.nocs import CATEGORIES, Detection
 from diff9d_ros.pose.observation import (
     ObservationError,
     gravity_frame,

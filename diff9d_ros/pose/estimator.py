@@ -33,8 +33,8 @@ from diff9d_ros.diffusion.parametrisation import Denoiser
 from diff9d_ros.diffusion.samplers import sample
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
-from diff9d_ros.geometry.rotations import SYMMETRIC_CATEGORIES, rotation_mean
-from diff9d_ros.pose.detection import CATEGORIES, Detection
+from diff9d_ros.geometry.rotations import rotation_mean
+from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection
 from diff9d_ros.pose.network import POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
     ObservationError,

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from diff9d_ros.geometry.boxes import box_corners
+from diff9d_ros.geometry.boxes import BOX_EDGES, box_corners
 from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.nocs import Detection
 from diff9d_ros.pose.baseline import obb_baseline
 from diff9d_ros.pose.dataset import ObjectTruth
-from diff9d_ros.pose.detection import Detection
 from diff9d_ros.pose.metrics import PoseError, accuracy_table, detection_ap_table, pose_error
 from diff9d_ros.pose.observation import ObservationError, masked_points, table_plane
 
@@ -32,7 +32,6 @@ LOG = logging.getLogger(__name__)
 Method = Callable[[RGBDFrame, dict[int, np.ndarray], dict[int, str]], list[Detection]]
 
 #: Box edges as pairs of :data:`diff9d_ros.geometry.boxes.CORNER_SIGNS` indices (differ in one sign).
-BOX_EDGES = [(a, b) for a in range(8) for b in range(a + 1, 8) if bin(a ^ b).count("1") == 1]
 
 
 def baseline_method(

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from diff9d_ros.geometry.iou import symmetric_box_iou_3d
-from diff9d_ros.geometry.rotations import is_symmetric, rotation_error_rad
-from diff9d_ros.pose.detection import CATEGORIES, Detection
+from diff9d_ros.geometry.rotations import rotation_error_rad
+from diff9d_ros.nocs import CATEGORIES, Detection, is_symmetric
 
 IOU_THRESHOLDS: tuple[float, ...] = (0.25, 0.50, 0.75)
 POSE_THRESHOLDS: tuple[tuple[float, float], ...] = ((5.0, 2.0), (5.0, 5.0), (10.0, 2.0), (10.0, 5.0))

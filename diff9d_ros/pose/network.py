@@ -9,7 +9,7 @@ the parameters:
 * points (N, 3), centred on their centroid: a PointNet (Qi et al., CVPR 2017) of shared 1x1
   convolutions with max and mean pooling;
 * RGB crop (3, S, S): four stride-2 convolutions and global pooling;
-* category head: logits over :data:`~diff9d_ros.pose.detection.CATEGORIES` from the observation
+* category head: logits over :data:`~diff9d_ros.nocs.CATEGORIES` from the observation
   features (the built-in segmentation's classifier);
 * denoiser: residual MLP blocks over the 12-D pose vector ``[6-D rotation, translation residual,
   log size]`` (:class:`PoseCodec`), each block modulated (FiLM) by the diffusion-step embedding,
@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from diff9d_ros.geometry.rotations import rotation_from_6d, rotation_to_6d
-from diff9d_ros.pose.detection import CATEGORIES
+from diff9d_ros.nocs import CATEGORIES
 
 #: Pose vector layout: 6-D rotation, translation residual (3), log size (3).
 POSE_DIM = 12

@@ -20,7 +20,8 @@ import numpy as np
 
 from diff9d_ros.geometry.camera import Intrinsics, RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
-from diff9d_ros.geometry.rotations import SYMMETRIC_CATEGORIES, canonicalise_symmetric
+from diff9d_ros.geometry.rotations import canonicalise_symmetric
+from diff9d_ros.nocs import SYMMETRIC_CATEGORIES
 from diff9d_ros.pose.baseline import obb_baseline
 from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table_plane
 

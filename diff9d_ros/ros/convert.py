@@ -25,7 +25,6 @@ from diff9d_ros.ros.convert_image import (
     rgb_to_image,
 )
 from diff9d_ros.ros.convert_markers import (
-    CATEGORY_COLOURS,
     axes_to_markers,
     boxes_to_markers,
     forecasts_to_markers,
@@ -59,7 +58,6 @@ from diff9d_ros.ros.convert_vision import (
 from diff9d_ros.ros.message_types import MessageTypes, RclpyTypes, RosbagsTypes
 
 __all__ = [
-    "CATEGORY_COLOURS",
     "DEPTH_ENCODINGS",
     "IMAGE_ENCODINGS",
     "FrameTransform",

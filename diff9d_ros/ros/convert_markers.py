@@ -2,7 +2,7 @@
 
 Every marker carries a namespace, an id unique within it (the index of its item, so a new
 message replaces the previous one's markers), and a lifetime after which RViz drops it (so
-objects that disappear do not leave stale boxes). Colours follow ``CATEGORY_COLOURS``.
+objects that disappear do not leave stale boxes). Colours follow :data:`diff9d_ros.nocs.CATEGORY_COLOURS`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from diff9d_ros.geometry.boxes import canonical_box_corners
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.geometry.boxes import BOX_EDGES, canonical_box_corners
+from diff9d_ros.nocs import CATEGORY_COLOURS, RGBA, UNKNOWN_COLOUR, Detection
 from diff9d_ros.ros.convert_std import (
     NS_PER_S,
     make_color,
@@ -25,18 +25,6 @@ from diff9d_ros.ros.convert_std import (
 )
 from diff9d_ros.ros.message_types import MessageTypes
 
-RGBA = tuple[float, float, float, float]
-
-#: Box colour per NOCS category (RGBA in [0, 1]); others are grey.
-CATEGORY_COLOURS: dict[str, RGBA] = {
-    "bottle": (0.12, 0.47, 0.71, 1.0),
-    "bowl": (1.0, 0.5, 0.05, 1.0),
-    "camera": (0.17, 0.63, 0.17, 1.0),
-    "can": (0.84, 0.15, 0.16, 1.0),
-    "laptop": (0.58, 0.4, 0.74, 1.0),
-    "mug": (0.55, 0.34, 0.29, 1.0),
-}
-UNKNOWN_COLOUR: RGBA = (0.6, 0.6, 0.6, 1.0)
 #: Axis colours x, y, z = red, green, blue (the RViz convention).
 AXIS_COLOURS: tuple[RGBA, RGBA, RGBA] = ((1.0, 0.0, 0.0, 1.0), (0.0, 1.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0))
 #: Per-agent colours of forecast samples, cycled.
@@ -46,11 +34,6 @@ AGENT_COLOURS: tuple[RGBA, ...] = (
     (0.0, 0.6, 0.5, 0.6),
     (0.95, 0.9, 0.25, 0.6),
     (0.8, 0.4, 0.7, 0.6),
-)
-#: The 12 edges of a box as pairs of indices into ``geometry.boxes.CORNER_SIGNS``: corners whose
-#: indices differ in one bit differ along one axis.
-BOX_EDGES: tuple[tuple[int, int], ...] = tuple(
-    (corner, corner | bit) for bit in (1, 2, 4) for corner in range(8) if not corner & bit
 )
 # visualization_msgs/Marker type and action constants (the same in every ROS 2 distro).
 LINE_LIST, SPHERE_LIST, ADD = 5, 7, 0

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from diff9d_ros.geometry.transforms import split_transform
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 from diff9d_ros.ros.convert_std import (
     make_header,
     make_vector3,

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from diff9d_ros.bag.io import BagError, bag_topics, read_messages
+from diff9d_ros.nocs import Detection
 from diff9d_ros.pipeline import SourceFrame
-from diff9d_ros.pose.detection import Detection
 from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.frames import frame_from_messages

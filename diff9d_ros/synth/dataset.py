@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from diff9d_ros.geometry.camera import Intrinsics, RGBDFrame
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 from diff9d_ros.synth.meshes import SPLIT_IDS
 from diff9d_ros.synth.noise import RandomizationConfig
 from diff9d_ros.synth.render import Renderer

@@ -1,10 +1,10 @@
 """Procedural mesh families of the six NOCS categories, indexed by integer instance id.
 
-Every instance is a watertight trimesh in the NOCS canonical frame (Wang et al., CVPR 2019,
-Sec. 3.1): the tight axis-aligned box is centred at the origin, y points up along the symmetry
-axis, and coordinates are metric (not normalised), so ``size_m`` is the real extent. Per-category
-conventions beyond that: the mug handle points along +x; the camera lens looks along +z; the
-laptop hinge runs along x with the keyboard's front edge towards +z.
+Every instance is a watertight trimesh in the NOCS canonical frame (:mod:`diff9d_ros.nocs`):
+the NOCS box is centred at the origin, y points up along the symmetry axis, and coordinates are
+metric (not normalised), so ``size_m`` is the real extent. The mug's handle points along +x and
+its box is centred on the body axis (x extent mirrored); the camera's lens looks along +x; the
+laptop's front edge is on +x and its hinge runs along z at -x.
 
 An instance's shape parameters are drawn from a generator seeded by (category, instance id), so
 an id names the same mesh on every machine. Ids are split per category into disjoint train / val /
@@ -19,23 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import trimesh
 
-from diff9d_ros.geometry.boxes import tight_box
-from diff9d_ros.pose.detection import CATEGORIES
+from diff9d_ros.nocs import CATEGORIES, FRONT_ON_X, SYMMETRY, nocs_box
 
 #: Instance id ranges per split (the same ranges for every category).
 SPLIT_IDS: dict[str, range] = {"train": range(0, 800), "val": range(800, 900), "test": range(900, 1000)}
-
-#: Rotational symmetry per category, NOCS benchmark style: "y" = any rotation about the canonical y
-#: axis maps the shape onto itself; "y_if_handle_hidden" = the mug, symmetric only in views where
-#: its handle is not visible; "none" = no continuous symmetry.
-SYMMETRY: dict[str, str] = {
-    "bottle": "y",
-    "bowl": "y",
-    "camera": "none",
-    "can": "y",
-    "laptop": "none",
-    "mug": "y_if_handle_hidden",
-}
 
 #: Angular resolution of the surfaces of revolution (bottle, bowl, can, mug body, lens).
 SECTIONS = 32
@@ -305,11 +292,18 @@ def _laptop(rng: np.random.Generator) -> tuple[trimesh.Trimesh, dict[str, float]
     return _union([base, lid]), p
 
 
+#: The camera and laptop builders put the front on +z; this turn (+90 degrees about y) takes +z to
+#: the NOCS front, +x.
+FRONT_Z_TO_X = trimesh.transformations.rotation_matrix(np.pi / 2, [0.0, 1.0, 0.0])
+
+
 def _build(category: str, rng: np.random.Generator) -> tuple[trimesh.Trimesh, dict[str, float], np.ndarray]:
     if category == "mug":
         return _mug(rng)
     builders = {"bottle": _bottle, "bowl": _bowl, "can": _can, "camera": _camera, "laptop": _laptop}
     mesh, params = builders[category](rng)
+    if category in FRONT_ON_X:
+        mesh.apply_transform(FRONT_Z_TO_X)
     return mesh, params, np.zeros(len(mesh.faces), dtype=bool)
 
 
@@ -321,7 +315,7 @@ def instance_mesh(category: str, instance_id: int) -> CategoryMesh:
     split_of(instance_id)
     rng = np.random.default_rng([CATEGORIES.index(category), instance_id])
     mesh, params, handle_faces = _build(category, rng)
-    centre, size_m = tight_box(mesh.vertices)
+    centre, size_m = nocs_box(mesh.vertices, category)
     mesh.apply_translation(-centre)
     if not mesh.is_watertight:
         raise RuntimeError(f"{category} instance {instance_id} is not watertight")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from diff9d_ros.pose.detection import CATEGORIES
+from diff9d_ros.nocs import CATEGORIES
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.synth.meshes import SYMMETRY, instance_mesh, split_ids
+from diff9d_ros.nocs import SYMMETRY
+from diff9d_ros.synth.meshes import instance_mesh, split_ids
 from diff9d_ros.synth.noise import RandomizationConfig
 
 #: Shapes that are not category objects: the table, the floor and distractors.

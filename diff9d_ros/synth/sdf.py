@@ -26,6 +26,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.camera import Intrinsics
+from diff9d_ros.nocs import DENSITY_KG_M3
 from diff9d_ros.synth.meshes import instance_mesh
 from diff9d_ros.synth.scene import Appearance, Light, Scene, SceneObject
 
@@ -38,15 +39,6 @@ LINK_FROM_OPTICAL = np.array(
     [[0.0, 0.0, 1.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0, 0, 0, 1.0]]
 )
 CLIP_M = (0.1, 10.0)
-#: Bulk densities (kg/m^3) giving realistic masses for the procedural solids and shells.
-DENSITY_KG_M3 = {
-    "bottle": 400.0,
-    "bowl": 2000.0,
-    "camera": 1200.0,
-    "can": 850.0,
-    "laptop": 1000.0,
-    "mug": 2000.0,
-}
 SYSTEM_PLUGINS = (
     ("gz-sim-physics-system", "gz::sim::systems::Physics"),
     ("gz-sim-sensors-system", "gz::sim::systems::Sensors"),

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diff9d_ros.geometry.camera import RGBDFrame
-from diff9d_ros.pose.detection import Detection
-from diff9d_ros.synth.meshes import SYMMETRY
+from diff9d_ros.nocs import SYMMETRY, Detection
 from diff9d_ros.synth.noise import SensorModel, corrupt_depth, corrupt_rgb
 from diff9d_ros.synth.render import Renderer, camera_from_object
 from diff9d_ros.synth.scene import Scene

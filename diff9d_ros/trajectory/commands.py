@@ -119,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from diff9d_ros.cli import run_export
+    from diff9d_ros.model_export import run_export
     from diff9d_ros.trajectory.train import export_weights
 
     return run_export(export_weights, args.checkpoint, args.out)

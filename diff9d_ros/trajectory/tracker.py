@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from diff9d_ros.pose.detection import Detection
+from diff9d_ros.nocs import Detection
 
 
 @dataclass

@@ -32,7 +32,8 @@ class ForecastNode(Diff9dNode):
         self._subscription: Any = None
 
     def load_model(self) -> None:
-        from diff9d_ros.pipeline import Pipeline, build_stages
+        from diff9d_ros.pipeline import Pipeline
+        from diff9d_ros.stages import build_stages
 
         stages = build_stages(pipeline_config(self.params), ["tracking", "forecast"])
         self.pipeline = Pipeline(stages, inputs=("detections",))

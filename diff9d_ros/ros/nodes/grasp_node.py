@@ -17,7 +17,7 @@ from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.frames import StampedBuffer, frame_from_messages, is_stale
 from diff9d_ros.ros.node_params import pipeline_config
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
-from diff9d_ros.ros.nodes.pose_node import CAMERA_KEYS, destroy_synchronised, subscribe_synchronised
+from diff9d_ros.ros.nodes.synchronised import CAMERA_KEYS, destroy_synchronised, subscribe_synchronised
 from diff9d_ros.ros.outputs import grasp_messages
 from diff9d_ros.ros.topics import topic_spec
 
@@ -36,7 +36,8 @@ class GraspNode(Diff9dNode):
         self._detections_sub: Any = None
 
     def load_model(self) -> None:
-        from diff9d_ros.pipeline import Pipeline, build_stages
+        from diff9d_ros.pipeline import Pipeline
+        from diff9d_ros.stages import build_stages
 
         stages = build_stages(pipeline_config(self.params), ["grasp"])
         self.pipeline = Pipeline(stages, inputs=("frame", "detections"))

@@ -11,41 +11,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import message_filters
 from tf2_ros import TransformBroadcaster
 
 from diff9d_ros.ros.convert_std import header_stamp_ns
 from diff9d_ros.ros.frames import frame_from_messages, is_stale
 from diff9d_ros.ros.node_params import pipeline_config
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
+from diff9d_ros.ros.nodes.synchronised import (
+    CAMERA_KEYS,
+    MASK_KEYS,
+    destroy_synchronised,
+    subscribe_synchronised,
+)
 from diff9d_ros.ros.outputs import pose_messages
-from diff9d_ros.ros.topics import topic_spec
-
-CAMERA_KEYS = ("rgb/image", "depth/image", "rgb/camera_info")
-MASK_KEYS = ("segmentation/image", "segmentation/detections")
-
-
-def subscribe_synchronised(node: Diff9dNode, keys: tuple[str, ...], callback: Any) -> tuple[list[Any], Any]:
-    """message_filters subscribers of ``keys`` and an approximate-time synchroniser calling ``callback``."""
-    subscribers = [
-        message_filters.Subscriber(
-            node,
-            node.msg_class(topic_spec(node.NODE, key).msg_type),
-            key,
-            qos_profile=node.qos(topic_spec(node.NODE, key)),
-        )
-        for key in keys
-    ]
-    sync = message_filters.ApproximateTimeSynchronizer(
-        subscribers, int(node.params["sync_queue_size"]), float(node.params["sync_slop_s"])
-    )
-    sync.registerCallback(callback)
-    return subscribers, sync
-
-
-def destroy_synchronised(node: Diff9dNode, subscribers: list[Any]) -> None:
-    for subscriber in subscribers:
-        node.destroy_subscription(subscriber.sub)
 
 
 class PoseNode(Diff9dNode):
@@ -61,7 +39,8 @@ class PoseNode(Diff9dNode):
         self._sync: Any = None
 
     def load_model(self) -> None:
-        from diff9d_ros.pipeline import Pipeline, build_stages
+        from diff9d_ros.pipeline import Pipeline
+        from diff9d_ros.stages import build_stages
 
         self.pipeline = Pipeline(build_stages(pipeline_config(self.params), ["segmentation", "pose"]))
         if self.params["publish_tf"]:
