@@ -23,6 +23,7 @@ from rosbags.rosbag2 import ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.serde import SerdeError
 
 from diff9d_ros.ros.typestore import get_typestore
+from diff9d_ros.validation import one_line
 
 #: Storage names (as ``ros2 bag record -s``) and their rosbags plugins.
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -140,7 +141,7 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iter
             except _READ_ERRORS as error:
                 raise BagError(
                     f"bag {path} is truncated or corrupt: reading failed after {count} message(s): "
-                    f"{_describe(error)}"
+                    f"{one_line(error, limit=200)}"
                 ) from error
             count += 1
             yield connection.topic, int(stamp_ns), msg
@@ -158,16 +159,9 @@ def _open_reader(path: Path) -> Iterator[AnyReader]:
         reader.open()
     except _READ_ERRORS as error:
         raise BagError(
-            f"cannot open bag {path}: corrupt, truncated or not a rosbag2 ({_describe(error)})"
+            f"cannot open bag {path}: corrupt, truncated or not a rosbag2 ({one_line(error, limit=200)})"
         ) from error
     try:
         yield reader
     finally:
         reader.close()
-
-
-def _describe(error: BaseException, limit: int = 200) -> str:
-    """The first line of an error message, shortened: rosbags may quote whole message definitions."""
-    lines = str(error).strip().splitlines() or [type(error).__name__]
-    text = lines[0]
-    return text if len(text) <= limit and len(lines) == 1 else text[:limit] + " ..."

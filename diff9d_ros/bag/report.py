@@ -84,6 +84,7 @@ def _markdown(result: RunResult, plots: list[Path]) -> str:
         + ("" if info["pose_model"] else " — no trained Diff9D model was found; these are baseline poses"),
         f"- forecasting: **{info['forecast_backend']}**",
         f"- segmentation: {info['segmentation']}",
+        f"- CPU threads (torch, OpenMP, BLAS): {info.get('threads', 'not set')}",
         f"- outputs: `bag/` (rosbag2: {', '.join(sorted(info['bag_topics']))}), `overlays/`, `report.json`",
         "",
     ]
