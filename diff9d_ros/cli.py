@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "diff9d_ros.synth.commands",
     "diff9d_ros.grasp.commands",
     "diff9d_ros.run_commands",
+    "diff9d_ros.manual",
 )
 
 
@@ -36,7 +37,8 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if "default" in text or default in (None, False, "", argparse.SUPPRESS) or not action.option_strings:
+        empty = default is None or default is False or default == "" or default == argparse.SUPPRESS
+        if "default" in text or empty or not action.option_strings:
             return text
         shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
         return f"{text} (default: {shown})"
