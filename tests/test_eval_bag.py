@@ -30,7 +30,7 @@ def synth_bag(tmp_path_factory) -> str:
 
 def _write_rgbd(path, rgb_stamps, depth_stamps, info_stamps, topics=None) -> None:
     types = convert.RosbagsTypes()
-    topics = topics or topics_from_options("realsense")
+    topics = topics or topics_from_options("synth")
     rgb = np.zeros((K.height, K.width, 3), np.uint8)
     depth = np.full((K.height, K.width), 0.8, np.float32)
     events = [(s, topics.rgb, convert.rgb_to_image(rgb, s, "cam", types)) for s in rgb_stamps]
@@ -82,20 +82,6 @@ def test_eval_bag_command_writes_a_report(synth_bag, tmp_path) -> None:
     assert metrics["throughput"]["frames_in"] == 8
     assert {"pose", "tracking", "forecast"} <= set(metrics)
     assert (out / "latency.png").is_file() and (out / "report.md").is_file()
-
-
-def test_unreadable_bag_still_gets_a_report(synth_bag, tmp_path) -> None:
-    import shutil
-
-    broken = tmp_path / "broken"
-    shutil.copytree(synth_bag, broken)
-    storage = next(broken.glob("*.mcap"))
-    storage.write_bytes(storage.read_bytes()[: storage.stat().st_size // 2])
-    out = tmp_path / "eval"
-    assert main(["eval-bag", str(broken), "--out", str(out), "--pose", "baseline"]) == 1
-    report = json.loads((out / "report.json").read_text())
-    assert "truncated" in report["source_error"]
-    assert main(["eval-bag", str(tmp_path / "nothing"), "--out", str(tmp_path / "e2")]) == 1
 
 
 def _det(x: float, track_id: str) -> Detection:
