@@ -95,12 +95,24 @@ def test_id_switches_and_forecast_errors_on_known_answers() -> None:
         FrameRecord(i, i, "ok", detections=[_det(0.0, p[0]), _det(0.5, p[1])], truth=truth[i])
         for i, p in enumerate(preds)
     ]
+    minute = 60_000_000_000  # stamps one minute apart: 2 switches over 2 objects x 3 minutes
+    for k, record in enumerate(records):
+        record.stamp_ns = k * minute
     assert id_switches(records, gate_m=0.1) == {
         "id_switches": 2,
         "matched": 8,
         "gt_instances": 8,
         "gt_objects": 2,
+        "misses": 0,
+        "false_positives": 0,
+        "mota": pytest.approx(1 - 2 / 8),
+        "switches_per_object_minute": pytest.approx(2 / 6),
     }
+    # a miss (object b undetected) and a false positive (a tracked detection far from both)
+    records[3].detections = [_det(0.0, "t2"), _det(2.0, "t9"), _det(3.0, "")]
+    counts = id_switches(records, gate_m=0.1)
+    assert (counts["misses"], counts["false_positives"]) == (1, 1)
+    assert counts["mota"] == pytest.approx(1 - (1 + 1 + 2) / 8)
 
     # An object at x = 0.01 k; a forecast from frame 0 of 3 steps that is 2 cm off at every step.
     truth = [[_det(0.01 * k, "a")] for k in range(5)]
