@@ -65,6 +65,7 @@ class PipelineConfig:
     tracker_gate_m: float = 0.1
     tracker_min_hits: int = 3
     tracker_max_misses: int = 5
+    tracker_reid_window_s: float = 3.0
     forecast_backend: str = "auto"
     forecast_model_path: str = ""
     forecast_horizon: int = 12
@@ -102,6 +103,8 @@ class PipelineConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if int(self.threads) < 0:
             raise ValueError(f"threads must be >= 0 (0 = the free cores), got {self.threads}")
+        if self.tracker_reid_window_s < 0:
+            raise ValueError(f"tracker_reid_window_s must be >= 0, got {self.tracker_reid_window_s}")
         if self.tracker_gate_m <= 0 or self.tracker_max_misses < 0:
             raise ValueError(
                 f"tracker_gate_m must be > 0 and tracker_max_misses >= 0, got "

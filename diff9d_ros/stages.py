@@ -9,7 +9,7 @@ the pipeline machinery (used by the message layer) must not.
 * :class:`PoseStage`: Diff9D (DDIM, ``ddim_steps`` steps, ``num_hypotheses`` samples per object,
   Liu et al. TPAMI 2025 Sec. 3.4) or the geometric oriented-box baseline; ``auto`` picks Diff9D
   when a trained checkpoint exists and says so in the log when it does not.
-* :class:`TrackingStage`: Hungarian matching of 3-D centres (:class:`MultiObjectTracker`).
+* :class:`TrackingStage`: gated Hungarian matching with re-identification (:class:`MultiObjectTracker`).
 * :class:`ForecastStage`: GeoTDM samples (Han et al. NeurIPS 2024) or, without weights, the
   constant-velocity extrapolation labelled as such (``backend_name``).
 * :class:`GraspStage`: ranked parallel-jaw grasps per detection against the scene cloud.
@@ -222,6 +222,7 @@ class TrackingStage(Stage):
             min_hits=config.tracker_min_hits,
             max_misses=config.tracker_max_misses,
             history_length=64,
+            reid_window_s=config.tracker_reid_window_s,
         )
 
     def __call__(self, state: FrameState) -> None:

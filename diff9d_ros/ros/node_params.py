@@ -264,6 +264,11 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
     pipeline_param("tracker_gate_m", "largest distance of a detection to its track", range=(1e-4, 100.0)),
     pipeline_param("tracker_min_hits", "detections before a track is confirmed", range=(1, 1000)),
     pipeline_param("tracker_max_misses", "missed frames before a track is dropped", range=(0, 1000)),
+    pipeline_param(
+        "tracker_reid_window_s",
+        "seconds a lost track can be re-identified under its old id (0 = never)",
+        range=(0.0, 3600.0),
+    ),
     ParamSpec(
         "forecast_period_s",
         0.1,
