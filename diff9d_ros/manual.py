@@ -54,7 +54,7 @@ def topics_table() -> str:
                     spec.description + optional,
                 ]
             )
-    return _table(["node", "", "topic", "type", "QoS", "what"], rows)
+    return _table(["node", "direction", "topic", "type", "QoS", "what"], rows)
 
 
 def _default(value: object) -> str:
