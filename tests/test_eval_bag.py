@@ -74,6 +74,7 @@ def test_pairing_by_stamps_reports_mismatches_and_repeats(tmp_path) -> None:
     assert source.unpaired_depth == 1  # the depth at 260 ms
 
 
+@pytest.mark.slow
 def test_eval_bag_command_writes_a_report(synth_bag, tmp_path) -> None:
     out = tmp_path / "eval"
     assert main(["eval-bag", synth_bag, "--out", str(out), "--pose", "baseline", "--overlays", "1"]) == 0

@@ -8,7 +8,6 @@ topics the nodes publish; no module outside ``ros/nodes/`` may import rclpy.
 from __future__ import annotations
 
 import ast
-import py_compile
 import re
 import shutil
 import subprocess
@@ -42,11 +41,6 @@ BRIDGE = ROOT / "sim" / "bridge.yaml"
 def test_launch_files_exist() -> None:
     names = {path.name for path in LAUNCH_FILES}
     assert {"robot.launch.py", "sim.launch.py", "bag.launch.py", "nodes.launch.py"} <= names
-
-
-@pytest.mark.parametrize("path", LAUNCH_FILES + NODE_FILES, ids=lambda p: p.name)
-def test_compiles(path: Path, tmp_path: Path) -> None:
-    py_compile.compile(str(path), cfile=str(tmp_path / "out.pyc"), doraise=True)
 
 
 def test_ruff_clean() -> None:
@@ -190,8 +184,6 @@ def _rpy_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
 
 
 def test_worlds_folder_has_the_default_world() -> None:
-    if not WORLDS:
-        pytest.skip("sim/worlds/ has no world yet (written by the simulation issue)")
     assert "tabletop.sdf" in {w.name for w in WORLDS}, "sim.launch.py defaults to world:=tabletop"
 
 
