@@ -210,3 +210,18 @@ def test_rviz_config_shows_topics_the_nodes_publish() -> None:
         "rviz_default_plugins/MarkerArray",
         "rviz_default_plugins/Path",
     } <= classes
+
+
+def test_only_the_launch_time_activation_is_automatic() -> None:
+    """nodes.launch.py activates a node when it first reaches inactive, once: after an operator's
+    cleanup and configure the node must wait for the operator's activate."""
+    tree = ast.parse((ROOT / "launch" / "nodes.launch.py").read_text(encoding="utf-8"))
+    handlers = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "OnStateTransition"
+    ]
+    assert len(handlers) == 1
+    keywords = {k.arg: k.value for k in handlers[0].keywords}
+    assert isinstance(keywords.get("handle_once"), ast.Constant) and keywords["handle_once"].value is True
+    assert keywords["goal_state"].value == "inactive"
