@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import Target, report
+from benchmarks.common import Target, format_table, report
 from diff9d_ros.bag.evaluate import FrameRecord, forecast_errors, id_switches
 from diff9d_ros.bag.io import BagError, BagWriter
 from diff9d_ros.geometry.camera import Intrinsics
@@ -495,6 +495,7 @@ def main() -> None:
     previous = tracking_row(config, streams, "previous (centre gate)", **PREVIOUS_TRACKER)
     current = tracking_row(config, streams, "current (gates, confirmation, re-id)")
     rows += [previous, current]
+    LOG.info("%s", format_table([previous, current]))
     soak_row = soak(config, soak_total, warmup)
     sweep_rows = bad_input_sweep(config)
     passed = sum(r["passed"] for r in sweep_rows)
