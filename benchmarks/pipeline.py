@@ -166,7 +166,7 @@ def tracking_row(config: PipelineConfig, streams: list[list[tuple]], label: str,
             **tracker,
         )
         run = []
-        for index, (stamp_ns, detections, truth) in enumerate(stream):
+        for index, (stamp_ns, detections, truth) in enumerate(tqdm(stream, desc=f"tracking {label}")):
             state = chain.process_state(
                 FrameState(index, None, stamp_ns, detections=copy.deepcopy(detections))
             )
