@@ -26,6 +26,7 @@ import numpy as np
 
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.nocs import Detection
+from diff9d_ros.threads import DEFAULT_THREADS
 
 LOG = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class PipelineConfig:
     ``constant_velocity``. ``use_given_masks``: use a frame's own instance mask (external
     segmenter, synthetic renderer) instead of the built-in tabletop segmentation;
     ``segmentation_stride`` is its pixel stride at 640 px width, scaled with the image width.
+    ``threads``: CPU threads of torch, OpenMP and BLAS in this process (0 = the free cores;
+    :mod:`diff9d_ros.threads`), set when the stages are built.
     """
 
     pose_backend: str = "auto"
@@ -62,12 +65,14 @@ class PipelineConfig:
     tracker_gate_m: float = 0.1
     tracker_min_hits: int = 3
     tracker_max_misses: int = 5
+    tracker_reid_window_s: float = 3.0
     forecast_backend: str = "auto"
     forecast_model_path: str = ""
     forecast_horizon: int = 12
     forecast_samples: int = 20
     forecast_sampler: str = "dpmpp_2m"
     forecast_steps: int = 3
+    threads: int = DEFAULT_THREADS
 
     def validate(self) -> None:
         """ValueError naming the first bad field."""
@@ -96,6 +101,10 @@ class PipelineConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.threads) < 0:
+            raise ValueError(f"threads must be >= 0 (0 = the free cores), got {self.threads}")
+        if self.tracker_reid_window_s < 0:
+            raise ValueError(f"tracker_reid_window_s must be >= 0, got {self.tracker_reid_window_s}")
         if self.tracker_gate_m <= 0 or self.tracker_max_misses < 0:
             raise ValueError(
                 f"tracker_gate_m must be > 0 and tracker_max_misses >= 0, got "
@@ -213,11 +222,11 @@ class Pipeline:
 
     @staticmethod
     def _fail(state: FrameState, stage: str, error: BaseException) -> FrameState:
+        """Record the failure in ``state``; the caller reports it (the runner's report, a node's
+        throttled log), so it is logged here only at debug level."""
         state.failed_stage = stage
         state.error = f"{type(error).__name__}: {error}"
-        LOG.warning(
-            "frame %d (stamp %d ns) failed in %s: %s", state.index, state.stamp_ns, stage, state.error
-        )
+        LOG.debug("frame %d (stamp %d ns) failed in %s: %s", state.index, state.stamp_ns, stage, state.error)
         return state
 
 

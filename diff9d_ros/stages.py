@@ -9,7 +9,7 @@ the pipeline machinery (used by the message layer) must not.
 * :class:`PoseStage`: Diff9D (DDIM, ``ddim_steps`` steps, ``num_hypotheses`` samples per object,
   Liu et al. TPAMI 2025 Sec. 3.4) or the geometric oriented-box baseline; ``auto`` picks Diff9D
   when a trained checkpoint exists and says so in the log when it does not.
-* :class:`TrackingStage`: Hungarian matching of 3-D centres (:class:`MultiObjectTracker`).
+* :class:`TrackingStage`: gated Hungarian matching with re-identification (:class:`MultiObjectTracker`).
 * :class:`ForecastStage`: GeoTDM samples (Han et al. NeurIPS 2024) or, without weights, the
   constant-velocity extrapolation labelled as such (``backend_name``).
 * :class:`GraspStage`: ranked parallel-jaw grasps per detection against the scene cloud.
@@ -29,6 +29,8 @@ from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import CATEGORIES, Detection
 from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, Stage
 from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table_plane, segment_tabletop
+from diff9d_ros.threads import apply_threads
+from diff9d_ros.validation import one_line
 
 LOG = logging.getLogger(__name__)
 
@@ -158,7 +160,12 @@ class PoseStage(Stage):
         sampler = SamplerConfig(
             num_steps=config.ddim_steps, hypotheses=config.num_hypotheses, seed=config.seed
         )
-        self.estimator = PoseEstimator.from_file(model, sampler)
+        try:
+            self.estimator = PoseEstimator.from_file(model, sampler)
+        except Exception as error:  # torch.load raises many types on a file that is not a checkpoint
+            raise ValueError(
+                f"pose model {model} is corrupt or not a Diff9D checkpoint: {one_line(error)}"
+            ) from error
         self.backend_name = f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses})"
         LOG.info(
             "pose: Diff9D from %s, DDIM %d steps, %d hypotheses",
@@ -215,6 +222,7 @@ class TrackingStage(Stage):
             min_hits=config.tracker_min_hits,
             max_misses=config.tracker_max_misses,
             history_length=64,
+            reid_window_s=config.tracker_reid_window_s,
         )
 
     def __call__(self, state: FrameState) -> None:
@@ -267,7 +275,8 @@ class ForecastStage(Stage):
                     _models_dir(),
                 )
             self.forecaster = ConstantVelocityForecaster()
-            self.backend_name = "constant_velocity (fallback, no GeoTDM weights)"
+            chosen = config.forecast_backend == "constant_velocity"
+            self.backend_name = "constant_velocity" + ("" if chosen else " (fallback, no GeoTDM weights)")
             return
         from diff9d_ros.trajectory.forecaster import Forecaster
 
@@ -277,7 +286,7 @@ class ForecastStage(Stage):
             )
         except Exception as error:  # torch.load raises many types on a damaged file
             raise ValueError(
-                f"forecast model {model} is corrupt or not a GeoTDM checkpoint: {error}"
+                f"forecast model {model} is corrupt or not a GeoTDM checkpoint: {one_line(error)}"
             ) from error
         if self.forecaster.planar:
             raise ValueError(
@@ -344,8 +353,10 @@ def build_stages(config: PipelineConfig, names: Sequence[str]) -> list[Stage]:
     """The stages ``names`` (from :data:`STAGE_NAMES`) in that order, built from ``config``.
 
     ValueError for a bad config, an unknown or repeated stage name, a missing or corrupt model.
+    Sets the process's CPU threads to ``config.threads`` first (:func:`apply_threads`).
     """
     config.validate()
+    apply_threads(config.threads)
     unknown = [n for n in names if n not in STAGE_CLASSES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGE_NAMES)}")

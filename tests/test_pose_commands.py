@@ -25,6 +25,7 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_train_then_eval_writes_metrics_curves_and_overlays(shards: Path, tmp_path: Path) -> None:
     model = tmp_path / "pose.pt"
     args = ["pose", "train", "--data", str(shards), "--out", str(model), "--steps", "2", "--batch-size", "4"]

@@ -94,7 +94,7 @@ def _eval(args: argparse.Namespace) -> int:
             f"{row['successes']:>9}{row['success_rate']:>8.3f}"
         )
     if estimator is None:
-        print(f"{ESTIMATED_SOURCE}: not available (no --model given; no trained Diff9D model is shipped)")
+        print(f"{ESTIMATED_SOURCE}: not evaluated (give --model models/diff9d_pose.pt to score it)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump([asdict(t) for t in trials], handle, indent=1)

@@ -1,9 +1,13 @@
 """Replay RGB-D frames from a rosbag2 (MCAP or sqlite3) for the runner and ``diff9d eval-bag``.
 
-Topics default to the realsense-ros names (``/camera/color/image_raw``,
-``/camera/aligned_depth_to_color/image_raw``, ``/camera/color/camera_info``); the ``gazebo``
-preset takes the names an ``rgbd_camera`` sensor publishes through ros_gz_bridge
-(``/rgbd_camera/image``, ``/rgbd_camera/depth_image``, ``/rgbd_camera/camera_info``).
+Topic names come from a preset (:data:`TOPIC_PRESETS`) or are given; by default
+(:func:`topics_for_bag` with ``auto``) the first preset whose topics the bag has is taken:
+``realsense`` (realsense-ros 4.x: ``/camera/camera/color/image_raw``,
+``/camera/camera/aligned_depth_to_color/image_raw``, ``/camera/camera/color/camera_info``),
+``synth`` (what ``diff9d synth bag`` writes, and realsense-ros 3.x: ``/camera/color/...``) and
+``gazebo`` (an ``rgbd_camera`` through ros_gz_bridge: ``/rgbd_camera/image``, ``depth_image``,
+``camera_info``). Where a bag holds only image_transport's compressed variant of an image topic
+(``.../compressed``, ``.../compressedDepth``), that one is read (sensor_msgs/CompressedImage).
 
 Colour and depth are paired by header stamp in the manner of message_filters' approximate-time
 policy with one slop: the oldest colour and depth images are paired when their stamps differ by
@@ -36,6 +40,7 @@ from diff9d_ros.ros.frames import frame_from_messages
 LOG = logging.getLogger(__name__)
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 DETECTIONS_TYPE = "vision_msgs/msg/Detection3DArray"
 DEFAULT_GT_TOPIC = "/ground_truth/detections"
@@ -52,10 +57,21 @@ class RgbdTopics:
 
 TOPIC_PRESETS: dict[str, RgbdTopics] = {
     "realsense": RgbdTopics(
+        "/camera/camera/color/image_raw",
+        "/camera/camera/aligned_depth_to_color/image_raw",
+        "/camera/camera/color/camera_info",
+    ),
+    "synth": RgbdTopics(
         "/camera/color/image_raw", "/camera/aligned_depth_to_color/image_raw", "/camera/color/camera_info"
     ),
     "gazebo": RgbdTopics("/rgbd_camera/image", "/rgbd_camera/depth_image", "/rgbd_camera/camera_info"),
 }
+PRESET_HELP = (
+    "realsense = realsense-ros 4.x (/camera/camera/color/...), synth = `diff9d synth bag` and "
+    "realsense-ros 3.x (/camera/color/...), gazebo = an rgbd_camera through ros_gz_bridge (/rgbd_camera/...)"
+)
+#: image_transport's topic suffixes of the compressed colour and depth variants.
+COMPRESSED_SUFFIXES = {"rgb": "/compressed", "depth": "/compressedDepth"}
 
 
 def topics_from_options(preset: str, rgb: str = "", depth: str = "", info: str = "") -> RgbdTopics:
@@ -64,6 +80,41 @@ def topics_from_options(preset: str, rgb: str = "", depth: str = "", info: str =
         raise ValueError(f"unknown topic preset {preset!r}; presets: {', '.join(TOPIC_PRESETS)}")
     base = TOPIC_PRESETS[preset]
     return RgbdTopics(rgb or base.rgb, depth or base.depth, info or base.info)
+
+
+def present_topics(wanted: RgbdTopics, available: dict[str, str]) -> RgbdTopics | None:
+    """``wanted`` as found among ``available`` (topic -> type), an image topic replaced by its
+    compressed variant where only that one is there; None when one of the three is missing."""
+    names = {}
+    for key in ("rgb", "depth"):
+        name = getattr(wanted, key)
+        compressed = name + COMPRESSED_SUFFIXES[key]
+        names[key] = name if name in available else compressed if compressed in available else None
+    if names["rgb"] is None or names["depth"] is None or wanted.info not in available:
+        return None
+    return RgbdTopics(names["rgb"], names["depth"], wanted.info)
+
+
+def match_topics(
+    available: dict[str, str], preset: str = "auto", rgb: str = "", depth: str = "", info: str = ""
+) -> RgbdTopics:
+    """The RGB-D topics to read among ``available``: ``preset`` (``auto``: the first preset the
+    topics fit) with given names replacing its own. Where nothing fits, the first candidate, whose
+    missing topics the bag source then names."""
+    presets = list(TOPIC_PRESETS) if preset == "auto" else [preset]
+    candidates = [topics_from_options(name, rgb, depth, info) for name in presets]
+    for wanted in candidates:
+        found = present_topics(wanted, available)
+        if found is not None:
+            return found
+    return candidates[0]
+
+
+def topics_for_bag(
+    path: str | Path, preset: str = "auto", rgb: str = "", depth: str = "", info: str = ""
+) -> RgbdTopics:
+    """:func:`match_topics` on the bag at ``path``; BagError when it cannot be opened."""
+    return match_topics(bag_topics(Path(path)), preset, rgb, depth, info)
 
 
 class UnreadableBag:
@@ -93,7 +144,7 @@ class BagSource:
         slop_s: float = 0.02,
     ) -> None:
         self.path = Path(path)
-        self.topics = topics or TOPIC_PRESETS["realsense"]
+        self.topics = topics or TOPIC_PRESETS["synth"]
         self.slop_ns = round(slop_s * NS_PER_S)
         if slop_s < 0:
             raise ValueError(f"slop_s must be >= 0, got {slop_s}")
@@ -110,18 +161,24 @@ class BagSource:
         self.description = f"rosbag2 {self.path} ({self.topics.rgb}, {self.topics.depth}, {self.topics.info})"
 
     def _check_topics(self, available: dict[str, str]) -> None:
-        wanted = {self.topics.rgb: IMAGE_TYPE, self.topics.depth: IMAGE_TYPE, self.topics.info: INFO_TYPE}
+        image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
+        wanted = {
+            self.topics.rgb: image_types,
+            self.topics.depth: image_types,
+            self.topics.info: (INFO_TYPE,),
+        }
         missing = [t for t in wanted if t not in available]
         if missing:
             raise BagError(
                 f"bag {self.path} has no topic(s) {', '.join(missing)}; it has: "
                 f"{', '.join(f'{t} ({m})' for t, m in sorted(available.items())) or 'none'} "
-                "(choose names with --rgb-topic/--depth-topic/--info-topic or --topics gazebo)"
+                f"(choose names with --rgb-topic/--depth-topic/--info-topic or --topics: {PRESET_HELP})"
             )
-        for topic, msgtype in wanted.items():
-            if available[topic] != msgtype:
+        for topic, msgtypes in wanted.items():
+            if available[topic] not in msgtypes:
                 raise BagError(
-                    f"bag {self.path}: topic {topic} carries {available[topic]}, expected {msgtype}"
+                    f"bag {self.path}: topic {topic} carries {available[topic]}, expected "
+                    f"{' or '.join(msgtypes)}"
                 )
 
     def _count_rgb(self) -> int:

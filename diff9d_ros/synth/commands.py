@@ -93,21 +93,47 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_image_size(args: argparse.Namespace) -> None:
+    if args.width < 1 or args.height < 1:
+        raise ValueError(f"--width and --height must be >= 1, got {args.width}x{args.height}")
+
+
 def _bag(args: argparse.Namespace) -> int:
+    """Validate everything first, so that bad input leaves no folder behind; a failure while
+    writing removes the partial bag, so that the same command can be run again."""
+    import shutil
+    from pathlib import Path
+
     from diff9d_ros.synth.bag import write_sequence_bag
     from diff9d_ros.synth.noise import RandomizationConfig
+    from diff9d_ros.validation import frame_count
 
-    path = write_sequence_bag(
-        args.out,
-        seconds=args.seconds,
-        fps=args.fps,
-        storage=args.storage,
-        seed=args.seed,
-        split=args.split,
-        config=RandomizationConfig.for_domain(args.domain),
-        intrinsics=_intrinsics(args),
-    )
-    LOG.info("wrote bag %s", path)
+    try:
+        frames = frame_count(args.seconds, args.fps)
+        _check_image_size(args)
+    except ValueError as error:
+        LOG.error("%s", error)
+        return 2
+    out = Path(args.out)
+    if out.exists():
+        LOG.error("%s already exists: rosbag2 writers only create new bags; choose another --out", out)
+        return 2
+    try:
+        path = write_sequence_bag(
+            out,
+            seconds=args.seconds,
+            fps=args.fps,
+            storage=args.storage,
+            seed=args.seed,
+            split=args.split,
+            config=RandomizationConfig.for_domain(args.domain),
+            intrinsics=_intrinsics(args),
+        )
+    except (ValueError, OSError, KeyboardInterrupt) as error:
+        shutil.rmtree(out, ignore_errors=True)
+        LOG.error("writing %s failed, partial bag removed: %s", out, error or type(error).__name__)
+        return 2
+    LOG.info("wrote bag %s (%d frames)", path, frames)
     return 0
 
 
@@ -120,10 +146,22 @@ def _sdf(args: argparse.Namespace) -> int:
     from diff9d_ros.synth.scene import compose_scene
     from diff9d_ros.synth.sdf import export_world
 
-    config = RandomizationConfig.for_domain(args.domain, objects_range=tuple(args.objects))
-    scene = compose_scene(np.random.default_rng(args.seed), config, _intrinsics(args), args.split)
+    low, high = args.objects
+    if not 1 <= low <= high:
+        LOG.error("--objects MIN MAX needs 1 <= MIN <= MAX, got %d %d", low, high)
+        return 2
     world = Path(args.out)
-    models = Path(args.models) if args.models else world.resolve().parent.parent / "models"
-    export_world(scene, world, models, name=world.stem)
+    if world.suffix != ".sdf" or world.is_dir():
+        LOG.error("--out must name an .sdf world file, got %s", world)
+        return 2
+    try:
+        _check_image_size(args)
+        config = RandomizationConfig.for_domain(args.domain, objects_range=(low, high))
+        scene = compose_scene(np.random.default_rng(args.seed), config, _intrinsics(args), args.split)
+        models = Path(args.models) if args.models else world.resolve().parent.parent / "models"
+        export_world(scene, world, models, name=world.stem)
+    except (ValueError, OSError) as error:
+        LOG.error("writing world %s failed: %s", world, error)
+        return 2
     LOG.info("wrote world %s (models under %s)", world, models)
     return 0
