@@ -48,6 +48,7 @@ from diff9d_ros.geometry.boxes import points_in_box
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp import collision, refine
 from diff9d_ros.grasp.candidates import canonical_candidates
+from diff9d_ros.grasp.fitted import fitted_candidates, silhouette_widths
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 from diff9d_ros.nocs import SYMMETRIC_CATEGORIES, Detection
 
@@ -97,6 +98,7 @@ class PlannerConfig:
     max_shift_m: float = 0.02
     duplicate_distance_m: float = 0.005
     duplicate_angle_deg: float = 10.0
+    min_pose_probability: float = 0.5
 
 
 @dataclass
@@ -109,6 +111,7 @@ class PlanStats:
     below_table: int = 0
     collision: int = 0
     no_support: int = 0
+    uncertain: int = 0
     evaluated: int = 0
     accepted: int = 0
 
@@ -212,29 +215,53 @@ class GraspPlanner:
 
         cands = canonical_candidates(detection.category, size, self.gripper)
         poses = np.einsum("ij,njk->nik", detection.transform, cands.poses)
-        stats = PlanStats(candidates=len(poses))
         local_own = collision.to_tcp_frames(points[own], poses)
         prior_width = cands.prior_width_m
         observed = np.zeros((len(poses), 3), dtype=bool)  # TCP axes measured on the points
+        stability, family = cands.stability, cands.family
+        own_limit = np.full(len(poses), np.nan)
+        stats = PlanStats()
+        max_open = self.gripper.max_opening_m
         if cfg.refine_on_points:
             poses, local_own, prior_width, observed = self._refine(
                 poses, local_own, prior_width, cands.surface_z_m, table_plane, stats
             )
-        max_open = self.gripper.max_opening_m
+            fit = fitted_candidates(
+                detection, points[own], self.gripper, max_open - 2.0 * cfg.min_finger_margin_m
+            )
+            if fit is not None:
+                fit_poses = np.einsum("ij,njk->nik", detection.transform, fit.poses)
+                poses = np.concatenate([poses, fit_poses])
+                local_own = np.concatenate([local_own, collision.to_tcp_frames(points[own], fit_poses)])
+                prior_width = np.concatenate([prior_width, fit.prior_width_m])
+                fit_observed = np.broadcast_to([False, True, True], (len(fit), 3))
+                observed = np.concatenate([observed, fit_observed])
+                stability = np.concatenate([stability, fit.stability])
+                family = np.concatenate([family, fit.family])
+                limit = fit.own_limit_z_m if fit.own_limit_z_m is not None else np.full(len(fit), np.nan)
+                own_limit = np.concatenate([own_limit, limit])
+        stats.candidates = len(poses)
+        # Own points the fingertips are planned to touch (rim pinches on the lid) are contacts.
+        with np.errstate(invalid="ignore"):
+            touching = local_own[..., 2] > own_limit[:, None]
 
-        # Width needed: prior, or the farthest own point between the pads at full opening.
+        # Width needed: prior, the farthest own point between the pads at full opening, and the
+        # width the observed silhouette allows (with refine_on_points).
         approach = poses[:, :3, 2]
         full_low, full_high = self.gripper.closing_bounds(np.full(len(poses), max_open))
-        in_full = collision.inside(local_own, full_low, full_high)
+        in_full = collision.inside(local_own, full_low, full_high) & ~touching
         half_width = np.where(in_full, np.abs(local_own[..., 1]), 0.0).max(axis=1, initial=0.0)
         width = np.maximum(prior_width, 2.0 * half_width)
+        if cfg.refine_on_points:
+            width = np.fmax(width, silhouette_widths(detection, points[own], poses, self.gripper))
         keep = width + 2.0 * cfg.min_finger_margin_m <= max_open
         stats.too_wide = int(np.sum(~keep))
         opening = np.minimum(max_open, width + 2.0 * cfg.finger_margin_m)
         region_low, region_high = self.gripper.closing_bounds(opening)
-        support = collision.inside(local_own, region_low, region_high).sum(axis=1)
-        stats.no_support = int(np.sum(keep & (support < cfg.min_support_points)))
-        keep &= support >= cfg.min_support_points
+        support = (collision.inside(local_own, region_low, region_high) & ~touching).sum(axis=1)
+        supported = (support >= cfg.min_support_points) | np.isfinite(own_limit)  # rims: fitted on the top
+        stats.no_support = int(np.sum(keep & ~supported))
+        keep &= supported
         solid_low, solid_high = collision.gripper_solids(self.gripper, opening, cfg.approach_distance_m)
         table_gap = np.full(len(poses), np.inf)
         if table_plane is not None:
@@ -249,8 +276,11 @@ class GraspPlanner:
         # max_grasps accepted grasps all score at least the next batch's bound (exact top-k).
         idx = np.flatnonzero(keep)
         p_pose, quality = self._score_terms(
-            detection, cands.stability[idx], poses[idx], width[idx], opening[idx], observed[idx]
+            detection, stability[idx], poses[idx], width[idx], opening[idx], observed[idx]
         )
+        likely = p_pose >= cfg.min_pose_probability
+        stats.uncertain = int(np.sum(~likely))
+        idx, p_pose, quality = idx[likely], p_pose[likely], quality[likely]
         bound = p_pose * (quality + CLEARANCE_WEIGHT)
         order = idx[np.argsort(-bound)]
         bound_of = dict(zip(idx.tolist(), bound.tolist(), strict=True))
@@ -264,7 +294,9 @@ class GraspPlanner:
             stats.evaluated += len(batch)
             local = collision.to_tcp_frames(points, poses[batch])
             low, high = solid_low[batch], solid_high[batch]
-            hits_solid = collision.inside(local, low, high).any(axis=1)
+            with np.errstate(invalid="ignore"):
+                contact = own[None, :] & (local[..., 2] > own_limit[batch, None])
+            hits_solid = (collision.inside(local, low, high) & ~contact).any(axis=1)
             swept_low = region_low[batch].copy()
             swept_low[:, 2] -= cfg.approach_distance_m
             hits_other = (collision.inside(local, swept_low, region_high[batch]) & ~own[None, :]).any(axis=1)
@@ -278,7 +310,7 @@ class GraspPlanner:
             clear = np.clip(clearance / cfg.clearance_saturation_m, 0.0, 1.0)
             good = batch[ok]
             p, q = self._score_terms(
-                detection, cands.stability[good], poses[good], width[good], opening[good], observed[good]
+                detection, stability[good], poses[good], width[good], opening[good], observed[good]
             )
             accepted += list(
                 zip((p * (q + CLEARANCE_WEIGHT * clear)).tolist(), batch[ok].tolist(), strict=True)
@@ -304,7 +336,7 @@ class GraspPlanner:
                     opening_m=float(opening[i]),
                     score=float(score),
                     approach=pose[:3, 2].copy(),
-                    family=str(cands.family[i]),
+                    family=str(family[i]),
                     category=detection.category,
                 )
             )
