@@ -6,8 +6,9 @@ assumptions (a squeeze bottle's neck is oval and off the axis; food tins are wid
 opening), so two families are placed on the own points instead, expressed in the detected
 canonical frame (y up) and seen from the camera:
 
-* **Slices** (bottles): the own points are cut into horizontal bands as tall as the pad is wide.
-  In each band the extent across the line of sight (``u``, horizontal and perpendicular to the
+* **Slices** (bottles): the own points are cut into horizontal bands as tall as the pad is wide;
+  a band whose halves differ in width by more than ``MAX_TAPER_M`` (a shoulder) is skipped. In
+  each band the extent across the line of sight (``u``, horizontal and perpendicular to the
   camera's direction) is measured, not assumed; the band's centre is the middle of that extent
   across, and its near surface plus half the extent along the line of sight (a round or oval
   section seen from the side). A side grasp closes along ``u`` there, approaching along the line
@@ -28,11 +29,13 @@ canonical frame (y up) and seen from the camera:
   rim, which pushes the rim out of the pinch (food tins, whose wall runs straight up to a seam,
   are what it is for). A rim pinch holds the can by friction on a few millimetres of
   rim, so it is offered only when the can's weight moment about the pinch, ``m g r`` with ``m`` the
-  can's density times its cylinder ``pi / 4 s_x s_y s_z``, is at most the grip force times
+  can's density times the cylinder of the observed radius and the box's height, is at most the
+  grip force times
   ``RIM_CONTACT_M`` (in MuJoCo, 70 N on a 3.5 mm rim held 0.19 N m and dropped 0.27 N m).
 
 Every fitted candidate's closing and approach axes are placed on the points, so the planner does
-not re-centre them and does not charge them the pose error along those axes.
+not re-centre them and does not charge them the pose error along those axes. Where the slices
+exist, they replace the bottle's model neck and top families (``REPLACED_FAMILIES``).
 """
 
 from __future__ import annotations
@@ -44,9 +47,9 @@ from diff9d_ros.grasp.gripper import GripperModel
 from diff9d_ros.nocs import DENSITY_KG_M3, Detection
 
 GRAVITY_M_S2 = 9.81
-#: Points within this fraction of a band's extent across the line of sight from either end are its
-#: limbs (the silhouette edges).
-LIMB_FRACTION = 0.1
+#: Model families (:mod:`diff9d_ros.grasp.candidates`) that the fitted ones replace when the points
+#: measured them: a bottle's neck and cap are taken where they are seen, not on the axis.
+REPLACED_FAMILIES: dict[str, tuple[str, ...]] = {"bottle": ("neck", "top")}
 #: How far an observed extent across the line of sight falls short of the object's width (m): the
 #: silhouette loses its edge pixels (depth holes at the jump to the background, grazing views) and
 #: the scene cloud keeps one point per 5 mm voxel. Measured on rendered val cans and bottles at
@@ -59,6 +62,9 @@ MIN_BAND_POINTS = 6
 BAND_STEP_M = 0.008
 #: Bands considered, from the top down to this fraction of the object's height.
 BAND_DEPTH_FRACTION = 0.75
+#: Largest difference between the widths of a band's lower and upper halves (m): a band across a
+#: shoulder mixes two sections, and its centre and width describe neither.
+MAX_TAPER_M = 0.01
 #: Approach tilts below level of the slice grasps (rad).
 SLICE_TILTS_RAD = np.radians([0.0, 30.0])
 #: A band narrower than this fraction of the widest band is a neck.
@@ -125,6 +131,9 @@ def _slices(points: np.ndarray, detection: Detection, gripper: GripperModel, max
     measured = []
     for centre_y, members in bands:
         u, d = members @ across, members @ sight
+        halves = [u[members[:, 1] < centre_y], u[members[:, 1] >= centre_y]]
+        if any(len(h) < 2 for h in halves) or abs(np.ptp(halves[0]) - np.ptp(halves[1])) > MAX_TAPER_M:
+            continue  # the section changes within the pads' height: not a prism to close on
         width = float(u.max() - u.min()) + SILHOUETTE_DEFICIT_M
         middle = 0.5 * (u.max() + u.min()) * across + (d.min() + 0.5 * width) * sight
         measured.append((centre_y, width, middle + centre_y * np.array([0.0, 1.0, 0.0]), width / 2.0))
@@ -160,9 +169,11 @@ def _slices(points: np.ndarray, detection: Detection, gripper: GripperModel, max
 
 
 def rim_moment_ok(detection: Detection, radius_m: float, grip_force_n: float) -> bool:
-    """Whether a rim pinch ``radius_m`` from the can's axis holds its weight moment (module docstring)."""
+    """Whether a rim pinch on a can of observed radius ``radius_m`` holds its weight moment: the can
+    is taken as a cylinder of that radius (or the box's, if larger) and the box's height."""
     s = detection.size_m
-    mass_kg = DENSITY_KG_M3[detection.category] * np.pi / 4.0 * s[0] * s[1] * s[2]
+    area_m2 = np.pi * max(radius_m**2, s[0] * s[2] / 4.0)
+    mass_kg = DENSITY_KG_M3[detection.category] * area_m2 * s[1]
     return bool(mass_kg * GRAVITY_M_S2 * radius_m <= grip_force_n * RIM_CONTACT_M)
 
 
@@ -230,20 +241,19 @@ def silhouette_widths(
 
     For bottles and cans, at the height of the pads (``poses`` (N, 4, 4), camera frame): the own
     points there are a section seen from one side. Its extent across the line of sight is measured
-    (the two limbs); along the line of sight the near surface is seen up to the limbs, and the
-    section is taken symmetric about the limbs' plane (a circle or an ellipse with an axis along
-    the line of sight): semi-axes ``a_u`` (half the extent across) and ``a_s`` (near surface to the
-    limbs), both lengthened by the edge points the sensor loses (``SILHOUETTE_DEFICIT_M`` across,
-    half of it along). The width along a level closing direction ``c`` is ``2 hypot(a_u c_u, a_s c_s)``:
-    an estimated size smaller than the object, or a round box on an oval object, no longer lets the
-    fingers close on it. NaN where no bound applies (other categories, closing not level, fewer than
-    ``MIN_BAND_POINTS`` points at that height).
+    (between the two limbs, lengthened by the edge points the sensor loses,
+    ``SILHOUETTE_DEFICIT_M``); its depth along the line of sight is not (the far side is hidden),
+    so the section is taken at least as deep as it is wide, and any level closing direction needs
+    the measured width: an estimated size smaller than the object, or a round box on an oval one
+    seen end-on, no longer lets the fingers close on it. Conservative for an oval seen broadside:
+    closing along the line of sight, across its narrow side, is then refused. NaN where no bound
+    applies (other categories, closing not level, fewer than ``MIN_BAND_POINTS`` points there).
     """
     out = np.full(len(poses), np.nan)
     axes = _view_axes(detection)
     if detection.category not in ("bottle", "can") or axes is None or len(own_points_m) == 0:
         return out
-    sight, across = axes
+    across = axes[1]
     points = (np.asarray(own_points_m, dtype=np.float64) - detection.translation_m) @ detection.rotation
     z_pad = float(np.mean(gripper.finger_z_range_m))
     pad = poses[:, :3, 3] + z_pad * poses[:, :3, 2]
@@ -252,18 +262,9 @@ def silhouette_widths(
     level = np.abs(closing[:, 1]) < 0.3
     band = np.abs(points[None, :, 1] - pad_y[:, None]) <= gripper.finger_half_extents_m[0]
     enough = band.sum(axis=1) >= MIN_BAND_POINTS
-    band &= enough[:, None]
-    u, d = points @ across, points @ sight
+    u = points @ across
     u_low = np.where(band, u, np.inf).min(axis=1, initial=np.inf)
     u_high = np.where(band, u, -np.inf).max(axis=1, initial=-np.inf)
-    d_near = np.where(band, d, np.inf).min(axis=1, initial=np.inf)
-    # The limbs: the points within LIMB_FRACTION of the extent from either end across.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reach = LIMB_FRACTION * (u_high - u_low)[:, None]
-        limb = band & ((u[None, :] <= u_low[:, None] + reach) | (u[None, :] >= u_high[:, None] - reach))
-        d_limb = np.where(limb, d, 0.0).sum(axis=1) / limb.sum(axis=1)
-    a_u = (u_high - u_low + SILHOUETTE_DEFICIT_M) / 2.0
-    a_s = np.maximum(d_limb - d_near + SILHOUETTE_DEFICIT_M / 2.0, 0.0)
     use = level & enough
-    out[use] = 2.0 * np.hypot(a_u * (closing @ across), a_s * (closing @ sight))[use]
+    out[use] = (u_high - u_low)[use] + SILHOUETTE_DEFICIT_M
     return out

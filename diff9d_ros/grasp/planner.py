@@ -48,7 +48,7 @@ from diff9d_ros.geometry.boxes import points_in_box
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp import collision, refine
 from diff9d_ros.grasp.candidates import canonical_candidates
-from diff9d_ros.grasp.fitted import fitted_candidates, silhouette_widths
+from diff9d_ros.grasp.fitted import REPLACED_FAMILIES, fitted_candidates, silhouette_widths
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 from diff9d_ros.nocs import SYMMETRIC_CATEGORIES, Detection
 
@@ -230,6 +230,11 @@ class GraspPlanner:
                 detection, points[own], self.gripper, max_open - 2.0 * cfg.min_finger_margin_m
             )
             if fit is not None:
+                replaced = np.isin(family, REPLACED_FAMILIES.get(detection.category, ()))
+                poses, local_own, prior_width, observed, stability, family, own_limit = (
+                    a[~replaced]
+                    for a in (poses, local_own, prior_width, observed, stability, family, own_limit)
+                )
                 fit_poses = np.einsum("ij,njk->nik", detection.transform, fit.poses)
                 poses = np.concatenate([poses, fit_poses])
                 local_own = np.concatenate([local_own, collision.to_tcp_frames(points[own], fit_poses)])
