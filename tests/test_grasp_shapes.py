@@ -16,59 +16,12 @@ import trimesh
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp.physics import GraspSimulator, PhysicsObject
 from diff9d_ros.grasp.planner import GraspPlanner
+from diff9d_ros.grasp.shapes import food_tin, oval_necked_bottle
 from diff9d_ros.nocs import DENSITY_KG_M3, Detection
 
 #: Canonical y (up) to world z.
 Y_UP = trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0])
 FOCAL_PX, WIDTH_PX, HEIGHT_PX = 600.0, 640, 480
-
-
-def revolved(profile_rh: list[tuple[float, float]]) -> trimesh.Trimesh:
-    """Solid of revolution about y of a (radius, height) profile, box-centred (canonical frame)."""
-    mesh = trimesh.creation.revolve(np.asarray(profile_rh, dtype=np.float64), sections=48)
-    mesh.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
-    if mesh.volume < 0:
-        mesh.invert()
-    mesh.apply_translation(-mesh.bounds.mean(axis=0))
-    return mesh
-
-
-def food_tin(width_m: float, height_m: float) -> trimesh.Trimesh:
-    """A food tin: straight wall, a double seam 3 mm wide standing 0.5 mm proud of the wall at the
-    top, the lid 3.5 mm below the seam's top (the dimensions of 300- and 400-series tin ends)."""
-    r_seam, r_wall = width_m / 2.0, width_m / 2.0 - 0.0005
-    return revolved(
-        [
-            (0.0, 0.0),
-            (r_wall - 0.003, 0.0),
-            (r_wall, 0.003),
-            (r_wall, height_m - 0.003),
-            (r_seam, height_m - 0.003),
-            (r_seam, height_m),
-            (r_seam - 0.003, height_m),
-            (r_seam - 0.003, height_m - 0.0035),
-            (0.0, height_m - 0.0035),
-        ]
-    )
-
-
-def oval_necked_bottle() -> trimesh.Trimesh:
-    """A squeeze bottle: oval body 0.095 x 0.082 m (too wide for the 0.08 m opening both ways),
-    0.19 m tall, a shoulder up to an oval neck and cap (0.032 x 0.024 m) 18 mm off the body's axis."""
-    body = trimesh.creation.cylinder(radius=1.0, height=0.13, sections=64)
-    body.apply_scale([0.0475, 0.041, 1.0])
-    body.apply_translation([0.0, 0.0, 0.065])
-    neck_ring = trimesh.creation.cylinder(radius=1.0, height=0.002, sections=48)
-    neck_ring.apply_scale([0.016, 0.012, 1.0])
-    neck_ring.apply_translation([0.018, 0.0, 0.152])
-    shoulder = trimesh.convex.convex_hull(np.concatenate([body.vertices, neck_ring.vertices]))
-    cap = trimesh.creation.cylinder(radius=1.0, height=0.04, sections=48)
-    cap.apply_scale([0.016, 0.012, 1.0])
-    cap.apply_translation([0.018, 0.0, 0.17])
-    mesh = trimesh.boolean.union([shoulder, cap], engine="manifold")
-    mesh.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))  # z up -> y up
-    mesh.apply_translation(-mesh.bounds.mean(axis=0))
-    return mesh
 
 
 def camera_pose(azimuth_rad: float, distance_m: float = 0.6, elevation_deg: float = 50.0) -> np.ndarray:
