@@ -15,7 +15,8 @@ past ``g`` (``tip_m``). Candidates whose fingertips no longer reach ``g`` are dr
 
 * bottle, can: side grasps around the symmetry axis at several heights and any angle about y
   (12 angles, approach tilted by 0 / ±30°), top-down grasps across the top (bottle: the cap); cans
-  also get top-end grasps whose fingertips reach just past the rim onto the necked-in top;
+  also get top-end grasps whose fingertips reach just past the rim onto the necked-in top (moved
+  forward onto the observed top by at most ``CAN_NECK_MAX_FORWARD_M``);
 * bowl: rim pinches with the fingers tilted along the flared wall, closing across it;
 * mug: body side grasps around its axis, rim pinches, handle pinches from the side and from above;
 * laptop: deep pinches over the lid's top edge, tilted by the lid angle inferred from the box;
@@ -55,6 +56,10 @@ CAMERA_PINCH_DEPTH_M = 0.03
 #: diameter (the synthetic cans neck in by 2 to 6 mm over their top 6 to 14 mm).
 CAN_NECK_DEPTH_M = 0.012
 CAN_NECK_WIDTH = 0.9
+#: Can top-end grasps: farthest forward move onto the observed surface (m). The fingertips' depth
+#: is measured from the top; when the top is not seen (dark lids drop out of the depth image) the
+#: nearest point is on the wall below, and following it puts the fingertips on the wide body.
+CAN_NECK_MAX_FORWARD_M = 0.003
 
 #: Laptop lid pinches: assumed base thickness (m), tilt step (rad), edge positions in front of the
 #: box's back face (-x, m), fingertip depth below the lid's top edge (m; the fingers are 54 mm long).
@@ -85,7 +90,9 @@ class CandidateSet:
     coordinate (the grasp point minus its near-surface distance: what the fingers meet first).
     ``own_limit_z_m`` (N,), where given: the object's own points deeper than this TCP z are
     contacts the fingertips are planned to make (a rim pinch resting on the lid), not collisions;
-    NaN (or None for all): no such contact.
+    NaN (or None for all): no such contact. ``max_forward_m`` (N,), where given: the farthest the
+    refinement may move the candidate forward onto the observed surface (inf: up to its shift limit).
+    ``fallback`` (N,), where given: candidates tried only when no other one is accepted.
     """
 
     poses: np.ndarray
@@ -94,6 +101,8 @@ class CandidateSet:
     family: np.ndarray
     surface_z_m: np.ndarray
     own_limit_z_m: np.ndarray | None = None
+    max_forward_m: np.ndarray | None = None
+    fallback: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -111,6 +120,7 @@ class Spec:
     family: str
     tip_m: np.ndarray
     preference: np.ndarray
+    max_forward_m: np.ndarray
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -121,9 +131,12 @@ def _ring(n: int) -> np.ndarray:
     return np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
 
 
-def make_spec(point, approach, closing, near_m, width_m, family: str, tip_m=np.nan, preference=1.0) -> Spec:
+def make_spec(
+    point, approach, closing, near_m, width_m, family: str, tip_m=np.nan, preference=1.0, max_forward_m=np.inf
+) -> Spec:
     """Candidates of one family; ``tip_m`` (not NaN) places the fingertips that far past ``point``
-    instead of centring the pads on it; ``preference`` in (0, 1] scales the family's stability."""
+    instead of centring the pads on it; ``preference`` in (0, 1] scales the family's stability;
+    ``max_forward_m`` caps the refinement's forward move onto the observed surface."""
     point, approach, closing = np.broadcast_arrays(
         np.asarray(point, float), np.asarray(approach, float), np.asarray(closing, float)
     )
@@ -141,6 +154,7 @@ def make_spec(point, approach, closing, near_m, width_m, family: str, tip_m=np.n
         family,
         per_candidate(tip_m),
         per_candidate(preference),
+        per_candidate(max_forward_m),
     )
 
 
@@ -197,6 +211,7 @@ def _concat(specs: list[Spec], family: str | None = None) -> Spec:
         family or specs[0].family,
         np.concatenate([s.tip_m for s in specs]),
         np.concatenate([s.preference for s in specs]),
+        np.concatenate([s.max_forward_m for s in specs]),
     )
 
 
@@ -217,7 +232,16 @@ def _can(s: np.ndarray) -> list[Spec]:
     phi = _ring(8) / 2.0
     closing = np.stack([np.cos(phi), np.zeros(8), np.sin(phi)], axis=1)
     point = np.broadcast_to([0.0, h / 2, 0.0], (8, 3))
-    neck = make_spec(point, [0.0, -1.0, 0.0], closing, 0.0, CAN_NECK_WIDTH * s[0], "neck", CAN_NECK_DEPTH_M)
+    neck = make_spec(
+        point,
+        [0.0, -1.0, 0.0],
+        closing,
+        0.0,
+        CAN_NECK_WIDTH * s[0],
+        "neck",
+        CAN_NECK_DEPTH_M,
+        max_forward_m=CAN_NECK_MAX_FORWARD_M,
+    )
     return [side, top, neck]
 
 
@@ -343,4 +367,11 @@ def place(specs: list[Spec], gripper: GripperModel) -> CandidateSet:
     poses[:, 3, 3] = 1.0
     stability = np.array([FAMILY_STABILITY[f] for f in families]) * spec.preference
     surface_z = -depth - spec.near_m
-    return CandidateSet(poses[keep], spec.width_m[keep], stability[keep], families[keep], surface_z[keep])
+    return CandidateSet(
+        poses[keep],
+        spec.width_m[keep],
+        stability[keep],
+        families[keep],
+        surface_z[keep],
+        max_forward_m=spec.max_forward_m[keep],
+    )

@@ -16,10 +16,14 @@ canonical frame (y up) and seen from the camera:
   bottle is narrow ("neck") or the body ("side"). A top-down grasp takes the narrow top (the cap)
   when the bands from the top down stay narrow for at least ``MIN_TOP_LENGTH_M``; its fingertips
   stop ``TOP_CLEARANCE_M`` above where the object widens.
-* **Rim pinches** (cans): the points within ``TOP_BAND_M`` of the top are the top face, a disc
-  seen from above; its radius is half its extent across the line of sight and its centre the
-  middle of its extents across and along the line of sight (the near edge and the far rim; a
-  centroid would lean towards the camera, whose side of the wall joins the band). The fingers
+* **Can tops** (cans): the points within ``TOP_BAND_M`` of the top, down to ``LID_BAND_M`` below
+  their median height (the lid and the rim, not a neck widening below them), are the top face, a
+  disc seen from above (it must reach ``MIN_DISC_DEPTH_FRACTION`` of its width along the line of
+  sight, or the top is not seen); its radius is half its extent across the line of sight and its
+  centre the middle of its extents across and along the line of sight (a centroid would lean
+  towards the camera). A top narrow enough for the opening is taken whole, ``CAN_NECK_DEPTH_M``
+  over the rim, centred on that disc (replacing the model's top-end family). A wider top gets
+  **rim pinches**, tried only when nothing else is accepted. The fingers
   come down on the rim at ``RIM_ANGLES`` places, closing radially across it, the inner fingertip
   resting on the lid inside the rim (``RIM_TIP_BELOW_LID_M`` below the median of the top band,
   which is mostly lid): own points that deep under the fingers are contacts, not collisions
@@ -40,16 +44,18 @@ exist, they replace the bottle's model neck and top families (``REPLACED_FAMILIE
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from diff9d_ros.grasp.candidates import CandidateSet, make_spec, place
+from diff9d_ros.grasp.candidates import CAN_NECK_DEPTH_M, CandidateSet, make_spec, place
 from diff9d_ros.grasp.gripper import GripperModel
 from diff9d_ros.nocs import DENSITY_KG_M3, Detection
 
 GRAVITY_M_S2 = 9.81
 #: Model families (:mod:`diff9d_ros.grasp.candidates`) that the fitted ones replace when the points
 #: measured them: a bottle's neck and cap are taken where they are seen, not on the axis.
-REPLACED_FAMILIES: dict[str, tuple[str, ...]] = {"bottle": ("neck", "top")}
+REPLACED_FAMILIES: dict[str, tuple[str, ...]] = {"bottle": ("neck", "top"), "can": ("neck",)}
 #: How far an observed extent across the line of sight falls short of the object's width (m): the
 #: silhouette loses its edge pixels (depth holes at the jump to the background, grazing views) and
 #: the scene cloud keeps one point per 5 mm voxel. Measured on rendered val cans and bottles at
@@ -79,6 +85,15 @@ TOP_MAX_WIDTH_FRACTION = 0.6
 #: height above the lid assumed for the grasp point (m), depth of the fingertips below the median of
 #: the top band (the lid, m), angles around the rim, rim height that holds the moment (m).
 TOP_BAND_M = 0.008
+#: The top face: points at most this far below the band's median height (the lid, mostly) (m); the
+#: face must reach along the line of sight at least this fraction of its width across.
+LID_BAND_M = 0.001
+#: Depths of the fingertips below the rim of a top taken whole (m), deepest (most held) preferred:
+#: a short neck widens into the body above the deepest, whose fingers then land on the shoulder
+#: (the width check drops them), and a shallower one is taken.
+NECK_DEPTHS_M = np.array([CAN_NECK_DEPTH_M, 0.009, 0.007])
+NECK_SHALLOW_PENALTY = 0.1
+MIN_DISC_DEPTH_FRACTION = 0.7
 RIM_EDGE_QUANTILE = 0.01
 RIM_INSET_M = 0.0015
 RIM_WIDTH_M = 0.006
@@ -177,9 +192,8 @@ def rim_moment_ok(detection: Detection, radius_m: float, grip_force_n: float) ->
     return bool(mass_kg * GRAVITY_M_S2 * radius_m <= grip_force_n * RIM_CONTACT_M)
 
 
-def _rim(points: np.ndarray, detection: Detection, gripper: GripperModel, max_width_m: float):
-    """Rim pinches of a can from its observed top face, or None (no top seen, a top narrow enough to
-    take whole, or a can too heavy to hang from its rim)."""
+def _top_disc(points: np.ndarray, detection: Detection) -> tuple[np.ndarray, float] | None:
+    """(rim top centre (3,), radius) of a can's top face seen from above, or None (module docstring)."""
     axes = _view_axes(detection)
     if axes is None or len(points) < MIN_BAND_POINTS:
         return None
@@ -189,15 +203,39 @@ def _rim(points: np.ndarray, detection: Detection, gripper: GripperModel, max_wi
     camera = -detection.rotation.T @ detection.translation_m
     if len(disc) < 3 * MIN_BAND_POINTS or camera[1] <= top:
         return None
-    u_low, u_high = np.quantile(disc @ across, [RIM_EDGE_QUANTILE, 1.0 - RIM_EDGE_QUANTILE])
-    d_low, d_high = np.quantile(disc @ sight, [RIM_EDGE_QUANTILE, 1.0 - RIM_EDGE_QUANTILE])
+    lid = float(np.median(disc[:, 1]))
+    face = disc[disc[:, 1] >= lid - LID_BAND_M]  # lid and rim, not the wall or a neck below them
+    u_low, u_high = np.quantile(face @ across, [RIM_EDGE_QUANTILE, 1.0 - RIM_EDGE_QUANTILE])
+    d_low, d_high = np.quantile(face @ sight, [RIM_EDGE_QUANTILE, 1.0 - RIM_EDGE_QUANTILE])
+    if d_high - d_low < MIN_DISC_DEPTH_FRACTION * (u_high - u_low):
+        return None  # the far rim is missing: the top face is not seen, the band is the near wall
     radius = (float(u_high - u_low) + SILHOUETTE_DEFICIT_M) / 2.0
-    if not max_width_m < 2.0 * radius <= 1.4 * detection.size_m[0]:
-        return None
-    if not rim_moment_ok(detection, radius, gripper.finger_force_n):
+    if not 0.25 * detection.size_m[0] <= radius <= 0.7 * detection.size_m[0]:
         return None
     centre = 0.5 * (u_low + u_high) * across + 0.5 * (d_low + d_high) * sight
-    centre[1] = float(np.median(disc[:, 1])) + RIM_HEIGHT_M
+    centre[1] = lid + RIM_HEIGHT_M
+    return centre, radius
+
+
+def _can_top(points: np.ndarray, detection: Detection, gripper: GripperModel, max_width_m: float):
+    """Top-end grasps of a can centred on its observed top, or rim pinches (fallback) when the top is
+    wider than ``max_width_m``; None without a measured top or when a rim pinch cannot hold."""
+    disc = _top_disc(points, detection)
+    if disc is None:
+        return None
+    centre, radius = disc
+    if 2.0 * radius <= max_width_m:
+        phi, depth = (
+            g.reshape(-1) for g in np.meshgrid(np.linspace(0.0, np.pi, 8, endpoint=False), NECK_DEPTHS_M)
+        )
+        closing = np.stack([np.cos(phi), np.zeros_like(phi), np.sin(phi)], axis=1)
+        point = np.broadcast_to(centre, (len(phi), 3))
+        preference = 1.0 - NECK_SHALLOW_PENALTY * (NECK_DEPTHS_M[0] - depth) / (
+            NECK_DEPTHS_M[0] - NECK_DEPTHS_M[-1]
+        )
+        return make_spec(point, [0.0, -1.0, 0.0], closing, 0.0, 2.0 * radius, "neck", depth, preference)
+    if not rim_moment_ok(detection, radius, gripper.finger_force_n):
+        return None
     phi = np.linspace(0.0, 2.0 * np.pi, RIM_ANGLES, endpoint=False)
     radial = np.stack([np.cos(phi), np.zeros_like(phi), np.sin(phi)], axis=1)
     point = centre + (radius - RIM_INSET_M) * radial
@@ -218,20 +256,15 @@ def fitted_candidates(
     if detection.category == "bottle":
         specs = _slices(points, detection, gripper, max_width_m)
         return place(specs, gripper) if specs else None
-    rim = _rim(points, detection, gripper, max_width_m)
-    if rim is None:
+    top = _can_top(points, detection, gripper, max_width_m)
+    if top is None:
         return None
-    candidates = place([rim], gripper)
-    z_high = gripper.finger_z_range_m[1]
-    limit = np.full(len(candidates), z_high - RIM_CONTACT_ALLOWANCE_M)
-    return CandidateSet(
-        candidates.poses,
-        candidates.prior_width_m,
-        candidates.stability,
-        candidates.family,
-        candidates.surface_z_m,
-        own_limit_z_m=limit,
-    )
+    candidates = place([top], gripper)
+    if top.family != "rim":
+        return candidates
+    limit = np.full(len(candidates), gripper.finger_z_range_m[1] - RIM_CONTACT_ALLOWANCE_M)
+    fallback = np.ones(len(candidates), dtype=bool)
+    return replace(candidates, own_limit_z_m=limit, fallback=fallback)
 
 
 def silhouette_widths(

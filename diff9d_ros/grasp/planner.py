@@ -39,7 +39,7 @@ Pipeline per object (all candidates at once, see :mod:`diff9d_ros.grasp.collisio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.special import erf
@@ -47,7 +47,7 @@ from scipy.special import erf
 from diff9d_ros.geometry.boxes import points_in_box
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp import collision, refine
-from diff9d_ros.grasp.candidates import canonical_candidates
+from diff9d_ros.grasp.candidates import CandidateSet, canonical_candidates
 from diff9d_ros.grasp.fitted import REPLACED_FAMILIES, fitted_candidates, silhouette_widths
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 from diff9d_ros.nocs import SYMMETRIC_CATEGORIES, Detection
@@ -153,6 +153,29 @@ def _skew(v: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass
+class _Posed:
+    """Candidates in the camera frame during planning: TCP poses, own points in their frames, the
+    width they expect, which TCP axes the points fixed, and their per-candidate attributes."""
+
+    poses: np.ndarray
+    local_own: np.ndarray
+    prior_width: np.ndarray
+    observed: np.ndarray
+    stability: np.ndarray
+    family: np.ndarray
+    own_limit: np.ndarray
+    fallback: np.ndarray
+
+    def select(self, keep: np.ndarray) -> _Posed:
+        return _Posed(*(getattr(self, f.name)[keep] for f in fields(self)))
+
+    def concatenate(self, other: _Posed) -> _Posed:
+        return _Posed(
+            *(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self))
+        )
+
+
 class GraspPlanner:
     """Ranked, collision-free parallel-jaw grasps for one detected object at a time."""
 
@@ -214,37 +237,39 @@ class GraspPlanner:
             own = points_in_box(points, rotation, centre, size, tolerance_m=cfg.own_tolerance_m)
 
         cands = canonical_candidates(detection.category, size, self.gripper)
-        poses = np.einsum("ij,njk->nik", detection.transform, cands.poses)
-        local_own = collision.to_tcp_frames(points[own], poses)
-        prior_width = cands.prior_width_m
-        observed = np.zeros((len(poses), 3), dtype=bool)  # TCP axes measured on the points
-        stability, family = cands.stability, cands.family
-        own_limit = np.full(len(poses), np.nan)
         stats = PlanStats()
         max_open = self.gripper.max_opening_m
+        table = self._posed(cands, detection, points[own])
         if cfg.refine_on_points:
-            poses, local_own, prior_width, observed = self._refine(
-                poses, local_own, prior_width, cands.surface_z_m, table_plane, stats
+            table.poses, table.local_own, table.prior_width, table.observed = self._refine(
+                table.poses,
+                table.local_own,
+                table.prior_width,
+                cands.surface_z_m,
+                cands.max_forward_m,
+                table_plane,
+                stats,
             )
             fit = fitted_candidates(
                 detection, points[own], self.gripper, max_open - 2.0 * cfg.min_finger_margin_m
             )
             if fit is not None:
-                replaced = np.isin(family, REPLACED_FAMILIES.get(detection.category, ()))
-                poses, local_own, prior_width, observed, stability, family, own_limit = (
-                    a[~replaced]
-                    for a in (poses, local_own, prior_width, observed, stability, family, own_limit)
-                )
-                fit_poses = np.einsum("ij,njk->nik", detection.transform, fit.poses)
-                poses = np.concatenate([poses, fit_poses])
-                local_own = np.concatenate([local_own, collision.to_tcp_frames(points[own], fit_poses)])
-                prior_width = np.concatenate([prior_width, fit.prior_width_m])
-                fit_observed = np.broadcast_to([False, True, True], (len(fit), 3))
-                observed = np.concatenate([observed, fit_observed])
-                stability = np.concatenate([stability, fit.stability])
-                family = np.concatenate([family, fit.family])
-                limit = fit.own_limit_z_m if fit.own_limit_z_m is not None else np.full(len(fit), np.nan)
-                own_limit = np.concatenate([own_limit, limit])
+                table = table.select(~np.isin(table.family, REPLACED_FAMILIES.get(detection.category, ())))
+                fitted = self._posed(fit, detection, points[own])
+                fitted.observed[:, 1:] = True  # placed on the points across and along the approach
+                table = table.concatenate(fitted)
+        poses, local_own, prior_width, observed = (
+            table.poses,
+            table.local_own,
+            table.prior_width,
+            table.observed,
+        )
+        stability, family, own_limit, fallback = (
+            table.stability,
+            table.family,
+            table.own_limit,
+            table.fallback,
+        )
         stats.candidates = len(poses)
         # Own points the fingertips are planned to touch (rim pinches on the lid) are contacts.
         with np.errstate(invalid="ignore"):
@@ -287,39 +312,38 @@ class GraspPlanner:
         stats.uncertain = int(np.sum(~likely))
         idx, p_pose, quality = idx[likely], p_pose[likely], quality[likely]
         bound = p_pose * (quality + CLEARANCE_WEIGHT)
-        order = idx[np.argsort(-bound)]
         bound_of = dict(zip(idx.tolist(), bound.tolist(), strict=True))
+        # Fallback candidates (rim pinches of wide cans) are tried only when no other one is accepted.
+        tiers = [idx[~fallback[idx]], idx[fallback[idx]]]
         accepted: list[tuple[float, int]] = []
-        for start in range(0, len(order), cfg.batch_size):
-            batch = order[start : start + cfg.batch_size]
-            if len(accepted) >= cfg.max_grasps:
-                kth = sorted(accepted, reverse=True)[cfg.max_grasps - 1][0]
-                if kth >= bound_of[int(batch[0])]:
-                    break
-            stats.evaluated += len(batch)
-            local = collision.to_tcp_frames(points, poses[batch])
-            low, high = solid_low[batch], solid_high[batch]
-            with np.errstate(invalid="ignore"):
-                contact = own[None, :] & (local[..., 2] > own_limit[batch, None])
-            hits_solid = (collision.inside(local, low, high) & ~contact).any(axis=1)
-            swept_low = region_low[batch].copy()
-            swept_low[:, 2] -= cfg.approach_distance_m
-            hits_other = (collision.inside(local, swept_low, region_high[batch]) & ~own[None, :]).any(axis=1)
-            ok = ~(hits_solid | hits_other)
-            stats.collision += int(np.sum(~ok))
-            if not ok.any():
-                continue
-            clearance = np.minimum(
-                collision.box_distance_m(local[ok][:, ~own, :], low[ok], high[ok]), table_gap[batch[ok]]
-            )
-            clear = np.clip(clearance / cfg.clearance_saturation_m, 0.0, 1.0)
-            good = batch[ok]
-            p, q = self._score_terms(
-                detection, stability[good], poses[good], width[good], opening[good], observed[good]
-            )
-            accepted += list(
-                zip((p * (q + CLEARANCE_WEIGHT * clear)).tolist(), batch[ok].tolist(), strict=True)
-            )
+        for tier in tiers:
+            if accepted:
+                break
+            order = tier[np.argsort([-bound_of[int(i)] for i in tier])]
+            for start in range(0, len(order), cfg.batch_size):
+                batch = order[start : start + cfg.batch_size]
+                if len(accepted) >= cfg.max_grasps:
+                    kth = sorted(accepted, reverse=True)[cfg.max_grasps - 1][0]
+                    if kth >= bound_of[int(batch[0])]:
+                        break
+                accepted += self._check_batch(
+                    batch,
+                    detection,
+                    points,
+                    own,
+                    poses,
+                    own_limit,
+                    solid_low,
+                    solid_high,
+                    region_low,
+                    region_high,
+                    table_gap,
+                    stability,
+                    width,
+                    opening,
+                    observed,
+                    stats,
+                )
         stats.accepted = len(accepted)
         self.last_stats = stats
 
@@ -347,12 +371,73 @@ class GraspPlanner:
             )
         return grasps
 
+    @staticmethod
+    def _posed(cands: CandidateSet, detection: Detection, own_points: np.ndarray) -> _Posed:
+        """Canonical candidates in the camera frame, with the own points in their TCP frames."""
+        poses = np.einsum("ij,njk->nik", detection.transform, cands.poses)
+        n = len(poses)
+        return _Posed(
+            poses,
+            collision.to_tcp_frames(own_points, poses),
+            cands.prior_width_m,
+            np.zeros((n, 3), dtype=bool),
+            cands.stability,
+            cands.family,
+            cands.own_limit_z_m if cands.own_limit_z_m is not None else np.full(n, np.nan),
+            cands.fallback if cands.fallback is not None else np.zeros(n, dtype=bool),
+        )
+
+    def _check_batch(
+        self,
+        batch: np.ndarray,
+        detection: Detection,
+        points: np.ndarray,
+        own: np.ndarray,
+        poses: np.ndarray,
+        own_limit: np.ndarray,
+        solid_low: np.ndarray,
+        solid_high: np.ndarray,
+        region_low: np.ndarray,
+        region_high: np.ndarray,
+        table_gap: np.ndarray,
+        stability: np.ndarray,
+        width: np.ndarray,
+        opening: np.ndarray,
+        observed: np.ndarray,
+        stats: PlanStats,
+    ) -> list[tuple[float, int]]:
+        """(score, index) of the candidates of ``batch`` that pass the point checks (module docstring)."""
+        cfg = self.config
+        stats.evaluated += len(batch)
+        local = collision.to_tcp_frames(points, poses[batch])
+        low, high = solid_low[batch], solid_high[batch]
+        with np.errstate(invalid="ignore"):
+            contact = own[None, :] & (local[..., 2] > own_limit[batch, None])
+        hits_solid = (collision.inside(local, low, high) & ~contact).any(axis=1)
+        swept_low = region_low[batch].copy()
+        swept_low[:, 2] -= cfg.approach_distance_m
+        hits_other = (collision.inside(local, swept_low, region_high[batch]) & ~own[None, :]).any(axis=1)
+        ok = ~(hits_solid | hits_other)
+        stats.collision += int(np.sum(~ok))
+        if not ok.any():
+            return []
+        clearance = np.minimum(
+            collision.box_distance_m(local[ok][:, ~own, :], low[ok], high[ok]), table_gap[batch[ok]]
+        )
+        clear = np.clip(clearance / cfg.clearance_saturation_m, 0.0, 1.0)
+        good = batch[ok]
+        p, q = self._score_terms(
+            detection, stability[good], poses[good], width[good], opening[good], observed[good]
+        )
+        return list(zip((p * (q + CLEARANCE_WEIGHT * clear)).tolist(), good.tolist(), strict=True))
+
     def _refine(
         self,
         poses: np.ndarray,
         local_own: np.ndarray,
         prior_width_m: np.ndarray,
         surface_z_m: np.ndarray,
+        family_forward_m: np.ndarray | None,
         table_plane: TablePlane | None,
         stats: PlanStats,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -368,13 +453,14 @@ class GraspPlanner:
             poses, local_own, prior_width_m, gripper, cfg.max_shift_m, cluster_gap, max_width
         )
         opening = np.minimum(gripper.max_opening_m, width + 2.0 * cfg.finger_margin_m)
-        max_forward = np.full(len(poses), np.inf)
+        max_forward = np.full(len(poses), np.inf) if family_forward_m is None else family_forward_m.copy()
         if table_plane is not None:
             low, high = collision.gripper_solids(gripper, opening, cfg.approach_distance_m)
             gap = collision.table_clearance_m(poses, low, high, table_plane)
             descent = -(poses[:, :3, 2] @ table_plane.normal)
             with np.errstate(divide="ignore"):
-                max_forward = np.where(descent > 1e-6, (gap - cfg.table_clearance_m) / descent, np.inf)
+                table_forward = np.where(descent > 1e-6, (gap - cfg.table_clearance_m) / descent, np.inf)
+            max_forward = np.minimum(max_forward, table_forward)
         poses, local_own, shift_z, seen_z = refine.snap_to_surface(
             poses, local_own, surface_z_m, opening, gripper, cfg.max_shift_m, max_forward
         )
