@@ -18,6 +18,7 @@ from diff9d_ros.grasp.physics import GraspSimulator, PhysicsObject
 from diff9d_ros.grasp.planner import GraspPlanner
 from diff9d_ros.grasp.shapes import food_tin, oval_necked_bottle
 from diff9d_ros.nocs import DENSITY_KG_M3, Detection
+from diff9d_ros.synth.scene import look_at
 
 #: Canonical y (up) to world z.
 Y_UP = trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0])
@@ -31,13 +32,7 @@ def camera_pose(azimuth_rad: float, distance_m: float = 0.6, elevation_deg: floa
     eye = target + distance_m * np.array(
         [np.cos(elevation) * np.cos(azimuth_rad), np.cos(elevation) * np.sin(azimuth_rad), np.sin(elevation)]
     )
-    z = (target - eye) / np.linalg.norm(target - eye)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    pose = np.eye(4)
-    pose[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
-    pose[:3, 3] = eye
-    return pose
+    return look_at(eye, target)
 
 
 def seen_points(mesh_world: trimesh.Trimesh, cam: np.ndarray, seed: int) -> np.ndarray:

@@ -17,7 +17,8 @@ Pose sources:
 * frame detectors (:data:`FrameDetector`), given by the caller: ``diff9d`` runs the estimator on
   the ground-truth instance masks and categories, with the true table plane; ``pipeline`` is what
   the pipeline runs (built-in tabletop segmentation, its fitted table plane, categories from the
-  network). A detector's detections are matched to the objects by mask overlap. ``NAME_unrefined``
+  network). A detector's detections are matched to the objects by mask overlap
+(:func:`match_detections`). ``NAME_unrefined``
   plans from detector ``NAME``'s detections with the planner's use of the observed points
   switched off: the baseline of that refinement, in the same run.
 
@@ -49,8 +50,10 @@ PIPELINE_SOURCE = "pipeline"
 #: Suffix of a source that plans a detector's poses without the refinement on the observed points.
 UNREFINED_SUFFIX = "_unrefined"
 UNREFINED_SOURCE = ESTIMATED_SOURCE + UNREFINED_SUFFIX
-#: Least share of an object's visible pixels a detection's mask must cover to be its detection.
+#: A detection is an object's when at least this share of its mask lies on the object ...
 MIN_MASK_OVERLAP = 0.5
+#: ... and it covers at least this share of the object's visible pixels.
+MIN_MASK_COVER = 0.1
 
 
 @dataclass(frozen=True)
@@ -235,21 +238,22 @@ def physics_objects(scene) -> list[PhysicsObject]:
 def match_detections(
     views: list[ObjectView], found: FrameDetections, truth_mask: np.ndarray
 ) -> dict[str, Detection]:
-    """Object name -> its detection: one to one, greedily by overlap, each covering at least
-    ``MIN_MASK_OVERLAP`` of the object's visible pixels."""
+    """Object name -> its detection, one to one, greedily by overlap: a detection's mask must lie at
+    least ``MIN_MASK_OVERLAP`` on the object and cover at least ``MIN_MASK_COVER`` of what is seen
+    of it (a segmentation that splits an object still detects it by its largest part)."""
     by_id = {d.mask_id: d for d in found.detections}
     if not by_id:
         return {}
     size = int(max(truth_mask.max(), found.instance_mask.max())) + 1
-    pairs = np.bincount(
-        (truth_mask.astype(np.int64) * size + found.instance_mask.astype(np.int64)).ravel(),
-        minlength=size * size,
-    ).reshape(size, size)
+    codes = truth_mask.astype(np.int64) * size + found.instance_mask.astype(np.int64)
+    pairs = np.bincount(codes.ravel(), minlength=size * size).reshape(size, size)
+    segment_pixels = pairs.sum(axis=0)
     scored = []
     for view in views:
         for mask_id in by_id:
-            overlap = pairs[view.detection.mask_id, mask_id] / max(view.visible_pixels, 1)
-            if overlap >= MIN_MASK_OVERLAP:
+            overlap = int(pairs[view.detection.mask_id, mask_id])
+            on_object = overlap / max(int(segment_pixels[mask_id]), 1)
+            if on_object >= MIN_MASK_OVERLAP and overlap >= MIN_MASK_COVER * view.visible_pixels:
                 scored.append((overlap, view.name, mask_id))
     matched: dict[str, Detection] = {}
     used: set[int] = set()
