@@ -140,3 +140,23 @@ def test_underestimated_size_gives_no_plan_rather_than_a_failing_one() -> None:
     for azimuth in (0.4, 1.5, 2.6, 3.7, 4.8):
         best, _ = plan_and_lift(tin, "can", azimuth, detection_size_m=[0.072, 0.12, 0.072])
         assert best is None, best
+
+
+def test_bottle_seen_only_where_it_tapers_gets_no_slices() -> None:
+    """A cone-shaped bottle: every band's halves differ by more than the taper limit, so no slice
+    grasp is fitted (and planning still returns the model families' grasps or none, no error)."""
+    from diff9d_ros.grasp.fitted import fitted_candidates
+    from diff9d_ros.grasp.gripper import load_gripper
+    from diff9d_ros.grasp.shapes import revolved
+
+    cone = revolved([(0.0, 0.0), (0.06, 0.0), (0.004, 0.09), (0.0, 0.09)])
+    pose = upright_pose(cone)
+    cam = camera_pose(0.4)
+    world = cone.copy()
+    world.apply_transform(pose)
+    in_camera = np.linalg.inv(cam) @ pose
+    detection = Detection("bottle", in_camera[:3, :3], in_camera[:3, 3], cone.extents)
+    points = seen_points(world, cam, seed=3)
+    mine = points[np.linalg.norm(points - in_camera[:3, 3], axis=1) < 0.12]
+    assert fitted_candidates(detection, mine, load_gripper(), 0.077) is None
+    GraspPlanner().plan(detection, points, TablePlane(cam[:3, :3].T @ [0.0, 0.0, 1.0], float(cam[2, 3])))

@@ -152,6 +152,8 @@ def _slices(points: np.ndarray, detection: Detection, gripper: GripperModel, max
         width = float(u.max() - u.min()) + SILHOUETTE_DEFICIT_M
         middle = 0.5 * (u.max() + u.min()) * across + (d.min() + 0.5 * width) * sight
         measured.append((centre_y, width, middle + centre_y * np.array([0.0, 1.0, 0.0]), width / 2.0))
+    if not measured:
+        return []
     widest = max(w for _, w, _, _ in measured)
     specs = []
     down = np.array([0.0, -1.0, 0.0])
