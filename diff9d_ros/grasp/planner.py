@@ -13,14 +13,22 @@ Pipeline per object (all candidates at once, see :mod:`diff9d_ros.grasp.collisio
    is then re-centred along its closing axis
    on the own points between its fingers and snapped along its approach to the observed near
    surface, at most ``max_shift_m`` each, never into the table (:mod:`diff9d_ros.grasp.refine`):
-   the observed cloud corrects the pose error the estimator makes.
-3. Width: the opening a candidate needs is the larger of its family prior and twice the farthest
-   own point between the pads; rejected if that plus ``min_finger_margin_m`` per side exceeds the
-   maximum opening. The fingers approach opened to the width plus ``finger_margin_m`` per side.
+   the observed cloud corrects the pose error the estimator makes. Candidates fitted on the own
+   points (:mod:`diff9d_ros.grasp.fitted`: a bottle's measured bands, neck and cap; a can's measured
+   top, and rim pinches of tins wider than the opening) are added, replacing the model families
+   they measure; rim pinches are a fallback, tried only when no other candidate is accepted.
+3. Width: the opening a candidate needs is the largest of its family prior, twice the farthest
+   own point between the pads and (bottles, cans) the width the observed silhouette shows at the
+   pads' height (:func:`diff9d_ros.grasp.fitted.silhouette_widths`); rejected if that plus
+   ``min_finger_margin_m`` per side exceeds the maximum opening, so an under-estimated size gives
+   no plan rather than fingers landing on the object. The fingers approach opened to the width plus
+   ``finger_margin_m`` per side.
 4. Rejected as well: fewer than ``min_support_points`` own points between the pads (a grasp on
-   air), any swept box below the table plane or an approach pointing up out of it, any point in the
-   palm or finger boxes swept along the approach from the pre-grasp (own points included), any other
-   object's point in the space between the fingers along that sweep.
+   air; rim pinches are placed on the measured top instead), any swept box below the table plane
+   or an approach pointing up out of it, any point in the palm or finger boxes swept along the
+   approach from the pre-grasp (own points included, except those a rim pinch's fingertips are
+   planned to rest on), any other object's point in the space between the fingers along that
+   sweep, and a pose probability ``p_pose`` (below) under ``min_pose_probability``.
 5. Ranking: ``score = p_pose * (0.35 stability + 0.3 centrality + 0.15 width margin + 0.2
    clearance)``. ``p_pose`` is the chance that the pad centre stays within the grasp's tolerance
    under the pose covariance: the 6x6 covariance is propagated to the pad centre by the Jacobian
