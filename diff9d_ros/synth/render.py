@@ -5,13 +5,15 @@ frame, and one ray per pixel centre is cast with direction ``((u - cx) / fx, (v 
 so the hit distance along the ray *is* the z depth. Shading is Lambertian plus ambient with an
 optional Blinn-Phong specular lobe (Blinn, SIGGRAPH 1977) and hard shadows from the strongest
 light (one more cast from the hit points), all vectorised over pixels; the result is linear RGB
-(``noise.corrupt_rgb`` / ``noise.to_srgb8`` turn it into 8-bit sRGB).
+(``noise.corrupt_rgb`` / ``noise.to_srgb8`` turn it into 8-bit sRGB). Shadow rays are cast only
+from points whose ray towards the light passes through the bounding sphere of an object that can
+cast a shadow (:meth:`Renderer._shadow_candidates`); every other lit point is lit.
 
-Ground-truth helpers: an object's *unoccluded* pixel count (cast its pixel box against a cached
-scene holding only that instance in its canonical frame, the rays moved into that frame; pixels
-outside the image count, so truncation lowers the visible fraction too), and mug handle
-visibility (ray-cast the handle's face centres: a centre is visible when the first hit along the
-ray from the camera lands on it, within 1 mm, inside the image).
+Ground-truth helpers: an object's *unoccluded* pixel count (the pixels it would cover with nothing
+in front of it, pixels outside the image included, so truncation lowers the visible fraction too),
+and mug handle visibility (ray-cast the handle's face centres: a centre is visible when the first
+hit along the ray from the camera lands on it, within 1 mm, inside the image). Both read the
+object's own mesh (``SceneObject.category_mesh``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import open3d as o3d
 
 from diff9d_ros.geometry.boxes import box_corners
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.synth.meshes import instance_mesh
-from diff9d_ros.synth.scene import Scene, SceneObject
+from diff9d_ros.synth.meshes import CategoryMesh
+from diff9d_ros.synth.scene import SUPPORT_NAMES, Scene, SceneObject
 
 INVALID_ID = o3d.t.geometry.RaycastingScene.INVALID_ID
 #: Bounding-box area (pixels) above which :meth:`Renderer.unoccluded_pixels` samples every 2nd pixel.
@@ -33,6 +35,10 @@ UNOCCLUDED_EXACT_PX = 20_000
 SHADOW_BIAS_M = 1e-3
 #: A handle sample counts as seen when the first hit lies within this distance of it, metres.
 HANDLE_HIT_TOLERANCE_M = 1e-3
+#: Lights lower than this (sine of the elevation) may shine under the table: no shadow-ray culling.
+CULL_MIN_LIGHT_SIN = 0.05
+#: Cells per side of the light-space occupancy grid that culls shadow rays.
+SHADOW_GRID_CELLS = 256
 
 
 @dataclass
@@ -108,7 +114,7 @@ class Renderer:
         self._view = self._dirs / np.linalg.norm(self._dirs, axis=1, keepdims=True)
         rays = np.concatenate([np.zeros_like(self._dirs), self._dirs], axis=1)
         self._rays = o3d.core.Tensor(rays)
-        self._instance_scenes: dict[tuple[str, int], o3d.t.geometry.RaycastingScene] = {}
+        self._instance_scenes: dict[tuple[str, str, int], o3d.t.geometry.RaycastingScene] = {}
 
     def build(self, scene: Scene) -> o3d.t.geometry.RaycastingScene:
         """A raycasting scene with every object in the camera frame; geometry id = object index."""
@@ -174,7 +180,8 @@ class Renderer:
             direction = (world_to_camera @ light.direction).astype(np.float32)
             lambert = np.maximum(_dot(normals, direction), np.float32(0.0))
             if k == strongest and self.shadows:
-                lambert *= self._unshadowed(raycaster, points, normals, direction, lambert > 0, pixels, index)
+                lit = self._unshadowed(scene, raycaster, points, normals, direction, lambert > 0, index)
+                lambert *= lit
             shade += np.float32(light.intensity) * lambert
             if len(glossy):
                 half = direction - view[glossy]
@@ -199,58 +206,113 @@ class Renderer:
 
     def _unshadowed(
         self,
+        scene: Scene,
         raycaster: o3d.t.geometry.RaycastingScene,
         points: np.ndarray,
         normals: np.ndarray,
         direction: np.ndarray,
         facing_light: np.ndarray,
-        pixels: np.ndarray,
         object_index: np.ndarray,
     ) -> np.ndarray:
-        """1 where the light is visible from the surface point, 0 in shadow or facing away.
-
-        Shadow rays are cast from the even image rows; a pixel of an odd row copies the pixel
-        above it when both lie on the same object and face the light, and casts its own ray
-        otherwise. Shadow boundaries that run across a surface are so placed to one row.
-        """
-        width = self.intrinsics.width
-        position = np.full(self.intrinsics.width * self.intrinsics.height, -1, dtype=np.int64)
-        position[pixels] = np.arange(len(pixels))
-        candidates = np.flatnonzero(facing_light)
-        odd = (pixels[candidates] // width) % 2 == 1
-        above = np.full(len(candidates), -1, dtype=np.int64)
-        above[odd] = position[pixels[candidates[odd]] - width]
-        copies = above >= 0
-        copies[copies] = facing_light[above[copies]] & (
-            object_index[above[copies]] == object_index[candidates[copies]]
-        )
-        cast = candidates[~copies]
+        """1 where the light is visible from the surface point, 0 in shadow or facing away."""
+        cast = np.flatnonzero(facing_light & self._shadow_candidates(scene, points, object_index, direction))
         rays = np.empty((len(cast), 6), dtype=np.float32)
         rays[:, :3] = points[cast] + np.float32(SHADOW_BIAS_M) * normals[cast]
         rays[:, 3:] = direction
         blocked = raycaster.test_occlusions(o3d.core.Tensor(rays), nthreads=self.nthreads).numpy()
-        lit = np.zeros(len(points), dtype=np.float32)
-        lit[cast] = ~blocked
-        lit[candidates[copies]] = lit[above[copies]]
+        lit = facing_light.astype(np.float32)
+        lit[cast[blocked]] = 0.0
         return lit
 
-    def _instance_scene(self, category: str, instance_id: int) -> o3d.t.geometry.RaycastingScene:
-        key = (category, instance_id)
-        if key not in self._instance_scenes:
-            mesh = instance_mesh(category, instance_id).mesh
+    def _shadow_candidates(
+        self, scene: Scene, points: np.ndarray, object_index: np.ndarray, direction: np.ndarray
+    ) -> np.ndarray:
+        """Points whose ray towards the light may hit something: True where the ray's footprint in
+        the light's view falls into the bounding disc of a non-support object (a cell of a
+        SHADOW_GRID_CELLS^2 occupancy grid, conservatively rasterised), or, for floor points, of
+        the table. A light at or below the horizon makes every point a candidate."""
+        direction_world = scene.camera_pose[:3, :3] @ direction
+        if direction_world[2] < CULL_MIN_LIGHT_SIN:
+            return np.ones(len(points), dtype=bool)
+        helper = np.array([1.0, 0.0, 0.0]) if abs(direction[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+        axis_u = np.cross(direction, helper)
+        axis_u /= np.linalg.norm(axis_u)
+        axis_v = np.cross(direction, axis_u)
+        spheres = [(i, *self._bounding_sphere(scene, o)) for i, o in enumerate(scene.objects)]
+        blockers = [(c, r) for i, c, r in spheres if scene.objects[i].name not in SUPPORT_NAMES]
+        candidates = np.zeros(len(points), dtype=bool)
+        u = _dot(points, axis_u)
+        v = _dot(points, axis_v)
+        if blockers:
+            centres = np.array([[c @ axis_u, c @ axis_v] for c, _ in blockers])
+            radii = np.array([r for _, r in blockers])
+            low, high = (centres - radii[:, None]).min(axis=0), (centres + radii[:, None]).max(axis=0)
+            cell = max((high - low).max() / SHADOW_GRID_CELLS, 1e-4)
+            shape = np.ceil((high - low) / cell).astype(int) + 1
+            grid = np.zeros(shape, dtype=bool)
+            ix, iy = np.ogrid[0 : shape[0], 0 : shape[1]]
+            for (cu, cv), radius in zip(centres, radii, strict=True):
+                reach = radius + cell * 0.71  # a cell counts when any part of it may touch the disc
+                grid |= (
+                    (low[0] + (ix + 0.5) * cell - cu) ** 2 + (low[1] + (iy + 0.5) * cell - cv) ** 2
+                ) <= reach**2
+            cu = np.floor((u - low[0]) / cell).astype(np.int64)
+            cv = np.floor((v - low[1]) / cell).astype(np.int64)
+            inside = (cu >= 0) & (cu < shape[0]) & (cv >= 0) & (cv < shape[1])
+            candidates[inside] = grid[cu[inside], cv[inside]]
+        floor = [i for i, o in enumerate(scene.objects) if o.name == SUPPORT_NAMES[1]]
+        table = [(c, r) for i, c, r in spheres if scene.objects[i].name == SUPPORT_NAMES[0]]
+        if floor and table:
+            on_floor = np.flatnonzero(object_index == floor[0])
+            centre, radius = table[0]
+            du, dv = u[on_floor] - centre @ axis_u, v[on_floor] - centre @ axis_v
+            candidates[on_floor] |= du * du + dv * dv <= radius * radius
+        return candidates
+
+    @staticmethod
+    def _bounding_sphere(scene: Scene, obj: SceneObject) -> tuple[np.ndarray, float]:
+        """Centre (camera frame) and radius of a sphere around the object's mesh box."""
+        low, high = obj.mesh().bounds
+        transform = camera_from_object(scene, obj)
+        centre_local = (low + high) / 2.0
+        return transform[:3, :3] @ centre_local + transform[:3, 3], float(np.linalg.norm(high - low) / 2.0)
+
+    def _instance_scene(self, record: CategoryMesh) -> o3d.t.geometry.RaycastingScene:
+        if record.key not in self._instance_scenes:
             raycaster = o3d.t.geometry.RaycastingScene()
             raycaster.add_triangles(
-                o3d.core.Tensor(mesh.vertices.astype(np.float32)),
-                o3d.core.Tensor(mesh.faces.astype(np.uint32)),
+                o3d.core.Tensor(record.mesh.vertices.astype(np.float32)),
+                o3d.core.Tensor(record.mesh.faces.astype(np.uint32)),
             )
-            self._instance_scenes[key] = raycaster
-        return self._instance_scenes[key]
+            self._instance_scenes[record.key] = raycaster
+        return self._instance_scenes[record.key]
 
-    def unoccluded_pixels(self, scene: Scene, obj: SceneObject) -> int:
+    def _instance_hits(self, obj: SceneObject, transform: np.ndarray, u: np.ndarray, v: np.ndarray) -> int:
+        """How many of the pixel rays (u, v) (any shape) hit the object alone (its canonical-frame
+        scene; the rays moved into that frame)."""
+        if u.size == 0:
+            return 0
+        rotation, translation = transform[:3, :3], transform[:3, 3]
+        dx = ((u - self.intrinsics.cx) / self.intrinsics.fx).reshape(-1, 1)
+        dy = ((v - self.intrinsics.cy) / self.intrinsics.fy).reshape(-1, 1)
+        rays = np.empty((dx.shape[0], 6), dtype=np.float32)
+        rays[:, :3] = -translation @ rotation
+        rays[:, 3:] = dx * rotation[0] + dy * rotation[1] + rotation[2]
+        hits = self._instance_scene(obj.category_mesh).cast_rays(
+            o3d.core.Tensor(rays), nthreads=self.nthreads
+        )
+        return int(np.count_nonzero(hits["geometry_ids"].numpy() != INVALID_ID))
+
+    def unoccluded_pixels(self, scene: Scene, obj: SceneObject, result: RenderResult | None = None) -> int:
         """Pixels the object would cover with nothing in front of it, on an unbounded image plane.
 
-        Boxes larger than ``UNOCCLUDED_EXACT_PX`` pixels are sampled on every second row and
-        column and the count scaled by 4 (relative error well under 1 % at that size).
+        Cast against the object alone over its projected box; boxes larger than
+        ``UNOCCLUDED_EXACT_PX`` pixels are sampled on every second row and column and the count
+        scaled by 4 (relative error well under 1 % at that size). Given the frame's ``result``, a
+        camera above the table plane (z > 0) and an object resting on or above it, the count is
+        the object's visible pixels plus casts of only the box pixels where another non-support
+        object lies in front, or that fall outside the image: a ray that first meets the table or
+        the floor from above cannot meet an object standing on the table behind it.
         """
         transform = camera_from_object(scene, obj)
         corners = box_corners(transform[:3, :3], transform[:3, 3], obj.size_m())
@@ -259,21 +321,47 @@ class Renderer:
         uv = self.intrinsics.project(corners)
         u0, v0 = np.floor(uv.min(axis=0)).astype(int)
         u1, v1 = np.ceil(uv.max(axis=0)).astype(int)
-        rotation, translation = transform[:3, :3], transform[:3, 3]
-        stride = 2 if (u1 - u0 + 1) * (v1 - v0 + 1) > UNOCCLUDED_EXACT_PX else 1
-        dx = (np.arange(u0, u1 + 1, stride) - self.intrinsics.cx) / self.intrinsics.fx
-        dy = (np.arange(v0, v1 + 1, stride) - self.intrinsics.cy) / self.intrinsics.fy
-        rays = np.empty((len(dy), len(dx), 6), dtype=np.float32)
-        rays[..., :3] = -translation @ rotation
-        rays[..., 3:] = dx[None, :, None] * rotation[0] + dy[:, None, None] * rotation[1] + rotation[2]
-        raycaster = self._instance_scene(obj.kind, obj.instance_id)
-        hits = raycaster.cast_rays(o3d.core.Tensor(rays.reshape(-1, 6)), nthreads=self.nthreads)
-        return stride * stride * int(np.count_nonzero(hits["geometry_ids"].numpy() != INVALID_ID))
+        area = (u1 - u0 + 1) * (v1 - v0 + 1)
+        above_table = (
+            scene.camera_pose[2, 3] > 0
+            and obj.pose[2, 3] - np.abs(obj.pose[2, :3]) @ obj.size_m() / 2 > -1e-4
+        )
+        if result is not None and above_table:
+            return self._unoccluded_from_render(scene, obj, transform, (u0, v0, u1, v1), result)
+        stride = 2 if area > UNOCCLUDED_EXACT_PX else 1
+        uu, vv = np.meshgrid(np.arange(u0, u1 + 1, stride), np.arange(v0, v1 + 1, stride))
+        return stride * stride * self._instance_hits(obj, transform, uu, vv)
+
+    def _unoccluded_from_render(
+        self,
+        scene: Scene,
+        obj: SceneObject,
+        transform: np.ndarray,
+        box_px: tuple[int, int, int, int],
+        result: RenderResult,
+    ) -> int:
+        u0, v0, u1, v1 = box_px
+        h, w = self.intrinsics.height, self.intrinsics.width
+        iu0, iv0, iu1, iv1 = max(u0, 0), max(v0, 0), min(u1, w - 1), min(v1, h - 1)
+        own = next(i for i, o in enumerate(scene.objects) if o is obj)
+        count = 0
+        if iu0 <= iu1 and iv0 <= iv1:
+            window = result.object_index[iv0 : iv1 + 1, iu0 : iu1 + 1]
+            count = int(np.count_nonzero(window == own))
+            blocking = np.array([o.name not in SUPPORT_NAMES for o in scene.objects] + [False])
+            in_front = blocking[window] & (window != own)  # index -1 (no surface) maps to False
+            rows, cols = np.nonzero(in_front)
+            count += self._instance_hits(obj, transform, cols + iu0, rows + iv0)
+        if (u0, v0, u1, v1) != (iu0, iv0, iu1, iv1):
+            uu, vv = np.meshgrid(np.arange(u0, u1 + 1), np.arange(v0, v1 + 1))
+            outside = (uu < 0) | (uu >= w) | (vv < 0) | (vv >= h)
+            count += self._instance_hits(obj, transform, uu[outside], vv[outside])
+        return count
 
     def handle_visible_fraction(self, scene: Scene, obj: SceneObject, result: RenderResult) -> float:
         """Fraction of the mug's handle face centres seen by the camera (see module docstring)."""
-        record = instance_mesh(obj.kind, obj.instance_id)
-        if not np.any(record.handle_faces):
+        record = obj.category_mesh
+        if record is None or not np.any(record.handle_faces):
             raise ValueError(f"object {obj.name} ({obj.kind}) has no handle")
         transform = camera_from_object(scene, obj)
         centres = record.mesh.triangles_center[record.handle_faces]
