@@ -280,15 +280,19 @@ LAPTOP_PARAMETERS = ("width", "depth", "base_thickness", "lid_thickness", "lid_a
 
 
 def laptop(p: Params) -> trimesh.Trimesh:
-    """Base slab and lid slab hinged along x at the back edge, opened by ``lid_angle_deg``; turned
-    to the NOCS frame (front edge on +x, hinge along z at -x) at the end."""
+    """Base slab, lid slab and a hinge barrel (radius: the lid's thickness) along x at the back
+    edge, the lid opened by ``lid_angle_deg``; the barrel overlaps both slabs, so the union is one
+    manifold solid. Turned to the NOCS frame (front edge on +x, hinge along z at -x) at the end."""
     w, d, t_b, t_l = p["width"], p["depth"], p["base_thickness"], p["lid_thickness"]
     base = box((w, t_b, d), (0.0, t_b / 2, 0.0))
     lid = box((w, t_l, d), (0.0, t_b + t_l / 2, 0.0))
     hinge = np.array([0.0, t_b, -d / 2])
     opening = trimesh.transformations.rotation_matrix(-np.radians(p["lid_angle_deg"]), [1, 0, 0], hinge)
     lid.apply_transform(opening)
-    mesh = union([base, lid])
+    barrel = trimesh.creation.cylinder(radius=min(t_l, t_b), height=w, sections=16)
+    barrel.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))
+    barrel.apply_translation(hinge)
+    mesh = union([base, lid, barrel])
     mesh.apply_transform(FRONT_Z_TO_X)
     return mesh
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import open3d as o3d
 import trimesh
 
 from diff9d_ros.nocs import CATEGORIES, SYMMETRY, category_name, nocs_box
@@ -61,6 +62,8 @@ EXTENT_RANGE_M: dict[str, tuple[float, float]] = {
 }
 #: A face belongs to the mug handle when its centre lies this far outside the body's radius.
 HANDLE_MARGIN_M = 5e-4
+#: The body radius at a face's height is probed this far above and below it, metres.
+RIM_PROBE_M = 2e-4
 _AXES = {"x": 0, "y": 1, "z": 2}
 
 
@@ -111,8 +114,9 @@ class CategoryMesh:
         ``scale`` multiplies the file's units into metres (0.001 for millimetres). The mesh is
         merged and repaired with trimesh when it is not watertight; the NOCS box is centred (a
         mug's box on its body axis, found from the side opposite the handle) and the mug's handle
-        faces are those outside the body's radius. Raises ValueError for a missing or empty file,
-        bad axes, a mesh that stays open after repair, or a size implausible for the category.
+        faces are those outside the body's radius (:func:`mug_handle_faces`). Raises ValueError
+        for a missing or empty file, bad axes, a mesh that stays open after repair, or a size
+        implausible for the category.
         """
         return _load_category_mesh(
             str(path), category_name(category), up_axis, front_axis, float(scale), int(instance_id), family
@@ -220,22 +224,30 @@ def mug_body_axis(vertices_m: np.ndarray) -> np.ndarray:
 
 
 def mug_handle_faces(mesh: trimesh.Trimesh, margin_m: float = HANDLE_MARGIN_M) -> np.ndarray:
-    """Per face: True where the face centre lies on the +x side, outside the body radius at its
-    height. The body radius per height comes from the vertices of the -x half (no handle there),
-    in 2 mm bins, interpolated; the body axis is at x = z = 0."""
-    vertices = mesh.vertices
-    back = vertices[vertices[:, 0] <= 0.0]
-    if len(back) == 0:
-        raise ValueError("mug mesh has no vertex at x <= 0: is its body axis at x = z = 0?")
-    bins = np.floor(back[:, 1] / 0.002).astype(np.int64)
-    order = np.argsort(bins)
-    bins, radial = bins[order], np.hypot(back[order, 0], back[order, 2])
-    starts = np.flatnonzero(np.r_[True, np.diff(bins) > 0])
-    radius = np.maximum.reduceat(radial, starts)
-    heights = (bins[starts] + 0.5) * 0.002
+    """Per face: True where the face centre lies on the +x side, farther from the body axis
+    (x = z = 0) than the body's outer surface. The body is round and has no handle at -x, so its
+    outer radius in the direction of a centre is measured in the mirror direction (x -> -x): rays
+    from outside towards the axis, just above and below the centre's height, first meet the body
+    there (the larger radius counts)."""
     centres = mesh.triangles_center
-    body = np.interp(centres[:, 1], heights, radius)
-    return (centres[:, 0] > 0.0) & (np.hypot(centres[:, 0], centres[:, 2]) > body + margin_m)
+    radial = np.hypot(centres[:, 0], centres[:, 2])
+    candidates = np.flatnonzero((centres[:, 0] > 0.0) & (radial > 1e-9))
+    unit_x, unit_z = centres[candidates, 0] / radial[candidates], centres[candidates, 2] / radial[candidates]
+    far = 2.0 * float(np.abs(mesh.vertices).max()) + 0.01
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(
+        o3d.core.Tensor(mesh.vertices.astype(np.float32)), o3d.core.Tensor(mesh.faces.astype(np.uint32))
+    )
+    body_radius = np.zeros(len(candidates))
+    for dy in (-RIM_PROBE_M, RIM_PROBE_M):  # either side of the height: flat rims and bases are hit
+        rays = np.zeros((len(candidates), 6), dtype=np.float32)
+        rays[:, 0], rays[:, 1], rays[:, 2] = -unit_x * far, centres[candidates, 1] + dy, unit_z * far
+        rays[:, 3], rays[:, 5] = unit_x, -unit_z
+        t_hit = scene.cast_rays(o3d.core.Tensor(rays), nthreads=1)["t_hit"].numpy()
+        body_radius = np.maximum(body_radius, np.where(np.isfinite(t_hit), far - t_hit, 0.0))
+    handle = np.zeros(len(centres), dtype=bool)
+    handle[candidates] = radial[candidates] > body_radius + margin_m
+    return handle
 
 
 @functools.lru_cache(maxsize=256)
