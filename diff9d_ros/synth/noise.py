@@ -40,7 +40,7 @@ class SensorModel:
     quantisation_m: float = 0.0  # depth step; 0 = keep float depth
     min_range_m: float = 0.0
     max_range_m: float = 10.0
-    edge_jump_m: float = 0.02  # depth step that counts as a discontinuity
+    edge_jump_m: float = 0.02  # depth step at 1 m that counts as a discontinuity (scales with z^2)
     edge_hole_probability: float = 0.0
     edge_width_px: int = 1
     dark_luminance: float = 0.0  # albedo luminance below which stereo matching fails
@@ -86,6 +86,8 @@ STEREO_CAMERAS: dict[str, StereoCamera] = {
 SUBPIXEL_RMS_PX = 0.08
 #: Disparity search range of the D4 processor, pixels: the nearest depth is f b / this.
 DISPARITY_SEARCH_PX = 126
+#: A disparity step of this many pixels between neighbours is a depth edge (matching fails there).
+EDGE_DISPARITY_PX = 1.0
 PRESET_RESOLUTIONS: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720))
 
 
@@ -113,7 +115,8 @@ def realsense_preset(model: str, width: int, height: int) -> SensorPreset:
     Colour focal length: ``f = (W_native / 2) / tan(HFOV / 2)`` of the colour sensor, cropped and
     scaled to the mode (:func:`_mode_focal_px`); principal point at the image centre. Depth: the
     depth imager's focal length at the 16:9 datasheet FOV, ``k = sigma_d / (f_d b)`` with
-    ``sigma_d`` = :data:`SUBPIXEL_RMS_PX`, minimum range ``f_d b / 126``.
+    ``sigma_d`` = :data:`SUBPIXEL_RMS_PX`, minimum range ``f_d b / 126``, depth edges where the
+    disparity ``f_d b / z`` steps by :data:`EDGE_DISPARITY_PX`.
     """
     camera = STEREO_CAMERAS[model]
     colour_native_f = camera.colour_native_px[0] / 2.0 / np.tan(np.radians(camera.colour_hfov_deg) / 2.0)
@@ -130,6 +133,7 @@ def realsense_preset(model: str, width: int, height: int) -> SensorPreset:
         quantisation_m=0.001,
         min_range_m=f_depth * camera.baseline_m / DISPARITY_SEARCH_PX,
         max_range_m=6.0,
+        edge_jump_m=EDGE_DISPARITY_PX / (f_depth * camera.baseline_m),
         edge_hole_probability=0.7,
         edge_width_px=2 if width <= 640 else 3,
         dark_luminance=0.06,
@@ -283,7 +287,8 @@ def corrupt_depth(
     ``view_cos`` is |cos| of the angle between viewing ray and surface normal, ``albedo_luminance``
     the surface's reflectance in [0, 1]; both (H, W). In order: the depth image (with the surface
     properties it was measured on) moves against colour by the frame's misregistration; pixels at
-    depth discontinuities (a jump over ``edge_jump_m`` in their 3x3 neighbourhood) become flying
+    depth discontinuities (in their 3x3 neighbourhood the inverse depth, i.e. the disparity, jumps
+    by more than ``edge_jump_m`` / 1 m^2: a 2 cm step at 1 m, 8 cm at 2 m) become flying
     pixels (probability ``flying_pixel_probability``; depth ``near + t (far - near)``, t uniform),
     else holes (``edge_hole_probability``); disparity noise; holes on dark and
     grazing surfaces, speckle and out-of-range depth; quantisation.
@@ -299,15 +304,16 @@ def corrupt_depth(
     uniform = rng.random((3, h, w), dtype=np.float32)  # edge, dark-surface and speckle draws
     holes = np.zeros(depth.shape, dtype=bool)
     if sensor.edge_hole_probability > 0 or sensor.flying_pixel_probability > 0:
-        far = np.float32(10.0 * np.nanmax(depth_m, initial=1.0))
-        filled = np.where(valid, depth, far)
-        near_m, far_m = ndimage.minimum_filter(filled, size=3), ndimage.maximum_filter(filled, size=3)
-        edges = (far_m - near_m) > sensor.edge_jump_m
+        inverse = np.where(valid, np.float32(1.0) / np.where(valid, depth, np.float32(1.0)), np.float32(0.0))
+        near_inv = ndimage.maximum_filter(inverse, size=3)
+        far_inv = ndimage.minimum_filter(inverse, size=3)
+        edges = (near_inv - far_inv) > sensor.edge_jump_m  # a disparity step: edge_jump_m at 1 m
         if sensor.edge_width_px > 1:
             edges = ndimage.binary_dilation(edges, iterations=sensor.edge_width_px - 1)
-        flying = edges & valid & (far_m < far) & (uniform[0] < sensor.flying_pixel_probability)
-        mix = rng.random(int(np.count_nonzero(flying)), dtype=np.float32)
-        depth[flying] = near_m[flying] + mix * (far_m[flying] - near_m[flying])
+        flying = edges & valid & (far_inv > 0) & (uniform[0] < sensor.flying_pixel_probability)
+        near_m, far_m = np.float32(1.0) / near_inv[flying], np.float32(1.0) / far_inv[flying]
+        mix = rng.random(len(near_m), dtype=np.float32)
+        depth[flying] = near_m + mix * (far_m - near_m)
         hole_below = (
             sensor.flying_pixel_probability
             + (1.0 - sensor.flying_pixel_probability) * sensor.edge_hole_probability

@@ -40,6 +40,8 @@ MIN_RANGE_MARGIN_M = 0.1
 #: ``placement_half_extent_m``, at least PLACEMENT_MIN_HALF_M): a near camera sees a tight group.
 PLACEMENT_PER_DISTANCE = 0.3
 PLACEMENT_MIN_HALF_M = 0.08
+#: Random positions tried per object (the first free one is taken).
+PLACEMENT_TRIES = 100
 
 
 @dataclass
@@ -146,6 +148,11 @@ def load_mesh_file(path: str) -> trimesh.Trimesh:
     return trimesh.load(path, force="mesh", process=False)
 
 
+@functools.cache
+def _unit_sphere() -> trimesh.Trimesh:
+    return trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+
+
 @functools.lru_cache(maxsize=256)
 def primitive_mesh(kind: str, dims_m: tuple[float, float, float]) -> trimesh.Trimesh:
     """Deterministic tessellation of a primitive centred at the origin (cylinder axis along z)."""
@@ -154,7 +161,7 @@ def primitive_mesh(kind: str, dims_m: tuple[float, float, float]) -> trimesh.Tri
     if kind == "cylinder":
         return trimesh.creation.cylinder(radius=dims_m[0], height=dims_m[2], sections=PRIMITIVE_SECTIONS)
     if kind == "sphere":
-        return trimesh.creation.icosphere(subdivisions=3, radius=dims_m[0])
+        return _unit_sphere().copy().apply_scale(dims_m[0])
     raise ValueError(f"unknown primitive kind {kind!r}; expected one of {PRIMITIVE_KINDS}")
 
 
@@ -279,12 +286,15 @@ def compose_scene(
         half = np.minimum(spread, table_half - radius)
         if np.any(half <= 0):
             return None
-        for _ in range(100):
-            xy = rng.uniform(-half, half)
-            if all(np.linalg.norm(xy - c) >= radius + r + 0.01 for c, r in placed):
-                placed.append((xy, radius))
-                return _resting_pose(mesh, rotation, xy)
-        return None
+        tries = rng.uniform(-half, half, size=(PLACEMENT_TRIES, 2))
+        free = np.ones(PLACEMENT_TRIES, dtype=bool)
+        for centre, other in placed:
+            free &= np.linalg.norm(tries - centre, axis=1) >= radius + other + 0.01
+        if not free.any():
+            return None
+        xy = tries[int(np.argmax(free))]
+        placed.append((xy, radius))
+        return _resting_pose(mesh, rotation, xy)
 
     n_objects = int(rng.integers(config.objects_range[0], config.objects_range[1] + 1))
     attempts = 0

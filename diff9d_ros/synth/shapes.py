@@ -55,10 +55,12 @@ def revolve_y(
         [np.stack([a, b, a + sections], axis=1), np.stack([b, b + sections, a + sections], axis=1)]
     )
     faces = np.concatenate([first, side, last])
-    mesh = trimesh.Trimesh(vertices, faces, process=False)
-    if mesh.volume < 0:
-        mesh.invert()
-    return mesh
+    # The surface's orientation follows the profile's turning sense in the (r, y) half-plane (the
+    # polygon closed along the axis): its shoelace area is negative when the faces point inwards.
+    r, y = profile[:, 0], profile[:, 1]
+    if np.dot(r, np.roll(y, -1)) - np.dot(np.roll(r, -1), y) < 0:
+        faces = faces[:, ::-1]
+    return trimesh.Trimesh(vertices, faces, process=False)
 
 
 def shape_cross_sections(
