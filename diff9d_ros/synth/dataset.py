@@ -19,6 +19,7 @@ the procedural instances of the split or from a mesh folder (:mod:`diff9d_ros.sy
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import json
 import logging
@@ -72,15 +73,10 @@ def frame_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, _SPLIT_CODES[split], index])
 
 
-_RENDERERS: dict[tuple[Intrinsics, bool, int], Renderer] = {}
-
-
+@functools.lru_cache(maxsize=16)
 def renderer_for(intrinsics: Intrinsics, shadows: bool = True, nthreads: int = 0) -> Renderer:
     """A renderer for these settings, cached per process."""
-    key = (intrinsics, shadows, nthreads)
-    if key not in _RENDERERS:
-        _RENDERERS[key] = Renderer(intrinsics, shadows=shadows, nthreads=nthreads)
-    return _RENDERERS[key]
+    return Renderer(intrinsics, shadows=shadows, nthreads=nthreads)
 
 
 def render_frame(

@@ -173,7 +173,7 @@ CAMERA_FAMILIES = (
         0.18,
         width=(0.094, 0.112),
         height=(0.054, 0.066),
-        depth=(0.024, 0.035),
+        depth=(0.022, 0.035),
         rounding=(3.0, 6.0),
         grip_width=(0.012, 0.02),
         grip_depth=(0.0, 0.008),

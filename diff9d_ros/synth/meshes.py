@@ -152,7 +152,7 @@ def instance_family(category: str, instance_id: int) -> str:
     return _instance_draws(category, instance_id)[0].name
 
 
-@functools.lru_cache(maxsize=2048)
+@functools.lru_cache(maxsize=1024)  # ~170 MB of meshes with their trimesh caches
 def instance_mesh(category: str, instance_id: int) -> CategoryMesh:
     """The mesh of instance ``instance_id`` of ``category`` (deterministic, cached per process)."""
     family, rng = _instance_draws(category, instance_id)

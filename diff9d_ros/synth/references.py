@@ -68,7 +68,91 @@ def _cmi(name: str, family: str, code: tuple[int, int]) -> ReferenceObject:
     return _can(name, family, _inch16(code[0]), _inch16(code[1]), f"CMI {code[0]} x {code[1]}")
 
 
+def _mug(
+    name: str, family: str, base_mm: float, rim_mm: float, height_mm: float, source: str
+) -> ReferenceObject:
+    """A mug from its listing: base and rim diameter, height (the box's x adds the handle reach,
+    which listings do not give: only y and z are compared)."""
+    params = {"radius": base_mm / 2000.0, "flare": rim_mm / base_mm, "height": height_mm / 1000.0}
+    return ReferenceObject(
+        name,
+        "mug",
+        family,
+        (rim_mm / 1000.0, height_mm / 1000.0, rim_mm / 1000.0),
+        params,
+        source,
+        axes=(1, 2),
+    )
+
+
+def _camera(
+    name: str, family: str, body_mm: tuple[float, float, float], extra_mm: dict[str, float], source: str
+) -> ReferenceObject:
+    """A camera from its width x height x depth (depth without grip and lens) and the grip depth,
+    lens length and radius, top hump (``extra_mm``); the box is (depth + front part, height + hump,
+    width)."""
+    width, height, depth = body_mm
+    extra = {k: v / 1000.0 for k, v in extra_mm.items()}
+    front = max(extra.get("grip_depth", 0.0), extra["lens_length"])
+    size = (
+        (depth + front * 1000.0) / 1000.0,
+        (height + extra_mm.get("hump_height", 0.0)) / 1000.0,
+        width / 1000.0,
+    )
+    params = {"width": width / 1000.0, "height": height / 1000.0, "depth": depth / 1000.0, **extra}
+    return ReferenceObject(name, "camera", family, size, params, source)
+
+
+def _bottle(
+    name: str, family: str, width_mm: float, height_mm: float, depth_mm: float, source: str
+) -> ReferenceObject:
+    """A bottle from its width (x, the wide side), height and depth (z)."""
+    params = {
+        "body_radius": width_mm / 2000.0,
+        "height": height_mm / 1000.0,
+        "depth_ratio": depth_mm / width_mm,
+    }
+    return ReferenceObject(
+        name, "bottle", family, (width_mm / 1000.0, height_mm / 1000.0, depth_mm / 1000.0), params, source
+    )
+
+
+def _bowl(
+    name: str, family: str, diameter_mm: float, height_mm: float, source: str, brim_mm: float = 0.0
+) -> ReferenceObject:
+    """A bowl from its outer diameter (including a brim) and height."""
+    rim = (diameter_mm / 2.0 - brim_mm) / 1000.0
+    params = {"rim_radius": rim, "depth": height_mm / 1000.0}
+    if brim_mm:  # the brim rises and has a thickness on top of the bowl's depth
+        params = {
+            "rim_radius": rim,
+            "brim": brim_mm / 1000.0,
+            "depth": height_mm / 1000.0 - 0.01,
+            "brim_rise": 0.005,
+        }
+    size = (diameter_mm / 1000.0, height_mm / 1000.0, diameter_mm / 1000.0)
+    return ReferenceObject(name, "bowl", family, size, params, source)
+
+
+def _laptop(
+    name: str, family: str, closed_mm: tuple[float, float, float], lid_mm: float, source: str
+) -> ReferenceObject:
+    """A laptop from its closed width x depth x thickness and the lid's thickness, opened to 90
+    degrees: the box is (depth, depth + base thickness, width)."""
+    width, depth, thickness = (v / 1000.0 for v in closed_mm)
+    base = thickness - lid_mm / 1000.0
+    params = {
+        "width": width,
+        "depth": depth,
+        "base_thickness": base,
+        "lid_thickness": lid_mm / 1000.0,
+        "lid_angle_deg": 90.0,
+    }
+    return ReferenceObject(name, "laptop", family, (depth, depth + base, width), params, source)
+
+
 _BEVERAGE = "beverage-can formats"
+_TYPICAL = "typical"
 
 REFERENCE_OBJECTS: tuple[ReferenceObject, ...] = (
     # cans
@@ -86,376 +170,109 @@ REFERENCE_OBJECTS: tuple[ReferenceObject, ...] = (
     _cmi("No. 1.25 (flat wide tin)", "squat_tin", (401, 206)),
     _can("5 oz tuna can (US 307 x 109)", "squat_tin", _inch16(307), _inch16(109), "US can code 307 x 109"),
     _can("squat scanned can of issue 17", "squat_tin", 86.0, 34.0, "issue 17 measurement"),
-    _can("3 oz pet-food can (typical)", "squat_small", 76.0, 32.0, "typical retail"),
-    _can("3 oz pet-food can, 211 diameter", "squat_small", _inch16(211), 38.0, "typical retail"),
-    # mugs: the listings give rim diameter (z) and height (y); x adds the handle's reach
-    ReferenceObject(
-        "11 oz mug blank",
-        "mug",
-        "classic",
-        (0.082 + 2 * 0.034, 0.096, 0.082),
-        {
-            "radius": 0.0395,
-            "flare": 1.038,
-            "height": 0.096,
-            "handle_reach": 0.029,
-            "handle_half_width": 0.005,
-        },
-        "typical (sublimation blank 82 x 96 mm)",
-        axes=(1, 2),
-    ),
-    ReferenceObject(
-        "15 oz mug blank",
-        "mug",
-        "tall",
-        (0.086 + 2 * 0.034, 0.117, 0.086),
-        {
-            "radius": 0.0415,
-            "flare": 1.036,
-            "height": 0.117,
-            "handle_reach": 0.029,
-            "handle_half_width": 0.005,
-        },
-        "typical (sublimation blank 86 x 117 mm)",
-        axes=(1, 2),
-    ),
-    ReferenceObject(
-        "cappuccino cup",
-        "mug",
-        "squat",
-        (0.095 + 2 * 0.026, 0.066, 0.095),
-        {
-            "radius": 0.0445,
-            "flare": 1.067,
-            "height": 0.066,
-            "handle_reach": 0.022,
-            "handle_half_width": 0.004,
-        },
-        "typical (6 oz, 95 x 66 mm)",
-        axes=(1, 2),
-    ),
-    ReferenceObject(
-        "latte mug, 1.4x flare",
-        "mug",
-        "conical",
-        (0.098 + 2 * 0.034, 0.1, 0.098),
-        {"radius": 0.035, "flare": 1.4, "height": 0.1, "handle_reach": 0.029, "handle_half_width": 0.005},
-        "typical (conical latte mug, base 70 mm, rim 98 mm)",
-        axes=(1, 2),
-    ),
-    ReferenceObject(
-        "espresso cup",
-        "mug",
-        "espresso",
-        (0.062 + 2 * 0.02, 0.058, 0.062),
-        {"radius": 0.03, "flare": 1.033, "height": 0.058, "handle_reach": 0.017, "handle_half_width": 0.003},
-        "typical (demitasse 62 x 58 mm)",
-        axes=(1, 2),
-    ),
-    ReferenceObject(
-        "bell mug",
-        "mug",
-        "bell",
-        (0.1 + 2 * 0.034, 0.095, 0.1),
-        {"radius": 0.036, "flare": 1.389, "height": 0.095, "handle_reach": 0.029, "handle_half_width": 0.005},
-        "typical (tulip mug, base 72 mm, rim 100 mm)",
-        axes=(1, 2),
-    ),
-    # cameras: x = body depth without grip + lens length, y = height, z = width
-    ReferenceObject(
-        "Canon EOS 2000D body (129.0 x 101.3 x 77.6 mm incl. grip)",
-        "camera",
+    _can("3 oz pet-food can", "squat_small", 76.0, 32.0, _TYPICAL),
+    _can("3 oz pet-food can, 211 diameter", "squat_small", _inch16(211), 38.0, _TYPICAL),
+    # mugs: base and rim diameter, height
+    _mug("11 oz mug blank", "classic", 79.0, 82.0, 96.0, "typical (sublimation blank 82 x 96 mm)"),
+    _mug("15 oz mug blank", "tall", 83.0, 86.0, 117.0, "typical (sublimation blank 86 x 117 mm)"),
+    _mug("cappuccino cup", "squat", 89.0, 95.0, 66.0, "typical (6 oz, 95 x 66 mm)"),
+    _mug("latte mug, 1.4x flare", "conical", 70.0, 98.0, 100.0, "typical (conical latte mug)"),
+    _mug("espresso cup", "espresso", 60.0, 62.0, 58.0, "typical (demitasse 62 x 58 mm)"),
+    _mug("bell mug", "bell", 72.0, 100.0, 95.0, "typical (tulip mug)"),
+    # cameras: width x height x depth without grip and lens, then grip, lens and hump
+    _camera(
+        "Canon EOS 2000D body (129.0 x 101.3 x 77.6 mm with grip)",
         "dslr_body",
-        (0.0776, 0.1013 + 0.018, 0.129),
-        {
-            "width": 0.129,
-            "height": 0.1013,
-            "depth": 0.0526,
-            "grip_depth": 0.025,
-            "lens_length": 0.008,
-            "hump_height": 0.018,
-        },
+        (129.0, 101.3, 52.6),
+        {"grip_depth": 25.0, "lens_length": 8.0, "hump_height": 18.0},
         "Canon specification",
     ),
-    ReferenceObject(
+    _camera(
         "Nikon D3500 + AF-P 18-55 mm (124 x 97 x 69.5 mm; lens 64.5 x 62.5 mm)",
-        "camera",
         "dslr_zoom",
-        (0.0695 - 0.02 + 0.0625, 0.097 + 0.015, 0.124),
-        {
-            "width": 0.124,
-            "height": 0.097,
-            "depth": 0.0495,
-            "grip_depth": 0.02,
-            "lens_length": 0.0625,
-            "lens_radius": 0.03375,
-            "hump_height": 0.015,
-        },
+        (124.0, 97.0, 49.5),
+        {"grip_depth": 20.0, "lens_length": 62.5, "lens_radius": 33.75, "hump_height": 15.0},
         "Nikon specification",
     ),
-    ReferenceObject(
+    _camera(
         "Canon EOS 2000D + EF 50 mm f/1.8 STM (lens 69.2 x 39.3 mm)",
-        "camera",
         "dslr_prime",
-        (0.0526 + 0.0393, 0.1013 + 0.018, 0.129),
-        {
-            "width": 0.129,
-            "height": 0.1013,
-            "depth": 0.0526,
-            "grip_depth": 0.025,
-            "lens_length": 0.0393,
-            "lens_radius": 0.0346,
-            "hump_height": 0.018,
-        },
+        (129.0, 101.3, 52.6),
+        {"grip_depth": 25.0, "lens_length": 39.3, "lens_radius": 34.6, "hump_height": 18.0},
         "Canon specification",
     ),
-    ReferenceObject(
+    _camera(
         "Canon EOS 2000D + EF-S 55-250 mm IS STM (lens 70 x 111.2 mm)",
-        "camera",
         "dslr_zoom",
-        (0.0526 + 0.1112, 0.1013 + 0.018, 0.129),
-        {
-            "width": 0.129,
-            "height": 0.1013,
-            "depth": 0.0526,
-            "grip_depth": 0.025,
-            "lens_length": 0.1112,
-            "lens_radius": 0.035,
-            "hump_height": 0.018,
-        },
+        (129.0, 101.3, 52.6),
+        {"grip_depth": 25.0, "lens_length": 111.2, "lens_radius": 35.0, "hump_height": 18.0},
         "Canon specification",
     ),
-    ReferenceObject(
+    _camera(
         "Sony a6000 + 16-50 mm (120 x 66.9 x 45.1 mm; lens 64.7 x 29.9 mm)",
-        "camera",
         "mirrorless",
-        (0.0451 - 0.008 + 0.0299, 0.0669, 0.12),
-        {
-            "width": 0.12,
-            "height": 0.0669,
-            "depth": 0.0371,
-            "grip_depth": 0.008,
-            "lens_length": 0.0299,
-            "lens_radius": 0.03235,
-            "hump_height": 0.0,
-        },
+        (120.0, 66.9, 37.1),
+        {"grip_depth": 8.0, "lens_length": 29.9, "lens_radius": 32.35, "hump_height": 0.0},
         "Sony specification",
     ),
-    ReferenceObject(
+    _camera(
         "Sony RX100 (101.6 x 58.1 x 35.9 mm, lens retracted)",
-        "camera",
         "compact",
-        (0.0359, 0.0581, 0.1016),
-        {"width": 0.1016, "height": 0.0581, "depth": 0.0289, "grip_depth": 0.0, "lens_length": 0.007},
+        (101.6, 58.1, 28.9),
+        {"grip_depth": 0.0, "lens_length": 7.0},
         "Sony specification",
     ),
-    ReferenceObject(
+    _camera(
         "Canon PowerShot SX620 HS (97.0 x 56.0 x 27.9 mm)",
-        "camera",
         "compact",
-        (0.0279, 0.056, 0.097),
-        {"width": 0.097, "height": 0.056, "depth": 0.0249, "grip_depth": 0.0, "lens_length": 0.003 + 0.001},
+        (97.0, 56.0, 23.9),
+        {"grip_depth": 0.0, "lens_length": 4.0},
         "Canon specification",
     ),
-    ReferenceObject(
+    _camera(
         "GoPro HERO9 Black (71.0 x 55.0 x 33.6 mm)",
-        "camera",
         "action",
-        (0.0336, 0.055, 0.071),
-        {"width": 0.071, "height": 0.055, "depth": 0.0276, "lens_length": 0.006},
+        (71.0, 55.0, 27.6),
+        {"lens_length": 6.0},
         "GoPro specification",
     ),
-    ReferenceObject(
+    _camera(
         "Fujifilm instax mini 11 (107.6 x 121.2 x 67.3 mm)",
-        "camera",
         "instant",
-        (0.0673, 0.1212, 0.1076),
-        {"width": 0.1076, "height": 0.1212, "depth": 0.0573, "grip_depth": 0.0, "lens_length": 0.01},
+        (107.6, 121.2, 57.3),
+        {"grip_depth": 0.0, "lens_length": 10.0},
         "Fujifilm specification",
     ),
-    ReferenceObject(
+    _camera(
         "Polaroid Now (150.2 x 111.2 x 94 mm)",
-        "camera",
         "instant",
-        (0.094, 0.1112, 0.1502),
-        {"width": 0.1502, "height": 0.1112, "depth": 0.069, "grip_depth": 0.0, "lens_length": 0.025},
+        (150.2, 111.2, 69.0),
+        {"grip_depth": 0.0, "lens_length": 25.0},
         "Polaroid specification",
     ),
-    # bottles: x = 2 body_radius, z = 2 body_radius depth_ratio
-    ReferenceObject(
-        "500 ml PET water bottle",
-        "bottle",
-        "water",
-        (0.065, 0.205, 0.065),
-        {"body_radius": 0.0325, "height": 0.205},
-        "typical (65 x 205 mm)",
+    # bottles: width (the wide side), height, depth
+    _bottle("500 ml PET water bottle", "water", 65.0, 205.0, 65.0, "typical (65 x 205 mm)"),
+    _bottle("750 ml Bordeaux wine bottle", "wine", 76.0, 300.0, 76.0, "typical (76 x 300 mm)"),
+    _bottle("330 ml long-neck beer bottle", "beer", 60.0, 230.0, 60.0, "typical (60 x 230 mm)"),
+    _bottle("squeeze mustard bottle, oval", "sauce", 80.0, 190.0, 53.0, "typical (400 g squeeze bottle)"),
+    _bottle("hot-sauce squeeze bottle, round", "sauce", 65.0, 200.0, 65.0, "typical (500 ml)"),
+    _bottle("400 ml shampoo bottle, oval", "shampoo", 80.0, 220.0, 45.0, "typical (80 x 45 x 220 mm)"),
+    _bottle(
+        "700 ml square spirits bottle", "square_spirits", 80.0, 250.0, 80.0, "typical (80 x 80 x 250 mm)"
     ),
-    ReferenceObject(
-        "750 ml Bordeaux wine bottle",
-        "bottle",
-        "wine",
-        (0.076, 0.3, 0.076),
-        {"body_radius": 0.038, "height": 0.3},
-        "typical (76 x 300 mm)",
+    # bowls: diameter, height
+    _bowl("cereal bowl", "cereal", 155.0, 65.0, "typical (155 x 65 mm)"),
+    _bowl("rice bowl (chawan)", "rice", 115.0, 62.0, "typical (115 x 62 mm)"),
+    _bowl("ramen / soup bowl", "soup", 200.0, 90.0, "typical (200 x 90 mm)"),
+    _bowl("dessert bowl", "dessert", 100.0, 45.0, "typical (100 x 45 mm)"),
+    _bowl("1.5 qt mixing bowl", "mixing", 215.0, 100.0, "typical (215 x 100 mm)"),
+    _bowl("pasta bowl with brim", "pasta", 230.0, 50.0, "typical (230 x 50 mm)", brim_mm=25.0),
+    # laptops: closed width x depth x thickness, lid thickness; opened to 90 degrees
+    _laptop("MacBook Air 13 (M2)", "ultrabook", (304.1, 215.0, 11.3), 4.5, "Apple specification"),
+    _laptop("MacBook Pro 14 (2021)", "ultrabook", (312.6, 221.2, 15.5), 5.0, "Apple specification"),
+    _laptop("Dell Inspiron 15", "standard_15", (358.5, 235.6, 18.9), 6.0, "Dell specification"),
+    _laptop(
+        "17.3-inch gaming laptop", "large_17", (395.0, 262.0, 22.0), 7.0, "typical (e.g. Razer Blade 17)"
     ),
-    ReferenceObject(
-        "330 ml long-neck beer bottle",
-        "bottle",
-        "beer",
-        (0.06, 0.23, 0.06),
-        {"body_radius": 0.03, "height": 0.23},
-        "typical (60 x 230 mm)",
-    ),
-    ReferenceObject(
-        "squeeze mustard bottle, oval",
-        "bottle",
-        "sauce",
-        (0.08, 0.19, 0.053),
-        {"body_radius": 0.04, "depth_ratio": 0.66, "height": 0.19, "cap_offset": 0.0},
-        "typical (400 g squeeze bottle, 80 x 53 x 190 mm)",
-    ),
-    ReferenceObject(
-        "hot-sauce squeeze bottle, round",
-        "bottle",
-        "sauce",
-        (0.065, 0.2, 0.065),
-        {"body_radius": 0.0325, "depth_ratio": 1.0, "height": 0.2, "cap_offset": 0.0},
-        "typical (500 ml, 65 x 200 mm)",
-    ),
-    ReferenceObject(
-        "400 ml shampoo bottle, oval",
-        "bottle",
-        "shampoo",
-        (0.08, 0.22, 0.045),
-        {"body_radius": 0.04, "depth_ratio": 0.5625, "squareness": 2.0, "height": 0.22},
-        "typical (80 x 45 x 220 mm)",
-    ),
-    ReferenceObject(
-        "700 ml square spirits bottle",
-        "bottle",
-        "square_spirits",
-        (0.08, 0.25, 0.08),
-        {"body_radius": 0.04, "depth_ratio": 1.0, "height": 0.25},
-        "typical (80 x 80 x 250 mm)",
-    ),
-    # bowls: x = z = rim diameter (+ brim), y = depth
-    ReferenceObject(
-        "cereal bowl",
-        "bowl",
-        "cereal",
-        (0.155, 0.065, 0.155),
-        {"rim_radius": 0.0775, "depth": 0.065},
-        "typical (155 x 65 mm)",
-    ),
-    ReferenceObject(
-        "rice bowl (chawan)",
-        "bowl",
-        "rice",
-        (0.115, 0.062, 0.115),
-        {"rim_radius": 0.0575, "depth": 0.062},
-        "typical (115 x 62 mm)",
-    ),
-    ReferenceObject(
-        "ramen / soup bowl",
-        "bowl",
-        "soup",
-        (0.2, 0.09, 0.2),
-        {"rim_radius": 0.1, "depth": 0.09},
-        "typical (200 x 90 mm)",
-    ),
-    ReferenceObject(
-        "dessert bowl",
-        "bowl",
-        "dessert",
-        (0.1, 0.045, 0.1),
-        {"rim_radius": 0.05, "depth": 0.045},
-        "typical (100 x 45 mm)",
-    ),
-    ReferenceObject(
-        "1.5 qt mixing bowl",
-        "bowl",
-        "mixing",
-        (0.215, 0.1, 0.215),
-        {"rim_radius": 0.1075, "depth": 0.1},
-        "typical (215 x 100 mm)",
-    ),
-    ReferenceObject(
-        "pasta bowl with brim",
-        "bowl",
-        "pasta",
-        (0.23, 0.05, 0.23),
-        {"rim_radius": 0.09, "brim": 0.025, "depth": 0.04, "brim_rise": 0.005},
-        "typical (230 x 50 mm)",
-    ),
-    # laptops: x = base depth (a lid opened past 90 degrees reaches behind the hinge), z = width
-    ReferenceObject(
-        "MacBook Air 13 (M2): 304.1 x 215 x 11.3 mm, lid at 90 deg",
-        "laptop",
-        "ultrabook",
-        (0.215, 0.215 + 0.0068, 0.3041),
-        {
-            "width": 0.3041,
-            "depth": 0.215,
-            "base_thickness": 0.0068,
-            "lid_thickness": 0.0045,
-            "lid_angle_deg": 90.0,
-        },
-        "Apple specification",
-    ),
-    ReferenceObject(
-        "MacBook Pro 14 (2021): 312.6 x 221.2 x 15.5 mm, lid at 90 deg",
-        "laptop",
-        "ultrabook",
-        (0.2212, 0.2212 + 0.0105, 0.3126),
-        {
-            "width": 0.3126,
-            "depth": 0.2212,
-            "base_thickness": 0.0105,
-            "lid_thickness": 0.005,
-            "lid_angle_deg": 90.0,
-        },
-        "Apple specification",
-    ),
-    ReferenceObject(
-        "Dell Inspiron 15 (358.5 x 235.6 x 18.9 mm), lid at 90 deg",
-        "laptop",
-        "standard_15",
-        (0.2356, 0.2356 + 0.0129, 0.3585),
-        {
-            "width": 0.3585,
-            "depth": 0.2356,
-            "base_thickness": 0.0129,
-            "lid_thickness": 0.006,
-            "lid_angle_deg": 90.0,
-        },
-        "Dell specification",
-    ),
-    ReferenceObject(
-        "17.3-inch gaming laptop (395 x 262 x 22 mm), lid at 90 deg",
-        "laptop",
-        "large_17",
-        (0.262, 0.262 + 0.015, 0.395),
-        {
-            "width": 0.395,
-            "depth": 0.262,
-            "base_thickness": 0.015,
-            "lid_thickness": 0.007,
-            "lid_angle_deg": 90.0,
-        },
-        "typical (e.g. Razer Blade 17: 395 x 260 x 19.9 mm)",
-    ),
-    ReferenceObject(
-        "11.6-inch Chromebook (291 x 204 x 20 mm), lid at 90 deg",
-        "laptop",
-        "small_11",
-        (0.204, 0.204 + 0.0125, 0.291),
-        {
-            "width": 0.291,
-            "depth": 0.204,
-            "base_thickness": 0.0125,
-            "lid_thickness": 0.0075,
-            "lid_angle_deg": 90.0,
-        },
-        "typical (school Chromebooks, 291 x 204 x 20 mm)",
-    ),
+    _laptop("11.6-inch Chromebook", "small_11", (291.0, 204.0, 20.0), 7.5, "typical (school Chromebooks)"),
 )
