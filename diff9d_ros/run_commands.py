@@ -76,6 +76,17 @@ def _add_bag_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--depth-topic", default="", help="aligned depth image topic (overrides the preset)")
     group.add_argument("--info-topic", default="", help="colour CameraInfo topic (overrides the preset)")
     group.add_argument("--gt-topic", default="/ground_truth/detections", help="ground-truth Detection3DArray")
+    group.add_argument(
+        "--mask-topic",
+        default="",
+        help="external instance masks (16UC1 ids, e.g. /segmentation/image): use them instead of the "
+        "built-in segmentation; needs --mask-detections-topic",
+    )
+    group.add_argument(
+        "--mask-detections-topic",
+        default="/segmentation/detections",
+        help="Detection2DArray naming the category of each instance id of --mask-topic",
+    )
     group.add_argument("--slop-ms", type=float, default=20.0, help="largest colour/depth stamp difference")
 
 
@@ -98,10 +109,11 @@ def _config(args: argparse.Namespace, give_masks: bool = False) -> PipelineConfi
 
 
 def _bag_source(path: str, args: argparse.Namespace) -> BagSource:
-    from diff9d_ros.sources.bag import BagSource, topics_from_options
+    from diff9d_ros.sources.bag import BagSource, MaskTopics, topics_from_options
 
     topics = topics_from_options(args.topics, args.rgb_topic, args.depth_topic, args.info_topic)
-    return BagSource(path, topics, gt_topic=args.gt_topic, slop_s=args.slop_ms / 1000.0)
+    masks = MaskTopics(args.mask_topic, args.mask_detections_topic) if args.mask_topic else None
+    return BagSource(path, topics, gt_topic=args.gt_topic, slop_s=args.slop_ms / 1000.0, masks=masks)
 
 
 def _make_source(args: argparse.Namespace) -> Iterable[SourceFrame]:
@@ -175,7 +187,7 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run(args, _make_source(args), "run", give_masks=args.gt_masks)
+    return _run(args, _make_source(args), "run", give_masks=args.gt_masks or bool(args.mask_topic))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -194,7 +206,7 @@ def _cmd_eval_bag(args: argparse.Namespace) -> int:
     except BagError as error:  # still write the (empty) report that says why
         LOG.error("%s", error)
         source = UnreadableBag(args.bag, str(error))
-    return _run(args, source, "eval-bag")
+    return _run(args, source, "eval-bag", give_masks=bool(args.mask_topic))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

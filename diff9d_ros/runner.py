@@ -220,7 +220,7 @@ def run_stack(
         "forecast_model": str(stages[4].model_path) if stages[4].model_path else None,
         "segmentation": "the source's instance masks"
         if config.use_given_masks and getattr(source, "give_masks", False)
-        else "built-in tabletop segmentation (RANSAC plane + DBSCAN)",
+        else "built-in tabletop segmentation (RANSAC plane + Euclidean clusters)",
         "realtime": realtime,
         "config": vars(config).copy(),
     }

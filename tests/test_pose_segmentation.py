@@ -36,10 +36,6 @@ def test_table_plane_normal_is_world_up(clean_frame: SynthFrame) -> None:
     assert plane.offset_m == pytest.approx(camera_height, abs=0.01)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the built-in segmentation splits this frame's mug (NOCS mug placement) into two clusters",
-)
 def test_segmentation_recovers_visible_objects(clean_frame: SynthFrame) -> None:
     mask, _ = segment_tabletop(clean_frame.frame)
     truth = clean_frame.frame.instance_mask

@@ -24,7 +24,8 @@ from diff9d_ros.nocs import Detection
 from diff9d_ros.pose.baseline import obb_baseline
 from diff9d_ros.pose.dataset import ObjectTruth
 from diff9d_ros.pose.metrics import PoseError, accuracy_table, detection_ap_table, pose_error
-from diff9d_ros.pose.observation import ObservationError, masked_points, table_plane
+from diff9d_ros.pose.observation import ObservationError, masked_points
+from diff9d_ros.pose.segmentation import table_plane
 
 LOG = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def baseline_method(
     out = []
     for mask_id, mask in masks.items():
         try:
-            out.append(obb_baseline(masked_points(frame, mask), categories[mask_id], plane, mask_id))
+            out.append(obb_baseline(masked_points(frame, mask, plane), categories[mask_id], plane, mask_id))
         except (ObservationError, KeyError) as error:
             LOG.warning("baseline skips mask %d: %s", mask_id, error)
     return out
@@ -67,19 +68,29 @@ def _miss(truth: ObjectTruth) -> PoseError:
     return PoseError(truth.detection.category, 0.0, 180.0, float("inf"))
 
 
+MaskSource = Callable[[RGBDFrame, Sequence[ObjectTruth]], dict[int, np.ndarray]]
+
+
+def exact_masks(frame: RGBDFrame, truths: Sequence[ObjectTruth]) -> dict[int, np.ndarray]:
+    """The rendered (exact) mask of each object."""
+    return {t.detection.mask_id: frame.instance_mask == t.detection.mask_id for t in truths}
+
+
 def evaluate_with_gt_masks(
     frames: Iterable[tuple[RGBDFrame, Sequence[ObjectTruth]]],
     methods: dict[str, Method],
     overlay_dir: Path | None = None,
     overlays: int = 0,
+    masks_of: MaskSource = exact_masks,
 ) -> dict[str, GroundTruthMaskResult]:
-    """Run every method on each frame's ground-truth masks and categories; collect errors."""
+    """Run every method on each frame's ground-truth categories and the masks ``masks_of`` gives
+    (default: the exact ones; an imperfect-mask condition passes its own); collect errors."""
     results = {name: GroundTruthMaskResult() for name in methods}
     for index, (frame, all_truths) in enumerate(frames):
         if frame.instance_mask is None:
             raise ValueError("ground-truth evaluation needs frames with an instance mask")
         truths = [t for t in all_truths if t.visible_pixels > 0]
-        masks = {t.detection.mask_id: frame.instance_mask == t.detection.mask_id for t in truths}
+        masks = masks_of(frame, truths)
         categories = {t.detection.mask_id: t.detection.category for t in truths}
         for name, method in methods.items():
             by_mask = {d.mask_id: d for d in method(frame, masks, categories)}

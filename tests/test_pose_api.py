@@ -1,0 +1,138 @@
+"""The pose API refuses bad frames with a ValueError naming the problem, and accepts what it should:
+depth units and dtypes, NaN/zero depth, intrinsics, masks, NOCS ids and names in any case."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from diff9d_ros.geometry.camera import Intrinsics, RGBDFrame, depth_from_raw
+from diff9d_ros.pose.estimator import PoseEstimator
+from diff9d_ros.pose.network import NetworkConfig, PoseNetwork
+from diff9d_ros.pose.train import TrainConfig, save_checkpoint
+from diff9d_ros.synth.noise import RandomizationConfig
+from diff9d_ros.synth.render import Renderer
+from diff9d_ros.synth.scene import compose_scene
+from diff9d_ros.synth.truth import SynthFrame, synthesize
+
+SMALL = NetworkConfig(
+    num_points=128, crop_px=32, point_width=32, rgb_width=32, cond_dim=32, hidden=32, num_blocks=1
+)
+
+
+@pytest.fixture(scope="module")
+def synth_frame() -> SynthFrame:
+    intrinsics = Intrinsics.realsense_d435(320, 240)
+    config = RandomizationConfig.for_domain("realsense", objects_range=(2, 3))
+    rng = np.random.default_rng(9)
+    return synthesize(
+        compose_scene(rng, config, intrinsics, "test"), Renderer(intrinsics, nthreads=1), config.sensor, rng
+    )
+
+
+@pytest.fixture(scope="module")
+def estimator(tmp_path_factory: pytest.TempPathFactory) -> PoseEstimator:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "pose.pt"
+    save_checkpoint(path, PoseNetwork(SMALL), TrainConfig(), step=0)
+    return PoseEstimator.from_file(path)
+
+
+def _masks(frame: SynthFrame) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    objects = [o for o in frame.objects if o.visible_pixels > 200]
+    masks = {o.mask_id: frame.frame.instance_mask == o.mask_id for o in objects}
+    return masks, {o.mask_id: o.category for o in objects}
+
+
+def test_depth_in_the_wrong_units_raises(estimator: PoseEstimator, synth_frame: SynthFrame) -> None:
+    frame = synth_frame.frame
+    masks, categories = _masks(synth_frame)
+    millimetres = np.nan_to_num(np.round(frame.depth_m * 1000.0)).astype(np.uint16)
+    for call in (
+        lambda f: estimator.estimate(f),
+        lambda f: estimator.estimate_masks(f, masks, categories),
+        lambda f: f.validate(),
+    ):
+        with pytest.raises(ValueError, match="uint16"):
+            call(replace(frame, depth_m=millimetres))
+        with pytest.raises(ValueError, match="millimetres"):
+            call(replace(frame, depth_m=frame.depth_m * 1000.0))
+        with pytest.raises(ValueError, match="no valid measurement"):
+            call(replace(frame, depth_m=np.zeros_like(frame.depth_m)))
+        with pytest.raises(ValueError, match="negative"):
+            call(replace(frame, depth_m=-frame.depth_m))
+
+
+def test_raw_depth_with_depth_scale_equals_metres(estimator: PoseEstimator, synth_frame: SynthFrame) -> None:
+    frame = synth_frame.frame
+    millimetres = np.nan_to_num(np.round(frame.depth_m * 1000.0)).astype(np.uint16)
+    with pytest.raises(ValueError, match="depth_scale"):
+        depth_from_raw(millimetres)
+    raw = RGBDFrame.from_arrays(frame.rgb, millimetres, frame.intrinsics.matrix, depth_scale=0.001)
+    assert np.allclose(raw.depth_m, frame.depth_m, equal_nan=True, atol=1e-6)
+    masks, categories = _masks(synth_frame)
+    ours = estimator.estimate_masks(raw, masks, categories)
+    reference = estimator.estimate_masks(frame, masks, categories)
+    assert len(ours) == len(reference) > 0
+    for a, b in zip(ours, reference, strict=True):  # float32 rounding may move a RANSAC inlier
+        assert np.linalg.norm(a.translation_m - b.translation_m) < 0.005
+
+
+def test_bad_intrinsics_and_images_raise(synth_frame: SynthFrame) -> None:
+    frame = synth_frame.frame
+    with pytest.raises(ValueError, match="3x3"):
+        RGBDFrame.from_arrays(frame.rgb, frame.depth_m, np.eye(4))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        Intrinsics.from_matrix(np.full((3, 3), np.nan), 320, 240)
+    with pytest.raises(ValueError, match="focal lengths"):
+        Intrinsics.from_matrix(np.diag([0.0, 500.0, 1.0]), 320, 240)
+    with pytest.raises(ValueError, match="rgb"):
+        replace(frame, rgb=frame.rgb.astype(np.float32)).validate()
+    with pytest.raises(ValueError, match="2-D"):
+        depth_from_raw(np.zeros((4, 4, 1)), 0.001)
+
+
+def test_bad_masks_raise_naming_the_mask(estimator: PoseEstimator, synth_frame: SynthFrame) -> None:
+    frame = synth_frame.frame
+    masks, categories = _masks(synth_frame)
+    first = next(iter(masks))
+    with pytest.raises(ValueError, match=f"mask {first} shape"):
+        estimator.estimate_masks(frame, {**masks, first: masks[first][:-1]}, categories)
+    with pytest.raises(ValueError, match=f"mask {first} must be bool"):
+        estimator.estimate_masks(frame, {**masks, first: masks[first].astype(np.float32)}, categories)
+    with pytest.raises(ValueError, match="0/1"):
+        estimator.estimate_masks(frame, {**masks, first: frame.instance_mask}, categories)
+    with pytest.raises(ValueError, match="integers"):
+        estimator.estimate_masks(frame, {"one": masks[first]}, categories)
+    with pytest.raises(ValueError, match="instance mask"):
+        estimator.estimate(replace(frame, instance_mask=frame.instance_mask.astype(np.float32)))
+
+
+def test_categories_by_nocs_id_or_any_case(estimator: PoseEstimator, synth_frame: SynthFrame) -> None:
+    from diff9d_ros.nocs import CATEGORIES
+
+    frame = synth_frame.frame
+    masks, categories = _masks(synth_frame)
+    by_id = {k: CATEGORIES.index(c) + 1 for k, c in categories.items()}
+    capitalised = {k: c.upper() for k, c in categories.items()}
+    expected = estimator.estimate_masks(frame, masks, categories)
+    for labels in (by_id, capitalised):
+        got = estimator.estimate_masks(frame, masks, labels)
+        assert [d.category for d in got] == [d.category for d in expected]
+        assert all(np.allclose(a.rotation, b.rotation) for a, b in zip(got, expected, strict=True))
+    first = next(iter(masks))
+    with pytest.raises(ValueError, match=f"mask {first}: unknown category 'teapot'"):
+        estimator.estimate_masks(frame, masks, {**categories, first: "teapot"})
+    with pytest.raises(ValueError, match="NOCS class id 9"):
+        estimator.estimate_masks(frame, masks, {**categories, first: 9})
+
+
+def test_model_file_of_another_format_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.pt"
+    torch.save({"format": "diff9d_ros.pose/1", "state_dict": {}}, path)
+    with pytest.raises(ValueError, match="retrain"):
+        PoseEstimator.from_file(path)
