@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,15 +40,20 @@ import torch
 
 from benchmarks.common import Target, report
 from benchmarks.pose import DEFAULT_MODEL, rendered_frames
-from diff9d_ros.geometry.camera import RGBDFrame
-from diff9d_ros.nocs import Detection
-from diff9d_ros.pose.baseline import obb_baseline, rectangle_box_fit
+from diff9d_ros.pose.baseline import rectangle_box_fit
 from diff9d_ros.pose.calibration import calibration_report, spread_samples
 from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
-from diff9d_ros.pose.evaluate import evaluate_detections, evaluate_with_gt_masks, exact_masks
+from diff9d_ros.pose.evaluate import (
+    MaskSource,
+    baseline_method,
+    box_method,
+    corrupted_masks,
+    evaluate_detections,
+    evaluate_with_gt_masks,
+    exact_masks,
+)
 from diff9d_ros.pose.metrics import metric_names
-from diff9d_ros.pose.observation import ObservationError, masked_points
-from diff9d_ros.pose.segmentation import segment_tabletop, table_plane
+from diff9d_ros.pose.segmentation import segment_tabletop
 from diff9d_ros.synth import masks as mask_corruptions
 from diff9d_ros.synth.noise import RandomizationConfig
 
@@ -58,24 +62,6 @@ CALIBRATION_HYPOTHESES = 8
 #: Mask IoU with which a segment claims a ground-truth object (else it is a false positive).
 SEGMENT_MATCH_IOU = 0.3
 
-MaskMaker = Callable[[RGBDFrame, list, np.random.Generator], dict[int, np.ndarray]]
-
-
-def exact(frame: RGBDFrame, truths: list, rng: np.random.Generator) -> dict[int, np.ndarray]:
-    return exact_masks(frame, truths)
-
-
-def corrupted(kinds: tuple[str, ...], combine: float = 0.0) -> MaskMaker:
-    """Masks of every object through a random corruption of ``kinds``."""
-
-    def make(frame: RGBDFrame, truths: list, rng: np.random.Generator) -> dict[int, np.ndarray]:
-        return {
-            mask_id: mask_corruptions.corrupt_mask(mask, frame.depth_m, rng, kinds, combine)[0]
-            for mask_id, mask in exact_masks(frame, truths).items()
-        }
-
-    return make
-
 
 @dataclass(frozen=True)
 class Condition:
@@ -83,59 +69,32 @@ class Condition:
 
     name: str
     scene: dict
-    masks: MaskMaker
+    masks: tuple[str, ...] = ()  # corruptions of every mask; none: the exact masks
+    combine: float = 0.0
+
+    def mask_source(self, seed: int) -> MaskSource:
+        return corrupted_masks(self.masks, self.combine, seed=seed) if self.masks else exact_masks
 
 
 CLUTTER = {"objects_range": (4, 6), "distractors_range": (4, 8)}
 CONDITIONS: tuple[Condition, ...] = (
-    Condition("clean", {}, exact),
-    Condition("bleed", {}, corrupted(("bleed",))),
-    Condition("erode_dilate", {}, corrupted(("erode_dilate",))),
-    Condition("blobby", {}, corrupted(("blobby",))),
-    Condition("far_1.0-1.6m", {"camera_distance_m": (1.0, 1.6)}, exact),
-    Condition("lying", {"categories": ("bottle", "can"), "lying_probability": 1.0}, exact),
-    Condition("clutter", CLUTTER, exact),
+    Condition("clean", {}),
+    Condition("bleed", {}, ("bleed",)),
+    Condition("erode_dilate", {}, ("erode_dilate",)),
+    Condition("blobby", {}, ("blobby",)),
+    Condition("far_1.0-1.6m", {"camera_distance_m": (1.0, 1.6)}),
+    Condition("lying", {"categories": ("bottle", "can"), "lying_probability": 1.0}),
+    Condition("clutter", CLUTTER),
     Condition(
         "all_at_once",
         {**CLUTTER, "camera_distance_m": (0.45, 1.6), "lying_probability": 0.33},
-        corrupted(("bleed", "erode_dilate", "blobby"), combine=0.5),
+        ("bleed", "erode_dilate", "blobby"),
+        combine=0.5,
     ),
 )
 
 
-class DrawnMasks:
-    """Each frame's condition masks, drawn once (seeded) so that every method sees the same ones;
-    called as an :data:`~diff9d_ros.pose.evaluate.MaskSource`."""
-
-    def __init__(self, frames: list, make: MaskMaker, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        self.masks = {
-            id(frame): make(frame, [t for t in truths if t.visible_pixels > 0], rng)
-            for frame, truths in frames
-        }
-
-    def __call__(self, frame: RGBDFrame, truths: list) -> dict[int, np.ndarray]:
-        return self.masks[id(frame)]
-
-
-def _box_method(fit: Callable[..., Detection]):
-    def method(frame: RGBDFrame, masks: dict, categories: dict) -> list[Detection]:
-        plane = table_plane(frame)
-        out = []
-        for mask_id, mask in masks.items():
-            try:
-                points = masked_points(frame, mask, plane)
-            except ObservationError:
-                continue
-            if plane is None and fit is rectangle_box_fit:
-                continue
-            out.append(fit(points, categories[mask_id], plane, mask_id))
-        return out
-
-    return method
-
-
-def accuracy_rows(condition: str, frames: list, masks: DrawnMasks, methods: dict) -> tuple[list[dict], dict]:
+def accuracy_rows(condition: str, frames: list, masks: MaskSource, methods: dict) -> tuple[list[dict], dict]:
     """Per method the NOCS accuracy tables on ``frames`` with the condition's masks, and mean rows."""
     results = evaluate_with_gt_masks(frames, methods, masks_of=masks)
     rows, tables = [], {}
@@ -188,31 +147,34 @@ def main() -> None:
     estimator = PoseEstimator.from_file(args.model, SamplerConfig(num_steps=3))
     methods = {
         "diff9d": estimator.estimate_masks,
-        "box_fit": _box_method(rectangle_box_fit),
-        "obb_prior": _box_method(obb_baseline),
+        "box_fit": box_method(rectangle_box_fit, needs_plane=True),
+        "obb_prior": baseline_method,
     }
     rows: list[dict] = []
     tables: dict[str, dict] = {}
     frames_of: dict[str, list] = {}
-    masks_of: dict[str, DrawnMasks] = {}
     for index, condition in enumerate(CONDITIONS):
         scene = RandomizationConfig.for_domain("realsense", **condition.scene)
         frames = rendered_frames(count, "test", args.seed + 100 * index, scene)
-        masks = DrawnMasks(frames, condition.masks, args.seed + 100 * index + 1)
-        frames_of[condition.name], masks_of[condition.name] = frames, masks
+        frames_of[condition.name] = frames
+        masks = condition.mask_source(args.seed + 100 * index + 1)
         if condition.name == "bleed":
+            drawn = [
+                (frame, masks(frame, [t for t in truths if t.visible_pixels > 0])) for frame, truths in frames
+            ]
             shares = [
                 mask_corruptions.bleed_fraction(frame.instance_mask == i, m, frame.depth_m, 0.04)
-                for frame, _ in frames
-                for i, m in masks.masks[id(frame)].items()
+                for frame, by_id in drawn
+                for i, m in by_id.items()
             ]
             rows.append(
                 {
                     "condition": "bleed",
-                    "method": "bleed: share of mask points >4 cm behind",
+                    "method": "bleed: share of points > 4 cm behind",
                     "value": float(np.mean(shares)),
                 }
             )
+            masks = condition.mask_source(args.seed + 100 * index + 1)  # the same draws again
         condition_rows, tables[condition.name] = accuracy_rows(condition.name, frames, masks, methods)
         rows += condition_rows
         print(f"{condition.name}: {len(frames)} frames, {time.perf_counter() - started:.0f} s", flush=True)
@@ -223,7 +185,8 @@ def main() -> None:
     calibrated = PoseEstimator.from_file(
         args.model, SamplerConfig(num_steps=3, hypotheses=CALIBRATION_HYPOTHESES)
     )
-    samples = spread_samples(frames_of["all_at_once"], calibrated.estimate_masks, masks_of["all_at_once"])
+    stress = CONDITIONS[-1].mask_source(args.seed + 999)
+    samples = spread_samples(frames_of["all_at_once"], calibrated.estimate_masks, stress)
     calibration = calibration_report(samples)
     for key in (
         "rotation_within_2sigma_pct",

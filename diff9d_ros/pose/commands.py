@@ -64,6 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--hypotheses", type=int, default=8, help="samples per object (K)")
     calibrate.add_argument("--frames", type=int, default=None, help="use at most this many frames")
     calibrate.add_argument("--coverage", type=float, default=0.85, help="share of errors within 2 sigma")
+    calibrate.add_argument(
+        "--corrupt-masks",
+        type=float,
+        default=0.5,
+        help="share of masks passed through a random real-segmenter corruption (bleed, erosion/dilation, "
+        "blobby, partial), as deployed masks are imperfect",
+    )
     calibrate.set_defaults(func=_calibrate)
 
     evaluate = sub.add_parser(
@@ -153,6 +160,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         write_calibration,
     )
     from diff9d_ros.pose.estimator import Calibration, PoseEstimator, SamplerConfig
+    from diff9d_ros.pose.evaluate import corrupted_masks
     from diff9d_ros.synth.dataset import SynthDataset
 
     torch.set_num_threads(1)
@@ -161,9 +169,17 @@ def _calibrate(args: argparse.Namespace) -> int:
     if split == "test":
         raise ValueError(f"{args.data} is a test split: calibrate on validation frames")
     estimator.calibration = Calibration()  # raw spreads
-    samples = spread_samples(read_frames(args.data, args.frames), estimator.estimate_masks)
+    masks = corrupted_masks(share=args.corrupt_masks, seed=0)
+    samples = spread_samples(read_frames(args.data, args.frames), estimator.estimate_masks, masks)
     calibration = fit_calibration(samples, args.coverage)
-    info = {"data": args.data.name, "split": split, "hypotheses": args.hypotheses, "coverage": args.coverage}
+    info = {
+        "data": args.data.name,
+        "split": split,
+        "hypotheses": args.hypotheses,
+        "coverage": args.coverage,
+        "corrupt_masks": args.corrupt_masks,
+        "objects": len(samples),
+    }
     write_calibration(args.model, calibration, info)
     calibrated = apply_calibration(samples, calibration)
     print(f"calibration {calibration} written to {args.model}")

@@ -1,7 +1,8 @@
 """Built-in tabletop segmentation: the support plane by RANSAC, then clusters of what stands on it.
 
 1. Back-project the valid depth (every ``stride``-th pixel) and fit the dominant plane with RANSAC
-   (Fischler & Bolles 1981; open3d ``segment_plane``); its normal is turned towards the camera.
+   (Fischler & Bolles 1981; seeded, so the same frame always gives the same plane) and a
+   least-squares refit to its inliers; its normal is turned towards the camera.
    Up to two more planes are fitted to the rest: a parallel one at least ``min_support_gap_m``
    above the dominant one with enough support is the table seen above a larger floor.
 2. Keep the points between ``min_height_m`` (plus :data:`NOISE_MARGIN` depth-noise deviations,
@@ -87,19 +88,38 @@ def _pixel_grid_points(frame: RGBDFrame, stride: int) -> tuple[np.ndarray, np.nd
     return frame.intrinsics.backproject(frame.depth_m, grid), rows, cols
 
 
-def _ransac_plane(points: np.ndarray, config: SegmentationConfig) -> tuple[TablePlane, np.ndarray]:
-    import open3d as o3d
+#: Points RANSAC scores its hypotheses on (a seeded random subset; the inliers are then taken
+#: from every point).
+RANSAC_SCORE_POINTS = 5000
 
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
-    model, inliers = cloud.segment_plane(config.plane_distance_m, 3, config.ransac_iterations)
-    normal, offset = np.asarray(model[:3], dtype=np.float64), float(model[3])
-    scale = np.linalg.norm(normal)
-    normal, offset = normal / scale, offset / scale
+
+def _ransac_plane(
+    points: np.ndarray, config: SegmentationConfig, rng: np.random.Generator
+) -> tuple[TablePlane, np.ndarray]:
+    """The plane with the most inliers within ``plane_distance_m`` among ``ransac_iterations``
+    planes through three random points (Fischler & Bolles 1981), refitted to its inliers by least
+    squares; deterministic for a given generator. Returns the plane (normal towards the camera)
+    and the inlier flags."""
+    score_on = points[rng.choice(len(points), min(len(points), RANSAC_SCORE_POINTS), replace=False)]
+    corners = points[rng.integers(0, len(points), size=(config.ransac_iterations, 3))]
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    length = np.linalg.norm(normals, axis=1)
+    usable = length > 1e-12
+    normals = normals[usable] / length[usable, None]
+    offsets = -np.einsum("ij,ij->i", normals, corners[usable, 0])
+    if not len(normals):
+        raise ValueError("table plane: the depth points are degenerate (no three span a plane)")
+    counts = (np.abs(score_on @ normals.T + offsets) < config.plane_distance_m).sum(axis=0)
+    best = int(np.argmax(counts))
+    normal, offset = normals[best], offsets[best]
+    for _ in range(2):  # least-squares refit to the inliers, then the inliers of the refit
+        inliers = np.abs(points @ normal + offset) < config.plane_distance_m
+        centre = points[inliers].mean(axis=0)
+        normal = np.linalg.svd(points[inliers] - centre, full_matrices=False)[2][2]
+        offset = -float(normal @ centre)
     if offset < 0:  # the camera (origin) must be on the positive side
         normal, offset = -normal, -offset
-    keep = np.zeros(len(points), dtype=bool)
-    keep[np.asarray(inliers, dtype=np.int64)] = True
-    return TablePlane(normal, offset), keep
+    return TablePlane(normal, offset), np.abs(points @ normal + offset) < config.plane_distance_m
 
 
 #: Planes fitted in all (the dominant one and candidates for a table above a floor).
@@ -113,21 +133,19 @@ NOISE_MARGIN = 1.5
 
 def fit_table(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: int = 0) -> TableTop:
     """The support plane of the frame and its inliers (module docstring, step 1); ValueError if
-    there are too few points."""
-    import open3d as o3d
-
+    there are too few points. Deterministic for a given ``seed``."""
     config = config or SegmentationConfig()
     pts, _, _ = _pixel_grid_points(frame, config.stride)
     if len(pts) < 100:
         raise ValueError(f"table plane: only {len(pts)} valid depth points")
-    o3d.utility.random.seed(seed)
-    dominant, inliers = _ransac_plane(pts, config)
+    rng = np.random.default_rng(seed)
+    dominant, inliers = _ransac_plane(pts, config, rng)
     best = TableTop(dominant, pts[inliers])
     rest = pts[~inliers]
     for _ in range(PLANES_TRIED - 1):
         if len(rest) < max(100, MIN_TABLE_SUPPORT * len(best.inliers_m)):
             break
-        plane, inliers = _ransac_plane(rest, config)
+        plane, inliers = _ransac_plane(rest, config, rng)
         parallel = plane.normal @ dominant.normal > PARALLEL_COS
         above = dominant.offset_m - plane.offset_m > config.min_support_gap_m
         supported = inliers.sum() >= MIN_TABLE_SUPPORT * len(best.inliers_m)
