@@ -36,7 +36,7 @@ ROUND_CATEGORIES = frozenset({"bottle", "bowl", "can", "mug"})
 #: Categories that also rest on their side (axis parallel to the table).
 LYING_CATEGORIES = frozenset({"bottle", "can"})
 #: Neighbours of the local plane fit that estimates a surface normal.
-NORMAL_NEIGHBOURS = 24
+NORMAL_NEIGHBOURS = 20
 #: A surface normal is "along" an axis above this |cos| and "across" it below ACROSS_COS.
 ALONG_COS, ACROSS_COS = 0.9, 0.35
 #: Margin by which a horizontal axis must explain the normals better than the table normal.
@@ -44,7 +44,7 @@ LYING_MARGIN = 0.1
 #: Horizontal axis directions tried by :func:`lying_axis` (half a turn).
 AXIS_STEPS = 72
 #: Points whose normals :func:`lying_axis` estimates (evenly thinned).
-NORMAL_SAMPLES = 800
+NORMAL_SAMPLES = 400
 #: Share of the length at each end of a lying object compared to find its top (the lower end).
 END_SHARE = 0.15
 
