@@ -68,7 +68,7 @@ from diff9d_ros.pose.observation import (
     prior_pose,
     up_direction,
 )
-from diff9d_ros.pose.segmentation import SegmentationConfig, TableTop, fit_table, segment_tabletop
+from diff9d_ros.pose.segmentation import TableTop, fit_table, segment_tabletop
 from diff9d_ros.synth.masks import corrupt_mask
 
 LOG = logging.getLogger(__name__)
@@ -110,7 +110,6 @@ class ViewConfig:
     segmentation: bool = True
     match_iou: float = 0.5
     background_overlap: float = 0.2
-    segmentation_stride_640: int = 4
 
 
 #: Where an observation's mask came from (``ObjectArrays.source``).
@@ -213,7 +212,7 @@ def observe_objects(
         if frame.instance_mask is None:
             raise ValueError("training frames need an instance mask")
         try:
-            table = fit_table(frame, _segmentation_config(frame, views))
+            table = fit_table(frame)  # the pipeline's default settings
         except ValueError as error:
             LOG.warning("frame without a table plane (%s): observed without one", error)
             table = None
@@ -249,12 +248,6 @@ def observe_objects(
     return rows.arrays()
 
 
-def _segmentation_config(frame: RGBDFrame, views: ViewConfig) -> SegmentationConfig:
-    """The pipeline's default segmentation settings (stride scaled from 640 px)."""
-    stride = max(1, round(views.segmentation_stride_640 * frame.intrinsics.width / 640))
-    return SegmentationConfig(stride=stride, ransac_iterations=100)
-
-
 def _segment_views(
     frame: RGBDFrame,
     table: TableTop,
@@ -263,7 +256,7 @@ def _segment_views(
     views: ViewConfig,
 ) -> list[tuple[np.ndarray, ObjectTruth | None, str]]:
     """The built-in segmentation's masks: of the object they cover, or background."""
-    labels, _ = segment_tabletop(frame, _segmentation_config(frame, views), table=table)
+    labels, _ = segment_tabletop(frame, table=table)
     by_id = {t.detection.mask_id: t for t in truths}
     out: list[tuple[np.ndarray, ObjectTruth | None, str]] = []
     for k in range(1, labels.max() + 1):

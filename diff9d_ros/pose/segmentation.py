@@ -46,9 +46,9 @@ class SegmentationConfig:
     table plane are rejected.
     """
 
-    stride: int = 2
+    stride: int = 0  # pixel stride; 0: 4 px per 640 px of image width
     plane_distance_m: float = 0.008
-    ransac_iterations: int = 300
+    ransac_iterations: int = 100
     min_support_gap_m: float = 0.3
     min_height_m: float = 0.008
     max_height_m: float = 0.6
@@ -60,8 +60,8 @@ class SegmentationConfig:
     depth_noise_per_m: float = STEREO_DEPTH_NOISE_PER_M
 
     def __post_init__(self) -> None:
-        if self.stride < 1 or self.ransac_iterations < 1 or self.min_cluster_points < 1:
-            raise ValueError(f"stride, ransac_iterations and min_cluster_points must be >= 1: {self}")
+        if self.stride < 0 or self.ransac_iterations < 1 or self.min_cluster_points < 1:
+            raise ValueError(f"stride must be >= 0, ransac_iterations and min_cluster_points >= 1: {self}")
         if self.max_range_m <= 0 or self.cluster_voxel_m <= 0:
             raise ValueError(f"max_range_m and cluster_voxel_m must be positive: {self}")
         polygon = np.asarray(self.workspace_polygon_m, dtype=np.float64)
@@ -69,6 +69,10 @@ class SegmentationConfig:
             raise ValueError(
                 f"workspace_polygon_m needs at least 3 (x, y, z) vertices, got shape {polygon.shape}"
             )
+
+    def stride_for(self, width_px: int) -> int:
+        """The pixel stride for an image ``width_px`` wide."""
+        return self.stride or max(1, round(4 * width_px / 640))
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def fit_table(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: 
     """The support plane of the frame and its inliers (module docstring, step 1); ValueError if
     there are too few points. Deterministic for a given ``seed``."""
     config = config or SegmentationConfig()
-    pts, _, _ = _pixel_grid_points(frame, config.stride)
+    pts, _, _ = _pixel_grid_points(frame, config.stride_for(frame.intrinsics.width))
     if len(pts) < 100:
         raise ValueError(f"table plane: only {len(pts)} valid depth points")
     rng = np.random.default_rng(seed)
@@ -220,7 +224,8 @@ def segment_tabletop(
     frame.validate()
     table = table or fit_table(frame, config, seed)
     plane = table.plane
-    pts, v, u = _pixel_grid_points(frame, config.stride)
+    stride = config.stride_for(frame.intrinsics.width)
+    pts, v, u = _pixel_grid_points(frame, stride)
     height = plane.height_m(pts)
     low = config.min_height_m + NOISE_MARGIN * depth_noise_m(pts[:, 2], config.depth_noise_per_m)
     above = (height > low) & (height < config.max_height_m) & (pts[:, 2] <= config.max_range_m)
@@ -229,7 +234,7 @@ def segment_tabletop(
     if above.sum() < config.min_cluster_points:
         LOG.info("tabletop segmentation: nothing stands on the table")
         return mask, plane
-    spacing_m = float(np.median(pts[above, 2])) * config.stride / frame.intrinsics.fx
+    spacing_m = float(np.median(pts[above, 2])) * stride / frame.intrinsics.fx
     labels = voxel_clusters(pts[above], max(config.cluster_voxel_m, 1.5 * spacing_m))
     sizes = np.bincount(labels)
     big = np.flatnonzero(sizes >= config.min_cluster_points)
@@ -240,11 +245,11 @@ def segment_tabletop(
     keep, reasons = workspace_filter(table, footprints, config)
     for label, reason in zip(big[~keep], reasons, strict=True):
         LOG.debug("tabletop segmentation drops a cluster of %d points: %s", sizes[label], reason)
-    coarse = np.zeros((-(-h // config.stride), -(-w // config.stride)), dtype=np.int32)
+    coarse = np.zeros((-(-h // stride), -(-w // stride)), dtype=np.int32)
     for instance, label in enumerate(big[keep], start=1):
         members = labels == label
-        coarse[v[above][members] // config.stride, u[above][members] // config.stride] = instance
-    full = np.repeat(np.repeat(coarse, config.stride, axis=0), config.stride, axis=1)[:h, :w]
+        coarse[v[above][members] // stride, u[above][members] // stride] = instance
+    full = np.repeat(np.repeat(coarse, stride, axis=0), stride, axis=1)[:h, :w]
     # Full-resolution support: valid depth above the plane.
     full_pts, rows, cols = _pixel_grid_points(frame, 1)
     full_height = plane.height_m(full_pts)
