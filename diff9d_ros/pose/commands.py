@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     evaluate = sub.add_parser(
         "eval",
-        help="NOCS metrics on a held-out split (JSON, curves, overlays)",
+        help="NOCS metrics on a held-out split or on rendered frames of your meshes (JSON, curves, overlays)",
         description="Evaluate a pose model and the geometric baseline on shards with ground truth.",
     )
     source = evaluate.add_mutually_exclusive_group(required=True)
@@ -320,6 +320,8 @@ def _print_table(title: str, table: dict[str, dict[str, float]]) -> None:
 
 
 def _finetune(args: argparse.Namespace) -> int:
+    """Bad input (a folder without meshes.yaml, a bad mesh or model, bad sizes) is one clear line and
+    exit code 2, before anything is rendered."""
     import dataclasses
 
     import torch
@@ -328,14 +330,11 @@ def _finetune(args: argparse.Namespace) -> int:
     from diff9d_ros.synth.library import MeshLibrary
 
     torch.set_num_threads(args.threads)
-    if args.eval_frames < 1:
-        raise ValueError(f"--eval-frames must be at least 1, got {args.eval_frames}")
     model = args.model
     if model is None:
         from diff9d_ros.resources import share_path
 
         model = share_path("models", "diff9d_pose.pt")
-    library = MeshLibrary.from_folder(args.meshes)
     config = dataclasses.replace(
         FINETUNE_DEFAULTS,
         frames=args.frames,
@@ -348,18 +347,27 @@ def _finetune(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     work = args.work or args.out.with_name(args.out.name + ".work")
-    done = finetune(library, model, args.out, work, config)
+    try:
+        if args.eval_frames < 1:
+            raise ValueError(f"--eval-frames must be at least 1, got {args.eval_frames}")
+        library = MeshLibrary.from_folder(args.meshes)
+        done = finetune(library, model, args.out, work, config)
+    except (ValueError, FileNotFoundError) as error:
+        LOG.error("%s", error)
+        return 2
     # separately seeded test frames of the same meshes (another seed and split code than training)
     frames = render_frames(library, args.eval_frames, args.seed + 1, split=TEST_SPLIT, sensor=args.sensor)
     table = compare_models(frames, {"before": Path(model), "after": args.out}, library)
     report = {**done, "model": str(model), "out": str(args.out), "eval_frames": len(frames), "results": table}
     report_path = args.out.with_name(args.out.name + ".finetune.json")
     report_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"{'mesh':<28}{'10deg5cm before':>16}{'after':>8}{'IoU50 before':>14}{'after':>8}{'objects':>9}")
+    width = max(len(mesh) for mesh in table["before"]) + 2
+    header = f"{'10deg5cm before':>16}{'after':>8}{'IoU50 before':>14}{'after':>8}{'objects':>9}"
+    print(f"{'mesh':<{width}}{header}")
     for mesh, before in table["before"].items():
         after = table["after"][mesh]
         print(
-            f"{mesh:<28}{before['10deg5cm']:>16.1f}{after['10deg5cm']:>8.1f}"
+            f"{mesh:<{width}}{before['10deg5cm']:>16.1f}{after['10deg5cm']:>8.1f}"
             f"{before['IoU50']:>14.1f}{after['IoU50']:>8.1f}{before['objects']:>9d}"
         )
     print(f"fine-tuned model {args.out} (step {done['step']} of {done['steps']}); report {report_path}")
