@@ -20,6 +20,8 @@ Targets: 10deg5cm (mean over the five meshes) improves by >= 10 points; the fine
 <= 30 CPU-minutes. Run from the repository root: ``python -m benchmarks.finetune [--quick]
 [--model PATH] [--work DIR]``. Full run: 60 test frames, 300 training frames, 1500 steps
 (about 25 min on an idle 2-core machine); ``--quick``: 2 test frames, 4 training frames, 5 steps.
+With the ``--work`` folder of an earlier run the fine-tune resumes from its checkpoint (the CPU
+minutes then count the rest only).
 Writes ``benchmarks/results/finetune.json`` (``finetune_quick.json`` with ``--quick``).
 """
 
