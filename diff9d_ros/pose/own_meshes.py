@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -175,20 +175,19 @@ def finetune(
     return {"objects": len(objects), "step": step, "steps": config.steps, "config": asdict(config)}
 
 
-def ten_degree_table(results: dict, label) -> dict[str, dict[str, dict[str, float]]]:
+def ten_degree_table(
+    results: dict, label: Callable[[ObjectTruth], str]
+) -> dict[str, dict[str, dict[str, float]]]:
     """10deg5cm, IoU50 (%) and object count per group (``label`` of each ground-truth object) and
     their ``mean`` over the groups, of every method in ``results`` (name -> GroundTruthMaskResult)."""
     out = {}
     for name, result in results.items():
-        rows = {
+        groups = {
             group: {"10deg5cm": row["10deg5cm"], "IoU50": row["IoU50"], "objects": row["objects"]}
             for group, row in result.table_by(label).items()
         }
-        rows["mean"] = {
-            metric: sum(r[metric] for r in rows.values()) / len(rows) for metric in ("10deg5cm", "IoU50")
-        }
-        rows["mean"]["objects"] = sum(r["objects"] for r in list(rows.values())[:-1])
-        out[name] = rows
+        mean = {m: sum(row[m] for row in groups.values()) / len(groups) for m in ("10deg5cm", "IoU50")}
+        out[name] = {**groups, "mean": {**mean, "objects": sum(row["objects"] for row in groups.values())}}
     return out
 
 
