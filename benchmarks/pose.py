@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--val-data", type=Path, default=None, help="val shard directory (else rendered)")
     parser.add_argument("--frames", type=int, default=None, help="number of test frames")
     parser.add_argument("--val-frames", type=int, default=None, help="number of val frames")
+    parser.add_argument("--device", default="cpu", help="torch device of the latency rows (cpu, cuda, ...)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     count = args.frames or (4 if args.quick else 100)
@@ -132,13 +133,15 @@ def main() -> None:
     ]
 
     estimator = PoseEstimator.from_file(
-        args.model, SamplerConfig(num_steps=3, timesteps=spacing, hypotheses=1)
+        args.model, SamplerConfig(num_steps=3, timesteps=spacing, hypotheses=1), device=args.device
     )
     repeats = 10 if args.quick else 50
     latency = {n: latency_ms(estimator, frames, n, repeats) for n in (1, 3, 6)}
     params = count_parameters(estimator.network)
     for n, ms in latency.items():
-        rows.append({"method": f"median latency ms, {n} objects (DDIM-3, K=1)", "value": round(ms, 2)})
+        rows.append(
+            {"method": f"median latency ms, {n} objects (DDIM-3, K=1, {args.device})", "value": round(ms, 2)}
+        )
     rows.append({"method": "parameters", "value": params})
 
     ours, base = tables["diff9d_ddim3"], tables["obb_baseline"]
