@@ -7,7 +7,7 @@ spacing of :data:`SPACINGS_TRIED` with the best DDIM-3 10deg5cm there (IoU50 bre
 one every ``diff9d_ddim{n}`` row uses on the test frames. Run from the repository root:
 ``python -m benchmarks.pose [--quick] [--model PATH] [--data TEST_DIR] [--val-data VAL_DIR]``.
 Without ``--data``/``--val-data`` the frames are rendered in-process (test split seed 7, val split
-seed 8, realsense domain). Writes ``benchmarks/results/pose.json`` (``pose_quick.json`` with
+seed 8, realsense domain). Writes ``pose.json`` into ``diff9d_out/benchmarks/`` (``pose_quick.json`` with
 ``--quick``).
 """
 
