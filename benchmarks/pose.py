@@ -7,7 +7,7 @@ spacing of :data:`SPACINGS_TRIED` with the best DDIM-3 10deg5cm there (IoU50 bre
 one every ``diff9d_ddim{n}`` row uses on the test frames. Run from the repository root:
 ``python -m benchmarks.pose [--quick] [--model PATH] [--data TEST_DIR] [--val-data VAL_DIR]``.
 Without ``--data``/``--val-data`` the frames are rendered in-process (test split seed 7, val split
-seed 8, realsense domain). Writes ``benchmarks/results/pose.json`` (``pose_quick.json`` with
+seed 8, realsense domain). Writes ``pose.json`` into ``diff9d_out/benchmarks/`` (``pose_quick.json`` with
 ``--quick``).
 """
 
@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--val-data", type=Path, default=None, help="val shard directory (else rendered)")
     parser.add_argument("--frames", type=int, default=None, help="number of test frames")
     parser.add_argument("--val-frames", type=int, default=None, help="number of val frames")
+    parser.add_argument("--device", default="cpu", help="torch device of the latency rows (cpu, cuda, ...)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     count = args.frames or (4 if args.quick else 100)
@@ -132,13 +133,15 @@ def main() -> None:
     ]
 
     estimator = PoseEstimator.from_file(
-        args.model, SamplerConfig(num_steps=3, timesteps=spacing, hypotheses=1)
+        args.model, SamplerConfig(num_steps=3, timesteps=spacing, hypotheses=1), device=args.device
     )
     repeats = 10 if args.quick else 50
     latency = {n: latency_ms(estimator, frames, n, repeats) for n in (1, 3, 6)}
     params = count_parameters(estimator.network)
     for n, ms in latency.items():
-        rows.append({"method": f"median latency ms, {n} objects (DDIM-3, K=1)", "value": round(ms, 2)})
+        rows.append(
+            {"method": f"median latency ms, {n} objects (DDIM-3, K=1, {args.device})", "value": round(ms, 2)}
+        )
     rows.append({"method": "parameters", "value": params})
 
     ours, base = tables["diff9d_ddim3"], tables["obb_baseline"]

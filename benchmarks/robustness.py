@@ -24,7 +24,7 @@ errors within the reported 2 sigma (the model's calibration, fitted on validatio
 ``diff9d pose calibrate``) and Spearman's correlation of the reported sigma and the error.
 
 Run from the repository root: ``python -m benchmarks.robustness [--quick] [--model PATH]
-[--frames N]``. Writes ``benchmarks/results/robustness.json`` (``robustness_quick.json`` with
+[--frames N]``. Writes ``robustness.json`` into ``diff9d_out/benchmarks/`` (``robustness_quick.json`` with
 ``--quick``).
 """
 
