@@ -23,6 +23,14 @@ PUBLISHED_DIR = Path(__file__).resolve().parent / "results"
 RESULTS_DIR_VAR = "DIFF9D_RESULTS_DIR"
 
 
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository root when inside it, else its file name: results files
+    name the models they measured without paths of the machine that ran them."""
+    resolved = Path(path).resolve()
+    root = Path(__file__).resolve().parents[1]
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else resolved.name
+
+
 def results_dir() -> Path:
     """Where results go: ``$DIFF9D_RESULTS_DIR``, else ``diff9d_out/benchmarks`` here."""
     return Path(os.environ.get(RESULTS_DIR_VAR) or Path("diff9d_out") / "benchmarks")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import Target, report
+from benchmarks.common import Target, repo_relative, report
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 from diff9d_ros.pose.evaluate import baseline_method, evaluate_with_gt_masks
@@ -160,7 +160,7 @@ def main() -> None:
         "val_frames": len(val_frames),
         "spacing_chosen_on_val": spacing,
         "objects": len(results["obb_baseline"].errors),
-        "model": str(args.model),
+        "model": repo_relative(args.model),
         "parameters": params,
         "per_category": {name: r.table() for name, r in results.items()},
         "eval_seconds": time.perf_counter() - started,
