@@ -22,7 +22,8 @@ Targets: 10deg5cm (mean over the five meshes) improves by >= 10 points; the fine
 (about 25 min on an idle 2-core machine); ``--quick``: 2 test frames, 4 training frames, 5 steps.
 With the ``--work`` folder of an earlier run the fine-tune resumes from its checkpoint (the CPU
 minutes then count the rest only).
-Writes ``benchmarks/results/finetune.json`` (``finetune_quick.json`` with ``--quick``).
+Writes ``finetune.json`` into ``diff9d_out/benchmarks/`` (``finetune_quick.json`` with ``--quick``;
+published results with ``DIFF9D_RESULTS_DIR=benchmarks/results``).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ scene cloud prepared once per frame (its time is reported too).
 
 Run from the repository root: ``python -m benchmarks.grasp [--quick] [--scenes N] [--model PATH]
 [--hypotheses K] [--split val] [--threads T]``. Full run: 100 scenes and 4 views per wide tin;
-``--quick``: 3 scenes, 1 view of two tins. Writes ``benchmarks/results/grasp.json`` (``grasp_val.json``
-with ``--split val``; ``_quick`` with ``--quick``).
+``--quick``: 3 scenes, 1 view of two tins. Writes ``grasp.json`` into ``diff9d_out/benchmarks/``
+(``grasp_val.json`` with ``--split val``; ``_quick`` with ``--quick``).
 """
 
 from __future__ import annotations

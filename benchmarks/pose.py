@@ -16,7 +16,7 @@ in-family.
 Run from the repository root: ``python -m benchmarks.pose [--quick] [--model PATH] [--data TEST_DIR]
 [--val-data VAL_DIR] [--ood-data OOD_DIR]``. Without the data folders the frames are rendered
 in-process (test split seed 7, val split seed 8, ood split seed 9, realsense domain). Writes
-``benchmarks/results/pose.json`` (``pose_quick.json`` with ``--quick``).
+``pose.json`` into ``diff9d_out/benchmarks/`` (``pose_quick.json`` with ``--quick``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import Target, report
+from benchmarks.common import Target, repo_relative, report
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 from diff9d_ros.pose.evaluate import baseline_method, evaluate_with_gt_masks
@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("--val-frames", type=int, default=None, help="number of val frames")
     parser.add_argument("--ood-data", type=Path, default=None, help="ood shard directory (else rendered)")
     parser.add_argument("--ood-frames", type=int, default=None, help="number of out-of-family frames")
+    parser.add_argument("--device", default="cpu", help="torch device of the latency rows (cpu, cuda, ...)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     count = args.frames or (4 if args.quick else 100)
@@ -166,13 +167,15 @@ def main() -> None:
     rows += family_rows({"test": results, "ood": ood_results}, "diff9d_ddim3")
 
     estimator = PoseEstimator.from_file(
-        args.model, SamplerConfig(num_steps=3, timesteps=spacing, hypotheses=1)
+        args.model, SamplerConfig(num_steps=3, timesteps=spacing, hypotheses=1), device=args.device
     )
     repeats = 10 if args.quick else 50
     latency = {n: latency_ms(estimator, frames, n, repeats) for n in (1, 3, 6)}
     params = count_parameters(estimator.network)
     for n, ms in latency.items():
-        rows.append({"method": f"median latency ms, {n} objects (DDIM-3, K=1)", "value": round(ms, 2)})
+        rows.append(
+            {"method": f"median latency ms, {n} objects (DDIM-3, K=1, {args.device})", "value": round(ms, 2)}
+        )
     rows.append({"method": "parameters", "value": params})
 
     ours, base = tables["diff9d_ddim3"], tables["obb_baseline"]
@@ -198,7 +201,7 @@ def main() -> None:
         "val_frames": len(val_frames),
         "spacing_chosen_on_val": spacing,
         "objects": len(results["obb_baseline"].errors),
-        "model": str(args.model),
+        "model": repo_relative(args.model),
         "parameters": params,
         "ood_frames": len(ood_frames),
         "per_category": {name: r.table() for name, r in results.items()},
