@@ -17,7 +17,14 @@ from diff9d_ros.synth.truth import SynthFrame, synthesize
 @pytest.fixture(scope="module")
 def frame() -> SynthFrame:
     intrinsics = Intrinsics.realsense_d435(320, 240)
-    config = RandomizationConfig.for_domain("clean", objects_range=(3, 4), lying_probability=0.0)
+    # a low camera: the far background is behind the objects, for the bleed to reach into
+    config = RandomizationConfig.for_domain(
+        "clean",
+        objects_range=(3, 4),
+        lying_probability=0.0,
+        camera_distance_m=(0.45, 0.95),
+        camera_elevation_deg=(20.0, 35.0),
+    )
     rng = np.random.default_rng(3)
     return synthesize(
         compose_scene(rng, config, intrinsics, "test"), Renderer(intrinsics, nthreads=1), config.sensor, rng

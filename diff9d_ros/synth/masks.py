@@ -115,7 +115,8 @@ def erode_dilate(
     mask: np.ndarray, rng: np.random.Generator, pixels: tuple[int, int] = ERODE_DILATE_PX
 ) -> np.ndarray:
     """``mask`` eroded or dilated (even odds) by 1-4 px; an erosion that would leave less than a
-    quarter of the mask is made shallower."""
+    quarter of the mask is made shallower. The image border is not an edge of the object: a mask
+    cut off by it keeps its pixels there, as a detector's mask does."""
     mask = _check(mask)
     steps = int(rng.integers(pixels[0], pixels[1] + 1))
     window = _window(mask, steps + 1)
@@ -125,7 +126,7 @@ def erode_dilate(
         out[window] = ndimage.binary_dilation(local, SQUARE, iterations=steps)
         return out
     for k in range(steps, 0, -1):
-        eroded = ndimage.binary_erosion(local, SQUARE, iterations=k)
+        eroded = ndimage.binary_erosion(local, SQUARE, iterations=k, border_value=1) & local
         if eroded.sum() >= 0.25 * local.sum():
             out[window] = eroded
             return out
