@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from diff9d_ros.ros.convert_std import header_stamp_ns
 from diff9d_ros.ros.topics import NODE_TOPICS
@@ -128,14 +129,19 @@ def _record_rendered(path: Path, frames: int, period_ms: float) -> None:
 
 def _baseline_params(tmp_path: Path, recording: Path | None = None) -> Path:
     """config/diff9d.yaml with the fast baseline pose and constant-velocity forecast backends."""
-    text = (ROOT / "config" / "diff9d.yaml").read_text(encoding="utf-8")
-    if recording is not None:
-        text = text.replace('recording: ""', f'recording: "{recording}"')
-    text = text.replace("pose_backend: auto", "pose_backend: baseline")
-    text = text.replace("forecast_backend: auto", "forecast_backend: constant_velocity")
-    params = tmp_path / "params.yaml"
-    params.write_text(text, encoding="utf-8")
-    return params
+    params = yaml.safe_load((ROOT / "config" / "diff9d.yaml").read_text(encoding="utf-8"))
+    changes = {
+        "camera_node": {"recording": str(recording or "")},
+        "pose_node": {"pose_backend": "baseline"},
+        "forecast_node": {"forecast_backend": "constant_velocity"},
+    }
+    for node, values in changes.items():
+        node_params = params[f"/**/{node}"]["ros__parameters"]
+        assert set(values) <= set(node_params), (node, values)
+        node_params.update(values)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    return path
 
 
 def _launch_and_listen(
@@ -200,7 +206,12 @@ def test_ros2_launch_runs_the_whole_stack_on_a_recording(prefix: Path, tmp_path:
     assert any(len(d.detections) for d in received["/st/detections"])
     assert any(len(g.poses) for g in received["/st/grasps"])
     assert any(d.id for t in received["/st/tracks"] for d in t.detections)
-    assert output.count("activated") >= 4
+    # The recording starts once the consumers are active, and Ctrl-C ends every node within launch's
+    # 5 s grace (no escalation to SIGTERM).
+    camera_at = output.index("[st.camera_node]: activated")
+    for node in ("pose_node", "grasp_node", "forecast_node"):
+        assert output.index(f"[st.{node}]: activated") < camera_at, output[-6000:]
+    assert "SIGTERM" not in output and output.count("process has finished cleanly") == 4, output[-3000:]
 
 
 @pytest.mark.slow
