@@ -48,6 +48,10 @@ class PipelineConfig:
     ``segmentation_stride`` is its pixel stride at 640 px width, scaled with the image width.
     ``threads``: CPU threads of torch, OpenMP and BLAS in this process (0 = the free cores;
     :mod:`diff9d_ros.threads`), set when the stages are built.
+    The built-in segmentation's workspace: clusters beyond ``max_range_m`` or off the table are
+    rejected, and so are those outside ``workspace_polygon_m`` when given ("x y z; x y z; ..."
+    camera-frame vertices of a polygon on the table, metres); its detections need a score of at
+    least ``min_score``.
     """
 
     pose_backend: str = "auto"
@@ -59,6 +63,9 @@ class PipelineConfig:
     use_given_masks: bool = True
     segmentation_stride: int = 4
     ransac_iterations: int = 100
+    max_range_m: float = 2.0
+    workspace_polygon_m: str = ""
+    min_score: float = 0.5
     grasp_urdf_path: str = ""
     max_grasps: int = 5
     scene_stride: int = 2
@@ -105,6 +112,10 @@ class PipelineConfig:
             raise ValueError(f"threads must be >= 0 (0 = the free cores), got {self.threads}")
         if self.tracker_reid_window_s < 0:
             raise ValueError(f"tracker_reid_window_s must be >= 0, got {self.tracker_reid_window_s}")
+        if self.max_range_m <= 0 or not 0.0 <= self.min_score <= 1.0:
+            raise ValueError(
+                f"max_range_m must be > 0 and min_score in [0, 1], got {self.max_range_m}, {self.min_score}"
+            )
         if self.tracker_gate_m <= 0 or self.tracker_max_misses < 0:
             raise ValueError(
                 f"tracker_gate_m must be > 0 and tracker_max_misses >= 0, got "

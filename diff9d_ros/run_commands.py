@@ -112,6 +112,17 @@ def _add_bag_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--depth-topic", default="", help="aligned depth image topic (overrides the preset)")
     group.add_argument("--info-topic", default="", help="colour CameraInfo topic (overrides the preset)")
     group.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC, help="ground-truth Detection3DArray")
+    group.add_argument(
+        "--mask-topic",
+        default="",
+        help="external instance masks (16UC1 ids, e.g. /segmentation/image): use them instead of the "
+        "built-in segmentation; needs --mask-detections-topic",
+    )
+    group.add_argument(
+        "--mask-detections-topic",
+        default="/segmentation/detections",
+        help="Detection2DArray naming the category of each instance id of --mask-topic",
+    )
     group.add_argument("--slop-ms", type=float, default=20.0, help="largest colour/depth stamp difference")
 
 
@@ -131,10 +142,11 @@ def _config(args: argparse.Namespace, give_masks: bool = False) -> PipelineConfi
 
 
 def _bag_source(path: str, args: argparse.Namespace) -> BagSource:
-    from diff9d_ros.sources.bag import BagSource, topics_for_bag
+    from diff9d_ros.sources.bag import BagSource, MaskTopics, topics_for_bag
 
     topics = topics_for_bag(path, args.topics, args.rgb_topic, args.depth_topic, args.info_topic)
-    return BagSource(path, topics, gt_topic=args.gt_topic, slop_s=args.slop_ms / 1000.0)
+    masks = MaskTopics(args.mask_topic, args.mask_detections_topic) if args.mask_topic else None
+    return BagSource(path, topics, gt_topic=args.gt_topic, slop_s=args.slop_ms / 1000.0, masks=masks)
 
 
 def _realsense_source(spec: str, args: argparse.Namespace) -> Iterable[SourceFrame]:
@@ -231,7 +243,7 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run(args, "run", give_masks=args.gt_masks)
+    return _run(args, "run", give_masks=args.gt_masks or bool(args.mask_topic))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -240,7 +252,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_eval_bag(args: argparse.Namespace) -> int:
     args.source = f"bag:{args.bag}"
-    return _run(args, "eval-bag")
+    return _run(args, "eval-bag", give_masks=bool(args.mask_topic))
 
 
 def _add_source_options(parser: argparse.ArgumentParser, seconds_help: str) -> None:

@@ -232,7 +232,7 @@ def run_stack(
         "forecast_model": str(stages[4].model_path) if stages[4].model_path else None,
         "segmentation": "the source's instance masks"
         if config.use_given_masks and getattr(source, "give_masks", False)
-        else "built-in tabletop segmentation (RANSAC plane + DBSCAN)",
+        else "built-in tabletop segmentation (RANSAC plane + Euclidean clusters)",
         "realtime": realtime,
         "threads": threads,
         "config": vars(config).copy(),

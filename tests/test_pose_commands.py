@@ -32,7 +32,7 @@ def test_train_then_eval_writes_metrics_curves_and_overlays(shards: Path, tmp_pa
     assert cli.main(args) == 0
     assert load_checkpoint(model)["step"] == 2
     assert "optimizer" in load_checkpoint(model)  # a training checkpoint resumes with its optimiser
-    assert (shards / "pose_objects_n1024_s64.npz").exists()  # observed-object cache beside the shards
+    assert (shards / "pose_objects_v2_n1024_s64.npz").exists()  # observed-object cache beside the shards
     shipped = tmp_path / "shipped.pt"
     assert cli.main(["pose", "export", "--checkpoint", str(model), "--out", str(shipped)]) == 0
     exported = load_checkpoint(shipped)

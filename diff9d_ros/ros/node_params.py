@@ -214,6 +214,21 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
     pipeline_param("segmentation_stride", "pixel stride of the tabletop segmentation", range=(1, 64)),
     pipeline_param("ransac_iterations", "RANSAC iterations of the table-plane fit", range=(1, 100000)),
     ParamSpec(
+        "max_range_m",
+        2.0,
+        "built-in segmentation: clusters beyond this range are rejected",
+        range=(0.1, 20.0),
+    ),
+    ParamSpec(
+        "workspace_polygon_m",
+        "",
+        "built-in segmentation: 'x y z; x y z; ...' camera-frame polygon on the table; clusters outside it "
+        "are rejected (empty = the whole table)",
+    ),
+    ParamSpec(
+        "min_score", 0.5, "built-in segmentation: detections scoring less are dropped", range=(0.0, 1.0)
+    ),
+    ParamSpec(
         "frame_id_override",
         "",
         "publish results in this frame instead of the image's (e.g. an optical frame in Gazebo)",

@@ -17,6 +17,13 @@ matched to each colour stamp, the info by the nearest stamp, the ground truth wi
 Every colour image becomes one :class:`~diff9d_ros.pipeline.SourceFrame`: a frame, or the reason
 there is none (no depth partner, a repeated or decreasing stamp, an image that does not convert).
 A bag that breaks off mid-way (truncated, corrupt) ends the stream; ``error`` keeps the reason.
+
+External masks (:class:`MaskTopics`): instance masks of any 2-D detector, as our
+``segmentation/*`` topics publish them (a ``sensor_msgs/Image`` of 16UC1 instance ids and a
+``vision_msgs/Detection2DArray`` naming each id's category, both with the colour image's stamp).
+Each colour frame takes the mask stamped within ``slop_s`` of it, read by a second cursor over
+the bag so that a detector's latency (masks logged after their image) does not matter; a frame
+without one is reported.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 DETECTIONS_TYPE = "vision_msgs/msg/Detection3DArray"
+DETECTIONS_2D_TYPE = "vision_msgs/msg/Detection2DArray"
 DEFAULT_GT_TOPIC = "/ground_truth/detections"
 
 
@@ -72,6 +80,40 @@ PRESET_HELP = (
 )
 #: image_transport's topic suffixes of the compressed colour and depth variants.
 COMPRESSED_SUFFIXES = {"rgb": "/compressed", "depth": "/compressedDepth"}
+
+
+@dataclass(frozen=True)
+class MaskTopics:
+    """Names of an external segmenter's instance-id image and Detection2DArray topics."""
+
+    image: str = "/segmentation/image"
+    detections: str = "/segmentation/detections"
+
+
+class _MaskCursor:
+    """Masks of one topic in stamp order, taken by the frame stamp they match."""
+
+    def __init__(self, messages: Iterator[tuple[str, int, Any]], slop_ns: int) -> None:
+        self.messages = messages
+        self.slop_ns = slop_ns
+        self.head: tuple[int, Any] | None = None
+
+    def take(self, stamp_ns: int) -> Any:
+        """The mask stamped within the slop of ``stamp_ns`` (older ones are skipped), or None."""
+        while True:
+            if self.head is None:
+                item = next(self.messages, None)
+                if item is None:
+                    return None
+                self.head = (header_stamp_ns(item[2].header), item[2])
+            mask_stamp, msg = self.head
+            if mask_stamp < stamp_ns - self.slop_ns:
+                self.head = None
+                continue
+            if mask_stamp <= stamp_ns + self.slop_ns:
+                self.head = None
+                return msg
+            return None
 
 
 def topics_from_options(preset: str, rgb: str = "", depth: str = "", info: str = "") -> RgbdTopics:
@@ -142,9 +184,13 @@ class BagSource:
         *,
         gt_topic: str | None = None,
         slop_s: float = 0.02,
+        masks: MaskTopics | None = None,
     ) -> None:
         self.path = Path(path)
         self.topics = topics or TOPIC_PRESETS["synth"]
+        self.masks = masks
+        #: Whether frames carry external instance masks (the runner then reports them as used).
+        self.give_masks = masks is not None
         self.slop_ns = round(slop_s * NS_PER_S)
         if slop_s < 0:
             raise ValueError(f"slop_s must be >= 0, got {slop_s}")
@@ -167,6 +213,8 @@ class BagSource:
             self.topics.depth: image_types,
             self.topics.info: (INFO_TYPE,),
         }
+        if self.masks is not None:
+            wanted |= {self.masks.image: (IMAGE_TYPE,), self.masks.detections: (DETECTIONS_2D_TYPE,)}
         missing = [t for t in wanted if t not in available]
         if missing:
             raise BagError(
@@ -195,16 +243,21 @@ class BagSource:
     def __len__(self) -> int:
         return self.count
 
-    def _first_pass(self) -> tuple[list[tuple[int, Any]], dict[int, list[Detection]]]:
-        """CameraInfo messages by stamp and ground truth by stamp (both small)."""
+    def _first_pass(self) -> tuple[list[tuple[int, Any]], dict[int, list[Detection]], dict[int, Any]]:
+        """CameraInfo messages, ground truth and external-mask categories by stamp (all small)."""
         infos: list[tuple[int, Any]] = []
         truth: dict[int, list[Detection]] = {}
+        categories: dict[int, Any] = {}
         topics = [self.topics.info] + ([self.gt_topic] if self.gt_topic else [])
+        if self.masks is not None:
+            topics.append(self.masks.detections)
         try:
             for topic, _, msg in read_messages(self.path, topics):
                 stamp = header_stamp_ns(msg.header)
                 if topic == self.topics.info:
                     infos.append((stamp, msg))
+                elif self.masks is not None and topic == self.masks.detections:
+                    categories[stamp] = msg
                 else:
                     try:
                         truth[stamp] = msg_to_detections(msg)
@@ -215,7 +268,7 @@ class BagSource:
         infos.sort(key=lambda item: item[0])
         if len(infos) > 1:
             self.period_s = float(np.median(np.diff([stamp for stamp, _ in infos]))) / NS_PER_S
-        return infos, truth
+        return infos, truth, categories
 
     def _nearest(self, stamps: np.ndarray, stamp_ns: int) -> int:
         i = int(np.searchsorted(stamps, stamp_ns))
@@ -229,7 +282,7 @@ class BagSource:
         return truth[int(stamps[j])] if abs(int(stamps[j]) - stamp_ns) <= self.slop_ns else None
 
     def __iter__(self) -> Iterator[SourceFrame]:
-        infos, truth = self._first_pass()
+        infos, truth, categories = self._first_pass()
         if not infos:
             self.error = (
                 self.error or f"bag {self.path}: no CameraInfo on {self.topics.info}: missing intrinsics"
@@ -240,11 +293,26 @@ class BagSource:
         rgb: deque[tuple[int, Any]] = deque()
         depth: deque[tuple[int, Any]] = deque()
         last = {"rgb": None, "depth": None}
+        cursor = None
+        if self.masks is not None:
+            cursor = _MaskCursor(read_messages(self.path, [self.masks.image]), self.slop_ns)
+        category_stamps = np.array(sorted(categories), dtype=np.int64)
 
         def emit(stamp_ns: int, rgb_msg: Any, depth_msg: Any) -> SourceFrame:
             info = infos[self._nearest(info_stamps, stamp_ns)][1]
+            masks: dict[str, Any] = {}
+            if cursor is not None:
+                mask_msg = cursor.take(stamp_ns)
+                near = self._nearest(category_stamps, stamp_ns) if len(category_stamps) else None
+                close = near is not None and abs(int(category_stamps[near]) - stamp_ns) <= self.slop_ns
+                if mask_msg is None or not close:
+                    missing = self.masks.image if mask_msg is None else self.masks.detections
+                    return SourceFrame(
+                        stamp_ns, error=f"source: no {missing} within the slop of {stamp_ns} ns"
+                    )
+                masks = {"mask_msg": mask_msg, "categories_msg": categories[int(category_stamps[near])]}
             try:
-                frame = frame_from_messages(rgb_msg, depth_msg, info)
+                frame = frame_from_messages(rgb_msg, depth_msg, info, **masks)
             except ValueError as error:
                 return SourceFrame(stamp_ns, error=f"source: {error}")
             return SourceFrame(stamp_ns, frame=frame, truth=self._truth_for(truth, truth_stamps, stamp_ns))
