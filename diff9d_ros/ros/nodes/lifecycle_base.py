@@ -282,6 +282,10 @@ class Diff9dNode(LifecycleNode):
             try:
                 ok = self.process(index, item)
             except Exception as error:  # never let one input kill the worker
+                if not self.context.ok():
+                    # Ctrl-C shut the ROS context down while this input was processed: its results
+                    # have nowhere to go, and the process is exiting. Not a failure.
+                    return
                 self.stats.on_failed(time.monotonic(), f"{type(error).__name__}: {error}")
                 self.get_logger().error(f"input {index} failed: {error}\n{traceback.format_exc()}")
                 ok = False
