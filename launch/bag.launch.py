@@ -67,7 +67,8 @@ def _setup(context: LaunchContext) -> list:
         for name, flag in NODE_FLAGS.items()
         if arguments[flag].lower() == "true"
     ]
-    playback = StartWhenActive([_player()], awaited, "the bag")
+    loop = context.perform_substitution(LaunchConfiguration("loop")).lower() == "true"
+    playback = StartWhenActive([_player(loop)], awaited, "the bag")
     return [
         *playback.handlers(float(arguments["start_delay_s"])),
         IncludeLaunchDescription(
@@ -78,8 +79,8 @@ def _setup(context: LaunchContext) -> list:
     ]
 
 
-def _player() -> ExecuteProcess:
-    """``ros2 bag play`` of the ``bag`` argument on its own /clock."""
+def _player(loop: bool) -> ExecuteProcess:
+    """``ros2 bag play`` of the ``bag`` argument on its own /clock, once or in a ``loop``."""
     return ExecuteProcess(
         cmd=[
             "ros2",
@@ -90,6 +91,7 @@ def _player() -> ExecuteProcess:
             "--rate",
             LaunchConfiguration("rate"),
             "--disable-keyboard-controls",  # launch owns the terminal (Ctrl-C), not the player
+            *(["--loop"] if loop else []),
         ],
         output="screen",
     )
@@ -101,6 +103,11 @@ def generate_launch_description() -> LaunchDescription:
         [
             DeclareLaunchArgument("bag", description="rosbag2 folder to play (mcap or sqlite3)"),
             DeclareLaunchArgument("rate", default_value="1.0", description="playback rate"),
+            DeclareLaunchArgument(
+                "loop",
+                default_value="false",
+                description="play the bag again and again (time jumps back at each start; tracks start over)",
+            ),
             *declare(node_arguments(PASSED_ON)),
             OpaqueFunction(function=_setup),
             *rviz_actions(share, default="false", use_sim_time=True),

@@ -487,3 +487,51 @@ def test_ros2_launch_bag_replays_a_rosbag2_on_its_clock_twice_alike(prefix: Path
             assert first[stamp_ns] == second[stamp_ns], (name, stamp_ns)
         assert any(first[stamp_ns] for stamp_ns in common_ns), name
     assert last_ns in set(detections_by_stamp[0]) & set(detections_by_stamp[1])
+
+
+@pytest.mark.slow
+def test_ros2_launch_bag_in_a_loop_keeps_tracking_after_time_jumps_back(prefix: Path, tmp_path: Path) -> None:
+    """``bag.launch.py loop:=true``: at each restart of the bag the clock and the stamps jump back;
+    forecast_node says so, starts its tracks over, and publishes tracks and forecasts again."""
+    if shutil.which("ros2") is None:
+        pytest.skip("ros2 command line (ros2cli, ros2launch) is not installed")
+    if any(importlib.util.find_spec(name) is None for name in ("ros2bag", "rosbag2_py")):
+        pytest.skip("`ros2 bag` is not installed (ros2bag / rosbag2_py not importable)")
+    from nav_msgs.msg import Path as PathMsg
+    from vision_msgs.msg import Detection3DArray
+
+    from diff9d_ros.geometry.camera import Intrinsics
+    from diff9d_ros.synth.bag import TOPICS, write_sequence_bag
+
+    bag = write_sequence_bag(
+        tmp_path / "bag",
+        seconds=2.0,
+        fps=10.0,
+        storage="sqlite3",
+        seed=3,
+        intrinsics=Intrinsics.realsense_d435(320, 240),
+        progress=False,
+    )
+    command = ["ros2", "launch", "diff9d_ros", "bag.launch.py", f"bag:={bag}", "loop:=true", "rate:=0.3"]
+    command += ["namespace:=lp", f"params_file:={_baseline_params(tmp_path)}", "use_grasp:=false"]
+    command += [f"rgb_topic:={TOPICS['rgb']}", f"depth_topic:={TOPICS['depth']}"]
+    command += [f"camera_info_topic:={TOPICS['camera_info']}"]
+    topics = {"/lp/tracks": Detection3DArray, "/lp/forecasts": PathMsg}
+
+    def tracked_after_a_jump(received: dict[str, list]) -> bool:
+        """Confirmed tracks, then a stamp older than one before it, then confirmed tracks again."""
+        stamps_ns = [header_stamp_ns(msg.header) for msg in received["/lp/tracks"]]
+        jumps = [i for i in range(1, len(stamps_ns)) if stamps_ns[i] < stamps_ns[i - 1]]
+        if not jumps:
+            return False
+        before, after = received["/lp/tracks"][: jumps[0]], received["/lp/tracks"][jumps[0] :]
+        return all(any(d.id for msg in part for d in msg.detections) for part in (before, after))
+
+    log_path = tmp_path / "launch.log"
+    received, output = _launch_and_listen(
+        command, topics, {"/lp/forecasts": 1}, log_path, 180.0, until=tracked_after_a_jump
+    )
+    counts = {topic: len(messages) for topic, messages in received.items()}
+    assert tracked_after_a_jump(received), f"{counts}\n{output[-6000:]}"
+    assert "time jumped back by" in output and "stamps must increase" not in output, output[-6000:]
+    _assert_clean_exit(output, ["pose_node", "forecast_node"])  # the looping player is stopped by SIGINT
