@@ -348,6 +348,28 @@ def test_ros2_launch_runs_the_whole_stack_on_a_recording(prefix: Path, tmp_path:
     _assert_clean_exit(output, ["camera_node", "pose_node", "grasp_node", "forecast_node"])
 
 
+def _rendered_bag(tmp_path: Path, seconds: float) -> Path:
+    """A sqlite3 bag of ``diff9d synth bag`` (10 Hz, 320x240); skips where ``ros2 bag`` is missing."""
+    if shutil.which("ros2") is None:
+        pytest.skip("ros2 command line (ros2cli, ros2launch) is not installed")
+    if any(importlib.util.find_spec(name) is None for name in ("ros2bag", "rosbag2_py")):
+        pytest.skip(
+            "`ros2 bag` is not installed (ros2bag / rosbag2_py not importable): build or install rosbag2"
+        )
+    from diff9d_ros.geometry.camera import Intrinsics
+    from diff9d_ros.synth.bag import write_sequence_bag
+
+    return write_sequence_bag(
+        tmp_path / "bag",
+        seconds=seconds,
+        fps=10.0,
+        storage="sqlite3",
+        seed=3,
+        intrinsics=Intrinsics.realsense_d435(320, 240),
+        progress=False,
+    )
+
+
 def _detection_rows(msg) -> list[tuple]:
     """What pose_node found in one frame: category, score, pose and box size per object."""
     rows = []
@@ -425,25 +447,10 @@ def test_ros2_launch_bag_replays_a_rosbag2_on_its_clock_twice_alike(prefix: Path
     """``bag.launch.py`` plays a rendered sqlite3 bag with ``ros2 bag play --clock`` once the nodes are
     active; results carry the bag's stamps and /diagnostics the bag's clock (use_sim_time); Ctrl-C
     ends every process cleanly; a second launch on the same bag gives the same detections."""
-    if shutil.which("ros2") is None:
-        pytest.skip("ros2 command line (ros2cli, ros2launch) is not installed")
-    if any(importlib.util.find_spec(name) is None for name in ("ros2bag", "rosbag2_py")):
-        pytest.skip(
-            "`ros2 bag` is not installed (ros2bag / rosbag2_py not importable): build or install rosbag2"
-        )
     from diff9d_ros.bag.io import read_messages
-    from diff9d_ros.geometry.camera import Intrinsics
-    from diff9d_ros.synth.bag import TOPICS, write_sequence_bag
+    from diff9d_ros.synth.bag import TOPICS
 
-    bag = write_sequence_bag(
-        tmp_path / "bag",
-        seconds=3.0,
-        fps=10.0,
-        storage="sqlite3",
-        seed=3,
-        intrinsics=Intrinsics.realsense_d435(320, 240),
-        progress=False,
-    )
+    bag = _rendered_bag(tmp_path, seconds=3.0)
     frame_stamps_ns = {stamp_ns for _, stamp_ns, _ in read_messages(bag, [TOPICS["rgb"]])}
     first_ns, last_ns = min(frame_stamps_ns), max(frame_stamps_ns)
     params = _baseline_params(tmp_path)
@@ -491,31 +498,23 @@ def test_ros2_launch_bag_replays_a_rosbag2_on_its_clock_twice_alike(prefix: Path
 
 @pytest.mark.slow
 def test_ros2_launch_bag_in_a_loop_keeps_tracking_after_time_jumps_back(prefix: Path, tmp_path: Path) -> None:
-    """``bag.launch.py loop:=true``: at each restart of the bag the clock and the stamps jump back;
+    """``bag.launch.py loop:=true`` on a ``diff9d synth bag`` without topic arguments: the camera topics
+    come from the bag's metadata; at each restart of the bag the clock and the stamps jump back, and
     forecast_node says so, starts its tracks over, and publishes tracks and forecasts again."""
-    if shutil.which("ros2") is None:
-        pytest.skip("ros2 command line (ros2cli, ros2launch) is not installed")
-    if any(importlib.util.find_spec(name) is None for name in ("ros2bag", "rosbag2_py")):
-        pytest.skip("`ros2 bag` is not installed (ros2bag / rosbag2_py not importable)")
     from nav_msgs.msg import Path as PathMsg
     from vision_msgs.msg import Detection3DArray
 
-    from diff9d_ros.geometry.camera import Intrinsics
-    from diff9d_ros.synth.bag import TOPICS, write_sequence_bag
+    from diff9d_ros.synth.bag import TOPICS
 
-    bag = write_sequence_bag(
-        tmp_path / "bag",
-        seconds=2.0,
-        fps=10.0,
-        storage="sqlite3",
-        seed=3,
-        intrinsics=Intrinsics.realsense_d435(320, 240),
-        progress=False,
-    )
+    bag = _rendered_bag(tmp_path, seconds=2.0)
     command = ["ros2", "launch", "diff9d_ros", "bag.launch.py", f"bag:={bag}", "loop:=true", "rate:=0.3"]
-    command += ["namespace:=lp", f"params_file:={_baseline_params(tmp_path)}", "use_grasp:=false"]
-    command += [f"rgb_topic:={TOPICS['rgb']}", f"depth_topic:={TOPICS['depth']}"]
-    command += [f"camera_info_topic:={TOPICS['camera_info']}"]
+    command += [
+        "namespace:=lp",
+        f"params_file:={_baseline_params(tmp_path)}",
+        "use_grasp:=false",
+        "start_delay_s:=90.0",
+    ]
+    # No topic arguments: bag.launch.py reads the camera topics from the bag's metadata.
     topics = {"/lp/tracks": Detection3DArray, "/lp/forecasts": PathMsg}
 
     def tracked_after_a_jump(received: dict[str, list]) -> bool:
@@ -533,5 +532,6 @@ def test_ros2_launch_bag_in_a_loop_keeps_tracking_after_time_jumps_back(prefix: 
     )
     counts = {topic: len(messages) for topic, messages in received.items()}
     assert tracked_after_a_jump(received), f"{counts}\n{output[-6000:]}"
+    assert f"camera topics {TOPICS['rgb']}, {TOPICS['depth']}, {TOPICS['camera_info']}" in output
     assert "time jumped back by" in output and "stamps must increase" not in output, output[-6000:]
     _assert_clean_exit(output, ["pose_node", "forecast_node"])  # the looping player is stopped by SIGINT

@@ -42,6 +42,9 @@ FAILURE = TransitionCallbackReturn.FAILURE
 WARN_THROTTLE_S = 5.0
 #: Seconds a node that exits waits for the input its worker is processing.
 EXIT_WORKER_WAIT_S = 1.0
+#: Seconds the teardown of a node that exits may take before the process ends without it (ros2 launch
+#: escalates to SIGTERM 5 s after its SIGINT).
+EXIT_DEADLINE_S = 4.0
 #: Seconds between the checks for an input that never came (``no_input_warn_s``).
 INPUT_CHECK_PERIOD_S = 0.5
 #: Topics every rclpy node may subscribe to by itself (not inputs of ours).
@@ -338,7 +341,9 @@ def spin_node(factory: Callable[[], Diff9dNode], args: list[str] | None = None) 
     its subscriptions, publishers and the ROS context, and ends the process with ``os._exit``:
     the interpreter's own finalisation, a garbage collection over torch, Open3D and their
     modules, takes seconds on a busy CPU (``ros2 launch`` escalates to SIGTERM after 5 s) and
-    has nothing of ours left to release.
+    has nothing of ours left to release. Should the teardown hang, the process ends anyway
+    :data:`EXIT_DEADLINE_S` after it began (status 1, saying so), and a SIGTERM during the
+    teardown (launch's escalation) ends it at once.
     """
     rclpy.init(args=args)
     node = factory()
@@ -356,6 +361,10 @@ def spin_node(factory: Callable[[], Diff9dNode], args: list[str] | None = None) 
         # A terminal Ctrl-C reaches the node twice (from the terminal and from ros2 launch): the
         # second must not cut the teardown short (launch escalates to SIGTERM if it hangs).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        watchdog = threading.Timer(EXIT_DEADLINE_S, _exit_now, (node.get_name(),))
+        watchdog.daemon = True
+        watchdog.start()
         node.teardown(EXIT_WORKER_WAIT_S)
         node.destroy_node()
         if rclpy.ok():
@@ -363,3 +372,10 @@ def spin_node(factory: Callable[[], Diff9dNode], args: list[str] | None = None) 
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _exit_now(name: str) -> None:
+    """End the process whose teardown did not finish within :data:`EXIT_DEADLINE_S`."""
+    print(f"{name}: teardown took over {EXIT_DEADLINE_S:.0f} s; exiting without it", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(1)
