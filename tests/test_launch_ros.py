@@ -306,12 +306,22 @@ def _launch_and_listen(
 
 def _assert_clean_exit(output: str, processes: list[str]) -> None:
     """Every one of ``processes`` (launch's names, e.g. ``pose_node``) ended by itself after SIGINT:
-    within launch's 5 s grace (launch escalates to SIGTERM after it), with status 0, no traceback."""
+    within launch's 5 s grace (launch escalates to SIGTERM after it), with status 0, no traceback.
+
+    On a busy CPU, asyncio's child watcher in ``ros2 launch`` now and then loses a child's exit status
+    (``Unknown child process pid N, will report returncode 255``); such a process ended in time too,
+    with a status nobody can read."""
     tail = output[output.rfind("user interrupted") :] if "user interrupted" in output else output
     assert "Traceback" not in output, output[-6000:]
     assert "SIGTERM" not in tail and "SIGKILL" not in tail, tail[-3000:]
+    lost = {
+        int(pid) for pid in re.findall(r"Unknown child process pid (\d+), will report returncode 255", tail)
+    }
     for process in processes:
-        assert re.search(rf"\[{process}-\d+\]: process has finished cleanly", output), (process, tail[-3000:])
+        if re.search(rf"\[{process}-\d+\]: process has finished cleanly", output):
+            continue
+        died = re.search(rf"\[{process}-\d+\]: process has died \[pid (\d+), exit code 255", tail)
+        assert died and int(died.group(1)) in lost, (process, tail[-3000:])
 
 
 @pytest.mark.slow
