@@ -1,7 +1,10 @@
 """Shared plumbing of every ``benchmarks/NAME.py``: machine description, table printing, JSON.
 
-Each benchmark writes ``benchmarks/results/NAME.json`` as
-``{"benchmark", "machine", "quick", "rows", "targets"}`` (see docs/architecture.md, "Benchmarks").
+Each benchmark writes ``NAME.json`` (``NAME_quick.json`` with ``--quick``) as
+``{"benchmark", "machine", "quick", "rows", "targets"}`` (see docs/architecture.md, "Benchmarks")
+into ``diff9d_out/benchmarks/`` under the working directory, never into a tracked file; the
+published results in ``benchmarks/results/`` (which the README's table is generated from) are
+replaced on purpose with ``DIFF9D_RESULTS_DIR=benchmarks/results python -m benchmarks.NAME``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: The published results of full runs (tracked; the README's targets table is generated from them).
+PUBLISHED_DIR = Path(__file__).resolve().parent / "results"
+#: Environment variable naming the folder results are written to.
+RESULTS_DIR_VAR = "DIFF9D_RESULTS_DIR"
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository root when inside it, else its file name: results files
+    name the models they measured without paths of the machine that ran them."""
+    resolved = Path(path).resolve()
+    root = Path(__file__).resolve().parents[1]
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else resolved.name
+
+
+def results_dir() -> Path:
+    """Where results go: ``$DIFF9D_RESULTS_DIR``, else ``diff9d_out/benchmarks`` here."""
+    return Path(os.environ.get(RESULTS_DIR_VAR) or Path("diff9d_out") / "benchmarks")
 
 
 @dataclass
@@ -88,7 +107,7 @@ def report(
     columns: Sequence[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Print the table and the targets, write ``results/NAME.json`` and return its path."""
+    """Print the table and the targets, write ``NAME.json`` into :func:`results_dir` and return its path."""
     print(format_table(rows, columns))
     print()
     for target in targets:
@@ -105,9 +124,10 @@ def report(
         "targets": [t.as_dict() for t in targets],
         **(extra or {}),
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
     suffix = "_quick" if quick else ""
-    path = RESULTS_DIR / f"{name}{suffix}.json"
+    path = folder / f"{name}{suffix}.json"
     path.write_text(json.dumps(payload, indent=2, default=float) + "\n", encoding="utf-8")
     print(f"wrote {path}")
     return path

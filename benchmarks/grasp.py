@@ -21,8 +21,8 @@ scene cloud prepared once per frame (its time is reported too).
 
 Run from the repository root: ``python -m benchmarks.grasp [--quick] [--scenes N] [--model PATH]
 [--hypotheses K] [--split val] [--threads T]``. Full run: 100 scenes and 4 views per wide tin;
-``--quick``: 3 scenes, 1 view of two tins. Writes ``benchmarks/results/grasp.json`` (``grasp_val.json``
-with ``--split val``; ``_quick`` with ``--quick``).
+``--quick``: 3 scenes, 1 view of two tins. Writes ``grasp.json`` into ``diff9d_out/benchmarks/``
+(``grasp_val.json`` with ``--split val``; ``_quick`` with ``--quick``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from diff9d_ros.grasp.evaluate import (
     ESTIMATED_SOURCE,
     PIPELINE_SOURCE,
     UNREFINED_SOURCE,
-    LibraryMesh,
     evaluate_grasps,
     evaluate_meshes,
     summarise,
@@ -47,19 +46,19 @@ from diff9d_ros.grasp.evaluate import (
 )
 from diff9d_ros.grasp.planner import GraspPlanner
 from diff9d_ros.grasp.shapes import WIDE_TIN_SIZES_M, food_tin
+from diff9d_ros.synth.meshes import CategoryMesh
 
 #: Family name of the added wide tins.
 WIDE_FAMILY = "wide_tin"
 
 
-def wide_tins(names: list[str] | None = None) -> list[LibraryMesh]:
+def wide_tins(names: list[str] | None = None) -> list[CategoryMesh]:
     """The wide tins of :data:`WIDE_TIN_SIZES_M` (all, or those ``names``) as meshes to evaluate."""
-    out = []
-    for name, (width, height) in WIDE_TIN_SIZES_M.items():
-        if names is None or name in names:
-            mesh = food_tin(width, height)
-            out.append(LibraryMesh("can", mesh, mesh.extents.copy(), WIDE_FAMILY, name))
-    return out
+    return [
+        CategoryMesh.from_trimesh(food_tin(width, height), "can", name=name, family=WIDE_FAMILY)
+        for name, (width, height) in WIDE_TIN_SIZES_M.items()
+        if names is None or name in names
+    ]
 
 
 def scene_prep_ms(n_frames: int, seed: int, split: str) -> float:

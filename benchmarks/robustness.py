@@ -24,7 +24,7 @@ errors within the reported 2 sigma (the model's calibration, fitted on validatio
 ``diff9d pose calibrate``) and Spearman's correlation of the reported sigma and the error.
 
 Run from the repository root: ``python -m benchmarks.robustness [--quick] [--model PATH]
-[--frames N]``. Writes ``benchmarks/results/robustness.json`` (``robustness_quick.json`` with
+[--frames N]``. Writes ``robustness.json`` into ``diff9d_out/benchmarks/`` (``robustness_quick.json`` with
 ``--quick``).
 """
 
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import Target, report
+from benchmarks.common import Target, repo_relative, report
 from benchmarks.pose import DEFAULT_MODEL, rendered_frames
 from diff9d_ros.pose.baseline import rectangle_box_fit
 from diff9d_ros.pose.calibration import calibration_report, spread_samples
@@ -226,7 +226,7 @@ def main() -> None:
     ]
     extra = {
         "frames_per_condition": count,
-        "model": str(args.model),
+        "model": repo_relative(args.model),
         "calibration_of_model": vars(calibrated.calibration),
         "per_category": tables,
         "calibration": calibration,

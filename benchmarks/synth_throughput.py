@@ -18,7 +18,8 @@ realsense, 2 workers.
 
 Run from the repository root: ``python -m benchmarks.synth_throughput [--quick]``. Full: 480
 frames for the target row, 240 / 120 / 240 / 80 for the others; ``--quick``: 16 and 8 frames.
-Writes ``benchmarks/results/synth_throughput.json`` (``synth_throughput_quick.json`` with ``--quick``).
+Writes ``synth_throughput.json`` into ``diff9d_out/benchmarks/`` (``synth_throughput_quick.json``
+with ``--quick``).
 """
 
 from __future__ import annotations

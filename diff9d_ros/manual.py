@@ -131,12 +131,49 @@ def config_yaml() -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Full benchmark runs (``benchmarks/NAME.py`` without ``--quick``) whose targets the README lists.
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def targets_table() -> str:
+    """Every target of every full benchmark run in ``benchmarks/results/NAME.json``: value,
+    threshold, met or missed, and the run's torch threads (the README's numbers come from here)."""
+    import json
+
+    rows = []
+    for path in sorted(RESULTS_DIR.glob("*.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if result.get("quick") or path.stem.endswith(("_quick", "_val")):
+            continue
+        threads = result.get("machine", {}).get("torch_threads", "")
+        for target in result.get("targets", []):
+            sign = ">=" if target.get("higher_is_better", True) else "<="
+            rows.append(
+                [
+                    f"`{path.stem}`",
+                    target["name"],
+                    _number(target["value"]),
+                    f"{sign} {_number(target['threshold'])}",
+                    "met" if target["met"] else "**missed**",
+                    str(threads),
+                ]
+            )
+    return _table(["benchmark", "target", "value", "threshold", "", "torch threads"], rows)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "topics": topics_table,
     "params": params_table,
     "launch": launch_table,
     "commands": commands_table,
     "yaml": config_yaml,
+    "targets": targets_table,
 }
 
 

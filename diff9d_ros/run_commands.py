@@ -40,6 +40,7 @@ OPTION_FIELDS: dict[str, str] = {
     "urdf": "grasp_urdf_path",
     "seed": "seed",
     "threads": "threads",
+    "device": "device",
 }
 #: ``--source`` forms, for the help text and the error message.
 SOURCES = "synthetic | sdf:WORLD | bag:PATH | realsense[:SERIAL] | realsense-file:REC.bag"
@@ -86,6 +87,9 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
         "--urdf", default=DEFAULTS.grasp_urdf_path, help="robot description with the gripper (empty: urdf/)"
     )
     group.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the samplers and the source")
+    group.add_argument(
+        "--device", default=DEFAULTS.device, help="torch device of the models: cpu, cuda, cuda:N or mps"
+    )
     out = parser.add_argument_group("outputs")
     out.add_argument(
         "--out", type=Path, default=None, help="output folder (empty: diff9d_out/<kind>_<time> here)"
@@ -133,6 +137,9 @@ def _config(args: argparse.Namespace, give_masks: bool = False) -> PipelineConfi
         **{field: getattr(args, dest) for dest, field in OPTION_FIELDS.items()}, use_given_masks=give_masks
     )
     config.validate()
+    from diff9d_ros.device import torch_device
+
+    torch_device(config.device)
     for what, path in (("--model", config.pose_model_path), ("--forecast-model", config.forecast_model_path)):
         if path and not Path(path).is_file():
             raise ValueError(f"{what} {path} does not exist")

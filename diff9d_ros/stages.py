@@ -73,11 +73,6 @@ def resolve_forecast_model(config: PipelineConfig) -> Path | None:
     return None
 
 
-def _check_device(device: str) -> None:
-    if device != "cpu":
-        LOG.warning("device %r requested: the pose estimator and forecaster run on the CPU here", device)
-
-
 class SegmentationStage(Stage):
     """Instance mask, categories and table plane of the frame (see the module docstring)."""
 
@@ -164,7 +159,6 @@ class PoseStage(Stage):
     writes = ("detections",)
 
     def __init__(self, config: PipelineConfig) -> None:
-        _check_device(config.device)
         model = resolve_pose_model(config) if config.pose_backend != "baseline" else None
         if config.pose_backend == "diff9d" and model is None:
             raise ValueError(
@@ -182,6 +176,7 @@ class PoseStage(Stage):
                 )
             self.backend_name = "baseline"
             return
+        from diff9d_ros.device import torch_device
         from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 
         sampler = SamplerConfig(
@@ -190,16 +185,18 @@ class PoseStage(Stage):
             seed=config.seed,
             min_score=config.min_score,
         )
+        torch_device(config.device)  # an unavailable device is its own error, not a "corrupt model"
         try:
-            self.estimator = PoseEstimator.from_file(model, sampler)
+            self.estimator = PoseEstimator.from_file(model, sampler, device=config.device)
         except Exception as error:  # torch.load raises many types on a file that is not a checkpoint
             raise ValueError(
                 f"pose model {model} is corrupt or not a Diff9D checkpoint: {one_line(error)}"
             ) from error
-        self.backend_name = f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses})"
+        self.backend_name = f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses}, {config.device})"
         LOG.info(
-            "pose: Diff9D from %s, DDIM %d steps, %d hypotheses",
+            "pose: Diff9D from %s on %s, DDIM %d steps, %d hypotheses",
             model,
+            config.device,
             config.ddim_steps,
             config.num_hypotheses,
         )
@@ -289,7 +286,6 @@ class ForecastStage(Stage):
     writes = ("forecasts", "forecast_period_s")
 
     def __init__(self, config: PipelineConfig) -> None:
-        _check_device(config.device)
         self.horizon, self.samples = config.forecast_horizon, config.forecast_samples
         model = resolve_forecast_model(config) if config.forecast_backend != "constant_velocity" else None
         if config.forecast_backend == "geotdm" and model is None:

@@ -15,7 +15,7 @@ from diff9d_ros.run_commands import OPTION_FIELDS
 from diff9d_ros.sources.realsense import RealSenseConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = sorted((ROOT / "docs").glob("*.md"))
+DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 
 
 def test_config_file_is_the_generated_one() -> None:

@@ -44,12 +44,30 @@ def test_grasp_eval_estimated_sources_on_val(tmp_path) -> None:
     assert objects["diff9d"] == objects["diff9d_unrefined"] == objects["pipeline"] == objects["ground_truth"]
 
 
-def test_mesh_folder_errors_name_the_problem(tmp_path) -> None:
-    assert main(["grasp", "eval", "--meshes", str(tmp_path)]) == 2  # no manifest.json
-    (tmp_path / "manifest.json").write_text('[{"file": "tin.ply", "category": "can"}]')
-    assert main(["grasp", "eval", "--meshes", str(tmp_path)]) == 2  # axes missing
-    (tmp_path / "manifest.json").write_text("not json")
+def test_mesh_folder_errors_name_the_problem(tmp_path, caplog) -> None:
     assert main(["grasp", "eval", "--meshes", str(tmp_path)]) == 2
+    assert "has no meshes.yaml" in caplog.text
+    (tmp_path / "meshes.yaml").write_text("meshes:\n  - file: tin.ply\n    category: can\n")
+    assert main(["grasp", "eval", "--meshes", str(tmp_path)]) == 2
+    assert "tin.ply does not exist" in caplog.text
+    (tmp_path / "meshes.yaml").write_text("meshes: [")
+    assert main(["grasp", "eval", "--meshes", str(tmp_path)]) == 2
+    assert "not valid YAML" in caplog.text
+
+
+@pytest.mark.slow
+def test_grasp_eval_on_a_mesh_folder_reports_per_mesh(tmp_path, capsys) -> None:
+    """The synth test folder (meshes.yaml): each mesh in its own scenes, reported under its file name."""
+    folder = Path(__file__).resolve().parent / "data" / "meshes"
+    out = tmp_path / "trials.json"
+    args = ["grasp", "eval", "--meshes", str(folder), "--views", "1", "--sources", "ground_truth"]
+    assert main([*args, "--split", "val", "--json", str(out)]) == 0
+    trials = json.loads(out.read_text())
+    assert sorted(t["instance"] for t in trials) == sorted(
+        ["camera_zup", "can_ydown_cm", "mug_zup_mm", "sauce_bottle_xfront"]
+    )
+    assert {t["family"] for t in trials} == {"test_tall", "test_action", "test_sauce", "test_beverage_sleek"}
+    assert "sauce_bottle_xfront" in capsys.readouterr().out
 
 
 def test_summary_groups_by_family_where_there_is_one() -> None:
@@ -71,11 +89,11 @@ def test_summary_groups_by_family_where_there_is_one() -> None:
 @pytest.mark.slow
 def test_library_mesh_is_evaluated_alone_among_clutter() -> None:
     """A wide tin placed among val clutter: only it is evaluated, per view, under its family."""
-    from diff9d_ros.grasp.evaluate import LibraryMesh, evaluate_meshes
+    from diff9d_ros.grasp.evaluate import evaluate_meshes
     from diff9d_ros.grasp.shapes import food_tin
+    from diff9d_ros.synth.meshes import CategoryMesh
 
-    tin = food_tin(0.087, 0.04)
-    record = LibraryMesh("can", tin, tin.extents, "wide_tin", "307x109")
+    record = CategoryMesh.from_trimesh(food_tin(0.087, 0.04), "can", name="307x109", family="wide_tin")
     trials = evaluate_meshes([record], views=2, split="val", sources=("ground_truth",), progress=False)
     assert len(trials) == 2
     assert all(t.family == "wide_tin" and t.instance == "307x109" and t.category == "can" for t in trials)

@@ -3,9 +3,9 @@
 ``diff9d grasp eval`` renders procedural scenes, or with ``--meshes DIR`` places the meshes of a
 folder one per scene among procedural clutter, plans the best grasp of every visible object (of
 the folder's object) from each pose source and executes it in MuJoCo. ``DIR`` holds the mesh files
-and a ``manifest.json``: a list of ``{"file", "category", "up_axis", "front_axis"}`` entries (an
-optional ``"family"`` groups the results), each loaded into the NOCS canonical frame by
-``diff9d_ros.synth.meshes.CategoryMesh.from_file(path, category, up_axis, front_axis)``.
+and a ``meshes.yaml`` listing them (file, category, axes, scale, family), the same mesh folder
+``diff9d synth generate --meshes`` and ``diff9d pose eval/finetune --meshes`` read
+(:mod:`diff9d_ros.synth.library`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ LOG = logging.getLogger(__name__)
 #: Diff9D samples per object for the estimated-pose sources: their spread is the pose covariance
 #: the planner ranks with (one sample gives only the estimator's covariance floor).
 HYPOTHESES = 8
-#: Keys of a ``--meshes`` manifest entry.
-MANIFEST_KEYS = ("file", "category", "up_axis", "front_axis")
 
 
 def frame_detectors(estimator, pipeline_estimator=None, segmentation=None) -> dict:
@@ -52,37 +50,12 @@ def frame_detectors(estimator, pipeline_estimator=None, segmentation=None) -> di
 
 
 def load_mesh_folder(folder: str | Path) -> list:
-    """The mesh records of a ``--meshes`` folder (see the module docstring); ValueError naming the
-    problem for a missing or malformed manifest or mesh."""
-    folder = Path(folder)
-    manifest = folder / "manifest.json"
-    if not manifest.is_file():
-        raise ValueError(f"{folder}: no manifest.json (a list of {{{', '.join(MANIFEST_KEYS)}}} entries)")
-    try:
-        entries = json.loads(manifest.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{manifest}: not valid JSON ({error})") from error
-    if not isinstance(entries, list) or not entries:
-        raise ValueError(f"{manifest}: expected a non-empty list of mesh entries")
-    from diff9d_ros.grasp.evaluate import LibraryMesh
-    from diff9d_ros.synth.meshes import CategoryMesh
+    """The meshes of a ``--meshes`` folder (``meshes.yaml``, :meth:`MeshLibrary.from_folder`), in
+    manifest order; ValueError naming the problem for a missing or malformed manifest or mesh."""
+    from diff9d_ros.synth.library import MeshLibrary
 
-    if not hasattr(CategoryMesh, "from_file"):
-        raise ValueError("loading mesh folders needs CategoryMesh.from_file (diff9d_ros.synth.meshes)")
-    records = []
-    for number, entry in enumerate(entries):
-        missing = [k for k in MANIFEST_KEYS if not isinstance(entry, dict) or k not in entry]
-        if missing:
-            raise ValueError(f"{manifest}: entry {number} lacks {missing}")
-        path = folder / entry["file"]
-        if not path.is_file():
-            raise ValueError(f"{manifest}: entry {number}: {path} does not exist")
-        record = CategoryMesh.from_file(path, entry["category"], entry["up_axis"], entry["front_axis"])
-        family = entry.get("family", getattr(record, "family", "") or "")
-        records.append(
-            LibraryMesh(record.category, record.mesh, record.size_m, family, entry.get("name", path.stem))
-        )
-    return records
+    library = MeshLibrary.from_folder(folder)
+    return [library.mesh(instance_id) for instance_id in range(len(library.entries))]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -121,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--meshes",
         default=None,
-        help="folder of meshes with a manifest.json: evaluate each, --views scenes each, per mesh",
+        help="mesh folder with meshes.yaml: evaluate each mesh, --views scenes each, per mesh",
     )
     evaluate.add_argument("--views", type=int, default=4, help="scenes per mesh with --meshes (default 4)")
     evaluate.add_argument(

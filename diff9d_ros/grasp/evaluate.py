@@ -5,9 +5,9 @@ depth image is back-projected into the scene cloud, and for every category objec
 ``min_visible_pixels`` pixels a pose source gives a detection, the planner ranks grasps, and the
 best one is executed in MuJoCo (:mod:`diff9d_ros.grasp.physics`) in the full scene (all objects
 and distractors present, reset before each grasp). Objects without any feasible grasp count as
-failures. Every trial records the object's category and, where its mesh record has one, its
-sub-family (``CategoryMesh.family``); results are grouped by family where there is one, by category
-otherwise.
+failures. Every trial records the object's category, its mesh's sub-family
+(``CategoryMesh.family``, where there is one) and name; results are grouped by family where there
+is one, by category otherwise.
 
 Pose sources:
 
@@ -23,26 +23,28 @@ Pose sources:
   switched off: the baseline of that refinement, in the same run.
 
 :func:`evaluate_grasps` evaluates the objects of procedural scenes; :func:`evaluate_meshes` places
-given meshes (a mesh library, or shapes the procedural families lack) one per scene among
+given meshes (a mesh folder's, or shapes the procedural families lack) one per scene among
 procedural clutter and evaluates them alone, per instance.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.camera import Intrinsics, RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp.physics import GraspSimulator, PhysicsConfig, PhysicsObject
 from diff9d_ros.grasp.planner import GraspPlanner
-from diff9d_ros.nocs import CATEGORIES, DENSITY_KG_M3, PRIMITIVE_DENSITY_KG_M3, Detection
+from diff9d_ros.nocs import DENSITY_KG_M3, PRIMITIVE_DENSITY_KG_M3, Detection
+
+if TYPE_CHECKING:
+    from diff9d_ros.synth.meshes import CategoryMesh
 
 #: Frame detectors the commands build from a Diff9D model: on the given masks, and the pipeline's.
 ESTIMATED_SOURCE = "diff9d"
@@ -109,18 +111,6 @@ class FrameDetections:
 FrameDetector = Callable[[RGBDFrame], FrameDetections]
 
 
-@dataclass(frozen=True)
-class LibraryMesh:
-    """A mesh to evaluate (:func:`evaluate_meshes`): watertight, in the NOCS canonical frame of
-    ``category`` with box extents ``size_m``; ``family`` groups results, ``name`` names the mesh."""
-
-    category: str
-    mesh: trimesh.Trimesh
-    size_m: np.ndarray
-    family: str = ""
-    name: str = ""
-
-
 @dataclass
 class GraspTrial:
     """One object, one pose source: what was planned and what happened in simulation.
@@ -166,34 +156,6 @@ def table_plane_in_camera(camera_pose: np.ndarray) -> TablePlane:
     return TablePlane(rotation.T @ np.array([0.0, 0.0, 1.0]), float(origin[2]))
 
 
-@functools.cache
-def _scene_object_class():
-    """:class:`SceneObject` subclass carrying its own mesh record (defined on first use, like every
-    synth import of this module)."""
-    from diff9d_ros.synth.scene import SceneObject
-
-    @dataclass
-    class MeshObject(SceneObject):
-        """A scene object whose mesh and box come from ``record``, not from a procedural instance."""
-
-        record: object = None
-
-        def mesh(self) -> trimesh.Trimesh:
-            return self.record.mesh
-
-        def size_m(self) -> np.ndarray:
-            return np.asarray(self.record.size_m, dtype=np.float64)
-
-    return MeshObject
-
-
-def _record_of(obj) -> object:
-    from diff9d_ros.synth.meshes import instance_mesh
-
-    record = getattr(obj, "record", None)
-    return record if record is not None else instance_mesh(obj.kind, obj.instance_id)
-
-
 def render_frame(scene, renderer, sensor, rng: np.random.Generator) -> tuple[RGBDFrame, list[ObjectView]]:
     """Render ``scene``, apply ``sensor``, and list the category objects' ground truth."""
     from diff9d_ros.synth.noise import corrupt_depth, corrupt_rgb
@@ -211,13 +173,11 @@ def render_frame(scene, renderer, sensor, rng: np.random.Generator) -> tuple[RGB
     views = []
     for obj in scene.category_objects():
         transform = camera_from_object(scene, obj)
-        record = _record_of(obj)
         detection = Detection(
             obj.kind, transform[:3, :3], transform[:3, 3], obj.size_m(), mask_id=obj.mask_id
         )
-        instance = getattr(record, "name", "") or f"{obj.kind}_{obj.instance_id}"
         views.append(
-            ObjectView(obj.name, detection, int(counts[obj.mask_id]), getattr(record, "family", ""), instance)
+            ObjectView(obj.name, detection, int(counts[obj.mask_id]), obj.family, obj.category_mesh.name)
         )
     return frame, views
 
@@ -408,11 +368,11 @@ def evaluate_grasps(
     return trials
 
 
-def _place(scene, record, rng: np.random.Generator, config) -> object | None:
-    """A :class:`MeshObject` of ``record`` standing upright at a free spot of ``scene``'s table, or None."""
-    from diff9d_ros.synth.scene import footprint_radius_m, random_appearance
+def _place(scene, record: CategoryMesh, rng: np.random.Generator, config) -> object | None:
+    """A scene object carrying ``record`` standing upright at a free spot of ``scene``'s table, or None."""
+    from diff9d_ros.synth.materials import appearance_for
+    from diff9d_ros.synth.scene import SceneObject, footprint_radius_m
 
-    mesh_object = _scene_object_class()
     upright = Rotation.from_rotvec([0.0, 0.0, rng.uniform(0, 2 * np.pi)]) * Rotation.from_rotvec(
         [np.pi / 2, 0, 0]
     )
@@ -435,19 +395,20 @@ def _place(scene, record, rng: np.random.Generator, config) -> object | None:
             pose[:2, 3] = xy
             pose[2, 3] = -np.min(record.mesh.vertices @ rotation[2])
             mask_id = 1 + max(o.mask_id for o in scene.objects)
-            return mesh_object(
+            return SceneObject(
                 f"{record.category}_{mask_id}",
                 record.category,
                 pose,
-                random_appearance(rng, config),
+                appearance_for(record.category, record.family, rng, config),
                 mask_id,
-                record=record,
+                record.instance_id,
+                category_mesh=record,
             )
     return None
 
 
 def mesh_scenes(
-    records: Sequence[LibraryMesh], views: int, *, seed: int, split: str, sensor: str
+    records: Sequence[CategoryMesh], views: int, *, seed: int, split: str, sensor: str
 ) -> Iterator[tuple[int, object, object, object]]:
     """(index, scene, the record's scene object, record) for ``views`` scenes per record: procedural
     clutter of ``split`` (1 to 2 objects and distractors) with the record's mesh standing among it."""
@@ -474,7 +435,7 @@ def mesh_scenes(
 
 
 def evaluate_meshes(
-    records: Sequence[LibraryMesh],
+    records: Sequence[CategoryMesh],
     *,
     views: int = 4,
     seed: int = 0,
@@ -487,15 +448,11 @@ def evaluate_meshes(
     detectors: dict[str, FrameDetector] | None = None,
     progress: bool = True,
 ) -> list[GraspTrial]:
-    """Simulate the best planned grasp of each mesh record, ``views`` scenes each (see :func:`mesh_scenes`);
-    only the record's object is evaluated. Records without a ``family`` are grouped by category."""
+    """Simulate the best planned grasp of each mesh (a mesh library's, or
+    :meth:`CategoryMesh.from_trimesh` shapes), ``views`` scenes each (see :func:`mesh_scenes`);
+    only that mesh's object is evaluated, under its family and name."""
     from tqdm import tqdm
 
-    for record in records:
-        if record.category not in CATEGORIES:
-            raise ValueError(f"mesh record category {record.category!r} is not one of {CATEGORIES}")
-        if not record.mesh.is_watertight:
-            raise ValueError(f"mesh record {getattr(record, 'name', record.category)!r} is not watertight")
     evaluator = _Evaluator(sources, planner or GraspPlanner(), physics, detectors or {}, min_visible_pixels)
     config, _, renderer = _setup(sensor, (1, 2))
     trials: list[GraspTrial] = []

@@ -43,6 +43,7 @@ import torch
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
+from diff9d_ros.device import torch_device
 from diff9d_ros.diffusion.parametrisation import Denoiser
 from diff9d_ros.diffusion.samplers import sample
 from diff9d_ros.geometry.camera import RGBDFrame
@@ -172,8 +173,10 @@ class PoseEstimator:
         sampler: SamplerConfig,
         calibration: Calibration | None = None,
         segmentation: SegmentationConfig | None = None,
+        device: str = "cpu",
     ) -> None:
-        self.network = network.eval()
+        self.device = torch_device(device)
+        self.network = network.to(self.device).eval()
         self.denoiser = Denoiser(network, make_schedule(schedule), PREDICTION)
         self.sampler = sampler
         self.calibration = calibration or Calibration()
@@ -187,8 +190,10 @@ class PoseEstimator:
         path: str | Path,
         sampler: SamplerConfig | None = None,
         segmentation: SegmentationConfig | None = None,
+        device: str = "cpu",
     ) -> PoseEstimator:
-        """Load a checkpoint written by ``diff9d pose train`` (ValueError if corrupt or mismatched)."""
+        """Load a checkpoint written by ``diff9d pose train`` onto ``device`` (ValueError if corrupt or
+        mismatched, or the device is not available: :func:`~diff9d_ros.device.torch_device`)."""
         payload = load_checkpoint(path)
         network = network_from_checkpoint(payload)
         train_config = payload.get("train_config", {})
@@ -198,6 +203,7 @@ class PoseEstimator:
             sampler or SamplerConfig(),
             Calibration.from_checkpoint(payload),
             segmentation,
+            device,
         )
 
     def _observe(
@@ -266,11 +272,14 @@ class PoseEstimator:
         frames = np.stack([gravity_frame(up, view.centroid_m) for view in views])
         points = np.stack([view.points_m @ g for view, g in zip(views, frames, strict=True)])
         crops = np.stack([view.crop for view in views])
+        device = self.device
         cond = net.encode(
-            torch.from_numpy(points.astype(np.float32)),
-            torch.from_numpy(crops.astype(np.float32) / 255.0).permute(0, 3, 1, 2),
+            torch.from_numpy(points.astype(np.float32)).to(device),
+            torch.from_numpy(crops.astype(np.float32) / 255.0).permute(0, 3, 1, 2).to(device),
         )
-        probs = torch.softmax(net.classify(cond), dim=1).numpy().reshape(len(objects), k, -1).mean(axis=1)
+        probs = (
+            torch.softmax(net.classify(cond), dim=1).cpu().numpy().reshape(len(objects), k, -1).mean(axis=1)
+        )
         keep, cat_names, cat_prob = [], [], []
         for i, obj in enumerate(objects):
             if obj.category is not None:
@@ -288,7 +297,7 @@ class PoseEstimator:
         if not keep:
             return []
         rows = np.concatenate([np.arange(i * k, (i + 1) * k) for i in keep])
-        category = torch.tensor([CATEGORIES.index(c) for c in cat_names]).repeat_interleave(k)
+        category = torch.tensor([CATEGORIES.index(c) for c in cat_names], device=device).repeat_interleave(k)
         rng = np.random.default_rng(self.sampler.seed + 1)
         priors = []
         for row, name in zip(rows, [c for c in cat_names for _ in range(k)], strict=True):
@@ -297,21 +306,29 @@ class PoseEstimator:
             strength = self.sampler.perturbation if row % k else 0.0
             priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
         prior = net.codec.encode(
-            *(torch.from_numpy(np.stack(parts).astype(np.float32)) for parts in zip(*priors, strict=True)),
+            *(
+                torch.from_numpy(np.stack(parts).astype(np.float32)).to(device)
+                for parts in zip(*priors, strict=True)
+            ),
             category,
         )
-        generator = torch.Generator().manual_seed(self.sampler.seed)
+        generator = torch.Generator(device=device).manual_seed(self.sampler.seed)
         x0 = sample(
             "ddim",
             self.denoiser,
             (len(category), POSE_DIM),
             self.sampler.num_steps,
             timesteps=self.sampler.timesteps,
-            extra_args={"cond": cond[torch.from_numpy(rows)], "category": category, "prior": prior},
+            extra_args={
+                "cond": cond[torch.from_numpy(rows).to(device)],
+                "category": category,
+                "prior": prior,
+            },
             prior_mean=prior,
             generator=generator,
+            device=device,
         )
-        rotation, residual, size = (v.double().numpy() for v in net.codec.decode(x0, category))
+        rotation, residual, size = (v.double().cpu().numpy() for v in net.codec.decode(x0, category))
         out = []
         for j, i in enumerate(keep):
             span = slice(j * k, (j + 1) * k)

@@ -23,7 +23,13 @@ from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.nocs import Detection
 from diff9d_ros.pose.baseline import obb_baseline
 from diff9d_ros.pose.dataset import ObjectTruth
-from diff9d_ros.pose.metrics import PoseError, accuracy_table, detection_ap_table, pose_error
+from diff9d_ros.pose.metrics import (
+    PoseError,
+    accuracy_table,
+    detection_ap_table,
+    group_accuracy,
+    pose_error,
+)
 from diff9d_ros.pose.observation import ObservationError, masked_points
 from diff9d_ros.pose.segmentation import table_plane
 from diff9d_ros.synth.masks import CORRUPTIONS, corrupt_mask
@@ -67,13 +73,30 @@ def _handle_visible(truth: ObjectTruth) -> bool:
 
 @dataclass
 class GroundTruthMaskResult:
-    """Per-object errors of one method with ground-truth masks (missed objects count as failures)."""
+    """Per-object errors of one method with ground-truth masks (missed objects count as failures);
+    ``truths[i]`` is the ground-truth object of ``errors[i]``."""
 
     errors: list[PoseError] = field(default_factory=list)
     missed: int = 0
+    truths: list[ObjectTruth] = field(default_factory=list)
 
     def table(self) -> dict[str, dict[str, float]]:
         return accuracy_table(self.errors)
+
+    def table_by(self, label: Callable[[ObjectTruth], str]) -> dict[str, dict[str, float]]:
+        """Accuracy (%) and object count per group, ``label`` naming each object's group."""
+        return group_accuracy(self.errors, [label(t) for t in self.truths])
+
+    def family_table(self) -> dict[str, dict[str, float]]:
+        """Accuracy (%) and object count per ``category/sub-family``."""
+        return self.table_by(family_label)
+
+
+def family_label(truth: ObjectTruth) -> str:
+    """``category/family`` of a ground-truth object (its family, or its category without one)."""
+    family = getattr(truth, "family", "")
+    category = truth.detection.category
+    return f"{category}/{family}" if family else category
 
 
 def _miss(truth: ObjectTruth) -> PoseError:
@@ -127,6 +150,7 @@ def evaluate_with_gt_masks(
             by_mask = {d.mask_id: d for d in method(frame, masks, categories)}
             for truth in truths:
                 pred = by_mask.get(truth.detection.mask_id)
+                results[name].truths.append(truth)
                 if pred is None:
                     results[name].errors.append(_miss(truth))
                     results[name].missed += 1

@@ -75,11 +75,23 @@ def accuracy_table(errors: Sequence[PoseError]) -> dict[str, dict[str, float]]:
     """Percent of objects within each threshold, per category and ``mean`` over categories."""
     if not errors:
         raise ValueError("accuracy_table: no pose errors to summarise")
-    table: dict[str, dict[str, float]] = {}
-    for category in {e.category for e in errors}:
-        passes = [e.passes() for e in errors if e.category == category]
-        table[category] = {m: 100.0 * float(np.mean([p[m] for p in passes])) for m in metric_names()}
+    table = group_accuracy(errors, [e.category for e in errors])
+    for row in table.values():
+        row.pop("objects")
     return _summarise(table)
+
+
+def group_accuracy(errors: Sequence[PoseError], groups: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Percent of objects within each threshold per group (``groups[i]`` names the group of
+    ``errors[i]``: a sub-family, an instance), with the group's object count under ``objects``."""
+    if len(errors) != len(groups):
+        raise ValueError(f"group_accuracy: {len(errors)} errors but {len(groups)} group names")
+    table: dict[str, dict[str, float]] = {}
+    for group in sorted(set(groups)):
+        passes = [e.passes() for e, g in zip(errors, groups, strict=True) if g == group]
+        table[group] = {m: 100.0 * float(np.mean([p[m] for p in passes])) for m in metric_names()}
+        table[group]["objects"] = len(passes)
+    return table
 
 
 def average_precision(scores: Sequence[float], true_positive: Sequence[bool], num_gt: int) -> float:

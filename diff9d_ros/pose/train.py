@@ -199,8 +199,14 @@ def train(
     resume: bool = False,
     log_path: str | Path | None = None,
     max_seconds: float | None = None,
+    initial: dict | None = None,
 ) -> PoseNetwork:
-    """Train (or resume) a pose network on ``objects``; checkpoints go to ``out_path``."""
+    """Train (or resume) a pose network on ``objects``; checkpoints go to ``out_path``.
+
+    ``initial`` (a checkpoint payload, :func:`load_checkpoint`) fine-tunes: training starts from its
+    weights and target normalisation (its network config replaces ``network_config``) at step 0
+    with a fresh optimiser; ``resume`` with an existing ``out_path`` still continues from there.
+    """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -222,6 +228,8 @@ def train(
         network = network_from_checkpoint(payload)
         start_step, optimizer_state = int(payload["step"]), payload.get("optimizer")
         LOG.info("resuming from %s at step %d", out_path, start_step)
+    elif initial is not None:
+        network = network_from_checkpoint(initial)
     else:
         rows = objects.category != BACKGROUND
         centroid = torch.from_numpy(objects.points_m[rows].mean(axis=1).astype(np.float64))

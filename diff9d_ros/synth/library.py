@@ -20,6 +20,7 @@ the cached files), so a dataset writer can send one to its workers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,3 +147,19 @@ class MeshLibrary:
         if not ids:
             raise ValueError(f"mesh library {self.name} has no {category}; it has {self.categories()}")
         return self.mesh(ids[int(rng.integers(len(ids)))])
+
+
+def write_folder(meshes: Sequence[CategoryMesh], folder: str | Path) -> MeshLibrary:
+    """Write ``meshes`` (in the canonical frame) as OBJ files with a ``meshes.yaml`` into ``folder``
+    and load that folder back: a mesh folder of, for example, procedural instances."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for record in meshes:
+        name = f"{record.category}_{record.family or 'mesh'}_{record.instance_id}.obj"
+        record.mesh.export(root / name)
+        rows.append({"file": name, "category": record.category, "up_axis": "+y", "front_axis": "+x"})
+        if record.family:
+            rows[-1]["family"] = record.family
+    (root / MANIFEST).write_text(yaml.safe_dump({"meshes": rows}, sort_keys=False), encoding="utf-8")
+    return MeshLibrary.from_folder(root)

@@ -122,6 +122,24 @@ class CategoryMesh:
             str(path), category_name(category), up_axis, front_axis, float(scale), int(instance_id), family
         )
 
+    @classmethod
+    def from_trimesh(
+        cls, mesh: trimesh.Trimesh, category: str, *, name: str, instance_id: int = 0, family: str = ""
+    ) -> CategoryMesh:
+        """A metric mesh already oriented as the canonical frame (y up, front on +x), e.g. built in
+        code, put into the canonical frame with the checks of :meth:`from_file`; ``name`` names it."""
+        category = category_name(category)
+        mesh = _repaired(trimesh.Trimesh(mesh.vertices, mesh.faces, process=True), name)
+        _check_scale(float(mesh.extents.max()), category, name, 1.0)
+        return _canonical(mesh, category, instance_id, family or name, name)
+
+    @property
+    def name(self) -> str:
+        """``category_id`` for a procedural instance, else the mesh file's stem (or given name)."""
+        if self.source == "procedural":
+            return f"{self.category}_{self.instance_id}"
+        return Path(self.source.split("|")[0]).stem
+
 
 def split_of(instance_id: int) -> str:
     """The split ("train", "val", "test" or "ood") an instance id belongs to."""
@@ -277,6 +295,14 @@ def _load_category_mesh(
     transform[:3, :3] = rotation * scale
     mesh.apply_transform(transform)
     _check_scale(float(mesh.extents.max()), category, path, scale)
+    source = f"{file.resolve()}|{up_axis}|{front_axis}|{scale:g}"
+    return _canonical(mesh, category, instance_id, family or file.stem, source)
+
+
+def _canonical(
+    mesh: trimesh.Trimesh, category: str, instance_id: int, family: str, source: str
+) -> CategoryMesh:
+    """A watertight metric mesh with canonical axes, its NOCS box centred (a mug's on its body axis)."""
     handle_faces = np.zeros(len(mesh.faces), dtype=bool)
     if category == "mug":
         axis_x, axis_z = mug_body_axis(mesh.vertices)
@@ -284,5 +310,4 @@ def _load_category_mesh(
         handle_faces = mug_handle_faces(mesh)
     centre, size_m = nocs_box(mesh.vertices, category)
     mesh.apply_translation(-centre)
-    source = f"{file.resolve()}|{up_axis}|{front_axis}|{scale:g}"
-    return CategoryMesh(category, instance_id, mesh, size_m, {}, handle_faces, family or file.stem, source)
+    return CategoryMesh(category, instance_id, mesh, size_m, {}, handle_faces, family, source)
