@@ -2,10 +2,12 @@
 
 Each node is a managed (lifecycle) node: this file emits ``configure`` when it starts and
 ``activate`` the first time it reaches ``inactive`` from ``configuring``, so a node whose model
-fails to load stays inactive (and says why) instead of running half-configured. Only that
-launch-time transition is automatic: after an operator's ``ros2 lifecycle set ... cleanup`` and
-``configure``, the node waits in ``inactive`` for the operator's ``activate``. Topic launch arguments become
-remappings of the node-relative names in ``diff9d_ros.ros.topics``.
+fails to load stays inactive (and says why) instead of running half-configured. The camera node
+is activated last, once pose, grasp and forecast node are active (or failed, or ``start_delay_s``
+passed), so no frame of a recording streams to a node still loading its model. Only these
+launch-time transitions are automatic: after an operator's ``ros2 lifecycle set ... cleanup`` and
+``configure``, the node waits in ``inactive`` for the operator's ``activate``. Topic launch
+arguments become remappings of the node-relative names in ``diff9d_ros.ros.topics``.
 """
 
 from __future__ import annotations
@@ -23,31 +25,30 @@ from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
 from diff9d_ros.ros.launch_arguments import NODE_ARGUMENTS, declare
+from diff9d_ros.ros.launch_gate import StartWhenActive, node_full_name
 from diff9d_ros.ros.topics import remappings
 
 
-def managed(node: LifecycleNode) -> list:
-    """``node`` plus the events that configure it and then activate it, once."""
-    activate = EmitEvent(
-        event=ChangeState(
-            lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_ACTIVATE
-        )
+def transition(node: LifecycleNode, transition_id: int) -> EmitEvent:
+    """The event that asks ``node`` for the lifecycle transition ``transition_id``."""
+    return EmitEvent(
+        event=ChangeState(lifecycle_node_matcher=matches_action(node), transition_id=transition_id)
     )
-    configure = EmitEvent(
-        event=ChangeState(
-            lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_CONFIGURE
-        )
-    )
+
+
+def managed(node: LifecycleNode, when_inactive: list) -> list:
+    """``node`` plus the event that configures it and, once, ``when_inactive`` the first time it
+    reaches ``inactive`` from ``configuring``."""
     on_inactive = RegisterEventHandler(
         OnStateTransition(
             target_lifecycle_node=node,
             start_state="configuring",
             goal_state="inactive",
-            entities=[activate],
+            entities=when_inactive,
             handle_once=True,
         )
     )
-    return [on_inactive, node, configure]
+    return [on_inactive, node, transition(node, Transition.TRANSITION_CONFIGURE)]
 
 
 def _setup(context, *args, **kwargs) -> list:
@@ -75,11 +76,12 @@ def _setup(context, *args, **kwargs) -> list:
         "forecast_node": {"detections": arg["forecast_input_topic"]},
     }
     actions = []
+    consumers = []
     for name, flag in (
-        ("camera_node", "use_camera"),
         ("pose_node", "use_pose"),
         ("grasp_node", "use_grasp"),
         ("forecast_node", "use_forecast"),
+        ("camera_node", "use_camera"),
     ):
         if arg[flag].lower() != "true":
             continue
@@ -93,7 +95,15 @@ def _setup(context, *args, **kwargs) -> list:
             arguments=["--ros-args", "--log-level", arg["log_level"]],
             output="screen",
         )
-        actions += managed(node)
+        if name != "camera_node":
+            consumers.append(node_full_name(arg["namespace"], name))
+            actions += managed(node, [transition(node, Transition.TRANSITION_ACTIVATE)])
+            continue
+        activate = StartWhenActive(
+            [transition(node, Transition.TRANSITION_ACTIVATE)], consumers, "the camera", ready=False
+        )
+        actions += managed(node, [OpaqueFunction(function=activate.on_ready)])
+        actions += activate.handlers(float(arg["start_delay_s"]))
     return actions
 
 

@@ -12,7 +12,7 @@ HAVE_RCLPY = importlib.util.find_spec("rclpy") is not None
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_ros = pytest.mark.skip(
-        reason="needs ROS 2 (rclpy, launch_ros): not installed here; run where a ROS 2 distro is sourced"
+        reason="needs ROS 2: rclpy is not importable (source /opt/ros/<distro>/setup.bash to run it)"
     )
     for item in items:
         if "ros" in item.keywords and not HAVE_RCLPY:

@@ -31,6 +31,11 @@ NODE_ARGUMENTS: dict[str, tuple[str, str]] = {
     "use_pose": ("true", "start pose_node"),
     "use_grasp": ("true", "start grasp_node"),
     "use_forecast": ("true", "start forecast_node"),
+    "start_delay_s": (
+        "60.0",
+        "the camera (or bag playback) starts when pose, grasp and forecast node are active or failed, "
+        "or after this many seconds",
+    ),
     "log_level": ("info", "log level of the nodes"),
 }
 

@@ -10,7 +10,9 @@ executor never blocks on the model and the newest input wins; every input is cou
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -20,6 +22,7 @@ from typing import Any, ClassVar
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -37,6 +40,13 @@ SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
 #: Seconds between repeats of the same kind of warning (a bad stream must not flood the log).
 WARN_THROTTLE_S = 5.0
+#: Seconds a node that exits waits for the input its worker is processing.
+EXIT_WORKER_WAIT_S = 1.0
+#: Seconds the teardown of a node that exits may take before the process ends without it (ros2 launch
+#: escalates to SIGTERM 5 s after its SIGINT).
+EXIT_DEADLINE_S = 4.0
+#: Seconds between the checks for an input that never came (``no_input_warn_s``).
+INPUT_CHECK_PERIOD_S = 0.5
 #: Topics every rclpy node may subscribe to by itself (not inputs of ours).
 _INFRASTRUCTURE_TOPICS = frozenset({"/clock", "/parameter_events"})
 
@@ -88,6 +98,10 @@ class Diff9dNode(LifecycleNode):
         self._input_check: Any = None
         self._said_stamp_zero = False
         self._received_at_activation = 0
+        self._waiting_since_s = 0.0
+        # Diagnostics and the no-input check run on the steady clock: rates are measured in it, and
+        # under use_sim_time a paused or finished bag must not silence the node's health.
+        self._steady_clock = Clock(clock_type=ClockType.STEADY_TIME)
         for spec in node_params(self.NODE):
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
 
@@ -142,7 +156,9 @@ class Diff9dNode(LifecycleNode):
                     self.msg_class(spec.msg_type), spec.key, self.qos(spec)
                 )
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS.key, 10)
-        self._diagnostics_timer = self.create_timer(period_s, self._publish_diagnostics)
+        self._diagnostics_timer = self.create_timer(
+            period_s, self._publish_diagnostics, clock=self._steady_clock
+        )
         self.get_logger().info(f"configured ({threads} CPU thread(s)): {self.params}")
         return super().on_configure(state)
 
@@ -162,8 +178,11 @@ class Diff9dNode(LifecycleNode):
         self.create_inputs()
         self._said_stamp_zero = False
         self._received_at_activation = self.stats.received
+        self._waiting_since_s = time.monotonic()
         if float(self.params["no_input_warn_s"]) > 0:
-            self._input_check = self.create_timer(float(self.params["no_input_warn_s"]), self._check_input)
+            self._input_check = self.create_timer(
+                INPUT_CHECK_PERIOD_S, self._check_input, clock=self._steady_clock
+            )
         self.get_logger().info("activated")
         return super().on_activate(state)
 
@@ -183,12 +202,16 @@ class Diff9dNode(LifecycleNode):
         self.teardown()
         return super().on_shutdown(state)
 
-    def teardown(self) -> None:
-        """Release everything, whatever the current state (shutdown, or the process exits)."""
+    def teardown(self, worker_timeout_s: float | None = None) -> None:
+        """Release everything, whatever the current state (shutdown, or the process exits).
+
+        ``worker_timeout_s``: the longest wait for an input the worker is processing (None = until
+        it is done); a process that exits leaves a busy worker (a daemon thread) behind.
+        """
         self._stop_input_check()
         self.destroy_inputs()
-        self._stop_worker()
-        self.release_model()
+        if self._stop_worker(worker_timeout_s):
+            self.release_model()
         self._release_outputs()
 
     def _release_outputs(self) -> None:
@@ -209,18 +232,25 @@ class Diff9dNode(LifecycleNode):
             self._input_check = None
 
     def _check_input(self) -> None:
-        """Once, ``no_input_warn_s`` after activation: no input yet? Say what is subscribed, which of
-        it has publishers, and which topics the graph has."""
-        self._stop_input_check()
+        """Once ``no_input_warn_s`` (steady time) passed since activation, or since the ROS clock
+        started under use_sim_time, without input: say what is subscribed, which of it has
+        publishers, and which topics the graph has."""
         if self.stats.received > self._received_at_activation:
+            self._stop_input_check()
             return
+        if self.now_ns() == 0:  # use_sim_time and no /clock yet: nothing plays, nothing can arrive late
+            self._waiting_since_s = time.monotonic()
+            return
+        seconds = float(self.params["no_input_warn_s"])
+        if time.monotonic() - self._waiting_since_s < seconds:
+            return
+        self._stop_input_check()
         subscribed = {
             sub.topic_name: self.count_publishers(sub.topic_name)
             for sub in self.subscriptions
             if sub.topic_name not in _INFRASTRUCTURE_TOPICS
         }
         graph = {name: tuple(types) for name, types in self.get_topic_names_and_types()}
-        seconds = float(self.params["no_input_warn_s"])
         self.get_logger().warning(no_input_message(self.get_name(), seconds, subscribed, graph))
 
     # ----- newest-frame worker -----
@@ -234,12 +264,16 @@ class Diff9dNode(LifecycleNode):
         if slot.dropped > before:
             self.stats.on_superseded(slot.dropped - before)
 
-    def _stop_worker(self) -> None:
+    def _stop_worker(self, timeout_s: float | None = None) -> bool:
+        """Close the worker's slot and wait for it (at most ``timeout_s``); False when it is still busy."""
         if self._slot is not None:
             self._slot.close()
         if self._worker is not None:
-            self._worker.join()
+            self._worker.join(timeout_s)
+            if self._worker.is_alive():
+                return False
         self._slot, self._worker = None, None
+        return True
 
     def _work(self, slot: LatestFrameSlot[Any]) -> None:
         index = 0
@@ -251,6 +285,10 @@ class Diff9dNode(LifecycleNode):
             try:
                 ok = self.process(index, item)
             except Exception as error:  # never let one input kill the worker
+                if not self.context.ok():
+                    # Ctrl-C shut the ROS context down while this input was processed: its results
+                    # have nowhere to go, and the process is exiting. Not a failure.
+                    return
                 self.stats.on_failed(time.monotonic(), f"{type(error).__name__}: {error}")
                 self.get_logger().error(f"input {index} failed: {error}\n{traceback.format_exc()}")
                 ok = False
@@ -265,13 +303,13 @@ class Diff9dNode(LifecycleNode):
         self.warn(f"dropped an input: {reason}")
 
     def _publish_diagnostics(self) -> None:
-        if self._diagnostics_pub is None:
+        """The node's health, stamped with its ROS clock (none under use_sim_time before /clock)."""
+        stamp_ns = self.now_ns()
+        if self._diagnostics_pub is None or stamp_ns == 0:
             return
         summary = self.stats.summary(time.monotonic(), float(self.params["expected_rate_hz"]))
         name = f"{self.get_fully_qualified_name()}"
-        self._diagnostics_pub.publish(
-            diagnostics_to_msg(name, "diff9d_ros", summary, self.now_ns(), self.types)
-        )
+        self._diagnostics_pub.publish(diagnostics_to_msg(name, "diff9d_ros", summary, stamp_ns, self.types))
 
     # ----- what each node fills in -----
     def configure_node(self) -> None:
@@ -295,10 +333,17 @@ class Diff9dNode(LifecycleNode):
 
 
 def spin_node(factory: Callable[[], Diff9dNode], args: list[str] | None = None) -> None:
-    """``main`` of a node: init, spin until shutdown, clean up.
+    """``main`` of a node: init, spin until shutdown, clean up, exit at once.
 
     Transitions come from the launch file (configure, then activate once inactive) or from
-    ``ros2 lifecycle set``; the node starts unconfigured like every managed node.
+    ``ros2 lifecycle set``; the node starts unconfigured like every managed node. After Ctrl-C
+    the node waits at most :data:`EXIT_WORKER_WAIT_S` for the input being processed, releases
+    its subscriptions, publishers and the ROS context, and ends the process with ``os._exit``:
+    the interpreter's own finalisation, a garbage collection over torch, Open3D and their
+    modules, takes seconds on a busy CPU (``ros2 launch`` escalates to SIGTERM after 5 s) and
+    has nothing of ours left to release. Should the teardown hang, the process ends anyway
+    :data:`EXIT_DEADLINE_S` after it began (status 1, saying so), and a SIGTERM during the
+    teardown (launch's escalation) ends it at once.
     """
     rclpy.init(args=args)
     node = factory()
@@ -316,7 +361,21 @@ def spin_node(factory: Callable[[], Diff9dNode], args: list[str] | None = None) 
         # A terminal Ctrl-C reaches the node twice (from the terminal and from ros2 launch): the
         # second must not cut the teardown short (launch escalates to SIGTERM if it hangs).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        node.teardown()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        watchdog = threading.Timer(EXIT_DEADLINE_S, _exit_now, (node.get_name(),))
+        watchdog.daemon = True
+        watchdog.start()
+        node.teardown(EXIT_WORKER_WAIT_S)
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _exit_now(name: str) -> None:
+    """End the process whose teardown did not finish within :data:`EXIT_DEADLINE_S`."""
+    print(f"{name}: teardown took over {EXIT_DEADLINE_S:.0f} s; exiting without it", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(1)

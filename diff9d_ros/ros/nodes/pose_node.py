@@ -8,6 +8,7 @@ The model is loaded on activate; the newest frame wins and stale frames are drop
 
 from __future__ import annotations
 
+import importlib
 import time
 from typing import Any
 
@@ -40,9 +41,14 @@ class PoseNode(Diff9dNode):
 
     def load_model(self) -> None:
         from diff9d_ros.pipeline import Pipeline
-        from diff9d_ros.stages import build_stages
+        from diff9d_ros.stages import build_stages, category_log_sizes
 
         self.pipeline = Pipeline(build_stages(pipeline_config(self.params), ["segmentation", "pose"]))
+        if self.pipeline.stages[-1].estimator is None:
+            # The geometric baseline imports its point-cloud code (torch) and builds its size table on
+            # its first frame (seconds); do it now, so that an active node answers at its usual speed.
+            importlib.import_module("diff9d_ros.pose.observation")
+            category_log_sizes()
         if self.params["publish_tf"]:
             self.tf_broadcaster = TransformBroadcaster(self)
 
