@@ -31,6 +31,7 @@ NODES = {
     "pose_node": "diff9d_ros.ros.nodes.pose_node:main",
     "grasp_node": "diff9d_ros.ros.nodes.grasp_node:main",
     "forecast_node": "diff9d_ros.ros.nodes.forecast_node:main",
+    "people_forecast_node": "diff9d_ros.ros.nodes.people_forecast_node:main",
 }
 
 setup(

@@ -5,6 +5,10 @@
 * ``demo``: a short rendered sequence through the whole stack (a few minutes on a 2-core CPU).
 * ``eval-bag BAG``: the stack on a recorded bag, scored against its ground-truth topic
   (:mod:`diff9d_ros.bag.evaluate`): NOCS pose AP, id switches, forecast ADE/FDE, throughput.
+
+A bag of person detections (a Detection3DArray on ``--people-topic``, e.g. from ``diff9d traj bag``)
+runs the people path instead (:mod:`diff9d_ros.people_runner`): fixed frame through the bag's
+``/tf``, tracks, planar GeoTDM forecasts, pedestrian ADE/FDE and minADE/minFDE.
 """
 
 from __future__ import annotations
@@ -77,6 +81,15 @@ def _add_bag_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--info-topic", default="", help="colour CameraInfo topic (overrides the preset)")
     group.add_argument("--gt-topic", default="/ground_truth/detections", help="ground-truth Detection3DArray")
     group.add_argument("--slop-ms", type=float, default=20.0, help="largest colour/depth stamp difference")
+    people = parser.add_argument_group("people (a bag of person detections)")
+    people.add_argument(
+        "--people-topic", default="/people", help="person Detection3DArray topic (present: the people path)"
+    )
+    people.add_argument("--people-gt-topic", default="/ground_truth/people", help="ground-truth people (ids)")
+    people.add_argument(
+        "--people-model", default="", help="planar GeoTDM model (default: the one holding the scene out)"
+    )
+    people.add_argument("--fixed-frame", default="map", help="frame the people are forecast in (map, odom)")
 
 
 def _config(args: argparse.Namespace, give_masks: bool = False) -> PipelineConfig:
@@ -133,7 +146,12 @@ def _finish(result: RunResult, kind: str) -> int:
         f"\n{kind}: {tp['processed']}/{tp['frames_in']} frames processed, "
         f"{tp['failed']} failed, {tp['dropped']} dropped"
     )
-    print(f"pose: {result.info['pose_backend']}; forecasting: {result.info['forecast_backend']}")
+    pose = f"pose: {result.info['pose_backend']}; " if "pose_backend" in result.info else ""
+    print(f"{pose}forecasting: {result.info['forecast_backend']}")
+    forecast = result.metrics.get("forecast", {})
+    if forecast.get("forecasts_scored"):
+        values = "/".join(f"{forecast[k]:.3f}" for k in ("ade_m", "fde_m", "min_ade_m", "min_fde_m"))
+        print(f"forecasts scored: {forecast['forecasts_scored']}; ADE/FDE/minADE/minFDE {values} m")
     if tp["latency"]:
         print(
             f"end-to-end latency: median {tp['latency']['p50_ms']:.0f} ms, "
@@ -143,6 +161,30 @@ def _finish(result: RunResult, kind: str) -> int:
         print(f"source stopped early: {result.source_error}")
     print(f"outputs in {result.out_dir.resolve()} (report: {result.report_path.name}, bag: bag/, overlays/)")
     return 0 if tp["processed"] else 1
+
+
+def _people_run(args: argparse.Namespace, path: str, kind: str) -> int | None:
+    """The people path when the bag at ``path`` carries person detections; None otherwise."""
+    import dataclasses
+
+    from diff9d_ros.sources.people import PeopleBagSource, is_people_bag
+
+    if not is_people_bag(path, args.people_topic):
+        return None
+    from diff9d_ros.people_runner import run_people
+
+    config = dataclasses.replace(
+        _config(args), people_model_path=args.people_model, fixed_frame=args.fixed_frame
+    )
+    source = PeopleBagSource(path, args.people_topic, args.people_gt_topic)
+    result = run_people(
+        source,
+        config,
+        args.out or _default_out(kind),
+        realtime=args.realtime,
+        title=f"diff9d {kind} (people)",
+    )
+    return _finish(result, kind)
 
 
 def _run(args: argparse.Namespace, source: Iterable[SourceFrame], kind: str, give_masks: bool = False) -> int:
@@ -175,6 +217,10 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.source.startswith("bag:"):
+        code = _people_run(args, args.source[4:], "run")
+        if code is not None:
+            return code
     return _run(args, _make_source(args), "run", give_masks=args.gt_masks)
 
 
@@ -190,6 +236,9 @@ def _cmd_eval_bag(args: argparse.Namespace) -> int:
     from diff9d_ros.sources.bag import UnreadableBag
 
     try:
+        code = _people_run(args, args.bag, "eval-bag")
+        if code is not None:
+            return code
         source = _bag_source(args.bag, args)
     except BagError as error:  # still write the (empty) report that says why
         LOG.error("%s", error)

@@ -50,7 +50,14 @@ def _setup(context, *args, **kwargs) -> list:
         get_package_share_directory("diff9d_ros"), "config", "diff9d.yaml"
     )
     overrides = {"use_sim_time": arg["use_sim_time"].lower() == "true"}
-    for name in ("device", "pose_model_path", "forecast_model_path", "frame_id_override"):
+    for name in (
+        "device",
+        "pose_model_path",
+        "forecast_model_path",
+        "frame_id_override",
+        "people_model_path",
+        "fixed_frame",
+    ):
         if arg[name]:
             overrides[name] = arg[name]
     camera = {"rgb/image": arg["rgb_topic"], "depth/image": arg["depth_topic"]}
@@ -60,6 +67,7 @@ def _setup(context, *args, **kwargs) -> list:
         "pose_node": {**camera, "detections": arg["detections_topic"]},
         "grasp_node": {**camera, "detections": arg["detections_topic"]},
         "forecast_node": {"detections": arg["forecast_input_topic"]},
+        "people_forecast_node": {"people": arg["people_topic"]},
     }
     actions = []
     for name, flag in (
@@ -67,6 +75,7 @@ def _setup(context, *args, **kwargs) -> list:
         ("pose_node", "use_pose"),
         ("grasp_node", "use_grasp"),
         ("forecast_node", "use_forecast"),
+        ("people_forecast_node", "use_people"),
     ):
         if arg[flag].lower() != "true":
             continue

@@ -70,4 +70,3 @@ def points_in_box(
     local = to_box_frame(points_m, rotation, translation_m)
     half = _check_size(size_m) / 2.0 + tolerance_m
     return np.all(np.abs(local) <= half, axis=1)
-

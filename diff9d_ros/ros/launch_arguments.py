@@ -29,6 +29,10 @@ NODE_ARGUMENTS: dict[str, tuple[str, str]] = {
     "use_pose": ("true", "start pose_node"),
     "use_grasp": ("true", "start grasp_node"),
     "use_forecast": ("true", "start forecast_node"),
+    "use_people": ("false", "start people_forecast_node"),
+    "people_topic": ("/people", "people_forecast_node input: person Detection3DArray, any frame"),
+    "people_model_path": ("", "planar GeoTDM checkpoint of people_forecast_node (empty = YAML / shipped)"),
+    "fixed_frame": ("", "frame people are forecast in (map, odom; empty = YAML)"),
     "log_level": ("info", "log level of the nodes"),
 }
 

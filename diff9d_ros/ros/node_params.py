@@ -222,11 +222,46 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
     _LIFETIME,
 )
 
+_FORECAST_BY_NAME = {spec.name: spec for spec in FORECAST_PARAMS}
+
+PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
+    _FORECAST_BY_NAME["forecast_backend"],
+    ParamSpec(
+        "people_model_path",
+        "",
+        "planar GeoTDM checkpoint of pedestrians (empty = the shipped models/geotdm_eth.pt)",
+    ),
+    _DEVICE,
+    *(_FORECAST_BY_NAME[name] for name in ("forecast_horizon", "forecast_samples", "forecast_sampler")),
+    _FORECAST_BY_NAME["forecast_steps"],
+    ParamSpec("fixed_frame", "map", "z-up frame the people are tracked and forecast in (map or odom)"),
+    ParamSpec("person_class", "person", "class id of the detections that are people (others are ignored)"),
+    ParamSpec(
+        "people_gate_m", 1.0, "largest distance of a person to its track (no ids given)", range=(1e-3, 100.0)
+    ),
+    ParamSpec(
+        "people_max_age_s",
+        1.0,
+        "forget a person (given ids) not seen for this long",
+        range=(1e-3, 3600.0),
+    ),
+    _FORECAST_BY_NAME["tracker_min_hits"],
+    _FORECAST_BY_NAME["tracker_max_misses"],
+    ParamSpec(
+        "tf_timeout_s",
+        0.1,
+        "wait this long for the transform into fixed_frame at the detections' stamp",
+        range=(0.0, 10.0),
+    ),
+    _LIFETIME,
+)
+
 NODE_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
     "camera_node": CAMERA_PARAMS + COMMON_PARAMS,
     "pose_node": (*POSE_PARAMS, *SYNC_PARAMS, max_age_param(1.0), *COMMON_PARAMS),
     "grasp_node": (*GRASP_PARAMS, *SYNC_PARAMS, max_age_param(0.0), *COMMON_PARAMS),
     "forecast_node": (*FORECAST_PARAMS, max_age_param(0.0), *COMMON_PARAMS),
+    "people_forecast_node": (*PEOPLE_PARAMS, max_age_param(0.0), *COMMON_PARAMS),
 }
 #: Parameters every rclpy node has already (never declared by us, accepted in config files).
 BUILTIN_PARAMS: frozenset[str] = frozenset({"use_sim_time"})

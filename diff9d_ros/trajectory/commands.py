@@ -49,11 +49,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="simple: the paper's eps MSE; edm: EDM lambda(sigma), the same weight at every noise level "
         "(diff9d_ros.trajectory.train.LOSS_WEIGHTINGS)",
     )
+    train.add_argument(
+        "--sigma-data",
+        default="0.25",
+        help="EDM sigma_data, the typical residual about the prior per coordinate (diffusion units); "
+        "auto: measured on the training windows (constant-velocity residual)",
+    )
+    train.add_argument("--prior-layers", type=int, default=2, help="depth of the prior's EGTN")
     train.add_argument("--seed", type=int, default=1)
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.add_argument("--checkpoint-minutes", type=float, default=3.0)
     train.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
     train.add_argument("--eval-windows", type=int, default=256, help="validation windows per evaluation")
+    train.add_argument("--eval-steps", type=int, default=10, help="DDIM steps of the validation sampler")
     train.add_argument(
         "--num-trajectories", type=int, default=None, help="N-body split size override (smoke runs)"
     )
@@ -101,6 +109,8 @@ def _train(args: argparse.Namespace) -> int:
         data_dir=args.data,
         hidden_dim=args.hidden,
         num_layers=args.layers,
+        prior_layers=args.prior_layers,
+        residual_std=_sigma_data(args.sigma_data),
         batch_size=args.batch_size,
         steps=args.steps,
         lr=args.lr,
@@ -111,11 +121,25 @@ def _train(args: argparse.Namespace) -> int:
         checkpoint_minutes=args.checkpoint_minutes,
         eval_every=args.eval_every,
         eval_windows=args.eval_windows,
+        eval_steps=args.eval_steps,
         num_trajectories=args.num_trajectories,
     )
     path = train(opts, resume=args.resume)
     LOG.info("checkpoint: %s", path)
     return 0
+
+
+def _sigma_data(text: str) -> float | None:
+    """``--sigma-data``: ``auto`` (None: measured on the data) or a positive number."""
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"--sigma-data must be 'auto' or a number > 0, got {text!r}")
+    return value
 
 
 def _export(args: argparse.Namespace) -> int:

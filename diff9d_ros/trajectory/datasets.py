@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from diff9d_ros.trajectory import nbody, tabletop
-from diff9d_ros.trajectory.windows import Windows
+from diff9d_ros.trajectory.windows import Windows, split_crowds
 
 PEDESTRIAN_TASKS: tuple[str, ...] = ("eth", "hotel", "univ", "zara1", "zara2")
 TASKS: tuple[str, ...] = (*nbody.TASKS, *PEDESTRIAN_TASKS, tabletop.TASK)
+#: Most pedestrians in one scene graph (a crowd is forecast in groups of neighbours of this size).
+PEDESTRIAN_GROUP = 8
 DEFAULT_ETH_UCY = Path(__file__).resolve().parents[3] / "shared" / "data" / "eth_ucy"
 
 
@@ -30,6 +32,9 @@ class TaskSpec:
     metric: str  # "mean" or "min"
     frame_period_s: float | None  # seconds between frames; None for the unitless N-body time
     position_scale: float = 1.0  # diffusion units per data unit (GeoTDMConfig.position_scale)
+    # Largest scene graph: bigger crowds are cut into groups of neighbours (windows.split_crowds) in
+    # training and evaluation, and by the online forecaster (its max_scene_tracks); None: no limit.
+    max_scene_agents: int | None = None
 
 
 def task_spec(task: str) -> TaskSpec:
@@ -41,7 +46,7 @@ def task_spec(task: str) -> TaskSpec:
     if task in PEDESTRIAN_TASKS:
         from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S
 
-        return TaskSpec(task, 8, 12, 1, 0, True, 20, "min", FRAME_PERIOD_S)
+        return TaskSpec(task, 8, 12, 1, 0, True, 20, "min", FRAME_PERIOD_S, max_scene_agents=PEDESTRIAN_GROUP)
     if task == tabletop.TASK:
         return TaskSpec(
             task,
@@ -93,6 +98,8 @@ def load_windows(
 
         root = Path(data_dir) if data_dir is not None else DEFAULT_ETH_UCY
         groups = eth_ucy.load_scene_split(root, task, split, spec.num_obs, spec.num_future)
+    if spec.max_scene_agents is not None:
+        groups = split_crowds(groups, spec.max_scene_agents)
     if limit is not None:
         kept, left = [], limit
         for group in groups:

@@ -73,22 +73,28 @@ def evaluate(
     num_steps: int = 10,
     planar: bool = False,
     batch_size: int = 128,
+    max_pairs: int = 2**18,
     seed: int = 0,
     progress: bool = False,
 ) -> EvalResult:
-    """ADE/FDE of ``model`` over all windows; ``model=None`` evaluates constant velocity."""
+    """ADE/FDE of ``model`` over all windows; ``model=None`` evaluates constant velocity.
+
+    A batch holds at most ``batch_size`` windows and ``max_pairs`` agent pairs over its samples
+    (``windows * K * N^2``: the spatial layer's memory), so crowded scenes run in smaller batches.
+    """
     from tqdm import tqdm
 
     generator = torch.Generator().manual_seed(seed)
     ade_sum = fde_sum = 0.0
     agents = batches = 0
     seconds = 0.0
-    total = sum((len(g) + batch_size - 1) // batch_size for g in groups)
+    sizes = [max(1, min(batch_size, max_pairs // (num_samples * g.num_agents**2))) for g in groups]
+    total = sum((len(g) + size - 1) // size for g, size in zip(groups, sizes, strict=True))
     label = "constant velocity" if model is None else f"{sampler}-{num_steps}"
     with tqdm(total=total, desc=f"eval {label}", disable=not progress, leave=False) as bar:
-        for group in groups:
-            for start in range(0, len(group), batch_size):
-                batch = group.subset(slice(start, start + batch_size)).tensors()
+        for group, size in zip(groups, sizes, strict=True):
+            for start in range(0, len(group), size):
+                batch = group.subset(slice(start, start + size)).tensors()
                 truth = batch["x_future"]
                 begin = time.perf_counter()
                 if model is None:
