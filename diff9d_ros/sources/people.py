@@ -117,11 +117,19 @@ def write_people_bag(
     frame: str = FIXED_FRAME,
     storage: str = "mcap",
     progress: bool = True,
+    max_messages: int | None = None,
 ) -> dict[str, int]:
-    """Write the ``scene`` bag described in the module docstring; returns message counts per topic."""
+    """Write the ``scene`` bag described in the module docstring; returns message counts per topic.
+
+    ``max_messages``: the first messages only (smoke runs)."""
     if frame not in (FIXED_FRAME, SENSOR_FRAME):
         raise ValueError(f"people frame must be {FIXED_FRAME!r} or {SENSOR_FRAME!r}, got {frame!r}")
     timeline = scene_timeline(root, scene, split)
+    if max_messages is not None:
+        timeline.stamps_ns, timeline.people = (
+            timeline.stamps_ns[:max_messages],
+            timeline.people[:max_messages],
+        )
     positions = np.array([(x, y) for step in timeline.people for _, x, y in step]).reshape(-1, 2)
     camera = sensor_pose(positions.mean(axis=0) if len(positions) else np.zeros(2))
     to_frame = np.eye(4) if frame == FIXED_FRAME else np.linalg.inv(camera)

@@ -310,7 +310,8 @@ RESUME_ONLY_KEYS: tuple[str, ...] = ("raw_state_dict", "optimizer", "data_rng", 
 
 def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
     """Write ``checkpoint`` (EMA weights, config, task, training record) without the resume-only
-    state to ``out``: the file shipped in ``models/``, loadable by :meth:`GeoTDM.load`."""
+    state and the training folders to ``out``: the file shipped in ``models/``, loadable by
+    :meth:`GeoTDM.load`."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
@@ -318,6 +319,8 @@ def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
     payload = load_checkpoint(checkpoint)
     for key in RESUME_ONLY_KEYS:
         payload.pop(key, None)
+    if "options" in payload:  # the training machine's folders are not part of a shipped model
+        payload["options"] = {**payload["options"], "out_dir": "", "data_dir": None}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_torch(payload, out)
