@@ -474,12 +474,14 @@ def training_time_rows(data: Path, steps: int) -> tuple[list[dict], list[Target]
 
 
 def main() -> int:
+    global MODELS  # --models: every section reads the models from there
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke size (< 1 min), targets informative only")
     parser.add_argument(
         "--eth-ucy", type=Path, default=DEFAULT_ETH_UCY, help="ETH-UCY root (ROOT/SCENE/{train,val,test})"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (latency rows try 1 and 2)")
+    parser.add_argument("--models", type=Path, default=MODELS, help="folder of the geotdm_*.pt models")
     parser.add_argument(
         "--ddpm-reference", action="store_true", help="compute the stored DDPM-1000 reference and stop"
     )
@@ -490,6 +492,7 @@ def main() -> int:
     parser.add_argument("--objects-windows", type=int, default=512, help="tabletop test windows")
     parser.add_argument("--training-steps", type=int, default=30, help="steps timed per model configuration")
     args = parser.parse_args()
+    MODELS = args.models
     torch.set_num_threads(args.threads)
     if not args.eth_ucy.is_dir():
         raise SystemExit(

@@ -18,7 +18,7 @@ What the people forecasting path does before GeoTDM, without ROS:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,6 +81,12 @@ class TransformTree:
             return
         edge.stamps_ns.insert(index, int(stamp_ns))
         edge.transforms.insert(index, matrix)
+
+    def edges(self) -> Iterator[tuple[str, str, int, np.ndarray]]:
+        """Every stored ``(parent, child, stamp_ns, transform)``."""
+        for child, edge in self._edges.items():
+            for stamp_ns, transform in zip(edge.stamps_ns, edge.transforms, strict=True):
+                yield edge.parent, child, stamp_ns, transform
 
     def _to_root(self, frame: str, stamp_ns: int) -> tuple[list[str], np.ndarray]:
         """Frames from ``frame`` up to its root, and the transform of ``frame`` into the root."""
