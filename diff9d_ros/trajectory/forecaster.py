@@ -165,28 +165,29 @@ class Forecaster:
             torch.set_num_threads(self.threads)
         samples = np.empty((n_samples, n, horizon, 3))
         try:
-            for group in scene_groups(x_obs[:, -1], self.max_scene_tracks):
-                samples[:, group] = self._sample_scene(x_obs[group], node_features[group], n_samples)[
-                    :, :, :horizon
-                ]
+            groups = scene_groups(x_obs[:, -1], self.max_scene_tracks)
+            for size in sorted({len(g) for g in groups}):  # groups of one size are sampled as one batch
+                same = np.stack([g for g in groups if len(g) == size])  # (G, size)
+                drawn = self._sample_scenes(x_obs[same], node_features[same], n_samples)
+                samples[:, same] = drawn[..., :horizon, :].transpose(1, 0, 2, 3, 4)  # (K, G, size, ...)
         finally:
             torch.set_num_threads(previous_threads)
         if self.planar:
             samples[..., 2] = height[None, :, :, 0]
         return {track_id: samples[:, i] for i, track_id in enumerate(ids)}
 
-    def _sample_scene(self, x_obs: np.ndarray, node_features: np.ndarray, n_samples: int) -> np.ndarray:
-        """(K, N, num_future, 3) samples of one fully connected scene of N tracks."""
-        n, edge_dim = len(x_obs), self.model.config.edge_dim
+    def _sample_scenes(self, x_obs: np.ndarray, node_features: np.ndarray, n_samples: int) -> np.ndarray:
+        """(G, K, N, num_future, 3) samples of G fully connected scenes of N tracks each."""
+        g, n, edge_dim = *x_obs.shape[:2], self.model.config.edge_dim
         return forecast_samples(
             self.model,
-            torch.as_tensor(x_obs, dtype=torch.float32)[None],
-            torch.as_tensor(node_features, dtype=torch.float32)[None],
-            torch.zeros(1, n, n, edge_dim) if edge_dim else None,
+            torch.as_tensor(x_obs, dtype=torch.float32),
+            torch.as_tensor(node_features, dtype=torch.float32),
+            torch.zeros(g, n, n, edge_dim) if edge_dim else None,
             n_samples,
             sampler=self.sampler,
             num_steps=self.num_steps,
             planar=self.planar,
             generator=self.generator,
             schedule=self.schedule,
-        )[0].numpy()
+        ).numpy()
