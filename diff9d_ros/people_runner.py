@@ -23,15 +23,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
 
 from diff9d_ros.bag.evaluate import FrameRecord, evaluate_records
 from diff9d_ros.bag.report import RunResult, write_report
-from diff9d_ros.pipeline import PEOPLE_STAGES, FrameState, Pipeline, PipelineConfig, run_newest_first
-from diff9d_ros.runner import NAMESPACE, _paced
+from diff9d_ros.pipeline import PEOPLE_STAGES, FrameState, Pipeline, PipelineConfig
+from diff9d_ros.runner import NAMESPACE, drive
 from diff9d_ros.sources.people import PeopleBagSource, PeopleFrame
 from diff9d_ros.trajectory.people import people_in_frame
 
@@ -175,30 +174,12 @@ def run_people(
     forecaster = stages[1].forecaster
     out_dir.mkdir(parents=True, exist_ok=True)
     run = _PeopleRun(source, Pipeline(stages, inputs=("detections",)), config, out_dir / "bag")
-    produced: list[tuple[int, int]] = []
-
-    def numbered() -> Iterator[tuple[int, PeopleFrame]]:
-        for index, item in enumerate(source):
-            produced.append((index, item.stamp_ns))
-            yield index, item
-
-    start = time.perf_counter()
-    with tqdm(total=len(source) or None, desc=title, unit="msg", disable=not progress) as bar:
-        run.progress = bar
-        try:
-            if realtime:
-                run_newest_first(_paced(numbered(), rate), run.consume)
-            else:
-                for indexed in numbered():
-                    run.consume(indexed)
-        finally:
-            run.writer.__exit__(None, None, None)
-    wall_s = time.perf_counter() - start
-    for index, stamp_ns in produced:
-        run.records.setdefault(
-            index, FrameRecord(index, stamp_ns, "dropped", "input", "newest message won (stage busy)")
+    try:
+        records, wall_s = drive(
+            source, run, realtime=realtime, rate=rate, title=title, progress=progress, unit="msg"
         )
-    records = [run.records[i] for i in sorted(run.records)]
+    finally:
+        run.writer.__exit__(None, None, None)
     model = getattr(forecaster, "model", None)  # the constant-velocity fallback has none
     history = model.config.num_obs if model is not None else task_spec(PEDESTRIAN_TASKS[0]).num_obs
     metrics = evaluate_records(records, wall_s, config.tracker_gate_m, pose=False, history_frames=history)

@@ -7,7 +7,6 @@ person stamped at the forecast times, and starts over when the clock jumps back 
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_nodes_ros import _spin_until
 from tests.test_people import scripted_tree
 
 pytestmark = pytest.mark.ros
@@ -52,15 +52,6 @@ def test_tf2_buffer_agrees_with_the_transform_tree() -> None:
         answer = buffer.lookup_transform("map", "camera", Time(nanoseconds=stamp))
         got = convert.transform_stamped_to_frame_transform(answer).transform
         np.testing.assert_allclose(got, tree.lookup("map", "camera", stamp), atol=1e-9)
-
-
-def _spin_until(executor, condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
-        if condition():
-            return True
-    return False
 
 
 def test_people_node_forecasts_camera_frame_people_in_map(ros, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ NODE_ARGUMENTS: dict[str, tuple[str, str]] = {
     "depth_topic": ("depth/image", "depth image aligned to colour"),
     "camera_info_topic": ("rgb/camera_info", "CameraInfo of the colour camera"),
     "detections_topic": ("detections", "pose node output, grasp node input"),
-    "forecast_input_topic": ("detections", "forecast node input: detections or people tracks with ids"),
+    "forecast_input_topic": ("detections", "forecast node input: object detections (people: use_people)"),
     "use_camera": ("false", "start camera_node (RealSense)"),
     "use_pose": ("true", "start pose_node"),
     "use_grasp": ("true", "start grasp_node"),
