@@ -40,33 +40,39 @@ OPTICAL_IN_BODY = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]
 
 
 def scripted_tree() -> TransformTree:
-    """map -> odom (shift) -> base_link (turn, then drives on) -> camera (REP 103 optical, 1.2 m up)."""
+    """map -> odom (shift) -> base_link (turned, driving 1 m/s along odom x) -> camera (REP 103 optical,
+    1.2 m up), each edge known at 0 and 2 s; the camera mount is static."""
     tree = TransformTree()
-    tree.add("map", "odom", make_transform(np.eye(3), [2.0, -1.0, 0.0]), 0)
-    tree.add("odom", "base_link", make_transform(rot_z(0.5), [1.0, 0.0, 0.0]), 0)
-    tree.add("odom", "base_link", make_transform(rot_z(0.5), [3.0, 0.0, 0.0]), 2 * SECOND)
-    tree.add("base_link", "camera", make_transform(OPTICAL_IN_BODY, [0.2, 0.0, 1.2]), 0)
+    for stamp, x in ((0, 1.0), (2 * SECOND, 3.0)):
+        tree.add("map", "odom", make_transform(np.eye(3), [2.0, -1.0, 0.0]), stamp)
+        tree.add("odom", "base_link", make_transform(rot_z(0.5), [x, 0.0, 0.0]), stamp)
+    tree.add("base_link", "camera", make_transform(OPTICAL_IN_BODY, [0.2, 0.0, 1.2]), 0, static=True)
     return tree
 
 
-def test_transform_tree_chains_edges_at_the_stamp() -> None:
+def test_transform_tree_chains_and_interpolates_like_tf2() -> None:
     tree = scripted_tree()
-    base_at_1s = make_transform(np.eye(3), [2.0, -1.0, 0.0]) @ make_transform(rot_z(0.5), [1.0, 0.0, 0.0])
+    base_at_1s = make_transform(np.eye(3), [2.0, -1.0, 0.0]) @ make_transform(rot_z(0.5), [2.0, 0.0, 0.0])
     camera = base_at_1s @ make_transform(OPTICAL_IN_BODY, [0.2, 0.0, 1.2])
     np.testing.assert_allclose(tree.lookup("map", "camera", SECOND), camera, atol=1e-12)
     np.testing.assert_allclose(tree.lookup("camera", "map", SECOND), np.linalg.inv(camera), atol=1e-12)
-    later = tree.lookup("map", "base_link", 3 * SECOND)  # the newest edge at or before the stamp
-    np.testing.assert_allclose(later[:3, 3], [2.0 + 3.0, -1.0, 0.0], atol=1e-12)
-    np.testing.assert_allclose(tree.lookup("odom", "camera", 5), tree.lookup("odom", "camera", 0))
-    np.testing.assert_allclose(tree.lookup("camera", "camera", 0), np.eye(4))
+    latest = tree.lookup("map", "base_link", 0)  # 0: the latest time the chain knows (2 s)
+    np.testing.assert_allclose(latest[:3, 3], [2.0 + 3.0, -1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(tree.lookup("camera", "camera", 5), np.eye(4))
+    with pytest.raises(ValueError, match="extrapolation"):
+        tree.lookup("map", "camera", 3 * SECOND)
     with pytest.raises(ValueError, match="no transform from 'lidar' to 'map'"):
-        tree.lookup("map", "lidar", 0)
+        tree.lookup("map", "lidar", SECOND)
     with pytest.raises(ValueError, match="already has parent 'odom'"):
         tree.add("map", "base_link", np.eye(4), 0)
     with pytest.raises(ValueError, match="cycle"):
         tree.add("camera", "map", np.eye(4), 0)
     with pytest.raises(ValueError, match="rotation"):
         tree.add("map", "bad", np.diag([1.0, 1.0, 2.0, 1.0]), 0)
+    turning = TransformTree()
+    turning.add("map", "a", make_transform(rot_z(0.0), [0.0, 0.0, 0.0]), 0)
+    turning.add("map", "a", make_transform(rot_z(1.0), [2.0, 0.0, 0.0]), SECOND)
+    np.testing.assert_allclose(turning.lookup("map", "a", SECOND // 4)[:3, :3], rot_z(0.25), atol=1e-12)
 
 
 def test_people_in_the_camera_frame_are_moved_into_map() -> None:

@@ -47,8 +47,12 @@ def test_tf2_buffer_agrees_with_the_transform_tree() -> None:
     tree = scripted_tree()
     buffer = Buffer()
     for parent, child, stamp, transform in tree.edges():
-        buffer.set_transform(_stamped(parent, child, transform, stamp), "test")
-    for stamp in (0, 1_000_000_000, 2_000_000_000):
+        stamped = _stamped(parent, child, transform, stamp)
+        if child == "camera":
+            buffer.set_transform_static(stamped, "test")
+        else:
+            buffer.set_transform(stamped, "test")
+    for stamp in (0, 500_000_000, 1_000_000_000, 2_000_000_000):
         answer = buffer.lookup_transform("map", "camera", Time(nanoseconds=stamp))
         got = convert.transform_stamped_to_frame_transform(answer).transform
         np.testing.assert_allclose(got, tree.lookup("map", "camera", stamp), atol=1e-9)

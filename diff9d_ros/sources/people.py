@@ -188,7 +188,8 @@ class PeopleFrame:
 
 
 class PeopleBagSource:
-    """:class:`PeopleFrame` per message of ``topic``; ``tree`` holds the bag's ``/tf`` (read first),
+    """:class:`PeopleFrame` per message of ``topic``; ``tree`` holds the bag's ``/tf`` and
+    ``/tf_static`` (read first),
     ``truth`` comes from ``gt_topic`` at the same stamp, ``scene`` from the bag's metadata."""
 
     def __init__(self, path: str | Path, topic: str = PEOPLE_TOPIC, gt_topic: str | None = PEOPLE_GT_TOPIC):
@@ -201,7 +202,7 @@ class PeopleBagSource:
             )
         self.topic = topic
         self.gt_topic = gt_topic if gt_topic and available.get(gt_topic) == DETECTIONS_TYPE else None
-        self.has_tf = "/tf" in available
+        self.tf_topics = [topic for topic in ("/tf", "/tf_static") if topic in available]
         self.scene = bag_custom_data(self.path).get(SCENE_KEY)
         self.count = self._count()
         self.error: str | None = None
@@ -225,14 +226,17 @@ class PeopleBagSource:
     def _first_pass(self) -> dict[int, tuple[str, list[Detection]]]:
         """Every /tf edge into ``tree``; ground truth (frame, people) by stamp."""
         truth: dict[int, tuple[str, list[Detection]]] = {}
-        topics = (["/tf"] if self.has_tf else []) + ([self.gt_topic] if self.gt_topic else [])
+        topics = self.tf_topics + ([self.gt_topic] if self.gt_topic else [])
         if not topics:
             return truth
         try:
             for topic, _, msg in read_messages(self.path, topics):
-                if topic == "/tf":
+                if topic in self.tf_topics:
                     for edge in convert.tf_to_frame_transforms(msg):
-                        self.tree.add(edge.parent_frame, edge.child_frame, edge.transform, edge.stamp_ns)
+                        static = topic == "/tf_static"
+                        self.tree.add(
+                            edge.parent_frame, edge.child_frame, edge.transform, edge.stamp_ns, static
+                        )
                 else:
                     people = convert.msg_to_detections(msg)
                     truth[header_stamp_ns(msg.header)] = (str(msg.header.frame_id), people)

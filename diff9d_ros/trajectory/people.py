@@ -3,10 +3,11 @@
 What the people forecasting path does before GeoTDM, without ROS:
 
 * :class:`TransformTree` answers "the 4x4 transform from frame A to frame B at time t" from
-  (parent, child, transform, stamp) edges, as a tf2 buffer does: it chains the edges through the
-  common ancestor and takes, per edge, the latest transform at or before ``t`` (the earliest one
-  when ``t`` precedes them all). The ROS node asks tf2 itself; the bag runner fills this tree from
-  ``/tf``; the tests script it.
+  (parent, child, transform, stamp) edges the way a tf2 buffer does (tf2 ``BufferCore``): it chains
+  the edges through the common ancestor, interpolates each edge between the two stamps around
+  ``t`` (translation linearly, rotation by slerp), refuses to extrapolate outside an edge's stamps,
+  and reads ``t = 0`` as "the latest time every edge of the chain knows". The ROS node asks tf2
+  itself; the bag runner fills this tree from ``/tf``; the tests check both agree.
 * :func:`people_in_frame` keeps the detections of one class (``person``) and moves their centres
   into the fixed frame (``map`` or ``odom``, z up, REP 105) where the planar model forecasts.
 * :class:`PeopleTracker` keeps one history per person: by the ids the detections carry (a
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
 
 from diff9d_ros.geometry.transforms import split_transform
 from diff9d_ros.nocs import Detection
@@ -37,12 +39,28 @@ TransformLookup = Callable[[str, str, int], np.ndarray]
 @dataclass
 class _Edge:
     parent: str
+    static: bool = False
     stamps_ns: list[int] = field(default_factory=list)
     transforms: list[np.ndarray] = field(default_factory=list)
 
-    def at(self, stamp_ns: int) -> np.ndarray:
-        index = int(np.searchsorted(self.stamps_ns, stamp_ns, side="right")) - 1
-        return self.transforms[max(index, 0)]
+    def at(self, stamp_ns: int, child: str) -> np.ndarray:
+        """The transform at ``stamp_ns``, interpolated between the stamps around it."""
+        stamps = self.stamps_ns
+        if self.static or stamp_ns == stamps[-1]:
+            return self.transforms[-1]
+        if not stamps[0] <= stamp_ns <= stamps[-1]:
+            raise ValueError(
+                f"transform {self.parent!r} -> {child!r} would need extrapolation to {stamp_ns} ns: "
+                f"it is known from {stamps[0]} to {stamps[-1]} ns"
+            )
+        index = int(np.searchsorted(stamps, stamp_ns, side="right"))
+        before, after = self.transforms[index - 1], self.transforms[index]
+        weight = (stamp_ns - stamps[index - 1]) / (stamps[index] - stamps[index - 1])
+        rotations = Rotation.from_matrix(np.stack([before[:3, :3], after[:3, :3]]))
+        out = np.eye(4)
+        out[:3, :3] = Slerp([0.0, 1.0], rotations)(weight).as_matrix()
+        out[:3, 3] = (1.0 - weight) * before[:3, 3] + weight * after[:3, 3]
+        return out
 
 
 class TransformTree:
@@ -55,8 +73,11 @@ class TransformTree:
     def __len__(self) -> int:
         return len(self._edges)
 
-    def add(self, parent: str, child: str, transform: np.ndarray, stamp_ns: int) -> None:
-        """``transform`` maps ``child`` coordinates into ``parent`` from ``stamp_ns`` on.
+    def add(
+        self, parent: str, child: str, transform: np.ndarray, stamp_ns: int, static: bool = False
+    ) -> None:
+        """``transform`` maps ``child`` coordinates into ``parent`` at ``stamp_ns`` (``static``: at
+        every time, as ``/tf_static``).
 
         ValueError for a non-rigid transform, a frame given a second parent, or a cycle.
         """
@@ -70,7 +91,7 @@ class TransformTree:
                 ancestor = self._edges[ancestor].parent
                 if ancestor == child:
                     raise ValueError(f"transform {parent!r} -> {child!r} would close a cycle")
-            edge = self._edges[child] = _Edge(parent)
+            edge = self._edges[child] = _Edge(parent, static)
         elif edge.parent != parent:
             raise ValueError(f"frame {child!r} already has parent {edge.parent!r}, not {parent!r}")
         matrix = np.eye(4)
@@ -88,31 +109,40 @@ class TransformTree:
             for stamp_ns, transform in zip(edge.stamps_ns, edge.transforms, strict=True):
                 yield edge.parent, child, stamp_ns, transform
 
-    def _to_root(self, frame: str, stamp_ns: int) -> tuple[list[str], np.ndarray]:
-        """Frames from ``frame`` up to its root, and the transform of ``frame`` into the root."""
-        chain, matrix = [frame], np.eye(4)
+    def _chain(self, frame: str) -> list[str]:
+        """``frame`` and its ancestors up to the root."""
+        chain = [frame]
         while chain[-1] in self._edges:
-            edge = self._edges[chain[-1]]
-            matrix = edge.at(stamp_ns) @ matrix
-            chain.append(edge.parent)
-        return chain, matrix
+            chain.append(self._edges[chain[-1]].parent)
+        return chain
+
+    def _to_root(self, chain: list[str], stamp_ns: int) -> np.ndarray:
+        """The transform of ``chain[0]`` coordinates into the root of ``chain``."""
+        matrix = np.eye(4)
+        for child in chain[:-1]:
+            matrix = self._edges[child].at(stamp_ns, child) @ matrix
+        return matrix
 
     def lookup(self, target: str, source: str, stamp_ns: int) -> np.ndarray:
-        """The 4x4 transform of ``source`` coordinates into ``target`` at ``stamp_ns``.
+        """The 4x4 transform of ``source`` coordinates into ``target`` at ``stamp_ns`` (0: the latest
+        time every edge on the way knows).
 
-        ValueError naming both frames when they are not connected.
+        ValueError naming the frames when they are not connected or a transform on the way would
+        have to be extrapolated.
         """
         if target == source:
             return np.eye(4)
-        source_chain, source_to_root = self._to_root(source, stamp_ns)
-        target_chain, target_to_root = self._to_root(target, stamp_ns)
+        source_chain, target_chain = self._chain(source), self._chain(target)
         if source_chain[-1] != target_chain[-1]:
             known = sorted({*self._edges, *(e.parent for e in self._edges.values())})
             raise ValueError(
                 f"no transform from {source!r} to {target!r}: the frames are not connected "
                 f"(known frames: {', '.join(known) or 'none'})"
             )
-        return np.linalg.inv(target_to_root) @ source_to_root
+        if stamp_ns == 0:
+            edges = [self._edges[c] for c in (*source_chain[:-1], *target_chain[:-1])]
+            stamp_ns = min((edge.stamps_ns[-1] for edge in edges if not edge.static), default=0)
+        return np.linalg.inv(self._to_root(target_chain, stamp_ns)) @ self._to_root(source_chain, stamp_ns)
 
 
 def people_in_frame(
