@@ -26,13 +26,10 @@ def read_version() -> str:
     raise RuntimeError("no __version__ in diff9d_ros/__init__.py")
 
 
-NODES = {
-    "camera_node": "diff9d_ros.ros.nodes.camera_node:main",
-    "pose_node": "diff9d_ros.ros.nodes.pose_node:main",
-    "grasp_node": "diff9d_ros.ros.nodes.grasp_node:main",
-    "forecast_node": "diff9d_ros.ros.nodes.forecast_node:main",
-    "people_forecast_node": "diff9d_ros.ros.nodes.people_forecast_node:main",
-}
+# Each node's console script says "needs ROS 2: source ..." where rclpy is missing (node_main).
+NODES = ("camera_node", "pose_node", "grasp_node", "forecast_node", "people_forecast_node")
+
+SIM = ["mujoco>=3.1", "coacd>=1.0"]
 
 setup(
     name=PACKAGE,
@@ -52,7 +49,8 @@ setup(
     install_requires=[
         "numpy>=1.24,<3",
         "scipy>=1.10",
-        # 2.13.0 is the CPU wheel on this machine's disk; a newer release would pull a CUDA build.
+        # Any build of torch (CPU or CUDA): scripts/install.sh installs the CPU build first; see
+        # docs/install.md for CUDA. The upper bound is the newest release the tests ran with.
         "torch>=2.1,<=2.13.0",
         "tqdm>=4.60",
         "pyyaml>=6",
@@ -61,13 +59,15 @@ setup(
         "open3d>=0.18",
         "rosbags>=0.10",
         "yourdfpy>=0.0.56",
-        "mujoco>=3.1",
-        "coacd>=1.0",
-        "manifold3d>=2.3",
+        "manifold3d>=2.3",  # boolean unions of the procedural meshes (synthetic source, baseline priors)
         "pyrealsense2>=2.55",
+        "pillow>=9",  # CompressedImage (jpeg/png, compressedDepth)
     ],
     extras_require={
-        "test": ["pytest>=7", "ruff>=0.5", "diffusers>=0.27"],
+        # Grasp trials in simulation (`diff9d grasp eval`, benchmarks/grasp.py); nothing else needs them.
+        "sim": SIM,
+        # The tests cover the simulation too: `pip install -e ".[test]"` installs everything.
+        "test": ["pytest>=7", "ruff>=0.5", "diffusers>=0.27", *SIM],
     },
     zip_safe=True,
     maintainer="diff9d_ros maintainers",
@@ -78,7 +78,7 @@ setup(
     entry_points={
         "console_scripts": [
             "diff9d = diff9d_ros.cli:main",
-            *(f"{name} = {target}" for name, target in NODES.items()),
+            *(f"{name} = diff9d_ros.ros.node_main:{name}" for name in NODES),
         ],
     },
 )

@@ -1,7 +1,7 @@
 """Shared plumbing of every ``benchmarks/NAME.py``: machine description, table printing, JSON.
 
 Each benchmark writes ``benchmarks/results/NAME.json`` as
-``{"benchmark", "machine", "quick", "rows", "targets"}`` (see ../shared/DESIGN.md, Benchmarks).
+``{"benchmark", "machine", "quick", "rows", "targets"}`` (see docs/architecture.md, "Benchmarks").
 """
 
 from __future__ import annotations

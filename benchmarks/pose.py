@@ -2,11 +2,13 @@
 latency per frame with 1, 3 and 6 objects, and the parameter count, all in one run on the same
 held-out frames (test instances, ``realsense`` domain, ground-truth masks).
 
-The ``diff9d_ddim{n}`` rows use the estimator's default spacing; ``diff9d_ddim3_<spacing>`` rows
-compare other DDIM-3 timestep spacings. Run from the repository root:
-``python -m benchmarks.pose [--quick] [--model PATH] [--data DIR]``.
-Without ``--data`` the test frames are rendered in-process (test split, realsense domain, seed 7).
-Writes ``benchmarks/results/pose.json`` (``pose_quick.json`` with ``--quick``).
+The DDIM timestep spacing is a setting, so it is chosen on validation frames (val instances): the
+spacing of :data:`SPACINGS_TRIED` with the best DDIM-3 10deg5cm there (IoU50 breaks ties) is the
+one every ``diff9d_ddim{n}`` row uses on the test frames. Run from the repository root:
+``python -m benchmarks.pose [--quick] [--model PATH] [--data TEST_DIR] [--val-data VAL_DIR]``.
+Without ``--data``/``--val-data`` the frames are rendered in-process (test split seed 7, val split
+seed 8, realsense domain). Writes ``benchmarks/results/pose.json`` (``pose_quick.json`` with
+``--quick``).
 """
 
 from __future__ import annotations
@@ -28,31 +30,58 @@ from diff9d_ros.pose.network import count_parameters
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "diff9d_pose.pt"
 STEPS = (1, 3, 10, 50)
-#: DDIM-3 timestep spacings compared besides the estimator's default.
-SPACINGS_TRIED = ("leading", "linspace", "ddim3_searched")
+#: DDIM-3 timestep spacings compared on the validation frames.
+SPACINGS_TRIED = ("trailing", "leading", "linspace", "ddim3_searched")
 
 
-def rendered_test_frames(count: int, seed: int = 7) -> list:
-    """``count`` frames of test instances in the realsense domain, rendered in this process."""
+def rendered_frames(count: int, split: str, seed: int, config=None) -> list:
+    """``count`` frames of ``split`` instances (default: the realsense domain), rendered here."""
     from diff9d_ros.synth.noise import RandomizationConfig
     from diff9d_ros.synth.render import Renderer
     from diff9d_ros.synth.scene import compose_scene
     from diff9d_ros.synth.truth import synthesize
 
     intrinsics = Intrinsics.realsense_d435()
-    config = RandomizationConfig.for_domain("realsense")
+    config = config or RandomizationConfig.for_domain("realsense")
     renderer = Renderer(intrinsics)
     rng = np.random.default_rng(seed)
     frames = []
     for _ in range(count):
-        synth = synthesize(compose_scene(rng, config, intrinsics, "test"), renderer, config.sensor, rng)
+        synth = synthesize(compose_scene(rng, config, intrinsics, split), renderer, config.sensor, rng)
         frames.append((synth.frame, synth.objects))
     return frames
 
 
+def _frames(data: Path | None, count: int, split: str, seed: int) -> list:
+    if data is None:
+        return rendered_frames(count, split, seed)
+    from diff9d_ros.pose.commands import read_frames
+    from diff9d_ros.synth.dataset import SynthDataset
+
+    found = SynthDataset(data).split
+    if found != split:
+        raise ValueError(f"{data} holds the {found} split, expected {split}")
+    return list(read_frames(data, count))
+
+
+def choose_spacing(model: Path, frames: list) -> tuple[str, dict[str, dict[str, float]]]:
+    """The DDIM-3 spacing with the best mean 10deg5cm (then IoU50) on ``frames``, and every table."""
+    methods = {
+        spacing: PoseEstimator.from_file(model, SamplerConfig(num_steps=3, timesteps=spacing)).estimate_masks
+        for spacing in SPACINGS_TRIED
+    }
+    tables = {name: r.table()["mean"] for name, r in evaluate_with_gt_masks(frames, methods).items()}
+    best = max(SPACINGS_TRIED, key=lambda name: (tables[name]["10deg5cm"], tables[name]["IoU50"]))
+    return best, tables
+
+
 def latency_ms(estimator: PoseEstimator, frames: list, objects: int, repeats: int) -> float:
-    """Median wall time (ms) of ``estimate_masks`` on ``objects`` masks per frame (masks of a frame
-    with fewer objects are repeated), over ``repeats`` timed calls after one warm-up."""
+    """Median wall time (ms) of the pose stage, ``estimate_masks`` given the masks and the table
+    plane the segmentation stage found, on ``objects`` masks per frame (masks of a frame with fewer
+    objects are repeated), over ``repeats`` timed calls after one warm-up."""
+    from diff9d_ros.pose.segmentation import table_plane
+
+    planes = [table_plane(frame) for frame, _ in frames[: repeats + 1]]
     times = []
     for i in range(repeats + 1):
         frame, truths = frames[i % len(frames)]
@@ -61,7 +90,7 @@ def latency_ms(estimator: PoseEstimator, frames: list, objects: int, repeats: in
         masks = {k + 1: frame.instance_mask == mask_id for k, mask_id in enumerate(chosen)}
         categories = {k + 1: frame.categories[mask_id] for k, mask_id in enumerate(chosen)}
         start = time.perf_counter()
-        estimator.estimate_masks(frame, masks, categories)
+        estimator.estimate_masks(frame, masks, categories, planes[i % len(planes)])
         if i > 0:
             times.append((time.perf_counter() - start) * 1000.0)
     return statistics.median(times)
@@ -72,32 +101,39 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke size (< 1 min); targets informative only")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--data", type=Path, default=None, help="test shard directory (else rendered)")
+    parser.add_argument("--val-data", type=Path, default=None, help="val shard directory (else rendered)")
     parser.add_argument("--frames", type=int, default=None, help="number of test frames")
+    parser.add_argument("--val-frames", type=int, default=None, help="number of val frames")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    count = args.frames or (6 if args.quick else 100)
-    if args.data is not None:
-        from diff9d_ros.pose.commands import read_frames
-
-        frames = list(read_frames(args.data, count))
-    else:
-        frames = rendered_test_frames(count)
+    count = args.frames or (4 if args.quick else 100)
+    val_count = args.val_frames or (2 if args.quick else 60)
+    started = time.perf_counter()
+    val_frames = _frames(args.val_data, val_count, "val", seed=8)
+    spacing, val_tables = choose_spacing(args.model, val_frames)
+    frames = _frames(args.data, count, "test", seed=7)
     steps = (1, 3) if args.quick else STEPS
     methods = {
-        f"diff9d_ddim{n}": PoseEstimator.from_file(args.model, SamplerConfig(num_steps=n)).estimate_masks
+        f"diff9d_ddim{n}": PoseEstimator.from_file(
+            args.model, SamplerConfig(num_steps=n, timesteps=spacing)
+        ).estimate_masks
         for n in steps
     }
-    if not args.quick:  # the DDIM-3 spacing is chosen by this measurement
-        for spacing in SPACINGS_TRIED:
-            sampler = SamplerConfig(num_steps=3, timesteps=spacing)
-            methods[f"diff9d_ddim3_{spacing}"] = PoseEstimator.from_file(args.model, sampler).estimate_masks
     methods["obb_baseline"] = baseline_method
-    started = time.perf_counter()
     results = evaluate_with_gt_masks(frames, methods)
     tables = {name: r.table()["mean"] for name, r in results.items()}
-    rows = [{"method": name, **{m: round(v, 2) for m, v in table.items()}} for name, table in tables.items()]
+    rows = [
+        {"split": "val", "method": f"diff9d_ddim3_{name}", **{m: round(v, 2) for m, v in table.items()}}
+        for name, table in val_tables.items()
+    ]
+    rows += [
+        {"split": "test", "method": name, **{m: round(v, 2) for m, v in table.items()}}
+        for name, table in tables.items()
+    ]
 
-    estimator = PoseEstimator.from_file(args.model, SamplerConfig(num_steps=3, hypotheses=1))
+    estimator = PoseEstimator.from_file(
+        args.model, SamplerConfig(num_steps=3, timesteps=spacing, hypotheses=1)
+    )
     repeats = 10 if args.quick else 50
     latency = {n: latency_ms(estimator, frames, n, repeats) for n in (1, 3, 6)}
     params = count_parameters(estimator.network)
@@ -118,13 +154,16 @@ def main() -> None:
         targets.append(Target("|DDIM-3 - DDIM-50| on 10deg5cm (points)", gap, 2.0, higher_is_better=False))
     extra = {
         "frames": len(frames),
+        "val_frames": len(val_frames),
+        "spacing_chosen_on_val": spacing,
         "objects": len(results["obb_baseline"].errors),
         "model": str(args.model),
         "parameters": params,
         "per_category": {name: r.table() for name, r in results.items()},
         "eval_seconds": time.perf_counter() - started,
     }
-    report("pose", rows, targets, quick=args.quick, columns=["method", *metric_names(), "value"], extra=extra)
+    columns = ["split", "method", *metric_names(), "value"]
+    report("pose", rows, targets, quick=args.quick, columns=columns, extra=extra)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from diff9d_ros.bag.report import RunResult, write_report
 from diff9d_ros.pipeline import PEOPLE_STAGES, FrameState, Pipeline, PipelineConfig
 from diff9d_ros.runner import NAMESPACE, drive
 from diff9d_ros.sources.people import PeopleBagSource, PeopleFrame
+from diff9d_ros.threads import apply_threads
 from diff9d_ros.trajectory.people import people_in_frame
 
 LOG = logging.getLogger(__name__)
@@ -170,12 +171,13 @@ def run_people(
     if (out_dir / "bag").exists():
         raise ValueError(f"{out_dir / 'bag'} already exists: choose a new output folder")
     config = people_config_for_scene(config, source.scene)
+    threads = apply_threads(config.threads)
     stages = build_stages(config, PEOPLE_STAGES)
     forecaster = stages[1].forecaster
     out_dir.mkdir(parents=True, exist_ok=True)
     run = _PeopleRun(source, Pipeline(stages, inputs=("detections",)), config, out_dir / "bag")
     try:
-        records, wall_s = drive(
+        records, wall_s, interrupted = drive(
             source, run, realtime=realtime, rate=rate, title=title, progress=progress, unit="msg"
         )
     finally:
@@ -191,9 +193,11 @@ def run_people(
         "forecast_model": str(stages[1].model_path) if stages[1].model_path else None,
         "fixed_frame": config.fixed_frame,
         "realtime": realtime,
+        "threads": threads,
         "config": vars(config).copy(),
         "bag_topics": run.counts,
     }
-    result = RunResult(out_dir, records, wall_s, metrics, info, source.error)
+    source_error = source.error or ("stopped by Ctrl-C" if interrupted else None)
+    result = RunResult(out_dir, records, wall_s, metrics, info, source_error)
     result.report_path = write_report(result)
     return result

@@ -26,6 +26,7 @@ import numpy as np
 
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.nocs import Detection
+from diff9d_ros.threads import DEFAULT_THREADS
 
 LOG = logging.getLogger(__name__)
 
@@ -55,6 +56,12 @@ class PipelineConfig:
     ``constant_velocity``. ``use_given_masks``: use a frame's own instance mask (external
     segmenter, synthetic renderer) instead of the built-in tabletop segmentation;
     ``segmentation_stride`` is its pixel stride at 640 px width, scaled with the image width.
+    ``threads``: CPU threads of torch, OpenMP and BLAS in this process (0 = the free cores;
+    :mod:`diff9d_ros.threads`), set when the stages are built.
+    The built-in segmentation's workspace: clusters beyond ``max_range_m`` or off the table are
+    rejected, and so are those outside ``workspace_polygon_m`` when given ("x y z; x y z; ..."
+    camera-frame vertices of a polygon on the table, metres); its detections need a score of at
+    least ``min_score``.
     """
 
     pose_backend: str = "auto"
@@ -66,12 +73,16 @@ class PipelineConfig:
     use_given_masks: bool = True
     segmentation_stride: int = 4
     ransac_iterations: int = 100
+    max_range_m: float = 2.0
+    workspace_polygon_m: str = ""
+    min_score: float = 0.5
     grasp_urdf_path: str = ""
     max_grasps: int = 5
     scene_stride: int = 2
     tracker_gate_m: float = 0.1
     tracker_min_hits: int = 3
     tracker_max_misses: int = 5
+    tracker_reid_window_s: float = 3.0
     forecast_backend: str = "auto"
     forecast_model_path: str = ""
     forecast_horizon: int = 12
@@ -84,6 +95,7 @@ class PipelineConfig:
     person_class: str = "person"
     people_gate_m: float = 1.0
     people_max_age_s: float = 1.0
+    threads: int = DEFAULT_THREADS
 
     def validate(self) -> None:
         """ValueError naming the first bad field."""
@@ -119,6 +131,14 @@ class PipelineConfig:
             )
         if not self.fixed_frame or not self.person_class:
             raise ValueError("fixed_frame and person_class must not be empty")
+        if int(self.threads) < 0:
+            raise ValueError(f"threads must be >= 0 (0 = the free cores), got {self.threads}")
+        if self.tracker_reid_window_s < 0:
+            raise ValueError(f"tracker_reid_window_s must be >= 0, got {self.tracker_reid_window_s}")
+        if self.max_range_m <= 0 or not 0.0 <= self.min_score <= 1.0:
+            raise ValueError(
+                f"max_range_m must be > 0 and min_score in [0, 1], got {self.max_range_m}, {self.min_score}"
+            )
         if self.tracker_gate_m <= 0 or self.tracker_max_misses < 0:
             raise ValueError(
                 f"tracker_gate_m must be > 0 and tracker_max_misses >= 0, got "
@@ -236,11 +256,11 @@ class Pipeline:
 
     @staticmethod
     def _fail(state: FrameState, stage: str, error: BaseException) -> FrameState:
+        """Record the failure in ``state``; the caller reports it (the runner's report, a node's
+        throttled log), so it is logged here only at debug level."""
         state.failed_stage = stage
         state.error = f"{type(error).__name__}: {error}"
-        LOG.warning(
-            "frame %d (stamp %d ns) failed in %s: %s", state.index, state.stamp_ns, stage, state.error
-        )
+        LOG.debug("frame %d (stamp %d ns) failed in %s: %s", state.index, state.stamp_ns, stage, state.error)
         return state
 
 

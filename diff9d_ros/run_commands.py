@@ -20,15 +20,37 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from diff9d_ros.pipeline import FORECAST_BACKENDS, POSE_BACKENDS, PipelineConfig
+
 if TYPE_CHECKING:
     from diff9d_ros.bag.report import RunResult
-    from diff9d_ros.pipeline import PipelineConfig, SourceFrame
+    from diff9d_ros.pipeline import SourceFrame
     from diff9d_ros.sources.bag import BagSource
 
 LOG = logging.getLogger(__name__)
 
+#: The defaults of every stack option: PipelineConfig's, written once (tests/test_defaults.py).
+DEFAULTS = PipelineConfig()
+#: Stack option (argparse dest) -> the PipelineConfig field it sets.
+OPTION_FIELDS: dict[str, str] = {
+    "pose": "pose_backend",
+    "model": "pose_model_path",
+    "ddim_steps": "ddim_steps",
+    "hypotheses": "num_hypotheses",
+    "forecast": "forecast_backend",
+    "forecast_model": "forecast_model_path",
+    "horizon": "forecast_horizon",
+    "samples": "forecast_samples",
+    "urdf": "grasp_urdf_path",
+    "seed": "seed",
+    "threads": "threads",
+}
+#: ``--source`` forms, for the help text and the error message.
+SOURCES = "synthetic | sdf:WORLD | bag:PATH | realsense[:SERIAL] | realsense-file:REC.bag"
+
 
 def _default_out(kind: str) -> Path:
+    """``diff9d_out/<kind>_<time>`` under the working directory."""
     return Path("diff9d_out") / f"{kind}_{time.strftime('%Y%m%d_%H%M%S')}"
 
 
@@ -36,29 +58,41 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("stack")
     group.add_argument(
         "--pose",
-        choices=("auto", "diff9d", "baseline"),
-        default="auto",
+        choices=POSE_BACKENDS,
+        default=DEFAULTS.pose_backend,
         help="pose backend: auto = Diff9D if a trained model exists, else the geometric baseline",
     )
-    group.add_argument("--model", default="", help="Diff9D checkpoint (default: models/diff9d_pose.pt)")
-    group.add_argument("--ddim-steps", type=int, default=3, help="DDIM steps of the pose sampler")
-    group.add_argument("--hypotheses", type=int, default=1, help="pose samples per object")
+    group.add_argument(
+        "--model", default=DEFAULTS.pose_model_path, help="Diff9D checkpoint (empty: models/diff9d_pose.pt)"
+    )
+    group.add_argument(
+        "--ddim-steps", type=int, default=DEFAULTS.ddim_steps, help="DDIM steps of the pose sampler"
+    )
+    group.add_argument(
+        "--hypotheses", type=int, default=DEFAULTS.num_hypotheses, help="pose samples per object"
+    )
     group.add_argument(
         "--forecast",
-        choices=("auto", "geotdm", "constant_velocity"),
-        default="auto",
+        choices=FORECAST_BACKENDS,
+        default=DEFAULTS.forecast_backend,
         help="forecaster: auto = GeoTDM if weights exist, else the constant-velocity fallback",
     )
     group.add_argument(
-        "--forecast-model", default="", help="GeoTDM checkpoint (default: models/geotdm_objects.pt)"
+        "--forecast-model",
+        default=DEFAULTS.forecast_model_path,
+        help="GeoTDM checkpoint (empty: models/geotdm_objects.pt)",
     )
-    group.add_argument("--horizon", type=int, default=12, help="forecast frames")
-    group.add_argument("--samples", type=int, default=20, help="forecast samples per track")
-    group.add_argument("--urdf", default="", help="robot description with the gripper (default: urdf/)")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--horizon", type=int, default=DEFAULTS.forecast_horizon, help="forecast frames")
+    group.add_argument(
+        "--samples", type=int, default=DEFAULTS.forecast_samples, help="forecast samples per track"
+    )
+    group.add_argument(
+        "--urdf", default=DEFAULTS.grasp_urdf_path, help="robot description with the gripper (empty: urdf/)"
+    )
+    group.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the samplers and the source")
     out = parser.add_argument_group("outputs")
     out.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: diff9d_out/<kind>_<time>)"
+        "--out", type=Path, default=None, help="output folder (empty: diff9d_out/<kind>_<time> here)"
     )
     out.add_argument("--overlays", type=int, default=6, help="overlay PNGs to write")
     out.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="output bag storage")
@@ -69,17 +103,30 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_bag_options(parser: argparse.ArgumentParser) -> None:
+    from diff9d_ros.sources.bag import DEFAULT_GT_TOPIC, PRESET_HELP, TOPIC_PRESETS
+
     group = parser.add_argument_group("bag topics")
     group.add_argument(
         "--topics",
-        choices=("realsense", "gazebo"),
-        default="realsense",
-        help="topic names: realsense-ros (/camera/color/...) or a Gazebo rgbd_camera (/rgbd_camera/...)",
+        choices=("auto", *TOPIC_PRESETS),
+        default="auto",
+        help=f"topic names: auto = the preset whose topics the bag has; {PRESET_HELP}",
     )
     group.add_argument("--rgb-topic", default="", help="colour image topic (overrides the preset)")
     group.add_argument("--depth-topic", default="", help="aligned depth image topic (overrides the preset)")
     group.add_argument("--info-topic", default="", help="colour CameraInfo topic (overrides the preset)")
-    group.add_argument("--gt-topic", default="/ground_truth/detections", help="ground-truth Detection3DArray")
+    group.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC, help="ground-truth Detection3DArray")
+    group.add_argument(
+        "--mask-topic",
+        default="",
+        help="external instance masks (16UC1 ids, e.g. /segmentation/image): use them instead of the "
+        "built-in segmentation; needs --mask-detections-topic",
+    )
+    group.add_argument(
+        "--mask-detections-topic",
+        default="/segmentation/detections",
+        help="Detection2DArray naming the category of each instance id of --mask-topic",
+    )
     group.add_argument("--slop-ms", type=float, default=20.0, help="largest colour/depth stamp difference")
     people = parser.add_argument_group("people (a bag of person detections)")
     people.add_argument(
@@ -93,37 +140,49 @@ def _add_bag_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, give_masks: bool = False) -> PipelineConfig:
-    from diff9d_ros.pipeline import PipelineConfig
-
-    return PipelineConfig(
-        pose_backend=args.pose,
-        pose_model_path=args.model,
-        ddim_steps=args.ddim_steps,
-        num_hypotheses=args.hypotheses,
-        seed=args.seed,
-        use_given_masks=give_masks,
-        grasp_urdf_path=args.urdf,
-        forecast_backend=args.forecast,
-        forecast_model_path=args.forecast_model,
-        forecast_horizon=args.horizon,
-        forecast_samples=args.samples,
+    """The PipelineConfig of the parsed stack options; ValueError for a bad value or a missing file,
+    before anything is loaded or created."""
+    config = PipelineConfig(
+        **{field: getattr(args, dest) for dest, field in OPTION_FIELDS.items()}, use_given_masks=give_masks
     )
+    config.validate()
+    for what, path in (("--model", config.pose_model_path), ("--forecast-model", config.forecast_model_path)):
+        if path and not Path(path).is_file():
+            raise ValueError(f"{what} {path} does not exist")
+    if config.grasp_urdf_path and not Path(config.grasp_urdf_path).is_file():
+        raise ValueError(f"--urdf {config.grasp_urdf_path} does not exist")
+    return config
 
 
 def _bag_source(path: str, args: argparse.Namespace) -> BagSource:
-    from diff9d_ros.sources.bag import BagSource, topics_from_options
+    from diff9d_ros.sources.bag import BagSource, MaskTopics, topics_for_bag
 
-    topics = topics_from_options(args.topics, args.rgb_topic, args.depth_topic, args.info_topic)
-    return BagSource(path, topics, gt_topic=args.gt_topic, slop_s=args.slop_ms / 1000.0)
+    topics = topics_for_bag(path, args.topics, args.rgb_topic, args.depth_topic, args.info_topic)
+    masks = MaskTopics(args.mask_topic, args.mask_detections_topic) if args.mask_topic else None
+    return BagSource(path, topics, gt_topic=args.gt_topic, slop_s=args.slop_ms / 1000.0, masks=masks)
+
+
+def _realsense_source(spec: str, args: argparse.Namespace) -> Iterable[SourceFrame]:
+    from diff9d_ros.sources.realsense import RealSenseConfig, RealSenseSource
+
+    kind, _, value = spec.partition(":")
+    if kind == "realsense-file":
+        if not value:
+            raise ValueError("--source realsense-file:REC.bag needs the recording's path")
+        config = RealSenseConfig(recording=value, real_time=args.realtime)
+    else:
+        config = RealSenseConfig(serial=value)
+    return RealSenseSource(config, seconds=args.seconds)
 
 
 def _make_source(args: argparse.Namespace) -> Iterable[SourceFrame]:
     spec = args.source
+    synthetic_seconds = 3.0 if args.seconds is None else args.seconds
     if spec == "synthetic":
         from diff9d_ros.sources.synthetic import SyntheticSource
 
         return SyntheticSource(
-            seconds=args.seconds,
+            seconds=synthetic_seconds,
             fps=args.fps,
             seed=args.seed,
             objects=(args.objects, args.objects),
@@ -133,11 +192,13 @@ def _make_source(args: argparse.Namespace) -> Iterable[SourceFrame]:
         from diff9d_ros.sources.synthetic import SdfSource
 
         return SdfSource(
-            spec[4:], seconds=args.seconds, fps=args.fps, seed=args.seed, give_masks=args.gt_masks
+            spec[4:], seconds=synthetic_seconds, fps=args.fps, seed=args.seed, give_masks=args.gt_masks
         )
     if spec.startswith("bag:"):
         return _bag_source(spec[4:], args)
-    raise ValueError(f"unknown source {spec!r}: use synthetic, bag:PATH or sdf:WORLD")
+    if spec.partition(":")[0] in ("realsense", "realsense-file"):
+        return _realsense_source(spec, args)
+    raise ValueError(f"unknown source {spec!r}: use {SOURCES}")
 
 
 def _finish(result: RunResult, kind: str) -> int:
@@ -147,7 +208,8 @@ def _finish(result: RunResult, kind: str) -> int:
         f"{tp['failed']} failed, {tp['dropped']} dropped"
     )
     pose = f"pose: {result.info['pose_backend']}; " if "pose_backend" in result.info else ""
-    print(f"{pose}forecasting: {result.info['forecast_backend']}")
+    threads = result.info.get("threads", "not set")
+    print(f"{pose}forecasting: {result.info['forecast_backend']}; CPU threads: {threads}")
     forecast = result.metrics.get("forecast", {})
     if forecast.get("forecasts_scored"):
         values = "/".join(f"{forecast[k]:.3f}" for k in ("ade_m", "fde_m", "min_ade_m", "min_fde_m"))
@@ -159,7 +221,8 @@ def _finish(result: RunResult, kind: str) -> int:
         )
     if result.source_error:
         print(f"source stopped early: {result.source_error}")
-    print(f"outputs in {result.out_dir.resolve()} (report: {result.report_path.name}, bag: bag/, overlays/)")
+    outputs = ["report: " + result.report_path.name, "bag: bag/"] + (["overlays/"] if result.overlays else [])
+    print(f"outputs in {result.out_dir.resolve()} ({', '.join(outputs)})")
     return 0 if tp["processed"] else 1
 
 
@@ -187,12 +250,20 @@ def _people_run(args: argparse.Namespace, path: str, kind: str) -> int | None:
     return _finish(result, kind)
 
 
-def _run(args: argparse.Namespace, source: Iterable[SourceFrame], kind: str, give_masks: bool = False) -> int:
+def _run(args: argparse.Namespace, kind: str, give_masks: bool = False) -> int:
+    """Validate the options and the source (no model loaded yet), then run the stack (or the people
+    path, on a bag of person detections)."""
+    if args.source.startswith("bag:"):
+        code = _people_run(args, args.source[4:], kind)
+        if code is not None:
+            return code
+    config = _config(args, give_masks)
+    source = _make_source(args)
     from diff9d_ros.runner import run_stack
 
     result = run_stack(
         source,
-        _config(args, give_masks),
+        config,
         args.out or _default_out(kind),
         overlays=args.overlays,
         realtime=args.realtime,
@@ -217,33 +288,22 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.source.startswith("bag:"):
-        code = _people_run(args, args.source[4:], "run")
-        if code is not None:
-            return code
-    return _run(args, _make_source(args), "run", give_masks=args.gt_masks)
+    return _run(args, "run", give_masks=args.gt_masks or bool(args.mask_topic))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from diff9d_ros.sources.synthetic import SyntheticSource
-
-    source = SyntheticSource(seconds=args.seconds, fps=args.fps, seed=args.seed, objects=(3, 3))
-    return _run(args, source, "demo")
+    return _run(args, "demo")
 
 
 def _cmd_eval_bag(args: argparse.Namespace) -> int:
-    from diff9d_ros.bag.io import BagError
-    from diff9d_ros.sources.bag import UnreadableBag
+    args.source = f"bag:{args.bag}"
+    return _run(args, "eval-bag", give_masks=bool(args.mask_topic))
 
-    try:
-        code = _people_run(args, args.bag, "eval-bag")
-        if code is not None:
-            return code
-        source = _bag_source(args.bag, args)
-    except BagError as error:  # still write the (empty) report that says why
-        LOG.error("%s", error)
-        source = UnreadableBag(args.bag, str(error))
-    return _run(args, source, "eval-bag")
+
+def _add_source_options(parser: argparse.ArgumentParser, seconds_help: str) -> None:
+    parser.add_argument("--source", default="synthetic", help=SOURCES)
+    parser.add_argument("--seconds", type=float, default=None, help=seconds_help)
+    parser.add_argument("--fps", type=float, default=10.0, help="synthetic/sdf: frame rate")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -254,11 +314,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Frames -> detections -> tracks -> grasps -> forecasts; writes a rosbag2 of the ROS 2 "
         "messages, overlay PNGs and a report to --out.",
     )
-    run.add_argument(
-        "--source", default="synthetic", help="synthetic | bag:PATH | sdf:WORLD (default synthetic)"
+    _add_source_options(
+        run,
+        "length: synthetic/sdf 3 s by default; realsense: until Ctrl-C; realsense-file: the whole recording",
     )
-    run.add_argument("--seconds", type=float, default=3.0, help="synthetic/sdf: sequence length")
-    run.add_argument("--fps", type=float, default=10.0, help="synthetic/sdf: frame rate")
     run.add_argument("--objects", type=int, default=3, help="synthetic: objects on the table")
     run.add_argument("--gt-masks", action="store_true", help="synthetic/sdf: use the renderer's masks")
     _add_stack_options(run)
@@ -268,21 +327,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
         "demo",
         help="render a short synthetic sequence and run the whole stack on it",
-        description="A 3-object rendered sequence through segmentation, pose, tracking, grasps, forecasts; "
-        "prints the folder with the bag, overlays and report.",
+        description="A 3-object rendered sequence (or a RealSense: --source realsense) through "
+        "segmentation, pose, tracking, grasps, forecasts; prints the folder with the bag, overlays and "
+        "report.",
     )
-    demo.add_argument("--seconds", type=float, default=3.0, help="sequence length")
-    demo.add_argument("--fps", type=float, default=10.0, help="frame rate")
+    _add_source_options(demo, "length: 3 s of synthetic frames by default; realsense: until Ctrl-C")
     _add_stack_options(demo)
-    demo.set_defaults(func=_guarded(_cmd_demo))
+    _add_bag_options(demo)
+    demo.set_defaults(func=_guarded(_cmd_demo), objects=3, gt_masks=False)
 
     evaluate = subparsers.add_parser(
         "eval-bag",
         help="run the stack on a rosbag2 and score it against its ground truth",
-        description="NOCS pose AP against --gt-topic, track id switches, forecast ADE/FDE against the future "
-        "ground truth, and throughput/latency; JSON plus a Markdown report with plots.",
+        description="NOCS pose AP against --gt-topic, track id switches and MOTA, forecast ADE/FDE against "
+        "the future ground truth, and throughput/latency; JSON plus a Markdown report with plots.",
     )
     evaluate.add_argument("bag", help="rosbag2 folder (mcap or sqlite3)")
     _add_stack_options(evaluate)
     _add_bag_options(evaluate)
-    evaluate.set_defaults(func=_guarded(_cmd_eval_bag))
+    evaluate.set_defaults(func=_guarded(_cmd_eval_bag), seconds=None, fps=10.0)

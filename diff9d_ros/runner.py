@@ -31,7 +31,9 @@ from tqdm import tqdm
 
 from diff9d_ros.bag.evaluate import FrameRecord, evaluate_records
 from diff9d_ros.bag.report import RunResult, write_report
+from diff9d_ros.log_throttle import ReasonThrottle
 from diff9d_ros.pipeline import FrameState, Pipeline, PipelineConfig, SourceFrame, run_newest_first
+from diff9d_ros.threads import apply_threads
 
 LOG = logging.getLogger(__name__)
 
@@ -112,6 +114,12 @@ class _Run:
         self.overlays: list[Path] = []
         self.stamps: list[int] = []
         self.progress: tqdm | None = None
+        self.throttle = ReasonThrottle()
+
+    def _warn(self, message: str) -> None:
+        text = self.throttle.text(message)
+        if text is not None:
+            LOG.warning("%s", text)
 
     def period_s(self) -> float:
         if len(self.stamps) < 2:
@@ -124,10 +132,12 @@ class _Run:
             self.records[index] = FrameRecord(
                 index, item.stamp_ns, "failed", "source", item.error, truth=item.truth
             )
-            LOG.warning("frame %d: %s", index, item.error)
+            self._warn(f"frame {index}: {item.error}")
             self._tick()
             return
         state = self.pipeline.process(index, item.frame)
+        if not state.ok:
+            self._warn(f"frame {index} failed in {state.failed_stage}: {state.error}")
         record = FrameRecord(
             index, state.stamp_ns, "ok" if state.ok else "failed", state.failed_stage, state.error
         )
@@ -156,7 +166,7 @@ class _Run:
                     "output",
                     f"{type(error).__name__}: {error}",
                 )
-                LOG.warning("frame %d: writing outputs failed: %s", index, record.error)
+                self._warn(f"frame {index}: writing outputs failed: {record.error}")
         self.records[index] = record
         self._tick()
 
@@ -195,12 +205,12 @@ def drive(
     title: str,
     progress: bool,
     unit: str = "frame",
-) -> tuple[list[FrameRecord], float]:
+) -> tuple[list[FrameRecord], float, bool]:
     """Feed ``(index, item)`` of every item of ``source`` to ``run.consume`` (in order, or at the
     recorded pace with newest-item-wins when ``realtime``), with a progress bar in ``run.progress``.
 
-    Returns ``run.records`` in index order, items that were never consumed recorded as dropped, and
-    the wall time.
+    Returns ``run.records`` in index order, items that were never consumed recorded as dropped, the
+    wall time, and whether Ctrl-C stopped it (the records so far are kept).
     """
     total = len(source) if hasattr(source, "__len__") else 0
     produced: list[tuple[int, int]] = []
@@ -211,20 +221,25 @@ def drive(
             yield index, item
 
     start = time.perf_counter()
+    interrupted = False
     with tqdm(total=total or None, desc=title, unit=unit, disable=not progress) as bar:
         run.progress = bar
-        if realtime:
-            run_newest_first(_paced(numbered(), rate), run.consume)
-        else:
-            for indexed in numbered():
-                run.consume(indexed)
+        try:
+            if realtime:
+                run_newest_first(_paced(numbered(), rate), run.consume)
+            else:
+                for indexed in numbered():
+                    run.consume(indexed)
+        except KeyboardInterrupt:
+            interrupted = True
+            LOG.warning("stopped by Ctrl-C after %d %s(s): writing the report", len(run.records), unit)
     wall_s = time.perf_counter() - start
     for index, stamp_ns in produced:
         if index not in run.records:
             run.records[index] = FrameRecord(
                 index, stamp_ns, "dropped", "input", "newest frame won (stage busy)"
             )
-    return [run.records[i] for i in sorted(run.records)], wall_s
+    return [run.records[i] for i in sorted(run.records)], wall_s, interrupted
 
 
 def run_stack(
@@ -243,12 +258,14 @@ def run_stack(
     """Run the stack on ``source`` and write bag, overlays and report into ``out_dir`` (new or empty).
 
     ValueError before any frame for a bad config, a missing or corrupt model or an existing bag.
+    Ctrl-C ends the stream like the end of the source: the bag is closed and the report written.
     """
     from diff9d_ros.stages import build_stages
 
     out_dir = Path(out_dir)
     if (out_dir / "bag").exists():
         raise ValueError(f"{out_dir / 'bag'} already exists: choose a new output folder")
+    threads = apply_threads(config.threads)
     stages = build_stages(config, RUN_STAGES)
     pipeline = Pipeline(stages)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -261,18 +278,21 @@ def run_stack(
         "forecast_model": str(stages[4].model_path) if stages[4].model_path else None,
         "segmentation": "the source's instance masks"
         if config.use_given_masks and getattr(source, "give_masks", False)
-        else "built-in tabletop segmentation (RANSAC plane + DBSCAN)",
+        else "built-in tabletop segmentation (RANSAC plane + Euclidean clusters)",
         "realtime": realtime,
+        "threads": threads,
         "config": vars(config).copy(),
     }
     total = len(source) if hasattr(source, "__len__") else 0
     bag = BagOutputs(out_dir / "bag", storage, record_inputs)
     run = _Run(pipeline, out_dir, bag, max(1, total // max(overlays, 1)) if total else 10, overlays)
     try:
-        records, wall_s = drive(source, run, realtime=realtime, rate=rate, title=title, progress=progress)
+        records, wall_s, interrupted = drive(
+            source, run, realtime=realtime, rate=rate, title=title, progress=progress
+        )
     finally:
         bag.close()
-    source_error = getattr(source, "error", None)
+    source_error = getattr(source, "error", None) or ("stopped by Ctrl-C" if interrupted else None)
     info["bag_topics"] = bag.counts
     metrics = evaluate_records(records, wall_s, config.tracker_gate_m)
     result = RunResult(out_dir, records, wall_s, metrics, info, source_error, run.overlays)

@@ -5,11 +5,12 @@ the pipeline machinery (used by the message layer) must not.
 
 * :class:`SegmentationStage`: the frame's own instance mask (external segmenter, synthetic
   renderer) when it has one and ``use_given_masks`` is set, else the built-in tabletop segmentation
-  (RANSAC plane + DBSCAN); always the table plane, which the grasp planner needs.
+  (RANSAC plane + Euclidean clusters in a workspace); always the table plane, fitted once per
+  frame here and used by the pose and grasp stages.
 * :class:`PoseStage`: Diff9D (DDIM, ``ddim_steps`` steps, ``num_hypotheses`` samples per object,
   Liu et al. TPAMI 2025 Sec. 3.4) or the geometric oriented-box baseline; ``auto`` picks Diff9D
   when a trained checkpoint exists and says so in the log when it does not.
-* :class:`TrackingStage`: Hungarian matching of 3-D centres (:class:`MultiObjectTracker`).
+* :class:`TrackingStage`: gated Hungarian matching with re-identification (:class:`MultiObjectTracker`).
 * :class:`ForecastStage`: GeoTDM samples (Han et al. NeurIPS 2024) or, without weights, the
   constant-velocity extrapolation labelled as such (``backend_name``).
 * :class:`GraspStage`: ranked parallel-jaw grasps per detection against the scene cloud.
@@ -29,10 +30,12 @@ import numpy as np
 
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
-from diff9d_ros.nocs import CATEGORIES, Detection
+from diff9d_ros.nocs import CATEGORIES, Detection, category_name
 from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, Stage
-from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table_plane, segment_tabletop
+from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table, fit_table_plane, segment_tabletop
+from diff9d_ros.threads import apply_threads
 from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S
+from diff9d_ros.validation import one_line
 
 LOG = logging.getLogger(__name__)
 
@@ -97,22 +100,48 @@ class SegmentationStage(Stage):
         self.seed = config.seed
         self.stride_640 = config.segmentation_stride
         self.ransac_iterations = config.ransac_iterations
+        self.max_range_m = config.max_range_m
+        self.workspace_polygon_m = parse_polygon(config.workspace_polygon_m)
 
     def config_for(self, width_px: int) -> SegmentationConfig:
         """The segmentation settings with the stride scaled from 640 px to ``width_px``."""
         stride = max(1, round(self.stride_640 * width_px / 640))
-        return SegmentationConfig(stride=stride, ransac_iterations=self.ransac_iterations)
+        return SegmentationConfig(
+            stride=stride,
+            ransac_iterations=self.ransac_iterations,
+            max_range_m=self.max_range_m,
+            workspace_polygon_m=self.workspace_polygon_m,
+        )
 
     def __call__(self, state: FrameState) -> None:
         frame = state.frame
         segmentation = self.config_for(frame.intrinsics.width)
+        table = fit_table(frame, segmentation, self.seed)  # the frame's one plane fit
+        state.table_plane = table.plane
         if self.use_given_masks and frame.instance_mask is not None:
             state.instance_mask = np.asarray(frame.instance_mask)
             state.categories = dict(frame.categories)
-            state.table_plane = fit_table_plane(frame, segmentation, self.seed)
             return
-        state.instance_mask, state.table_plane = segment_tabletop(frame, segmentation, self.seed)
+        state.instance_mask, _ = segment_tabletop(frame, segmentation, self.seed, table=table)
         state.categories = {}
+
+
+def parse_polygon(text: str) -> tuple[tuple[float, float, float], ...]:
+    """Vertices of ``"x y z; x y z; ..."`` (commas also separate numbers); ValueError naming the
+    bad vertex. An empty string is no polygon."""
+    vertices = []
+    for index, part in enumerate(p for p in text.split(";") if p.strip()):
+        numbers = part.replace(",", " ").split()
+        try:
+            vertex = tuple(float(n) for n in numbers)
+        except ValueError as error:
+            raise ValueError(f"workspace_polygon_m vertex {index} {part.strip()!r}: {error}") from error
+        if len(vertex) != 3:
+            raise ValueError(f"workspace_polygon_m vertex {index} {part.strip()!r} needs x y z")
+        vertices.append(vertex)
+    if vertices and len(vertices) < 3:
+        raise ValueError(f"workspace_polygon_m needs at least 3 vertices, got {len(vertices)}")
+    return tuple(vertices)
 
 
 @cache
@@ -141,7 +170,7 @@ class PoseStage(Stage):
     """9-DoF detections of every mask: Diff9D or the geometric baseline (``backend_name``)."""
 
     name = "pose"
-    reads = ("frame", "instance_mask", "categories")
+    reads = ("frame", "instance_mask", "categories", "table_plane")
     writes = ("detections",)
 
     def __init__(self, config: PipelineConfig) -> None:
@@ -166,9 +195,17 @@ class PoseStage(Stage):
         from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 
         sampler = SamplerConfig(
-            num_steps=config.ddim_steps, hypotheses=config.num_hypotheses, seed=config.seed
+            num_steps=config.ddim_steps,
+            hypotheses=config.num_hypotheses,
+            seed=config.seed,
+            min_score=config.min_score,
         )
-        self.estimator = PoseEstimator.from_file(model, sampler)
+        try:
+            self.estimator = PoseEstimator.from_file(model, sampler)
+        except Exception as error:  # torch.load raises many types on a file that is not a checkpoint
+            raise ValueError(
+                f"pose model {model} is corrupt or not a Diff9D checkpoint: {one_line(error)}"
+            ) from error
         self.backend_name = f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses})"
         LOG.info(
             "pose: Diff9D from %s, DDIM %d steps, %d hypotheses",
@@ -181,7 +218,9 @@ class PoseStage(Stage):
         mask = state.instance_mask
         masks = {int(i): mask == i for i in np.unique(mask) if i > 0}
         if self.estimator is not None:
-            state.detections = self.estimator.estimate_masks(state.frame, masks, state.categories)
+            state.detections = self.estimator.estimate_masks(
+                state.frame, masks, state.categories, state.table_plane
+            )
             return
         state.detections = self._baseline(state.frame, masks, state.categories, state.table_plane)
 
@@ -198,7 +237,7 @@ class PoseStage(Stage):
         out = []
         for mask_id, mask in masks.items():
             try:
-                points = masked_points(frame, mask)
+                points = masked_points(frame, mask, plane)
             except ObservationError as error:
                 LOG.info("pose skips mask %d: %s", mask_id, error)
                 continue
@@ -206,7 +245,7 @@ class PoseStage(Stage):
             if category is None:
                 out.append(classify_by_size(points, plane, mask_id))
             else:
-                out.append(obb_baseline(points, category, plane, mask_id))
+                out.append(obb_baseline(points, category_name(category), plane, mask_id))
         return out
 
 
@@ -225,6 +264,7 @@ class TrackingStage(Stage):
             min_hits=config.tracker_min_hits,
             max_misses=config.tracker_max_misses,
             history_length=64,
+            reid_window_s=config.tracker_reid_window_s,
         )
 
     def __call__(self, state: FrameState) -> None:
@@ -304,9 +344,8 @@ class ForecastStage(Stage):
                     _models_dir(),
                 )
             self.forecaster = ConstantVelocityForecaster(self.fallback_period_s)
-            self.backend_name = "constant_velocity (fallback, no GeoTDM weights)"
-            if config.forecast_backend == "constant_velocity":
-                self.backend_name = "constant_velocity"
+            chosen = config.forecast_backend == "constant_velocity"
+            self.backend_name = "constant_velocity" + ("" if chosen else " (fallback, no GeoTDM weights)")
             return
         from diff9d_ros.trajectory.forecaster import Forecaster
 
@@ -316,7 +355,7 @@ class ForecastStage(Stage):
             )
         except Exception as error:  # torch.load raises many types on a damaged file
             raise ValueError(
-                f"forecast model {model} is corrupt or not a GeoTDM checkpoint: {error}"
+                f"forecast model {model} is corrupt or not a GeoTDM checkpoint: {one_line(error)}"
             ) from error
         if self.forecaster.planar != self.planar_model:
             raise ValueError(self._wrong_kind(model))
@@ -383,7 +422,8 @@ class PeopleForecastStage(ForecastStage):
 
 
 class GraspStage(Stage):
-    """Ranked grasps per detection index; the table plane from segmentation or a quick RANSAC fit."""
+    """Ranked grasps per detection index, on the segmentation stage's table plane; only where no
+    segmentation stage runs (the grasp node, a separate process) is the plane fitted here."""
 
     name = "grasp"
     reads = ("frame", "detections")
@@ -432,8 +472,10 @@ def build_stages(config: PipelineConfig, names: Sequence[str]) -> list[Stage]:
     """The stages ``names`` (from :data:`STAGE_NAMES`) in that order, built from ``config``.
 
     ValueError for a bad config, an unknown or repeated stage name, a missing or corrupt model.
+    Sets the process's CPU threads to ``config.threads`` first (:func:`apply_threads`).
     """
     config.validate()
+    apply_threads(config.threads)
     unknown = [n for n in names if n not in STAGE_CLASSES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages: {', '.join(STAGE_NAMES)}")

@@ -2,6 +2,11 @@
 
     ros2 launch diff9d_ros bag.launch.py bag:=PATH [rgb_topic:=/camera/camera/color/image_raw ...]
 
+The camera topics are read from the bag's metadata: unless given, they are those of the first
+preset the bag has (realsense-ros 4.x ``/camera/camera/...``, ``diff9d synth bag``'s
+``/camera/color/...``, Gazebo's ``/rgbd_camera/...``; compressed variants too), and the launch
+says which it chose or lists the bag's topics. A node that hears nothing ``no_input_warn_s`` after
+activation names the topics it waits on and those that are published.
 ``ros2 bag play --clock`` publishes /clock from the recording and every node runs with
 ``use_sim_time``, so stale-frame checks and stamps follow the bag, not the wall clock. Playback
 starts once every enabled node is active (models loaded, subscriptions made), so no frame of the
@@ -29,7 +34,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.event_handlers import OnStateTransition
 
-from diff9d_ros.ros.launch_arguments import declare, node_arguments, rviz_actions
+from diff9d_ros.ros.launch_arguments import bag_topic_arguments, declare, node_arguments, rviz_actions
 
 PASSED_ON = (
     "namespace",
@@ -40,6 +45,8 @@ PASSED_ON = (
     "rgb_topic",
     "depth_topic",
     "camera_info_topic",
+    "rgb_transport",
+    "depth_transport",
     "log_level",
     "use_pose",
     "use_grasp",
@@ -89,16 +96,27 @@ def _enabled_nodes(context: LaunchContext) -> int:
     )
 
 
+def _nodes(context: LaunchContext) -> list:
+    """nodes.launch.py with the camera topics of the bag (see the module docstring)."""
+    share = get_package_share_directory("diff9d_ros")
+    arguments = {name: context.perform_substitution(LaunchConfiguration(name)) for name in PASSED_ON}
+    bag = context.perform_substitution(LaunchConfiguration("bag"))
+    try:
+        topics, note = bag_topic_arguments(bag, arguments)
+    except ValueError as error:
+        raise RuntimeError(str(error)) from error
+    launch.logging.get_logger("bag.launch").info(note)
+    arguments.update(topics)
+    return [
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(os.path.join(share, "launch", "nodes.launch.py")),
+            launch_arguments={**arguments, "use_camera": "false", "use_sim_time": "true"}.items(),
+        )
+    ]
+
+
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("diff9d_ros")
-    nodes = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(os.path.join(share, "launch", "nodes.launch.py")),
-        launch_arguments={
-            **{name: LaunchConfiguration(name) for name in PASSED_ON},
-            "use_camera": "false",
-            "use_sim_time": "true",
-        }.items(),
-    )
     play = ExecuteProcess(
         cmd=[
             "ros2",
@@ -126,7 +144,7 @@ def generate_launch_description() -> LaunchDescription:
             RegisterEventHandler(
                 OnStateTransition(goal_state="active", entities=[OpaqueFunction(function=playback.on_active)])
             ),
-            nodes,
+            OpaqueFunction(function=_nodes),
             OpaqueFunction(function=playback.on_launch),
             TimerAction(
                 period=LaunchConfiguration("start_delay_s"),

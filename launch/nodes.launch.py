@@ -1,8 +1,10 @@
 """The diff9d lifecycle nodes, wired: included by robot, sim and bag launch files.
 
 Each node is a managed (lifecycle) node: this file emits ``configure`` when it starts and
-``activate`` once it reaches ``inactive`` from ``configuring``, so a node whose model fails to load
-stays inactive (and says why) instead of running half-configured. Topic launch arguments become
+``activate`` the first time it reaches ``inactive`` from ``configuring``, so a node whose model
+fails to load stays inactive (and says why) instead of running half-configured. Only that
+launch-time transition is automatic: after an operator's ``ros2 lifecycle set ... cleanup`` and
+``configure``, the node waits in ``inactive`` for the operator's ``activate``. Topic launch arguments become
 remappings of the node-relative names in ``diff9d_ros.ros.topics``.
 """
 
@@ -25,7 +27,7 @@ from diff9d_ros.ros.topics import remappings
 
 
 def managed(node: LifecycleNode) -> list:
-    """``node`` plus the events that configure it and then activate it."""
+    """``node`` plus the events that configure it and then activate it, once."""
     activate = EmitEvent(
         event=ChangeState(
             lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_ACTIVATE
@@ -38,7 +40,11 @@ def managed(node: LifecycleNode) -> list:
     )
     on_inactive = RegisterEventHandler(
         OnStateTransition(
-            target_lifecycle_node=node, start_state="configuring", goal_state="inactive", entities=[activate]
+            target_lifecycle_node=node,
+            start_state="configuring",
+            goal_state="inactive",
+            entities=[activate],
+            handle_once=True,
         )
     )
     return [on_inactive, node, configure]
@@ -57,6 +63,8 @@ def _setup(context, *args, **kwargs) -> list:
         "frame_id_override",
         "people_model_path",
         "fixed_frame",
+        "rgb_transport",
+        "depth_transport",
     ):
         if arg[name]:
             overrides[name] = arg[name]

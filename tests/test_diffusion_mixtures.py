@@ -82,7 +82,6 @@ def test_stochastic_sampler_reproduces_the_mixture(config: str, mixture_name: st
     assert errors["covariances"] <= 0.12, errors
 
 
-@pytest.mark.slow
 def test_too_few_ddpm_steps_miss_the_covariance_tolerance() -> None:
     """The control: the same check rejects DDPM on 100 trailing steps (variance shrinks per big step)."""
     mixture = MIXTURES["2d"]

@@ -63,6 +63,7 @@ def _trajectory(sampler, denoiser, x, steps, **kwargs) -> list[torch.Tensor]:
     return states
 
 
+@pytest.mark.slow
 def test_ddim_converges_to_the_closed_form_probability_flow_ode() -> None:
     """Deterministic DDIM is Euler's method on the PF-ODE; for Gaussian data that ODE is linear."""
     gaussian = _gaussian()

@@ -30,7 +30,7 @@ def synth_bag(tmp_path_factory) -> str:
 
 def _write_rgbd(path, rgb_stamps, depth_stamps, info_stamps, topics=None) -> None:
     types = convert.RosbagsTypes()
-    topics = topics or topics_from_options("realsense")
+    topics = topics or topics_from_options("synth")
     rgb = np.zeros((K.height, K.width, 3), np.uint8)
     depth = np.full((K.height, K.width), 0.8, np.float32)
     events = [(s, topics.rgb, convert.rgb_to_image(rgb, s, "cam", types)) for s in rgb_stamps]
@@ -74,6 +74,7 @@ def test_pairing_by_stamps_reports_mismatches_and_repeats(tmp_path) -> None:
     assert source.unpaired_depth == 1  # the depth at 260 ms
 
 
+@pytest.mark.slow
 def test_eval_bag_command_writes_a_report(synth_bag, tmp_path) -> None:
     out = tmp_path / "eval"
     assert main(["eval-bag", synth_bag, "--out", str(out), "--pose", "baseline", "--overlays", "1"]) == 0
@@ -82,20 +83,6 @@ def test_eval_bag_command_writes_a_report(synth_bag, tmp_path) -> None:
     assert metrics["throughput"]["frames_in"] == 8
     assert {"pose", "tracking", "forecast"} <= set(metrics)
     assert (out / "latency.png").is_file() and (out / "report.md").is_file()
-
-
-def test_unreadable_bag_still_gets_a_report(synth_bag, tmp_path) -> None:
-    import shutil
-
-    broken = tmp_path / "broken"
-    shutil.copytree(synth_bag, broken)
-    storage = next(broken.glob("*.mcap"))
-    storage.write_bytes(storage.read_bytes()[: storage.stat().st_size // 2])
-    out = tmp_path / "eval"
-    assert main(["eval-bag", str(broken), "--out", str(out), "--pose", "baseline"]) == 1
-    report = json.loads((out / "report.json").read_text())
-    assert "truncated" in report["source_error"]
-    assert main(["eval-bag", str(tmp_path / "nothing"), "--out", str(tmp_path / "e2")]) == 1
 
 
 def _det(x: float, track_id: str) -> Detection:
@@ -109,12 +96,24 @@ def test_id_switches_and_forecast_errors_on_known_answers() -> None:
         FrameRecord(i, i, "ok", detections=[_det(0.0, p[0]), _det(0.5, p[1])], truth=truth[i])
         for i, p in enumerate(preds)
     ]
+    minute = 60_000_000_000  # stamps one minute apart: 2 switches over 2 objects x 3 minutes
+    for k, record in enumerate(records):
+        record.stamp_ns = k * minute
     assert id_switches(records, gate_m=0.1) == {
         "id_switches": 2,
         "matched": 8,
         "gt_instances": 8,
         "gt_objects": 2,
+        "misses": 0,
+        "false_positives": 0,
+        "mota": pytest.approx(1 - 2 / 8),
+        "switches_per_object_minute": pytest.approx(2 / 6),
     }
+    # a miss (object b undetected) and a false positive (a tracked detection far from both)
+    records[3].detections = [_det(0.0, "t2"), _det(2.0, "t9"), _det(3.0, "")]
+    counts = id_switches(records, gate_m=0.1)
+    assert (counts["misses"], counts["false_positives"]) == (1, 1)
+    assert counts["mota"] == pytest.approx(1 - (1 + 1 + 2) / 8)
 
     # An object at x = 0.01 k; a forecast from frame 0 of 3 steps that is 2 cm off at every step.
     truth = [[_det(0.01 * k, "a")] for k in range(5)]

@@ -181,20 +181,6 @@ def test_bad_input_is_a_clear_error(planner: GraspPlanner) -> None:
         TablePlane(np.zeros(3), 0.0)
 
 
-def test_median_planning_time(planner: GraspPlanner) -> None:
-    import time
-
-    points, detection, cam = can_scene(with_obstacle=True)
-    cloud = planner.prepare_scene(points, plane_in_camera(cam))
-    times = []
-    for _ in range(15):
-        start = time.perf_counter()
-        planner.plan(detection, cloud)
-        times.append(time.perf_counter() - start)
-    # Generous bound for a shared CI machine; the benchmark reports the real median.
-    assert np.median(times) < 0.1
-
-
 def _synthetic_instance_scene(category: str, instance_id: int, yaw_rad: float):
     """A test-split synthetic instance upright at the origin, turned by ``yaw_rad``, seen by the camera."""
     from diff9d_ros.synth.meshes import instance_mesh

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.nocs import Detection
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.frames import StampedBuffer, frame_from_messages, is_stale
 
@@ -97,9 +96,3 @@ def test_stamped_buffer_matches_by_stamp_and_discards_older() -> None:
     assert buffer.match(400, tolerance_ns=0) == "f400" and len(buffer) == 0
     with pytest.raises(ValueError, match="capacity must be >= 1"):
         StampedBuffer(0)
-
-
-def test_detections_header_round_trip_keeps_the_stamp_grasp_matching_needs() -> None:
-    detection = Detection("can", np.eye(3), [0.1, 0.0, 0.7], [0.07, 0.12, 0.07], score=0.9)
-    msg = convert.detections_to_msg([detection], STAMP, FRAME, TYPES)
-    assert convert.header_stamp_ns(msg.header) == STAMP

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.geometry.transforms import make_transform
 from diff9d_ros.grasp.planner import Grasp
 from diff9d_ros.nocs import Detection
@@ -90,9 +89,3 @@ def test_forecast_paths_are_sample_means_stamped_one_period_apart() -> None:
     state.forecasts["9"] = np.zeros((4, 3))
     with pytest.raises(ValueError, match="forecast of track '9' must be \\(K, T, 3\\)"):
         forecast_messages(state, FRAME, 0.4, TYPES, 0.5)
-
-
-def test_intrinsics_survive_camera_info_round_trip() -> None:
-    intr = Intrinsics(640, 480, 615.0, 616.0, 319.5, 239.5)
-    info = _round_trip(convert.intrinsics_to_camera_info(intr, STAMP, FRAME, TYPES))
-    assert convert.camera_info_to_intrinsics(info) == intr

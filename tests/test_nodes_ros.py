@@ -201,6 +201,21 @@ def test_forecast_node_tracks_and_forecasts_moving_detections(ros) -> None:
         path = listener.messages["/t/forecasts"][-1]
         assert path.header.frame_id == "camera_color_optical_frame" and len(path.poses) >= 1
         assert listener.messages["/t/forecast_markers"]
+        summary = node.stats.summary(time.monotonic())
+        assert float(summary.values["output_rate_hz"]) > 0, summary.values
+
+        # The bag starts again (ros2 bag play -l): stamps jump back; tracking restarts, forecasts go on.
+        before = len(listener.messages["/t/forecasts"])
+        restart_ns = node.now_ns() - 60 * 10**9
+        for step in range(8):
+            detections = [Detection("can", np.eye(3), [0.02 * step, 0.0, 0.8], [0.07, 0.12, 0.07])]
+            stamp_ns = restart_ns + step * 100_000_000
+            publisher.publish(
+                convert.detections_to_msg(detections, stamp_ns, "camera_color_optical_frame", types)
+            )
+            _spin_until(executor, lambda: False, 0.2)
+        assert _spin_until(executor, lambda: len(listener.messages["/t/forecasts"]) > before, 30.0)
+        assert node.pipeline.stages[0].tracker.resets == 1 and node.stats.failed == 0
     finally:
         node.teardown()
         executor.shutdown()

@@ -25,13 +25,14 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_train_then_eval_writes_metrics_curves_and_overlays(shards: Path, tmp_path: Path) -> None:
     model = tmp_path / "pose.pt"
     args = ["pose", "train", "--data", str(shards), "--out", str(model), "--steps", "2", "--batch-size", "4"]
     assert cli.main(args) == 0
     assert load_checkpoint(model)["step"] == 2
     assert "optimizer" in load_checkpoint(model)  # a training checkpoint resumes with its optimiser
-    assert (shards / "pose_objects_n1024_s64.npz").exists()  # observed-object cache beside the shards
+    assert (shards / "pose_objects_v2_n1024_s64.npz").exists()  # observed-object cache beside the shards
     shipped = tmp_path / "shipped.pt"
     assert cli.main(["pose", "export", "--checkpoint", str(model), "--out", str(shipped)]) == 0
     exported = load_checkpoint(shipped)

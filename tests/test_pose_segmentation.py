@@ -36,10 +36,6 @@ def test_table_plane_normal_is_world_up(clean_frame: SynthFrame) -> None:
     assert plane.offset_m == pytest.approx(camera_height, abs=0.01)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the built-in segmentation splits this frame's mug (NOCS mug placement) into two clusters",
-)
 def test_segmentation_recovers_visible_objects(clean_frame: SynthFrame) -> None:
     mask, _ = segment_tabletop(clean_frame.frame)
     truth = clean_frame.frame.instance_mask
@@ -91,3 +87,44 @@ def test_gravity_frame_is_a_rotation_with_y_up() -> None:
     # Degenerate: the object straight along the up direction still gives a rotation.
     frame = gravity_frame(np.array([0.0, 0.0, -1.0]), np.array([0.0, 0.0, 0.8]))
     assert np.allclose(frame.T @ frame, np.eye(3)) and np.linalg.det(frame) == pytest.approx(1.0)
+
+
+def test_workspace_rejects_clusters_off_the_table_and_out_of_range(clean_frame: SynthFrame) -> None:
+    from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table, workspace_filter
+
+    frame = clean_frame.frame
+    table = fit_table(frame)
+    on_table = table.inliers_m.mean(axis=0)
+    e1 = np.cross(table.plane.normal, [1.0, 0.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(table.plane.normal, e1)
+    beyond = on_table + (np.ptp(table.inliers_m @ e1) + 0.1) * e1  # in the table plane, past its edge
+    keep, reasons = workspace_filter(table, np.stack([on_table, beyond]), SegmentationConfig())
+    assert keep.tolist() == [True, False] and reasons == ["off the table"]
+    near = SegmentationConfig(max_range_m=0.9 * float(np.linalg.norm(on_table)))
+    keep, reasons = workspace_filter(table, on_table[None], near)
+    assert not keep[0] and "beyond" in reasons[0]
+    # A workspace polygon around one object keeps that object only.
+    target = max(clean_frame.objects, key=lambda o: o.visible_pixels)
+    centre = target.detection.translation_m
+    polygon = tuple(tuple(centre + 0.08 * (a * e1 + b * e2)) for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1)))
+    mask, _ = segment_tabletop(frame, SegmentationConfig(workspace_polygon_m=polygon))
+    assert mask.max() == 1
+    overlap = np.sum((mask == 1) & (frame.instance_mask == target.mask_id)) / np.sum(mask == 1)
+    assert overlap > 0.8
+    with pytest.raises(ValueError, match="at least 3"):
+        SegmentationConfig(workspace_polygon_m=((0.0, 0.0, 1.0),))
+
+
+def test_the_table_is_found_above_a_larger_floor() -> None:
+    """Far away, the floor can hold more points than the table: the table is still the plane."""
+    intrinsics = Intrinsics.realsense_d435(320, 240)
+    config = RandomizationConfig.for_domain(
+        "clean", camera_distance_m=(1.6, 1.6), camera_elevation_deg=(35, 35)
+    )
+    rng = np.random.default_rng(12)
+    synth = synthesize(
+        compose_scene(rng, config, intrinsics, "test"), Renderer(intrinsics, nthreads=1), config.sensor, rng
+    )
+    plane = fit_table_plane(synth.frame)
+    assert plane.offset_m == pytest.approx(synth.camera_pose[2, 3], abs=0.02)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from diff9d_ros.bag.io import bag_topics, read_messages
@@ -39,6 +40,7 @@ class BrokenInSlots:
             yield item
 
 
+@pytest.mark.slow
 def test_runner_writes_messages_overlays_and_report(tmp_path) -> None:
     config = PipelineConfig(pose_backend="baseline", forecast_backend="constant_velocity", tracker_min_hits=2)
     result = run_stack(BrokenInSlots(), config, tmp_path / "out", overlays=2, progress=False)
@@ -75,6 +77,7 @@ def test_runner_writes_messages_overlays_and_report(tmp_path) -> None:
     assert "no trained Diff9D model" in text and "Failures" in text
 
 
+@pytest.mark.slow
 def test_realtime_mode_accounts_for_every_frame(tmp_path) -> None:
     source = SyntheticSource(seconds=0.4, fps=20, seed=2, intrinsics=Intrinsics.realsense_d435(320, 240))
     frames = list(source)

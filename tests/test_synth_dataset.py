@@ -44,6 +44,7 @@ def _generate(root: Path, seed: int, workers: int, split: str = "train", domain:
     return root
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
     one = _digest(_generate(tmp_path / "a", seed=4, workers=1))
     two = _digest(_generate(tmp_path / "b", seed=4, workers=2))
@@ -53,6 +54,7 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
     assert all(one[name] != other[name] for name in one if name.startswith("shard_"))
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_is_replaced_and_the_bytes_stay_the_same(tmp_path: Path) -> None:
     """A worker killed mid-run (as an open3d segfault would) must not hang or lose shards."""
     killed: list[int] = []

@@ -98,7 +98,6 @@ def test_metrics_and_constant_velocity() -> None:
     assert float(ade) == 0.0
 
 
-@pytest.mark.slow
 def test_training_runs_resumes_and_loads(tmp_path: Path) -> None:
     options = {
         "task": "springs",

@@ -1,4 +1,5 @@
-"""Scripted tracking cases: birth, crossing paths, occlusion, death, gating, categories."""
+"""Scripted tracking cases: birth, crossing paths, occlusion, death, gates, re-identification,
+duplicate segments, confirmation before publishing, and time jumping back."""
 
 from __future__ import annotations
 
@@ -82,19 +83,89 @@ def test_occlusion_keeps_id_within_max_misses(gap: int, same_id: bool) -> None:
     assert (len(set(ids)) == 1) == same_id, ids
 
 
-def test_gate_and_category_prevent_matches() -> None:
+def test_gates_on_centre_size_and_category() -> None:
+    """Far, three times larger, or another category beyond half the gate: a new track. A category
+    flip close by (the estimator's bowl/mug confusion) keeps the track, unless the gate is strict."""
     tracker = MultiObjectTracker(gate_m=0.1, min_hits=1)
     first = det(np.array([0.0, 0.0, 1.0]), "mug")
     tracker.update([first], PERIOD_NS)
-    far, other = det(np.array([0.5, 0.0, 1.0]), "mug"), det(np.array([0.01, 0.0, 1.0]), "bowl")
-    tracker.update([far, other], 2 * PERIOD_NS)
-    assert len({first.track_id, far.track_id, other.track_id}) == 3
+    far = det(np.array([0.5, 0.0, 1.0]), "mug")
+    big = Detection("mug", np.eye(3), [0.0, 0.2, 1.0], np.full(3, 0.3))
+    flipped = det(np.array([0.01, 0.0, 1.0]), "bowl")
+    tracker.update([far, big, flipped], 2 * PERIOD_NS)
+    assert flipped.track_id == first.track_id
+    assert len({first.track_id, far.track_id, big.track_id}) == 3
+    assert tracker.tracks[0].category == "mug"  # the majority of its detections
+
+    strict = MultiObjectTracker(gate_m=0.1, min_hits=1, category_penalty=np.inf)
+    strict.update([det(np.array([0.0, 0.0, 1.0]), "mug")], PERIOD_NS)
+    other = det(np.array([0.01, 0.0, 1.0]), "bowl")
+    strict.update([other], 2 * PERIOD_NS)
+    assert other.track_id == "track_1"
+    oversized = MultiObjectTracker(gate_m=0.1, min_hits=1)
+    oversized.update([det(np.array([0.0, 0.0, 1.0]))], PERIOD_NS)
+    grown = Detection("can", np.eye(3), [0.0, 0.0, 1.0], np.full(3, 0.25))  # 2.5 x the size
+    oversized.update([grown], 2 * PERIOD_NS)
+    assert grown.track_id == "track_1"
+
+
+def test_tentative_tracks_publish_no_id() -> None:
+    tracker = MultiObjectTracker(gate_m=0.1, min_hits=3)
+    ids = []
+    for k in range(4):
+        detection = det(np.array([0.0, 0.0, 1.0]))
+        tracker.update([detection], (k + 1) * PERIOD_NS)
+        ids.append(detection.track_id)
+    assert ids == ["", "", "track_0", "track_0"]
+    loud = MultiObjectTracker(gate_m=0.1, min_hits=3, publish_tentative=True)
+    first = det(np.array([0.0, 0.0, 1.0]))
+    loud.update([first], PERIOD_NS)
+    assert first.track_id == "track_0"
+
+
+@pytest.mark.parametrize(("gap", "same_id"), [(10, True), (40, False)])
+def test_lost_track_is_reidentified_within_the_window(gap: int, same_id: bool) -> None:
+    """Hidden for 1 s (10 frames, past max_misses 5): the old id; for 4 s (beyond the 3 s window): new."""
+    tracker = MultiObjectTracker(gate_m=0.1, min_hits=2, max_misses=5, reid_window_s=3.0)
+    ids = []
+    for k in range(60):
+        hidden = 10 <= k < 10 + gap
+        detection = det(np.array([0.3, 0.0, 1.0]))
+        tracker.update([] if hidden else [detection], (k + 1) * PERIOD_NS)
+        if not hidden and k >= 2:
+            ids.append(detection.track_id)
+    ids = [i for i in ids if i]
+    assert (len(set(ids)) == 1) == same_id, ids
+
+
+def test_a_second_segment_of_one_object_is_no_new_track() -> None:
+    tracker = MultiObjectTracker(gate_m=0.1, min_hits=1)
+    for k in range(5):
+        whole = Detection("laptop", np.eye(3), [0.0, 0.0, 1.0], [0.3, 0.02, 0.2])
+        part = Detection("can", np.eye(3), [0.1, 0.0, 1.05], [0.05, 0.05, 0.05])  # inside the laptop's box
+        tracker.update([whole, part], (k + 1) * PERIOD_NS)
+        assert whole.track_id == "track_0" and part.track_id == ""
+    assert len(tracker.tracks) == 1
+
+
+def test_time_jumping_back_resets_the_tracks_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A bag played again (ros2 bag play -l): the tracks start afresh instead of failing every frame."""
+    tracker = MultiObjectTracker(gate_m=0.1, min_hits=1)
+    for k in range(5):
+        tracker.update([det(np.array([0.01 * k, 0.0, 1.0]))], (k + 1) * PERIOD_NS)
+    assert len(tracker.tracks) == 1 and len(tracker.tracks[0].history) == 5
+    for k in range(5):
+        tracker.update([det(np.array([0.01 * k, 0.0, 1.0]))], (k + 1) * PERIOD_NS)
+    assert tracker.resets == 1 and len(tracker.tracks) == 1 and len(tracker.tracks[0].history) == 5
+    assert sum("time jumped back" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_bad_arguments_raise() -> None:
     with pytest.raises(ValueError, match="gate_m"):
         MultiObjectTracker(gate_m=0.0)
+    with pytest.raises(ValueError, match="size_ratio"):
+        MultiObjectTracker(size_ratio=0.5)
     tracker = MultiObjectTracker()
     tracker.update([], 10)
-    with pytest.raises(ValueError, match="stamps must increase"):
+    with pytest.raises(ValueError, match="stamps must increase: 10 repeats"):
         tracker.update([], 10)

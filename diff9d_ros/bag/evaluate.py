@@ -4,10 +4,12 @@
   of every processed frame's detections against its ground truth
   (:func:`diff9d_ros.pose.metrics.detection_ap_table`). A GT topic does not say whether a mug's
   handle is visible, so mugs are scored with the handle visible (the strict case).
-* **Tracking**: identity switches in the CLEAR-MOT sense (Bernardin & Stiefelhagen 2008): per
-  frame, detections are matched to ground-truth objects by the Hungarian method on centre distance
+* **Tracking**: CLEAR-MOT (Bernardin & Stiefelhagen 2008): per frame, tracked detections (those
+  with a track id) are matched to ground-truth objects by the Hungarian method on centre distance
   within ``gate_m``; a switch is a ground-truth object matched to a different track id than at its
-  previous match.
+  previous match; misses are unmatched ground-truth instances, false positives unmatched tracked
+  detections, and MOTA = 1 - (misses + false positives + switches) / ground-truth instances.
+  Switches are also given per object and minute of the stream.
 * **Forecasting**: for each forecast of a matched track, ADE/FDE against the ground-truth centres
   of the object at the forecast's times: ``stamp + (i + 1) * forecast_period_s`` (a GeoTDM model's
   frame period; ground truth linearly interpolated between processed frames) or, without a period
@@ -76,19 +78,34 @@ def match_to_truth(
 
 
 def id_switches(records: Sequence[FrameRecord], gate_m: float) -> dict[str, float]:
-    """Identity switches, matched ground-truth instances and ground-truth instances."""
+    """CLEAR-MOT counts of the processed frames with ground truth (see the module docstring)."""
     last: dict[str, str] = {}
-    switches = matched = total = 0
+    switches = matched = total = false_positives = 0
+    stamps = []
     for record in records:
         if record.status != "ok" or record.truth is None:
             continue
+        stamps.append(record.stamp_ns)
         total += len(record.truth)
-        for gt_id, track_id in match_to_truth(record.detections, record.truth, gate_m).items():
+        pairs = match_to_truth(record.detections, record.truth, gate_m)
+        false_positives += sum(1 for d in record.detections if d.track_id) - len(pairs)
+        for gt_id, track_id in pairs.items():
             matched += 1
             if gt_id in last and last[gt_id] != track_id:
                 switches += 1
             last[gt_id] = track_id
-    return {"id_switches": switches, "matched": matched, "gt_instances": total, "gt_objects": len(last)}
+    minutes = (max(stamps) - min(stamps)) * 1e-9 / 60.0 if len(stamps) > 1 else 0.0
+    misses = total - matched
+    return {
+        "id_switches": switches,
+        "matched": matched,
+        "gt_instances": total,
+        "gt_objects": len(last),
+        "misses": misses,
+        "false_positives": false_positives,
+        "mota": 1.0 - (misses + false_positives + switches) / total if total else float("nan"),
+        "switches_per_object_minute": switches / (len(last) * minutes) if last and minutes > 0 else 0.0,
+    }
 
 
 def _future_truth(

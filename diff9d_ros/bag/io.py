@@ -4,11 +4,14 @@ Messages are CDR-serialised with the shared type store (:func:`~diff9d_ros.ros.t
 ROS 2 Humble + vision_msgs), which the writer also embeds as message definitions. The reader uses
 a bag's embedded definitions when it has them and the shared store otherwise, so bags recorded by
 ``ros2 bag record`` and bags written here read alike. Every failure to open or read a bag (a missing
-path, a truncated or corrupt storage file, an absent topic) is a :class:`BagError`.
+path, a truncated or corrupt storage file, an absent topic) is a :class:`BagError`, except an MCAP
+bag cut short (no summary, no footer): its complete records are read from the start instead
+(:mod:`diff9d_ros.bag.mcap_salvage`), with a warning saying how to make a playable copy.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator
@@ -22,10 +25,13 @@ from rosbags.interfaces import Connection
 from rosbags.rosbag2 import ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.serde import SerdeError
 
+from diff9d_ros.bag.mcap_salvage import SalvagedMcap
 from diff9d_ros.ros.typestore import get_typestore
+from diff9d_ros.validation import one_line
 
 #: Storage names (as ``ros2 bag record -s``) and their rosbags plugins.
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+LOG = logging.getLogger(__name__)
 #: rosbag2 metadata version written: 8, the oldest that rosbags writes (Humble's rosbag2 writes 5).
 BAG_VERSION = 8
 #: Exceptions rosbags and its storage back-ends raise on unreadable data.
@@ -114,8 +120,15 @@ class BagWriter:
 
 def bag_topics(path: str | Path) -> dict[str, str]:
     """Topic -> message type (``pkg/msg/Name``) of the bag at ``path``."""
-    with _open_reader(Path(path)) as reader:
-        return {connection.topic: connection.msgtype for connection in reader.connections}
+    path = Path(path)
+    try:
+        with _open_reader(path) as reader:
+            return {connection.topic: connection.msgtype for connection in reader.connections}
+    except BagError as error:
+        salvage = _salvage(path, error)
+        for _ in _salvaged_records(salvage):
+            pass
+        return salvage.topics()
 
 
 def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[tuple[str, int, Any]]:
@@ -123,34 +136,102 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iter
 
     BagError (raised when iteration starts, or at the damaged message) if the bag is missing or
     unreadable, a requested topic is absent, or a message cannot be read (truncated or corrupt).
+    A truncated MCAP bag yields the messages of its complete records, in file order.
     """
     path = Path(path)
-    with _open_reader(path) as reader:
-        available = {connection.topic for connection in reader.connections}
-        wanted = available if topics is None else set(topics)
-        missing = sorted(wanted - available)
-        if missing:
+    opened = _open_reader(path)
+    try:
+        reader = opened.__enter__()
+    except BagError as error:
+        yield from _read_salvaged(_salvage(path, error), topics)
+        return
+    try:
+        yield from _read_opened(reader, path, topics)
+    finally:
+        opened.__exit__(None, None, None)
+
+
+def _check_wanted(path: Path, available: set[str], topics: Iterable[str] | None) -> set[str]:
+    wanted = available if topics is None else set(topics)
+    missing = sorted(wanted - available)
+    if missing:
+        have = ", ".join(sorted(available)) or "none"
+        raise BagError(f"bag {path} has no topic(s) {', '.join(missing)}; it has: {have}")
+    return wanted
+
+
+def _read_opened(
+    reader: AnyReader, path: Path, topics: Iterable[str] | None
+) -> Iterator[tuple[str, int, Any]]:
+    wanted = _check_wanted(path, {connection.topic for connection in reader.connections}, topics)
+    connections = [connection for connection in reader.connections if connection.topic in wanted]
+    messages = reader.messages(connections=connections)
+    count = 0
+    while True:
+        try:
+            item = next(messages, None)
+            if item is None:
+                return
+            connection, stamp_ns, raw = item
+            msg = reader.deserialize(raw, connection.msgtype)
+        except _READ_ERRORS as error:
             raise BagError(
-                f"bag {path} has no topic(s) {', '.join(missing)}; "
-                f"it has: {', '.join(sorted(available)) or 'none'}"
-            )
-        connections = [connection for connection in reader.connections if connection.topic in wanted]
-        messages = reader.messages(connections=connections)
-        count = 0
-        while True:
-            try:
-                item = next(messages, None)
-                if item is None:
-                    return
-                connection, stamp_ns, raw = item
-                msg = reader.deserialize(raw, connection.msgtype)
-            except _READ_ERRORS as error:
-                raise BagError(
-                    f"bag {path} is truncated or corrupt: reading failed after {count} message(s): "
-                    f"{_describe(error)}"
-                ) from error
-            count += 1
-            yield connection.topic, int(stamp_ns), msg
+                f"bag {path} is truncated or corrupt: reading failed after {count} message(s): "
+                f"{one_line(error, limit=200)}"
+            ) from error
+        count += 1
+        yield connection.topic, int(stamp_ns), msg
+
+
+def _salvage(path: Path, error: BagError) -> SalvagedMcap:
+    """The salvage reader of the single MCAP file of ``path``; ``error`` again when there is none."""
+    files = sorted(path.glob("*.mcap")) if path.is_dir() else []
+    if len(files) != 1:
+        raise error
+    LOG.warning(
+        "%s; reading the complete records of %s from its start instead (`ros2 bag play` cannot: "
+        "make a playable copy with `mcap recover %s -o recovered.mcap` and `ros2 bag reindex`)",
+        error,
+        files[0].name,
+        files[0],
+    )
+    return SalvagedMcap(files[0])
+
+
+def _salvaged_records(salvage: SalvagedMcap) -> Iterator[tuple[str, str, int, bytes]]:
+    """The salvage reader's records; BagError when the file is no MCAP at all."""
+    try:
+        yield from salvage.messages()
+    except ValueError as error:
+        raise BagError(f"bag {salvage.path.parent} is corrupt: {error}") from error
+
+
+def _read_salvaged(salvage: SalvagedMcap, topics: Iterable[str] | None) -> Iterator[tuple[str, int, Any]]:
+    typestore = get_typestore()
+    wanted = None if topics is None else set(topics)
+    count = 0
+    for topic, msgtype, stamp_ns, raw in _salvaged_records(salvage):
+        if wanted is not None and topic not in wanted:
+            continue
+        if msgtype not in typestore.types:
+            raise BagError(f"bag {salvage.path}: type {msgtype} of {topic} is not in the type store")
+        try:
+            msg = typestore.deserialize_cdr(raw, msgtype)
+        except _READ_ERRORS as error:
+            raise BagError(
+                f"bag {salvage.path}: message {count + 1} of {topic} is corrupt: {one_line(error, 200)}"
+            ) from error
+        count += 1
+        yield topic, int(stamp_ns), msg
+    if not count and wanted and not wanted <= set(salvage.topics()):
+        _check_wanted(salvage.path.parent, set(salvage.topics()), wanted)
+    LOG.warning(
+        "%s: read %d message(s) before the cut at byte %s (%d damaged chunk(s) skipped)",
+        salvage.path,
+        count,
+        salvage.truncated_at,
+        salvage.skipped_chunks,
+    )
 
 
 @contextmanager
@@ -165,16 +246,9 @@ def _open_reader(path: Path) -> Iterator[AnyReader]:
         reader.open()
     except _READ_ERRORS as error:
         raise BagError(
-            f"cannot open bag {path}: corrupt, truncated or not a rosbag2 ({_describe(error)})"
+            f"cannot open bag {path}: corrupt, truncated or not a rosbag2 ({one_line(error, limit=200)})"
         ) from error
     try:
         yield reader
     finally:
         reader.close()
-
-
-def _describe(error: BaseException, limit: int = 200) -> str:
-    """The first line of an error message, shortened: rosbags may quote whole message definitions."""
-    lines = str(error).strip().splitlines() or [type(error).__name__]
-    text = lines[0]
-    return text if len(text) <= limit and len(lines) == 1 else text[:limit] + " ..."

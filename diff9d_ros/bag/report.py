@@ -87,6 +87,7 @@ def _markdown(result: RunResult, plots: list[Path]) -> str:
     lines += [f"- forecasting: **{info['forecast_backend']}**"]
     lines += [f"- segmentation: {info['segmentation']}"] if "segmentation" in info else []
     lines += [
+        f"- CPU threads (torch, OpenMP, BLAS): {info.get('threads', 'not set')}",
         f"- outputs: `bag/` (rosbag2: {', '.join(sorted(info['bag_topics']))}), `overlays/`, `report.json`",
         "",
     ]
@@ -121,9 +122,17 @@ def _markdown(result: RunResult, plots: list[Path]) -> str:
     if "tracking" in metrics:
         t = metrics["tracking"]
         lines += ["## Tracking", ""]
-        row = [t["id_switches"], t["matched"], t["gt_instances"], t["gt_objects"]]
-        header = ["id switches", "matched", "ground-truth instances", "ground-truth objects"]
-        lines += [*_table([row], header), ""]
+        row = [
+            t["id_switches"],
+            t["switches_per_object_minute"],
+            t["mota"],
+            t["misses"],
+            t["false_positives"],
+        ]
+        row += [t["matched"], t["gt_instances"], t["gt_objects"]]
+        header = ["id switches", "per object-minute", "MOTA", "misses", "false positives", "matched"]
+        header += ["ground-truth instances", "ground-truth objects"]
+        lines += [*_table([row], header, digits=2), ""]
     if "forecast" in metrics:
         f = metrics["forecast"]
         lines += ["## Forecasts (metres)", ""]

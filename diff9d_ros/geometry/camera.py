@@ -29,6 +29,23 @@ class Intrinsics:
             raise ValueError(f"intrinsics: focal lengths must be finite and positive, got {values}")
 
     @classmethod
+    def from_matrix(cls, matrix: np.ndarray, width: int, height: int) -> Intrinsics:
+        """Intrinsics of a 3x3 camera matrix ``K = [[fx,0,cx],[0,fy,cy],[0,0,1]]`` (ValueError naming
+        what is wrong: shape, non-finite entries, a bottom row other than ``[0, 0, 1]``, skew)."""
+        k = np.asarray(matrix, dtype=np.float64)
+        if k.shape != (3, 3):
+            raise ValueError(f"intrinsics: the camera matrix K must be 3x3, got shape {k.shape}")
+        if not np.all(np.isfinite(k)):
+            raise ValueError("intrinsics: the camera matrix K has NaN or inf entries")
+        if not np.allclose(k[2], [0.0, 0.0, 1.0]) or k[1, 0] != 0.0:
+            raise ValueError(f"intrinsics: K must be [[fx,0,cx],[0,fy,cy],[0,0,1]], got {k.tolist()}")
+        if abs(k[0, 1]) > 1e-9 * abs(k[0, 0]):
+            raise ValueError(
+                f"intrinsics: K has skew {k[0, 1]}; only zero-skew pinhole cameras are supported"
+            )
+        return cls(int(width), int(height), float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]))
+
+    @classmethod
     def realsense_d435(cls, width: int = 640, height: int = 480) -> Intrinsics:
         """Typical colour-stream intrinsics of a RealSense D435 (about 69 deg horizontal FOV)."""
         scale = width / 640.0
@@ -69,6 +86,38 @@ class Intrinsics:
         )
 
 
+#: Largest plausible depth (m) of a tabletop RGB-D camera: a median valid depth beyond it means the
+#: depth is not in metres (millimetres, or raw sensor units without ``depth_scale``).
+MAX_PLAUSIBLE_DEPTH_M = 20.0
+
+
+def depth_from_raw(depth: np.ndarray, depth_scale: float | None = None) -> np.ndarray:
+    """(H, W) float32 metres, NaN = no measurement, from a depth image in metres or raw sensor units.
+
+    Integer depth (uint16 RealSense / Kinect / 16UC1) is raw units and needs ``depth_scale``,
+    metres per unit (0.001 for millimetres, the D400 default); float depth is taken as metres
+    unless ``depth_scale`` is given, then it is multiplied too. 0, NaN, inf and negative values
+    mean "no measurement". ValueError names a missing scale or a non-numeric image.
+    """
+    depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be a 2-D (H, W) image, got shape {depth.shape}")
+    if depth_scale is not None and not (np.isfinite(depth_scale) and depth_scale > 0):
+        raise ValueError(f"depth_scale must be a positive number of metres per unit, got {depth_scale}")
+    if np.issubdtype(depth.dtype, np.integer):
+        if depth_scale is None:
+            raise ValueError(
+                f"depth is {depth.dtype} (raw sensor units): pass depth_scale, the metres per unit "
+                "(0.001 for millimetres)"
+            )
+    elif not np.issubdtype(depth.dtype, np.floating):
+        raise ValueError(f"depth must be an integer or float image, got {depth.dtype}")
+    depth_m = depth.astype(np.float32) * np.float32(depth_scale or 1.0)
+    with np.errstate(invalid="ignore"):
+        depth_m[~(np.isfinite(depth_m) & (depth_m > 0))] = np.nan
+    return depth_m
+
+
 @dataclass
 class RGBDFrame:
     """One synchronised RGB-D frame: what every source produces and every stage reads.
@@ -87,9 +136,45 @@ class RGBDFrame:
     instance_mask: np.ndarray | None = None
     categories: dict[int, str] = field(default_factory=dict)
 
+    @classmethod
+    def from_arrays(
+        cls,
+        rgb: np.ndarray,
+        depth: np.ndarray,
+        intrinsics: Intrinsics | np.ndarray,
+        *,
+        depth_scale: float | None = None,
+        instance_mask: np.ndarray | None = None,
+        categories: dict[int, str] | None = None,
+        stamp_ns: int = 0,
+        frame_id: str = "camera_color_optical_frame",
+    ) -> RGBDFrame:
+        """A validated frame from plain arrays: depth in metres or raw units with ``depth_scale``
+        (:func:`depth_from_raw`), intrinsics as :class:`Intrinsics` or a 3x3 K matrix."""
+        if not isinstance(intrinsics, Intrinsics):
+            shape = np.shape(depth)
+            if len(shape) != 2:
+                raise ValueError(f"depth must be a 2-D (H, W) image, got shape {shape}")
+            intrinsics = Intrinsics.from_matrix(intrinsics, width=shape[1], height=shape[0])
+        frame = cls(
+            rgb=np.asarray(rgb),
+            depth_m=depth_from_raw(depth, depth_scale),
+            intrinsics=intrinsics,
+            stamp_ns=stamp_ns,
+            frame_id=frame_id,
+            instance_mask=None if instance_mask is None else np.asarray(instance_mask),
+            categories=dict(categories or {}),
+        )
+        frame.validate()
+        return frame
+
     def validate(self) -> None:
-        """Raise ValueError naming the problem if the frame is malformed."""
+        """Raise ValueError naming the problem if the frame is malformed: image sizes and dtypes,
+        depth not in metres (integer raw units, or float millimetres: a median beyond
+        :data:`MAX_PLAUSIBLE_DEPTH_M`), negative depth, no valid depth, a bad instance mask."""
         h, w = self.intrinsics.height, self.intrinsics.width
+        if not isinstance(self.rgb, np.ndarray) or not isinstance(self.depth_m, np.ndarray):
+            raise ValueError("rgb and depth_m must be numpy arrays")
         if self.rgb.ndim != 3 or self.rgb.shape[2] != 3 or self.rgb.dtype != np.uint8:
             raise ValueError(f"rgb must be (H, W, 3) uint8, got {self.rgb.shape} {self.rgb.dtype}")
         if self.rgb.shape[:2] != (h, w):
@@ -97,8 +182,28 @@ class RGBDFrame:
         if self.depth_m.shape != (h, w):
             raise ValueError(f"depth is {self.depth_m.shape[1]}x{self.depth_m.shape[0]}, intrinsics {w}x{h}")
         if not np.issubdtype(self.depth_m.dtype, np.floating):
-            raise ValueError(f"depth_m must be float metres, got {self.depth_m.dtype}")
-        if not np.any(np.isfinite(self.depth_m) & (self.depth_m > 0)):
+            raise ValueError(
+                f"depth_m must be float metres, got {self.depth_m.dtype} (raw sensor depth such as uint16 "
+                "millimetres: convert with depth_from_raw(depth, depth_scale) or RGBDFrame.from_arrays)"
+            )
+        valid = self.depth_m[np.isfinite(self.depth_m) & (self.depth_m != 0)]
+        if valid.size == 0:
             raise ValueError("depth has no valid measurement (all zero, NaN or inf)")
-        if self.instance_mask is not None and self.instance_mask.shape != (h, w):
-            raise ValueError(f"instance mask shape {self.instance_mask.shape} does not match {h}x{w}")
+        if np.any(valid < 0):
+            raise ValueError(
+                f"depth has {int(np.sum(valid < 0))} negative values; depth_m must be metres >= 0"
+            )
+        median_m = float(np.median(valid[:: max(1, valid.size // 20000)]))
+        if median_m > MAX_PLAUSIBLE_DEPTH_M:
+            raise ValueError(
+                f"depth median is {median_m:.4g}, beyond {MAX_PLAUSIBLE_DEPTH_M:g} m: depth looks like "
+                "millimetres or raw units; depth_m must be metres (use depth_from_raw with depth_scale)"
+            )
+        if self.instance_mask is not None:
+            mask = np.asarray(self.instance_mask)
+            if mask.shape != (h, w):
+                raise ValueError(f"instance mask shape {mask.shape} does not match {h}x{w}")
+            if not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
+                raise ValueError(f"instance mask must hold integer ids, got {mask.dtype}")
+            if mask.size and mask.min() < 0:
+                raise ValueError("instance mask has negative ids; 0 is the background, objects are 1, 2, ...")

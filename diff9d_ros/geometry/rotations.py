@@ -120,6 +120,8 @@ def rotation_mean(
     rotations = np.asarray(rotations, dtype=np.float64)
     if rotations.ndim != 3 or rotations.shape[1:] != (3, 3) or len(rotations) == 0:
         raise ValueError(f"rotation_mean needs (K, 3, 3) with K >= 1, got {rotations.shape}")
+    if len(rotations) == 1:  # the mean of one rotation is itself (already proper)
+        return rotations[0].copy()
     if symmetric:
         rotations = align_about_y(rotations, rotations[0])
     w = np.ones(len(rotations)) if weights is None else np.asarray(weights, dtype=np.float64)

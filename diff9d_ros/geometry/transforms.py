@@ -1,15 +1,14 @@
 """Rotation matrix <-> unit quaternion (ROS order x, y, z, w) and 4x4 homogeneous transforms.
 
-The quaternion of a rotation matrix is computed with Shepperd's method (S. W. Shepperd, "Quaternion
-from rotation matrix", J. Guidance and Control 1(3), 1978): pick the largest of the four squared
-components from the trace and the diagonal, take its root, and read the other three off the
-off-diagonal sums and differences. This is numerically stable for every rotation, including
-half turns where the trace-only formula divides by zero.
+Conversions go through :class:`scipy.spatial.transform.Rotation` (stable for every rotation,
+half turns included); this module adds the checks and conventions the message layer needs: proper
+rotations only, quaternions normalised on the way in and with w >= 0 on the way out.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 #: Largest |R^T R - I| and |det R - 1| accepted as "a rotation matrix".
 ROTATION_TOLERANCE = 1e-4
@@ -33,50 +32,8 @@ def check_rotation(rotation: np.ndarray) -> np.ndarray:
 
 
 def quaternion_from_rotation(rotation: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w) with w >= 0 of a proper 3x3 rotation (Shepperd's method)."""
-    m = check_rotation(rotation)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    # 4 q_i^2 for i = w, x, y, z; the largest one is the safe pivot.
-    squares = np.array(
-        [
-            1.0 + trace,
-            1.0 + m[0, 0] - m[1, 1] - m[2, 2],
-            1.0 - m[0, 0] + m[1, 1] - m[2, 2],
-            1.0 - m[0, 0] - m[1, 1] + m[2, 2],
-        ]
-    )
-    pivot = int(np.argmax(squares))
-    root = np.sqrt(squares[pivot])  # = 4 |q_pivot| / 2 = 2 |q_pivot|
-    if pivot == 0:
-        w = root / 2.0
-        x, y, z = (
-            (m[2, 1] - m[1, 2]) / (2 * root),
-            (m[0, 2] - m[2, 0]) / (2 * root),
-            (m[1, 0] - m[0, 1]) / (2 * root),
-        )
-    elif pivot == 1:
-        x = root / 2.0
-        w, y, z = (
-            (m[2, 1] - m[1, 2]) / (2 * root),
-            (m[0, 1] + m[1, 0]) / (2 * root),
-            (m[0, 2] + m[2, 0]) / (2 * root),
-        )
-    elif pivot == 2:
-        y = root / 2.0
-        w, x, z = (
-            (m[0, 2] - m[2, 0]) / (2 * root),
-            (m[0, 1] + m[1, 0]) / (2 * root),
-            (m[1, 2] + m[2, 1]) / (2 * root),
-        )
-    else:
-        z = root / 2.0
-        w, x, y = (
-            (m[1, 0] - m[0, 1]) / (2 * root),
-            (m[0, 2] + m[2, 0]) / (2 * root),
-            (m[1, 2] + m[2, 1]) / (2 * root),
-        )
-    quaternion = np.array([x, y, z, w])
-    quaternion /= np.linalg.norm(quaternion)
+    """Unit quaternion (x, y, z, w) with w >= 0 of a proper 3x3 rotation."""
+    quaternion = Rotation.from_matrix(check_rotation(rotation)).as_quat()
     return -quaternion if quaternion[3] < 0 else quaternion
 
 
@@ -91,14 +48,7 @@ def rotation_from_quaternion(quaternion_xyzw: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(q))
     if not np.isfinite(norm) or norm < 1e-9:
         raise ValueError(f"quaternion {q.tolist()} is not finite or has zero norm")
-    x, y, z, w = q / norm
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    return Rotation.from_quat(q / norm).as_matrix()
 
 
 def make_transform(rotation: np.ndarray, translation_m: np.ndarray) -> np.ndarray:

@@ -1,15 +1,88 @@
-"""``diff9d grasp``: grasp planning commands (``diff9d grasp eval``: physics-checked success)."""
+"""``diff9d grasp``: grasp planning commands (``diff9d grasp eval``: physics-checked success).
+
+``diff9d grasp eval`` renders procedural scenes, or with ``--meshes DIR`` places the meshes of a
+folder one per scene among procedural clutter, plans the best grasp of every visible object (of
+the folder's object) from each pose source and executes it in MuJoCo. ``DIR`` holds the mesh files
+and a ``manifest.json``: a list of ``{"file", "category", "up_axis", "front_axis"}`` entries (an
+optional ``"family"`` groups the results), each loaded into the NOCS canonical frame by
+``diff9d_ros.synth.meshes.CategoryMesh.from_file(path, category, up_axis, front_axis)``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
 
 LOG = logging.getLogger(__name__)
 #: Diff9D samples per object for the estimated-pose sources: their spread is the pose covariance
 #: the planner ranks with (one sample gives only the estimator's covariance floor).
 HYPOTHESES = 8
+#: Keys of a ``--meshes`` manifest entry.
+MANIFEST_KEYS = ("file", "category", "up_axis", "front_axis")
+
+
+def frame_detectors(estimator, pipeline_estimator=None, segmentation=None) -> dict:
+    """The frame detectors of a Diff9D ``estimator`` (``diff9d_ros.pose.estimator.PoseEstimator``):
+
+    * ``diff9d``: the estimator on the frame's true instance masks and categories (the true table
+      plane is used for planning);
+    * ``pipeline``: what the pipeline runs: the built-in tabletop segmentation (``segmentation``, a
+      ``SegmentationConfig``; its defaults if None) with its fitted table plane, categories from the
+      network, poses from ``pipeline_estimator`` (``estimator`` if None).
+    """
+    from diff9d_ros.grasp.evaluate import ESTIMATED_SOURCE, PIPELINE_SOURCE, FrameDetections
+    from diff9d_ros.pose.segmentation import segment_tabletop
+
+    def given_masks(frame) -> FrameDetections:
+        return FrameDetections(estimator.estimate(frame), frame.instance_mask)
+
+    def pipeline(frame) -> FrameDetections:
+        bare = replace(frame, instance_mask=None, categories={})
+        mask, plane = segment_tabletop(bare, segmentation)
+        masks = {int(i): mask == i for i in np.unique(mask) if i > 0}
+        detections = (pipeline_estimator or estimator).estimate_masks(bare, masks, {})
+        return FrameDetections(detections, mask, plane)
+
+    return {ESTIMATED_SOURCE: given_masks, PIPELINE_SOURCE: pipeline}
+
+
+def load_mesh_folder(folder: str | Path) -> list:
+    """The mesh records of a ``--meshes`` folder (see the module docstring); ValueError naming the
+    problem for a missing or malformed manifest or mesh."""
+    folder = Path(folder)
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        raise ValueError(f"{folder}: no manifest.json (a list of {{{', '.join(MANIFEST_KEYS)}}} entries)")
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{manifest}: not valid JSON ({error})") from error
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{manifest}: expected a non-empty list of mesh entries")
+    from diff9d_ros.grasp.evaluate import LibraryMesh
+    from diff9d_ros.synth.meshes import CategoryMesh
+
+    if not hasattr(CategoryMesh, "from_file"):
+        raise ValueError("loading mesh folders needs CategoryMesh.from_file (diff9d_ros.synth.meshes)")
+    records = []
+    for number, entry in enumerate(entries):
+        missing = [k for k in MANIFEST_KEYS if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise ValueError(f"{manifest}: entry {number} lacks {missing}")
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise ValueError(f"{manifest}: entry {number}: {path} does not exist")
+        record = CategoryMesh.from_file(path, entry["category"], entry["up_axis"], entry["front_axis"])
+        family = entry.get("family", getattr(record, "family", "") or "")
+        records.append(
+            LibraryMesh(record.category, record.mesh, record.size_m, family, entry.get("name", path.stem))
+        )
+    return records
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,11 +95,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="grasp_command", metavar="SUBCOMMAND")
     evaluate = sub.add_parser(
         "eval",
-        help="grasp success in MuJoCo on synthetic scenes",
+        help="grasp success in MuJoCo on synthetic scenes or on a folder of meshes",
         description=(
-            "Render synthetic tabletop scenes, plan the best grasp of every visible object from each "
-            "pose source, execute it in MuJoCo (approach, close, lift 0.10 m, hold 2 s) and report "
-            "success per category."
+            "Render synthetic tabletop scenes (or place the meshes of --meshes DIR among procedural "
+            "clutter), plan the best grasp of every visible object from each pose source, execute it "
+            "in MuJoCo (approach, close, lift 0.10 m, hold 2 s) and report success per family or "
+            "category (per mesh with --meshes)."
         ),
     )
     evaluate.add_argument("--scenes", type=int, default=20, help="number of scenes (default 20)")
@@ -42,13 +116,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--split",
         choices=("test", "val"),
         default="test",
-        help="object instances: test (reported numbers) or val (development and tuning)",
+        help="object instances (and clutter with --meshes): test (reported numbers) or val (development)",
     )
+    evaluate.add_argument(
+        "--meshes",
+        default=None,
+        help="folder of meshes with a manifest.json: evaluate each, --views scenes each, per mesh",
+    )
+    evaluate.add_argument("--views", type=int, default=4, help="scenes per mesh with --meshes (default 4)")
     evaluate.add_argument(
         "--model",
         default=None,
-        help="Diff9D checkpoint: adds the 'diff9d' pose source (estimated poses) and 'diff9d_unrefined' "
-        "(the same poses planned without the refinement on the observed points)",
+        help="Diff9D checkpoint: adds 'diff9d' (estimated poses on the true masks), 'diff9d_unrefined' "
+        "(the same poses planned without the observed points) and 'pipeline' (built-in segmentation, "
+        "fitted table plane, estimated poses)",
     )
     evaluate.add_argument(
         "--hypotheses",
@@ -63,10 +144,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _eval(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from diff9d_ros.grasp.evaluate import ESTIMATED_SOURCE, UNREFINED_SOURCE, evaluate_grasps, summarise
+    from diff9d_ros.grasp.evaluate import (
+        ESTIMATED_SOURCE,
+        PIPELINE_SOURCE,
+        UNREFINED_SOURCE,
+        evaluate_grasps,
+        evaluate_meshes,
+        summarise,
+    )
 
     sources = tuple(args.sources)
-    estimator = None
+    detectors = {}
     if args.model:
         from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 
@@ -74,27 +162,45 @@ def _eval(args: argparse.Namespace) -> int:
             LOG.error("--hypotheses must be at least 1, got %d", args.hypotheses)
             return 2
         estimator = PoseEstimator.from_file(args.model, SamplerConfig(hypotheses=args.hypotheses))
-        sources = tuple(dict.fromkeys((*sources, ESTIMATED_SOURCE, UNREFINED_SOURCE)))
+        detectors = frame_detectors(estimator)
+        sources = tuple(dict.fromkeys((*sources, ESTIMATED_SOURCE, UNREFINED_SOURCE, PIPELINE_SOURCE)))
     try:
-        trials = evaluate_grasps(
-            args.scenes,
-            seed=args.seed,
-            sources=sources,
-            sensor=args.sensor,
-            split=args.split,
-            estimator=estimator,
-        )
+        if args.meshes:
+            if args.views < 1:
+                raise ValueError(f"--views must be at least 1, got {args.views}")
+            trials = evaluate_meshes(
+                load_mesh_folder(args.meshes),
+                views=args.views,
+                seed=args.seed,
+                sources=sources,
+                sensor=args.sensor,
+                split=args.split,
+                detectors=detectors,
+            )
+        else:
+            trials = evaluate_grasps(
+                args.scenes,
+                seed=args.seed,
+                sources=sources,
+                sensor=args.sensor,
+                split=args.split,
+                detectors=detectors,
+            )
     except ValueError as error:
         LOG.error("%s", error)
         return 2
-    print(f"{'source':<18}{'category':<10}{'attempts':>9}{'planned':>9}{'success':>9}{'rate':>8}")
-    for row in summarise(trials, sources):
+    key = "instance" if args.meshes else "group"
+    print(f"{'source':<18}{key:<16}{'attempts':>9}{'planned':>9}{'success':>9}{'rate':>8}")
+    for row in summarise(trials, sources, key=key):
         print(
-            f"{row['source']:<18}{row['category']:<10}{row['attempts']:>9}{row['planned']:>9}"
+            f"{row['source']:<18}{row[key]:<16}{row['attempts']:>9}{row['planned']:>9}"
             f"{row['successes']:>9}{row['success_rate']:>8.3f}"
         )
-    if estimator is None:
-        print(f"{ESTIMATED_SOURCE}: not available (no --model given; no trained Diff9D model is shipped)")
+    if not args.model:
+        print(
+            f"{ESTIMATED_SOURCE}, {PIPELINE_SOURCE}: not evaluated "
+            "(give --model models/diff9d_pose.pt to score them)"
+        )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump([asdict(t) for t in trials], handle, indent=1)

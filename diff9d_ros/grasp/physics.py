@@ -1,9 +1,12 @@
 """Physics check of a grasp in MuJoCo: approach, close with force control, lift, hold.
 
 The scene is a static table (top at world z = 0) with free rigid objects: category meshes split
-into convex parts by CoACD (Wei et al., "Approximate Convex Decomposition for 3D Meshes with
-Collision-Aware Concavity and Tree Search", SIGGRAPH 2022), cached on disk, with mass and inertia
-of the real (watertight) mesh at a per-category density, and convex primitives as they are.
+into convex parts, cached on disk, with mass and inertia of the real (watertight) mesh at a
+per-category density, and convex primitives as they are. Solids of revolution (cans, bottles,
+tins) get the exact decomposition of their profile (:mod:`diff9d_ros.grasp.revolution`: a can's
+rim and the recess inside it are kept, so rim pinches can be checked) when it needs at most
+``MAX_REVOLVED_PARTS`` parts; other meshes go through CoACD (Wei et al., "Approximate Convex
+Decomposition for 3D Meshes with Collision-Aware Concavity and Tree Search", SIGGRAPH 2022).
 The gripper is free-floating: its hand body (the TCP frame, with the palm boxes) has a free joint
 welded to a mocap target, so it follows a kinematic path compliantly and feels contacts; two
 prismatic fingers coupled by an equality constraint are driven through one tendon whose length is
@@ -14,23 +17,26 @@ Trial (:meth:`GraspSimulator.run`): start at the pre-grasp with the fingers at t
 (position control), settle, move linearly to the grasp pose, switch the fingers to force control
 and squeeze (70 N, the Franka Hand's continuous grasp force and the URDF's effort limit), lift
 ``lift_m`` straight up, hold. Success: the object rose by at least half the lift
-and part of it is still between the finger pads.
+and part of it is still between the finger pads. The trial also reports how far the object
+tilted (an object held by its rim may swing under the fingers and still count as lifted).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import mujoco
 import numpy as np
 import trimesh
+from scipy.spatial.transform import Rotation
 
 from diff9d_ros.atomic_files import cached_npz
-from diff9d_ros.geometry.transforms import quaternion_from_rotation
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
+from diff9d_ros.grasp.revolution import revolved_parts
 
 #: CoACD settings: concavity threshold 0.1 with coarse sampling; a mug or bowl takes a few seconds.
 COACD_SETTINGS: dict[str, float | int | str] = {
@@ -42,6 +48,9 @@ COACD_SETTINGS: dict[str, float | int | str] = {
     "mcts_max_depth": 2,
     "mcts_nodes": 10,
 }
+#: Most convex parts taken from the exact decomposition of a solid of revolution; a finer one (a
+#: bowl's thin curved wall needs over a hundred) goes to CoACD instead.
+MAX_REVOLVED_PARTS = 64
 
 
 def cache_dir() -> Path:
@@ -50,26 +59,49 @@ def cache_dir() -> Path:
     return Path(root) / "coacd"
 
 
-def convex_parts(mesh: trimesh.Trimesh) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Convex parts (vertices, faces) of ``mesh`` by CoACD, cached by the mesh's content hash."""
-    import coacd
-
-    digest = hashlib.sha1(
+def _digest(mesh: trimesh.Trimesh, settings: object) -> str:
+    return hashlib.sha1(
         np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes()
         + np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes()
-        + repr(sorted(COACD_SETTINGS.items())).encode()
+        + repr(settings).encode()
     ).hexdigest()
 
-    def decompose() -> dict[str, np.ndarray]:
-        coacd.set_log_level("error")
-        parts = coacd.run_coacd(coacd.Mesh(mesh.vertices, mesh.faces), seed=0, **COACD_SETTINGS)
-        arrays = {"n": np.array(len(parts))}
-        for i, (v, f) in enumerate(parts):
-            arrays[f"v{i}"], arrays[f"f{i}"] = np.asarray(v), np.asarray(f)
-        return arrays
 
-    data = cached_npz(cache_dir() / f"{digest}.npz", decompose)
+def _cached_parts(
+    path: Path, build: Callable[[], list[tuple[np.ndarray, np.ndarray]]]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Parts stored at ``path`` (built and stored first if missing); an empty list is stored as n = 0."""
+
+    def arrays() -> dict[str, np.ndarray]:
+        parts = build()
+        out = {"n": np.array(len(parts))}
+        for i, (v, f) in enumerate(parts):
+            out[f"v{i}"], out[f"f{i}"] = np.asarray(v), np.asarray(f)
+        return out
+
+    data = cached_npz(path, arrays)
     return [(data[f"v{i}"], data[f"f{i}"]) for i in range(int(data["n"]))]
+
+
+def convex_parts(mesh: trimesh.Trimesh) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Convex parts (vertices, faces) of ``mesh``, cached by the mesh's content hash: the exact parts
+    of a solid of revolution when there are at most ``MAX_REVOLVED_PARTS``, else CoACD's."""
+
+    def revolved() -> list[tuple[np.ndarray, np.ndarray]]:
+        parts = revolved_parts(mesh)
+        return parts if parts is not None and len(parts) <= MAX_REVOLVED_PARTS else []
+
+    parts = _cached_parts(cache_dir() / f"revolved-{_digest(mesh, MAX_REVOLVED_PARTS)}.npz", revolved)
+    if parts:
+        return parts
+
+    def decompose() -> list[tuple[np.ndarray, np.ndarray]]:
+        import coacd
+
+        coacd.set_log_level("error")
+        return coacd.run_coacd(coacd.Mesh(mesh.vertices, mesh.faces), seed=0, **COACD_SETTINGS)
+
+    return _cached_parts(cache_dir() / f"{_digest(mesh, sorted(COACD_SETTINGS.items()))}.npz", decompose)
 
 
 @dataclass
@@ -122,6 +154,7 @@ class TrialResult:
     lift_achieved_m: float
     between_fingers: bool
     finger_gap_m: float
+    tilt_deg: float = 0.0
 
 
 def _fmt(values: np.ndarray) -> str:
@@ -129,8 +162,8 @@ def _fmt(values: np.ndarray) -> str:
 
 
 def _quat_wxyz(rotation: np.ndarray) -> np.ndarray:
-    x, y, z, w = quaternion_from_rotation(rotation)
-    return np.array([w, x, y, z])
+    """MuJoCo's quaternion order (w, x, y, z) of a rotation matrix."""
+    return Rotation.from_matrix(rotation).as_quat(scalar_first=True)
 
 
 class GraspSimulator:
@@ -285,7 +318,7 @@ class GraspSimulator:
         self.data.mocap_pos[0], self.data.mocap_quat[0] = start, quat
         self._set_position_mode(opening_m)
         mujoco.mj_forward(self.model, self.data)
-        z0 = self.body_pose(target)[2, 3]
+        z0, rotation0 = self.body_pose(target)[2, 3], self.body_pose(target)[:3, :3]
 
         self._move(start, start, cfg.settle_s)
         self._move(start, goal, cfg.approach_s)
@@ -304,4 +337,5 @@ class GraspSimulator:
         tol = np.array([0.005, 0.003, 0.005])
         between = bool(np.any(np.all((local >= low - tol) & (local <= high + tol), axis=1)))
         rise = float(obj_pose[2, 3] - z0)
-        return TrialResult(bool(between and rise >= 0.5 * cfg.lift_m), rise, between, gap)
+        tilt = np.degrees(Rotation.from_matrix(obj_pose[:3, :3] @ rotation0.T).magnitude())
+        return TrialResult(bool(between and rise >= 0.5 * cfg.lift_m), rise, between, gap, float(tilt))

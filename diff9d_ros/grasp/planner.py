@@ -13,14 +13,22 @@ Pipeline per object (all candidates at once, see :mod:`diff9d_ros.grasp.collisio
    is then re-centred along its closing axis
    on the own points between its fingers and snapped along its approach to the observed near
    surface, at most ``max_shift_m`` each, never into the table (:mod:`diff9d_ros.grasp.refine`):
-   the observed cloud corrects the pose error the estimator makes.
-3. Width: the opening a candidate needs is the larger of its family prior and twice the farthest
-   own point between the pads; rejected if that plus ``min_finger_margin_m`` per side exceeds the
-   maximum opening. The fingers approach opened to the width plus ``finger_margin_m`` per side.
+   the observed cloud corrects the pose error the estimator makes. Candidates fitted on the own
+   points (:mod:`diff9d_ros.grasp.fitted`: a bottle's measured bands, neck and cap; a can's measured
+   top, and rim pinches of tins wider than the opening) are added, replacing the model families
+   they measure; rim pinches are a fallback, tried only when no other candidate is accepted.
+3. Width: the opening a candidate needs is the largest of its family prior, twice the farthest
+   own point between the pads and (bottles, cans) the width the observed silhouette shows at the
+   pads' height (:func:`diff9d_ros.grasp.fitted.silhouette_widths`); rejected if that plus
+   ``min_finger_margin_m`` per side exceeds the maximum opening, so an under-estimated size gives
+   no plan rather than fingers landing on the object. The fingers approach opened to the width plus
+   ``finger_margin_m`` per side.
 4. Rejected as well: fewer than ``min_support_points`` own points between the pads (a grasp on
-   air), any swept box below the table plane or an approach pointing up out of it, any point in the
-   palm or finger boxes swept along the approach from the pre-grasp (own points included), any other
-   object's point in the space between the fingers along that sweep.
+   air; rim pinches are placed on the measured top instead), any swept box below the table plane
+   or an approach pointing up out of it, any point in the palm or finger boxes swept along the
+   approach from the pre-grasp (own points included, except those a rim pinch's fingertips are
+   planned to rest on), any other object's point in the space between the fingers along that
+   sweep, and a pose probability ``p_pose`` (below) under ``min_pose_probability``.
 5. Ranking: ``score = p_pose * (0.35 stability + 0.3 centrality + 0.15 width margin + 0.2
    clearance)``. ``p_pose`` is the chance that the pad centre stays within the grasp's tolerance
    under the pose covariance: the 6x6 covariance is propagated to the pad centre by the Jacobian
@@ -39,7 +47,7 @@ Pipeline per object (all candidates at once, see :mod:`diff9d_ros.grasp.collisio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.special import erf
@@ -47,7 +55,8 @@ from scipy.special import erf
 from diff9d_ros.geometry.boxes import points_in_box
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp import collision, refine
-from diff9d_ros.grasp.candidates import canonical_candidates
+from diff9d_ros.grasp.candidates import CandidateSet, canonical_candidates
+from diff9d_ros.grasp.fitted import REPLACED_FAMILIES, fitted_candidates, silhouette_widths
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 from diff9d_ros.nocs import SYMMETRIC_CATEGORIES, Detection
 
@@ -97,6 +106,7 @@ class PlannerConfig:
     max_shift_m: float = 0.02
     duplicate_distance_m: float = 0.005
     duplicate_angle_deg: float = 10.0
+    min_pose_probability: float = 0.5
 
 
 @dataclass
@@ -109,6 +119,7 @@ class PlanStats:
     below_table: int = 0
     collision: int = 0
     no_support: int = 0
+    uncertain: int = 0
     evaluated: int = 0
     accepted: int = 0
 
@@ -148,6 +159,29 @@ def _skew(v: np.ndarray) -> np.ndarray:
     out[..., 1, 0], out[..., 1, 2] = v[..., 2], -v[..., 0]
     out[..., 2, 0], out[..., 2, 1] = -v[..., 1], v[..., 0]
     return out
+
+
+@dataclass
+class _Posed:
+    """Candidates in the camera frame during planning: TCP poses, own points in their frames, the
+    width they expect, which TCP axes the points fixed, and their per-candidate attributes."""
+
+    poses: np.ndarray
+    local_own: np.ndarray
+    prior_width: np.ndarray
+    observed: np.ndarray
+    stability: np.ndarray
+    family: np.ndarray
+    own_limit: np.ndarray
+    fallback: np.ndarray
+
+    def select(self, keep: np.ndarray) -> _Posed:
+        return _Posed(*(getattr(self, f.name)[keep] for f in fields(self)))
+
+    def concatenate(self, other: _Posed) -> _Posed:
+        return _Posed(
+            *(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self))
+        )
 
 
 class GraspPlanner:
@@ -211,30 +245,61 @@ class GraspPlanner:
             own = points_in_box(points, rotation, centre, size, tolerance_m=cfg.own_tolerance_m)
 
         cands = canonical_candidates(detection.category, size, self.gripper)
-        poses = np.einsum("ij,njk->nik", detection.transform, cands.poses)
-        stats = PlanStats(candidates=len(poses))
-        local_own = collision.to_tcp_frames(points[own], poses)
-        prior_width = cands.prior_width_m
-        observed = np.zeros((len(poses), 3), dtype=bool)  # TCP axes measured on the points
-        if cfg.refine_on_points:
-            poses, local_own, prior_width, observed = self._refine(
-                poses, local_own, prior_width, cands.surface_z_m, table_plane, stats
-            )
+        stats = PlanStats()
         max_open = self.gripper.max_opening_m
+        table = self._posed(cands, detection, points[own])
+        if cfg.refine_on_points:
+            table.poses, table.local_own, table.prior_width, table.observed = self._refine(
+                table.poses,
+                table.local_own,
+                table.prior_width,
+                cands.surface_z_m,
+                cands.max_forward_m,
+                table_plane,
+                stats,
+            )
+            fit = fitted_candidates(
+                detection, points[own], self.gripper, max_open - 2.0 * cfg.min_finger_margin_m
+            )
+            if fit is not None:
+                table = table.select(~np.isin(table.family, REPLACED_FAMILIES.get(detection.category, ())))
+                fitted = self._posed(fit, detection, points[own])
+                fitted.observed[:, 1:] = True  # placed on the points across and along the approach
+                table = table.concatenate(fitted)
+        poses, local_own, prior_width, observed = (
+            table.poses,
+            table.local_own,
+            table.prior_width,
+            table.observed,
+        )
+        stability, family, own_limit, fallback = (
+            table.stability,
+            table.family,
+            table.own_limit,
+            table.fallback,
+        )
+        stats.candidates = len(poses)
+        # Own points the fingertips are planned to touch (rim pinches on the lid) are contacts.
+        with np.errstate(invalid="ignore"):
+            touching = local_own[..., 2] > own_limit[:, None]
 
-        # Width needed: prior, or the farthest own point between the pads at full opening.
+        # Width needed: prior, the farthest own point between the pads at full opening, and the
+        # width the observed silhouette allows (with refine_on_points).
         approach = poses[:, :3, 2]
         full_low, full_high = self.gripper.closing_bounds(np.full(len(poses), max_open))
-        in_full = collision.inside(local_own, full_low, full_high)
+        in_full = collision.inside(local_own, full_low, full_high) & ~touching
         half_width = np.where(in_full, np.abs(local_own[..., 1]), 0.0).max(axis=1, initial=0.0)
         width = np.maximum(prior_width, 2.0 * half_width)
+        if cfg.refine_on_points:
+            width = np.fmax(width, silhouette_widths(detection, points[own], poses, self.gripper))
         keep = width + 2.0 * cfg.min_finger_margin_m <= max_open
         stats.too_wide = int(np.sum(~keep))
         opening = np.minimum(max_open, width + 2.0 * cfg.finger_margin_m)
         region_low, region_high = self.gripper.closing_bounds(opening)
-        support = collision.inside(local_own, region_low, region_high).sum(axis=1)
-        stats.no_support = int(np.sum(keep & (support < cfg.min_support_points)))
-        keep &= support >= cfg.min_support_points
+        support = (collision.inside(local_own, region_low, region_high) & ~touching).sum(axis=1)
+        supported = (support >= cfg.min_support_points) | np.isfinite(own_limit)  # rims: fitted on the top
+        stats.no_support = int(np.sum(keep & ~supported))
+        keep &= supported
         solid_low, solid_high = collision.gripper_solids(self.gripper, opening, cfg.approach_distance_m)
         table_gap = np.full(len(poses), np.inf)
         if table_plane is not None:
@@ -249,40 +314,44 @@ class GraspPlanner:
         # max_grasps accepted grasps all score at least the next batch's bound (exact top-k).
         idx = np.flatnonzero(keep)
         p_pose, quality = self._score_terms(
-            detection, cands.stability[idx], poses[idx], width[idx], opening[idx], observed[idx]
+            detection, stability[idx], poses[idx], width[idx], opening[idx], observed[idx]
         )
+        likely = p_pose >= cfg.min_pose_probability
+        stats.uncertain = int(np.sum(~likely))
+        idx, p_pose, quality = idx[likely], p_pose[likely], quality[likely]
         bound = p_pose * (quality + CLEARANCE_WEIGHT)
-        order = idx[np.argsort(-bound)]
         bound_of = dict(zip(idx.tolist(), bound.tolist(), strict=True))
+        # Fallback candidates (rim pinches of wide cans) are tried only when no other one is accepted.
+        tiers = [idx[~fallback[idx]], idx[fallback[idx]]]
         accepted: list[tuple[float, int]] = []
-        for start in range(0, len(order), cfg.batch_size):
-            batch = order[start : start + cfg.batch_size]
-            if len(accepted) >= cfg.max_grasps:
-                kth = sorted(accepted, reverse=True)[cfg.max_grasps - 1][0]
-                if kth >= bound_of[int(batch[0])]:
-                    break
-            stats.evaluated += len(batch)
-            local = collision.to_tcp_frames(points, poses[batch])
-            low, high = solid_low[batch], solid_high[batch]
-            hits_solid = collision.inside(local, low, high).any(axis=1)
-            swept_low = region_low[batch].copy()
-            swept_low[:, 2] -= cfg.approach_distance_m
-            hits_other = (collision.inside(local, swept_low, region_high[batch]) & ~own[None, :]).any(axis=1)
-            ok = ~(hits_solid | hits_other)
-            stats.collision += int(np.sum(~ok))
-            if not ok.any():
-                continue
-            clearance = np.minimum(
-                collision.box_distance_m(local[ok][:, ~own, :], low[ok], high[ok]), table_gap[batch[ok]]
-            )
-            clear = np.clip(clearance / cfg.clearance_saturation_m, 0.0, 1.0)
-            good = batch[ok]
-            p, q = self._score_terms(
-                detection, cands.stability[good], poses[good], width[good], opening[good], observed[good]
-            )
-            accepted += list(
-                zip((p * (q + CLEARANCE_WEIGHT * clear)).tolist(), batch[ok].tolist(), strict=True)
-            )
+        for tier in tiers:
+            if accepted:
+                break
+            order = tier[np.argsort([-bound_of[int(i)] for i in tier])]
+            for start in range(0, len(order), cfg.batch_size):
+                batch = order[start : start + cfg.batch_size]
+                if len(accepted) >= cfg.max_grasps:
+                    kth = sorted(accepted, reverse=True)[cfg.max_grasps - 1][0]
+                    if kth >= bound_of[int(batch[0])]:
+                        break
+                accepted += self._check_batch(
+                    batch,
+                    detection,
+                    points,
+                    own,
+                    poses,
+                    own_limit,
+                    solid_low,
+                    solid_high,
+                    region_low,
+                    region_high,
+                    table_gap,
+                    stability,
+                    width,
+                    opening,
+                    observed,
+                    stats,
+                )
         stats.accepted = len(accepted)
         self.last_stats = stats
 
@@ -304,11 +373,71 @@ class GraspPlanner:
                     opening_m=float(opening[i]),
                     score=float(score),
                     approach=pose[:3, 2].copy(),
-                    family=str(cands.family[i]),
+                    family=str(family[i]),
                     category=detection.category,
                 )
             )
         return grasps
+
+    @staticmethod
+    def _posed(cands: CandidateSet, detection: Detection, own_points: np.ndarray) -> _Posed:
+        """Canonical candidates in the camera frame, with the own points in their TCP frames."""
+        poses = np.einsum("ij,njk->nik", detection.transform, cands.poses)
+        n = len(poses)
+        return _Posed(
+            poses,
+            collision.to_tcp_frames(own_points, poses),
+            cands.prior_width_m,
+            np.zeros((n, 3), dtype=bool),
+            cands.stability,
+            cands.family,
+            cands.own_limit_z_m if cands.own_limit_z_m is not None else np.full(n, np.nan),
+            cands.fallback if cands.fallback is not None else np.zeros(n, dtype=bool),
+        )
+
+    def _check_batch(
+        self,
+        batch: np.ndarray,
+        detection: Detection,
+        points: np.ndarray,
+        own: np.ndarray,
+        poses: np.ndarray,
+        own_limit: np.ndarray,
+        solid_low: np.ndarray,
+        solid_high: np.ndarray,
+        region_low: np.ndarray,
+        region_high: np.ndarray,
+        table_gap: np.ndarray,
+        stability: np.ndarray,
+        width: np.ndarray,
+        opening: np.ndarray,
+        observed: np.ndarray,
+        stats: PlanStats,
+    ) -> list[tuple[float, int]]:
+        """(score, index) of the candidates of ``batch`` that pass the point checks (module docstring)."""
+        cfg = self.config
+        stats.evaluated += len(batch)
+        local = collision.to_tcp_frames(points, poses[batch])
+        low, high = solid_low[batch], solid_high[batch]
+        with np.errstate(invalid="ignore"):
+            contact = own[None, :] & (local[..., 2] > own_limit[batch, None])
+        hits_solid = (collision.inside(local, low, high) & ~contact).any(axis=1)
+        swept_low = region_low[batch].copy()
+        swept_low[:, 2] -= cfg.approach_distance_m
+        hits_other = (collision.inside(local, swept_low, region_high[batch]) & ~own[None, :]).any(axis=1)
+        ok = ~(hits_solid | hits_other)
+        stats.collision += int(np.sum(~ok))
+        if not ok.any():
+            return []
+        clearance = np.minimum(
+            collision.box_distance_m(local[ok][:, ~own, :], low[ok], high[ok]), table_gap[batch[ok]]
+        )
+        clear = np.clip(clearance / cfg.clearance_saturation_m, 0.0, 1.0)
+        good = batch[ok]
+        p, q = self._score_terms(
+            detection, stability[good], poses[good], width[good], opening[good], observed[good]
+        )
+        return list(zip((p * (q + CLEARANCE_WEIGHT * clear)).tolist(), good.tolist(), strict=True))
 
     def _refine(
         self,
@@ -316,6 +445,7 @@ class GraspPlanner:
         local_own: np.ndarray,
         prior_width_m: np.ndarray,
         surface_z_m: np.ndarray,
+        family_forward_m: np.ndarray | None,
         table_plane: TablePlane | None,
         stats: PlanStats,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -331,13 +461,14 @@ class GraspPlanner:
             poses, local_own, prior_width_m, gripper, cfg.max_shift_m, cluster_gap, max_width
         )
         opening = np.minimum(gripper.max_opening_m, width + 2.0 * cfg.finger_margin_m)
-        max_forward = np.full(len(poses), np.inf)
+        max_forward = np.full(len(poses), np.inf) if family_forward_m is None else family_forward_m.copy()
         if table_plane is not None:
             low, high = collision.gripper_solids(gripper, opening, cfg.approach_distance_m)
             gap = collision.table_clearance_m(poses, low, high, table_plane)
             descent = -(poses[:, :3, 2] @ table_plane.normal)
             with np.errstate(divide="ignore"):
-                max_forward = np.where(descent > 1e-6, (gap - cfg.table_clearance_m) / descent, np.inf)
+                table_forward = np.where(descent > 1e-6, (gap - cfg.table_clearance_m) / descent, np.inf)
+            max_forward = np.minimum(max_forward, table_forward)
         poses, local_own, shift_z, seen_z = refine.snap_to_surface(
             poses, local_own, surface_z_m, opening, gripper, cfg.max_shift_m, max_forward
         )

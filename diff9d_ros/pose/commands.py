@@ -9,8 +9,9 @@ from pathlib import Path
 
 LOG = logging.getLogger(__name__)
 
-#: Name of the observed-object cache written beside the shards of a data directory.
-OBJECT_CACHE = "pose_objects_n{num_points}_s{crop_px}.npz"
+#: Name of the observed-object cache written beside the shards of a data directory (v2: views
+#: through imperfect masks and background examples).
+OBJECT_CACHE = "pose_objects_v2_n{num_points}_s{crop_px}.npz"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +52,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--out", type=Path, required=True, help="model file to write")
     export.set_defaults(func=_export)
 
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="fit the hypotheses' spread-to-sigma factors on validation shards; store them in the model",
+        description="Run K perturbed hypotheses per object on validation frames (ground-truth masks), choose "
+        "the factors with which the reported 2 sigma covers --coverage of the errors, and write them into "
+        "the model file (reported, never fitted, on test frames).",
+    )
+    calibrate.add_argument("--data", type=Path, required=True, help="shard directory (validation split)")
+    calibrate.add_argument("--model", type=Path, required=True, help="pose model file (rewritten in place)")
+    calibrate.add_argument("--hypotheses", type=int, default=8, help="samples per object (K)")
+    calibrate.add_argument("--frames", type=int, default=None, help="use at most this many frames")
+    calibrate.add_argument("--coverage", type=float, default=0.85, help="share of errors within 2 sigma")
+    calibrate.add_argument(
+        "--corrupt-masks",
+        type=float,
+        default=0.5,
+        help="share of masks passed through a random real-segmenter corruption (bleed, erosion/dilation, "
+        "blobby, partial), as deployed masks are imperfect",
+    )
+    calibrate.set_defaults(func=_calibrate)
+
     evaluate = sub.add_parser(
         "eval",
         help="NOCS metrics on a held-out split (JSON, curves, overlays)",
@@ -70,19 +92,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_objects(data_dirs: list[Path], num_points: int, crop_px: int, seed: int = 0):
     """Observed training objects of the shard directories (cached per directory)."""
-    import numpy as np
-
     from diff9d_ros.pose.dataset import ObjectArrays, observe_objects
+    from diff9d_ros.synth.dataset import SynthDataset
 
     parts = []
     for data_dir in data_dirs:
         cache = data_dir / OBJECT_CACHE.format(num_points=num_points, crop_px=crop_px)
         if not cache.exists():
-            frames = read_frames(data_dir)
-            observe_objects(frames, num_points, crop_px, seed=seed).save(cache)
+            total = len(SynthDataset(data_dir))
+            observe_objects(read_frames(data_dir), num_points, crop_px, seed=seed, total=total).save(cache)
         parts.append(ObjectArrays.load(cache))
-    fields = parts[0].__dataclass_fields__
-    return ObjectArrays(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in fields})
+    return ObjectArrays.concatenate(parts)
 
 
 def read_frames(data_dir: Path, limit: int | None = None):
@@ -125,6 +145,48 @@ def _train(args: argparse.Namespace) -> int:
     log_path = args.out.with_suffix(".log.jsonl")
     train(
         objects, args.out, config, net_config, resume=args.resume, log_path=log_path, max_seconds=max_seconds
+    )
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import torch
+
+    from diff9d_ros.pose.calibration import (
+        apply_calibration,
+        calibration_report,
+        fit_calibration,
+        spread_samples,
+        write_calibration,
+    )
+    from diff9d_ros.pose.estimator import Calibration, PoseEstimator, SamplerConfig
+    from diff9d_ros.pose.evaluate import corrupted_masks
+    from diff9d_ros.synth.dataset import SynthDataset
+
+    torch.set_num_threads(1)
+    estimator = PoseEstimator.from_file(args.model, SamplerConfig(hypotheses=args.hypotheses))
+    split = SynthDataset(args.data).split
+    if split == "test":
+        raise ValueError(f"{args.data} is a test split: calibrate on validation frames")
+    estimator.calibration = Calibration()  # raw spreads
+    masks = corrupted_masks(share=args.corrupt_masks, seed=0)
+    samples = spread_samples(read_frames(args.data, args.frames), estimator.estimate_masks, masks)
+    calibration = fit_calibration(samples, args.coverage)
+    info = {
+        "data": args.data.name,
+        "split": split,
+        "hypotheses": args.hypotheses,
+        "coverage": args.coverage,
+        "corrupt_masks": args.corrupt_masks,
+        "objects": len(samples),
+    }
+    write_calibration(args.model, calibration, info)
+    calibrated = apply_calibration(samples, calibration)
+    print(f"calibration {calibration} written to {args.model}")
+    print(
+        json.dumps(
+            {"raw": calibration_report(samples), "calibrated (val)": calibration_report(calibrated)}, indent=2
+        )
     )
     return 0
 

@@ -1,16 +1,32 @@
-"""Training objects from synthetic shards: observations, pose targets and augmentation.
+"""Training objects from synthetic shards: observations through imperfect masks, pose targets,
+background examples and augmentation.
 
-Every ground-truth object of every frame is observed once (:func:`observation.observe`) and kept
-in an in-memory :class:`ObjectArrays` (cached as ``.npz`` beside the shards). The torch
-:class:`PoseDataset` then augments each draw as Diff9D does for its synthetic-only training
-(Liu et al., TPAMI 2025, Sec. 4.1; the box deformation of GPV-Pose, Di et al., CVPR 2022):
+Every ground-truth object of every frame is observed (:func:`observation.observe`, with the same
+cleaning as at inference) several times and kept in an in-memory :class:`ObjectArrays` (cached as
+``.npz`` beside the shards), so that cleaning and learning agree on what real masks look like
+(:class:`ViewConfig`):
+
+* through its exact rendered mask;
+* through ``corrupted_views`` masks corrupted as real segmenters corrupt them
+  (:func:`diff9d_ros.synth.masks.corrupt_mask`: bleed behind the object, erosion/dilation,
+  Mask R-CNN-like blobby masks, partial masks), twice as many for bottles and cans lying down
+  (rare in the data, and the network must learn them);
+* through the built-in segmentation's mask (:func:`segmentation.segment_tabletop`) where one
+  covers it (mask IoU >= ``match_iou``);
+* segments that cover no object (less than ``background_overlap`` of their pixels on one:
+  distractors, clutter, fragments) become examples of the category head's background class.
+
+The torch :class:`PoseDataset` then augments each draw as Diff9D does for its synthetic-only
+training (Liu et al., TPAMI 2025, Sec. 4.1; the box deformation of GPV-Pose, Di et al., CVPR 2022):
 
 * box deformation: the points are stretched in the object's canonical frame by a random factor
   per axis and the size target with them;
 * depth noise along each viewing ray, and isotropic point jitter;
 * resampling of the points with replacement;
 * colour jitter of the crop (brightness, contrast, per-channel gain);
-* a small random tilt of the table normal that defines the gravity-aligned frame.
+* a small random tilt of the table normal that defines the gravity-aligned frame;
+* a perturbation of the prior box at a random strength (:class:`observation.PriorNoise`), so
+  that the network learns to correct a wrong starting box rather than copy it.
 
 Samples are expressed in that per-object gravity-aligned frame (:func:`observation.gravity_frame`):
 centred points, rotation and translation residual, and the geometric baseline's box of the
@@ -19,6 +35,7 @@ centred points, rotation and translation residual, and the geometric baseline's 
 Rotation targets of objects that are symmetric about y (bottle, bowl, can, mug with hidden
 handle) are canonicalised in that frame
 (:func:`~diff9d_ros.geometry.rotations.canonicalise_symmetric`), so the free turn is not penalised.
+Background rows carry an identity pose and a unit prior; their pose loss is masked out.
 """
 
 from __future__ import annotations
@@ -39,15 +56,20 @@ from diff9d_ros.atomic_files import save_npz
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import canonicalise_symmetric
-from diff9d_ros.nocs import CATEGORIES, Detection
+from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection
+from diff9d_ros.pose.network import BACKGROUND
 from diff9d_ros.pose.observation import (
+    Observation,
     ObservationError,
+    PriorNoise,
     gravity_frame,
     observe,
+    perturb_prior,
     prior_pose,
-    table_plane,
     up_direction,
 )
+from diff9d_ros.pose.segmentation import TableTop, fit_table, segment_tabletop
+from diff9d_ros.synth.masks import corrupt_mask
 
 LOG = logging.getLogger(__name__)
 
@@ -73,18 +95,33 @@ class AugmentConfig:
     contrast: float = 0.3
     channel_gain: float = 0.1
     up_noise_rad: float = 0.03
+    prior_noise: float = 1.0  # largest strength of the prior box perturbation (PriorNoise)
 
     @classmethod
     def off(cls) -> AugmentConfig:
         return cls(**{f.name: 0.0 for f in fields(cls)})
 
 
+@dataclass(frozen=True)
+class ViewConfig:
+    """How often and through which masks each training object is observed (module docstring)."""
+
+    corrupted_views: int = 2
+    segmentation: bool = True
+    match_iou: float = 0.5
+    background_overlap: float = 0.2
+
+
+#: Where an observation's mask came from (``ObjectArrays.source``).
+SOURCES: tuple[str, ...] = ("exact", "corrupted", "segmentation", "background")
+
+
 @dataclass
 class ObjectArrays:
     """Observed objects, one row each: camera-frame points (M, N, 3) float32, crops (M, S, S, 3)
     uint8, the frame's table plane (normal (M, 3), offset (M,), NaN without a plane), camera-frame
-    pose targets, category index and
-    symmetry flag."""
+    pose targets, class index (:data:`~diff9d_ros.pose.network.CLASSES`, background last),
+    symmetry flag and the mask's source (index into :data:`SOURCES`)."""
 
     points_m: np.ndarray
     crops: np.ndarray
@@ -95,6 +132,7 @@ class ObjectArrays:
     size_m: np.ndarray
     category: np.ndarray
     symmetric: np.ndarray
+    source: np.ndarray
 
     def __len__(self) -> int:
         return len(self.category)
@@ -106,7 +144,54 @@ class ObjectArrays:
     @classmethod
     def load(cls, path: Path) -> ObjectArrays:
         with np.load(path) as data:
+            missing = [f.name for f in fields(cls) if f.name not in data.files]
+            if missing:
+                raise ValueError(f"object cache {path} lacks {missing}: delete it to rebuild it")
             return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+    @classmethod
+    def concatenate(cls, parts: list[ObjectArrays]) -> ObjectArrays:
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+
+def _is_lying(detection: Detection, up: np.ndarray) -> bool:
+    return detection.category in ("bottle", "can") and abs(detection.rotation[:, 1] @ up) < 0.5
+
+
+class _Rows:
+    """Rows of an :class:`ObjectArrays` being collected."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list] = {f.name: [] for f in fields(ObjectArrays)}
+
+    def add(
+        self,
+        obs: Observation,
+        plane: TablePlane | None,
+        pose: tuple[np.ndarray, np.ndarray, np.ndarray],
+        category: int,
+        symmetric: bool,
+        source: str,
+    ) -> None:
+        c = self.columns
+        c["points_m"].append((obs.points_m + obs.centroid_m).astype(np.float32))
+        c["crops"].append(obs.crop)
+        c["up"].append(up_direction(plane))
+        c["table_offset_m"].append(np.nan if plane is None else plane.offset_m)
+        for name, value in zip(("rotation", "translation_m", "size_m"), pose, strict=True):
+            c[name].append(value)
+        c["category"].append(category)
+        c["symmetric"].append(symmetric)
+        c["source"].append(SOURCES.index(source))
+
+    def arrays(self) -> ObjectArrays:
+        if not self.columns["category"]:
+            raise ValueError("no usable objects in the given frames")
+        return ObjectArrays(**{k: np.stack(v) for k, v in self.columns.items()})
+
+
+#: The pose of a background row: none (identity rotation, unit prior), masked out of the loss.
+NO_POSE = (np.eye(3), np.zeros(3), np.full(3, 0.1))
 
 
 def observe_objects(
@@ -115,37 +200,75 @@ def observe_objects(
     crop_px: int,
     seed: int = 0,
     total: int | None = None,
+    views: ViewConfig | None = None,
 ) -> ObjectArrays:
-    """Observe every ground-truth object of ``frames``; unusable masks are skipped with a log line."""
+    """Observe every ground-truth object of ``frames`` through the masks of ``views`` (module
+    docstring); unusable masks are skipped (counted in the log)."""
+    views = views or ViewConfig()
     rng = np.random.default_rng(seed)
-    rows: dict[str, list] = {f.name: [] for f in fields(ObjectArrays)}
+    rows = _Rows()
     skipped = 0
     for frame, truths in tqdm(frames, total=total, desc="observing objects", unit="frame"):
         if frame.instance_mask is None:
             raise ValueError("training frames need an instance mask")
-        plane = table_plane(frame)
+        try:
+            table = fit_table(frame)  # the pipeline's default settings
+        except ValueError as error:
+            LOG.warning("frame without a table plane (%s): observed without one", error)
+            table = None
+        plane = None if table is None else table.plane
+        exact = {t.detection.mask_id: frame.instance_mask == t.detection.mask_id for t in truths}
+        # (mask, truth or None for background, source) of every view of this frame
+        wanted: list[tuple[np.ndarray, ObjectTruth | None, str]] = []
         for truth in truths:
-            det = truth.detection
+            mask = exact[truth.detection.mask_id]
+            if not mask.any():
+                continue
+            wanted.append((mask, truth, "exact"))
+            lying = plane is not None and _is_lying(truth.detection, plane.normal)
+            for _ in range(views.corrupted_views * (2 if lying else 1)):
+                wanted.append((corrupt_mask(mask, frame.depth_m, rng)[0], truth, "corrupted"))
+        if views.segmentation and table is not None:
+            wanted += _segment_views(frame, table, truths, exact, views)
+        for mask, truth, source in wanted:
             try:
-                obs = observe(frame, frame.instance_mask == det.mask_id, num_points, crop_px, rng)
+                obs = observe(frame, mask, num_points, crop_px, rng, plane)
             except ObservationError as error:
                 skipped += 1
-                LOG.debug("skipping %s (mask %d): %s", det.category, det.mask_id, error)
+                LOG.debug("skipping a %s view: %s", source, error)
                 continue
-            rows["points_m"].append((obs.points_m + obs.centroid_m).astype(np.float32))
-            rows["crops"].append(obs.crop)
-            rows["up"].append(up_direction(plane))
-            rows["table_offset_m"].append(np.nan if plane is None else plane.offset_m)
-            rows["rotation"].append(det.rotation)
-            rows["translation_m"].append(det.translation_m)
-            rows["size_m"].append(det.size_m)
-            rows["category"].append(CATEGORIES.index(det.category))
-            rows["symmetric"].append(bool(truth.symmetric))
+            if truth is None:
+                rows.add(obs, plane, NO_POSE, BACKGROUND, False, source)
+            else:
+                det = truth.detection
+                pose = (det.rotation, det.translation_m, det.size_m)
+                rows.add(obs, plane, pose, CATEGORIES.index(det.category), bool(truth.symmetric), source)
     if skipped:
-        LOG.info("skipped %d objects whose masks had too little valid depth", skipped)
-    if not rows["category"]:
-        raise ValueError("no usable objects in the given frames")
-    return ObjectArrays(**{k: np.stack(v) if k != "category" else np.asarray(v) for k, v in rows.items()})
+        LOG.info("skipped %d views whose masks had too little valid depth", skipped)
+    return rows.arrays()
+
+
+def _segment_views(
+    frame: RGBDFrame,
+    table: TableTop,
+    truths: list[ObjectTruth],
+    exact: dict[int, np.ndarray],
+    views: ViewConfig,
+) -> list[tuple[np.ndarray, ObjectTruth | None, str]]:
+    """The built-in segmentation's masks: of the object they cover, or background."""
+    labels, _ = segment_tabletop(frame, table=table)
+    by_id = {t.detection.mask_id: t for t in truths}
+    out: list[tuple[np.ndarray, ObjectTruth | None, str]] = []
+    for k in range(1, labels.max() + 1):
+        segment = labels == k
+        iou = {i: np.sum(segment & m) / np.sum(segment | m) for i, m in exact.items() if m.any()}
+        best = max(iou, key=iou.get, default=None)
+        on_objects = sum(np.sum(segment & m) for m in exact.values()) / max(segment.sum(), 1)
+        if best is not None and iou[best] >= views.match_iou:
+            out.append((segment, by_id[best], "segmentation"))
+        elif on_objects < views.background_overlap:
+            out.append((segment, None, "background"))
+    return out
 
 
 class PoseDataset(Dataset):
@@ -170,8 +293,10 @@ class PoseDataset(Dataset):
         points = o.points_m[index].astype(np.float64)
         rotation, translation, size = o.rotation[index], o.translation_m[index], o.size_m[index]
         up, offset = o.up[index], float(o.table_offset_m[index])
-        category = CATEGORIES[int(o.category[index])]
-        if a.box_deform > 0:
+        background = int(o.category[index]) == BACKGROUND
+        if background:
+            translation = points.mean(axis=0)
+        if a.box_deform > 0 and not background:
             stretch = rng.uniform(1 - a.box_deform, 1 + a.box_deform, size=3)
             points = translation + ((points - translation) @ rotation * stretch) @ rotation.T
             size = size * stretch
@@ -185,11 +310,20 @@ class PoseDataset(Dataset):
             up = Rotation.from_rotvec(rng.normal(0, a.up_noise_rad, size=3)).apply(up)
         centroid = points.mean(axis=0)
         frame = gravity_frame(up, centroid)
-        plane = None if np.isnan(offset) else TablePlane(up, offset)
-        prior_rotation, prior_residual, prior_size = prior_pose(points, category, plane, frame)
-        rotation = frame.T @ rotation
-        if o.symmetric[index]:
-            rotation = canonicalise_symmetric(rotation)
+        if background:  # no pose: an identity target and prior, masked out of the pose loss
+            prior_rotation, prior_residual, prior_size = np.eye(3), np.zeros(3), size
+            rotation, translation = np.eye(3), centroid
+        else:
+            category = CATEGORIES[int(o.category[index])]
+            plane = None if np.isnan(offset) else TablePlane(up, offset)
+            prior = prior_pose(points, category, plane, frame)
+            strength = rng.uniform(0.0, a.prior_noise)
+            prior_rotation, prior_residual, prior_size = perturb_prior(
+                prior, PriorNoise(), strength, category in SYMMETRIC_CATEGORIES, rng
+            )
+            rotation = frame.T @ rotation
+            if o.symmetric[index]:
+                rotation = canonicalise_symmetric(rotation)
         crop = o.crops[index].astype(np.float32) / 255.0
         if a.brightness > 0 or a.contrast > 0 or a.channel_gain > 0:
             mean = crop.mean()

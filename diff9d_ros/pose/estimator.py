@@ -3,20 +3,33 @@
 Inference of Diff9D (Liu et al., TPAMI 2025, Sec. 3.4): each object's pose is sampled from the
 conditional diffusion model with deterministic DDIM (Song et al. 2021) in a few steps (3 by
 default), every object and hypothesis of a frame in one batch, starting from the prior mean (the
-geometric baseline's box, :func:`observation.prior_pose`) plus Gaussian noise. Per object the K
-hypotheses give
+geometric baseline's box, :func:`observation.prior_pose`) plus Gaussian noise.
+
+Hypotheses that know when they are wrong: the K hypotheses of an object differ not only in the
+diffusion noise (to which a 3-step deterministic sampler is almost blind) but in what they are
+given. Hypothesis 0 reads the object as it is; hypotheses 1..K-1 each read it through the mask
+eroded or dilated by up to :data:`MASK_JITTER_PX` pixels, a fresh resampling of its points, and
+a prior box perturbed by :class:`~diff9d_ros.pose.observation.PriorNoise` (test-time
+augmentation; the network was trained on the same perturbations). Where the observation pins
+the pose down they agree; where the answer hangs on the mask edge or on the starting box, they
+spread. Per object the K hypotheses give
 
 * the pose: rotation mean on SO(3) (chordal, turned about y first for symmetric categories),
   mean translation, geometric-mean size;
-* the 6x6 covariance (x, y, z, rot x, rot y, rot z) of the hypotheses around that pose, plus a
-  small floor, as ROS ``PoseWithCovariance`` expects;
+* the 6x6 covariance (x, y, z, rot x, rot y, rot z) of the hypotheses around that pose, scaled by
+  the model's calibration (``calibration`` in the checkpoint, fitted on validation frames by
+  ``diff9d pose calibrate`` so that 2 sigma covers the intended share of errors), plus a small
+  floor, as ROS ``PoseWithCovariance`` expects;
 * the score: the category probability divided by ``1 + spread``, the spread the RMS rotation
   deviation over ``SCORE_ROT_SCALE_RAD`` plus the RMS translation deviation over
   ``SCORE_TRANS_SCALE_M``.
 
-Objects come from the frame's instance mask and categories when given, otherwise from the built-in
-tabletop segmentation and the network's category head. Unusable masks are skipped with a logged
-reason; malformed frames raise ValueError.
+Objects come from the given masks (or the frame's instance mask) and categories (names in any
+case, or NOCS class ids), otherwise from the built-in tabletop segmentation and the network's
+category head: segments the head calls background, or whose score is under ``min_score``, are
+dropped. Every entry point validates its input and raises ValueError naming the problem; masks
+that are well formed but unusable (empty, too little valid depth) are skipped with a logged
+reason. The frame's table plane is fitted once (or passed in) and shared by every object.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from diff9d_ros.diffusion.parametrisation import Denoiser
@@ -34,17 +48,20 @@ from diff9d_ros.diffusion.samplers import sample
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
-from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection
-from diff9d_ros.pose.network import POSE_DIM, PREDICTION, PoseNetwork
+from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
+from diff9d_ros.pose.network import BACKGROUND, POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
+    Observation,
     ObservationError,
+    PriorNoise,
+    as_mask,
     gravity_frame,
     observe,
+    perturb_prior,
     prior_pose,
-    table_plane,
     up_direction,
 )
-from diff9d_ros.pose.segmentation import segment_tabletop
+from diff9d_ros.pose.segmentation import SegmentationConfig, segment_tabletop, table_plane
 from diff9d_ros.pose.train import load_checkpoint, make_schedule, network_from_checkpoint
 
 LOG = logging.getLogger(__name__)
@@ -53,42 +70,124 @@ SCORE_ROT_SCALE_RAD = np.radians(10.0)
 SCORE_TRANS_SCALE_M = 0.02
 #: Variance floor of the covariance (m^2 for translation, rad^2 for rotation).
 COVARIANCE_FLOOR = np.array([1e-6] * 3 + [1e-4] * 3)
+#: Largest erosion/dilation (px) of a hypothesis' mask.
+MASK_JITTER_PX = 2
 
 
 @dataclass
 class SamplerConfig:
-    """How poses are sampled: DDIM steps, their timesteps (a spacing or a named schedule), K."""
+    """How poses are sampled: DDIM steps, their timesteps (a spacing or a named schedule), K
+    hypotheses, the strength of their perturbation (0: noise only), and the score under which a
+    detection of the built-in segmentation is dropped."""
 
     num_steps: int = 3
     timesteps: str = "trailing"
     hypotheses: int = 1
     seed: int = 0
+    perturbation: float = 1.0
+    min_score: float = 0.5
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Factors from the hypotheses' spread to the reported standard deviations (rotation,
+    translation), fitted on validation frames (``diff9d pose calibrate``)."""
+
+    rotation_scale: float = 1.0
+    translation_scale: float = 1.0
+
+    @classmethod
+    def from_checkpoint(cls, payload: dict) -> Calibration:
+        values = payload.get("calibration") or {}
+        try:
+            calibration = cls(**{k: float(v) for k, v in values.items()})
+        except TypeError as error:
+            raise ValueError(f"checkpoint calibration {values} is not understood: {error}") from error
+        if not (calibration.rotation_scale > 0 and calibration.translation_scale > 0):
+            raise ValueError(f"checkpoint calibration must be positive, got {values}")
+        return calibration
 
 
 @dataclass
-class _Batch:
-    plane: TablePlane | None
-    mask_ids: list[int]
-    categories: list[str | None]
-    points: np.ndarray  # (B, N, 3) centred, gravity frame
-    crops: np.ndarray  # (B, S, S, 3) uint8
-    centroids: np.ndarray  # (B, 3) camera frame
-    frames: np.ndarray  # (B, 3, 3) gravity frame -> camera
-    raw_points: list[np.ndarray]  # camera-frame points, for the geometric prior
+class _Object:
+    """One object's K observations (hypothesis 0 unperturbed) and its camera-frame points."""
+
+    mask_id: int
+    category: str | None
+    observations: list[Observation]
+
+
+def validate_masks(
+    frame: RGBDFrame, masks: dict[int, np.ndarray], categories: dict
+) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """Masks as bool arrays and categories as NOCS names; ValueError naming the bad mask id,
+    shape, dtype or category."""
+    if not isinstance(masks, dict):
+        raise ValueError(f"masks must be a dict of id -> (H, W) bool mask, got {type(masks).__name__}")
+    shape = frame.depth_m.shape
+    checked = {}
+    for mask_id, mask in masks.items():
+        if isinstance(mask_id, (bool, np.bool_)) or not isinstance(mask_id, (int, np.integer)):
+            raise ValueError(f"mask ids must be integers, got {mask_id!r}")
+        checked[int(mask_id)] = as_mask(mask, shape, f"mask {mask_id}")
+    names = {}
+    for mask_id, label in (categories or {}).items():
+        try:
+            names[int(mask_id)] = category_name(label)
+        except ValueError as error:
+            raise ValueError(f"mask {mask_id}: {error}") from error
+    return checked, names
+
+
+def jitter_mask(mask: np.ndarray, rng: np.random.Generator, max_px: int = MASK_JITTER_PX) -> np.ndarray:
+    """``mask`` eroded or dilated by 0..``max_px`` pixels (3x3 element), worked on its bounding
+    window; an erosion that empties it is undone."""
+    steps = int(rng.integers(0, max_px + 1))
+    if steps == 0:
+        return mask
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    pad = steps + 1
+    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, mask.shape[0])
+    c0, c1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, mask.shape[1])
+    window = mask[r0:r1, c0:c1]
+    square = np.ones((3, 3), dtype=bool)
+    if rng.random() < 0.5:
+        changed = ndimage.binary_dilation(window, square, iterations=steps)
+    else:
+        changed = ndimage.binary_erosion(window, square, iterations=steps)
+        if not changed.any():
+            return mask
+    out = mask.copy()
+    out[r0:r1, c0:c1] = changed
+    return out
 
 
 class PoseEstimator:
     """Diff9D pose estimation of every object of an RGB-D frame."""
 
-    def __init__(self, network: PoseNetwork, schedule: str, sampler: SamplerConfig) -> None:
+    def __init__(
+        self,
+        network: PoseNetwork,
+        schedule: str,
+        sampler: SamplerConfig,
+        calibration: Calibration | None = None,
+        segmentation: SegmentationConfig | None = None,
+    ) -> None:
         self.network = network.eval()
         self.denoiser = Denoiser(network, make_schedule(schedule), PREDICTION)
         self.sampler = sampler
+        self.calibration = calibration or Calibration()
+        self.segmentation = segmentation or SegmentationConfig()
         if sampler.hypotheses < 1 or sampler.num_steps < 1:
             raise ValueError(f"hypotheses and num_steps must be >= 1, got {sampler}")
 
     @classmethod
-    def from_file(cls, path: str | Path, sampler: SamplerConfig | None = None) -> PoseEstimator:
+    def from_file(
+        cls,
+        path: str | Path,
+        sampler: SamplerConfig | None = None,
+        segmentation: SegmentationConfig | None = None,
+    ) -> PoseEstimator:
         """Load a checkpoint written by ``diff9d pose train`` (ValueError if corrupt or mismatched)."""
         payload = load_checkpoint(path)
         network = network_from_checkpoint(payload)
@@ -97,84 +196,110 @@ class PoseEstimator:
             network,
             train_config.get("schedule", "linear"),
             sampler or SamplerConfig(),
+            Calibration.from_checkpoint(payload),
+            segmentation,
         )
 
-    def _observe(self, frame: RGBDFrame, masks: dict[int, np.ndarray], categories: dict[int, str]) -> _Batch:
-        cfg = self.network.config
+    def _observe(
+        self,
+        frame: RGBDFrame,
+        masks: dict[int, np.ndarray],
+        categories: dict[int, str],
+        plane: TablePlane | None,
+    ) -> list[_Object]:
+        cfg, k = self.network.config, self.sampler.hypotheses
         rng = np.random.default_rng(self.sampler.seed)
-        plane = table_plane(frame)
-        up = up_direction(plane)
-        keys = ("mask_ids", "categories", "points", "crops", "centroids", "frames", "raw_points")
-        rows: dict[str, list] = {k: [] for k in keys}
+        objects = []
         for mask_id, mask in masks.items():
-            category = categories.get(mask_id)
-            if category is not None and category not in CATEGORIES:
-                LOG.warning("skipping mask %d: unknown category %r", mask_id, category)
-                continue
             try:
-                obs = observe(frame, mask, cfg.num_points, cfg.crop_px, rng)
+                first = observe(frame, mask, cfg.num_points, cfg.crop_px, rng, plane)
             except ObservationError as error:
                 LOG.warning("skipping mask %d: %s", mask_id, error)
                 continue
-            rotation = gravity_frame(up, obs.centroid_m)
-            rows["mask_ids"].append(mask_id)
-            rows["categories"].append(category)
-            rows["points"].append(obs.points_m @ rotation)
-            rows["crops"].append(obs.crop)
-            rows["centroids"].append(obs.centroid_m)
-            rows["frames"].append(rotation)
-            rows["raw_points"].append(obs.points_m + obs.centroid_m)
-        return _Batch(
-            plane,
-            rows["mask_ids"],
-            rows["categories"],
-            *(np.asarray(rows[k]) for k in ("points", "crops", "centroids", "frames")),
-            rows["raw_points"],
-        )
+            views = [first]
+            for _ in range(1, k):
+                jittered = jitter_mask(mask, rng) if self.sampler.perturbation > 0 else mask
+                try:
+                    views.append(observe(frame, jittered, cfg.num_points, cfg.crop_px, rng, plane))
+                except ObservationError:
+                    views.append(first)
+            objects.append(_Object(mask_id, categories.get(mask_id), views))
+        return objects
 
     @torch.no_grad()
-    def estimate(self, frame: RGBDFrame) -> list[Detection]:
-        """Detections of the objects of ``frame`` (ValueError if the frame is malformed)."""
+    def estimate(self, frame: RGBDFrame, plane: TablePlane | None = None) -> list[Detection]:
+        """Detections of the objects of ``frame``: of its instance mask and categories when it has
+        them, else of the built-in segmentation (which also fits the table plane); ValueError if
+        the frame is malformed."""
         frame.validate()
         if frame.instance_mask is None:
-            instance_mask, _ = segment_tabletop(frame)
+            instance_mask, plane = segment_tabletop(frame, self.segmentation, self.sampler.seed)
             categories: dict[int, str] = {}
         else:
             instance_mask, categories = frame.instance_mask, frame.categories
         ids = [int(i) for i in np.unique(instance_mask) if i > 0]
         masks = {i: instance_mask == i for i in ids}
-        return self.estimate_masks(frame, masks, categories)
+        return self.estimate_masks(frame, masks, categories, plane)
 
     @torch.no_grad()
     def estimate_masks(
-        self, frame: RGBDFrame, masks: dict[int, np.ndarray], categories: dict[int, str]
+        self,
+        frame: RGBDFrame,
+        masks: dict[int, np.ndarray],
+        categories: dict,
+        plane: TablePlane | None = None,
     ) -> list[Detection]:
-        """Detections of the objects under ``masks`` (id -> bool (H, W)); categories missing from
-        ``categories`` come from the network's category head."""
-        batch = self._observe(frame, masks, categories)
-        if not batch.mask_ids:
+        """Detections of the objects under ``masks`` (id -> bool (H, W)) on the table ``plane``
+        (fitted here when None). ``categories`` maps ids to NOCS names (any case) or class ids;
+        masks without one are classified by the network, and dropped when it calls them
+        background or their score is under ``min_score``."""
+        frame.validate()
+        masks, names = validate_masks(frame, masks, categories)
+        if plane is None:
+            plane = table_plane(frame, self.segmentation)
+        objects = self._observe(frame, masks, names, plane)
+        if not objects:
             return []
         net, k = self.network, self.sampler.hypotheses
-        points = torch.from_numpy(batch.points.astype(np.float32))
-        crops = torch.from_numpy(batch.crops.astype(np.float32) / 255.0).permute(0, 3, 1, 2)
-        cond = net.encode(points, crops)
-        probs = torch.softmax(net.classify(cond), dim=1).numpy()
-        cat_names = [
-            c if c is not None else CATEGORIES[int(p.argmax())]
-            for c, p in zip(batch.categories, probs, strict=True)
-        ]
-        cat_prob = np.array(
-            [1.0 if c is not None else float(p.max()) for c, p in zip(batch.categories, probs, strict=True)]
+        up = up_direction(plane)
+        views = [view for obj in objects for view in obj.observations]
+        frames = np.stack([gravity_frame(up, view.centroid_m) for view in views])
+        points = np.stack([view.points_m @ g for view, g in zip(views, frames, strict=True)])
+        crops = np.stack([view.crop for view in views])
+        cond = net.encode(
+            torch.from_numpy(points.astype(np.float32)),
+            torch.from_numpy(crops.astype(np.float32) / 255.0).permute(0, 3, 1, 2),
         )
+        probs = torch.softmax(net.classify(cond), dim=1).numpy().reshape(len(objects), k, -1).mean(axis=1)
+        keep, cat_names, cat_prob = [], [], []
+        for i, obj in enumerate(objects):
+            if obj.category is not None:
+                keep.append(i)
+                cat_names.append(obj.category)
+                cat_prob.append(1.0)
+                continue
+            best = int(probs[i, :BACKGROUND].argmax())
+            if int(probs[i].argmax()) == BACKGROUND:
+                LOG.info("mask %d is background (p = %.2f): dropped", obj.mask_id, probs[i, BACKGROUND])
+                continue
+            keep.append(i)
+            cat_names.append(CATEGORIES[best])
+            cat_prob.append(float(probs[i, best]))
+        if not keep:
+            return []
+        rows = np.concatenate([np.arange(i * k, (i + 1) * k) for i in keep])
         category = torch.tensor([CATEGORIES.index(c) for c in cat_names]).repeat_interleave(k)
-        priors = [
-            prior_pose(p, c, batch.plane, g)
-            for p, c, g in zip(batch.raw_points, cat_names, batch.frames, strict=True)
-        ]
+        rng = np.random.default_rng(self.sampler.seed + 1)
+        priors = []
+        for row, name in zip(rows, [c for c in cat_names for _ in range(k)], strict=True):
+            view = views[row]
+            prior = prior_pose(view.points_m + view.centroid_m, name, plane, frames[row])
+            strength = self.sampler.perturbation if row % k else 0.0
+            priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
         prior = net.codec.encode(
             *(torch.from_numpy(np.stack(parts).astype(np.float32)) for parts in zip(*priors, strict=True)),
-            category[::k],
-        ).repeat_interleave(k, 0)
+            category,
+        )
         generator = torch.Generator().manual_seed(self.sampler.seed)
         x0 = sample(
             "ddim",
@@ -182,24 +307,34 @@ class PoseEstimator:
             (len(category), POSE_DIM),
             self.sampler.num_steps,
             timesteps=self.sampler.timesteps,
-            extra_args={"cond": cond.repeat_interleave(k, 0), "category": category, "prior": prior},
+            extra_args={"cond": cond[torch.from_numpy(rows)], "category": category, "prior": prior},
             prior_mean=prior,
             generator=generator,
         )
         rotation, residual, size = (v.double().numpy() for v in net.codec.decode(x0, category))
         out = []
-        for i, mask_id in enumerate(batch.mask_ids):
-            g = batch.frames[i]
-            rots = g @ rotation[i * k : (i + 1) * k]
-            trans = batch.centroids[i] + residual[i * k : (i + 1) * k] @ g.T
-            out.append(
-                self._summarise(cat_names[i], cat_prob[i], mask_id, rots, trans, size[i * k : (i + 1) * k])
-            )
+        for j, i in enumerate(keep):
+            span = slice(j * k, (j + 1) * k)
+            g = frames[rows[span]]
+            rots = g @ rotation[span]
+            centroids = np.stack([views[r].centroid_m for r in rows[span]])
+            trans = centroids + np.einsum("kij,kj->ki", g, residual[span])
+            mask_id = objects[i].mask_id
+            detection = self._summarise(cat_names[j], cat_prob[j], mask_id, rots, trans, size[span])
+            if objects[i].category is None and detection.score < self.sampler.min_score:
+                LOG.info(
+                    "mask %d: %s score %.2f < %.2f: dropped",
+                    detection.mask_id,
+                    detection.category,
+                    detection.score,
+                    self.sampler.min_score,
+                )
+                continue
+            out.append(detection)
         return out
 
-    @staticmethod
     def _summarise(
-        category: str, prob: float, mask_id: int, rots: np.ndarray, trans: np.ndarray, sizes: np.ndarray
+        self, category: str, prob: float, mask_id: int, rots: np.ndarray, trans: np.ndarray, sizes: np.ndarray
     ) -> Detection:
         symmetric = category in SYMMETRIC_CATEGORIES
         r_mean = rotation_mean(rots, symmetric=symmetric)
@@ -209,7 +344,8 @@ class PoseEstimator:
             axis = r_mean[:, 1]
             dev_rot = dev_rot - np.outer(dev_rot @ axis, axis)
         dev = np.concatenate([trans - t_mean, dev_rot], axis=1)
-        covariance = dev.T @ dev / len(dev) + np.diag(COVARIANCE_FLOOR)
+        scale = np.repeat([self.calibration.translation_scale, self.calibration.rotation_scale], 3)
+        covariance = (dev.T @ dev / len(dev)) * np.outer(scale, scale) + np.diag(COVARIANCE_FLOOR)
         rot_rms = float(np.sqrt(np.mean(np.sum(dev_rot**2, axis=1))))
         trans_rms = float(np.sqrt(np.mean(np.sum((trans - t_mean) ** 2, axis=1))))
         spread = rot_rms / SCORE_ROT_SCALE_RAD + trans_rms / SCORE_TRANS_SCALE_M
@@ -222,3 +358,9 @@ class PoseEstimator:
             covariance=covariance,
             mask_id=mask_id,
         )
+
+
+def rotation_sigma_rad(detection: Detection) -> float:
+    """The reported standard deviation (rad) of a detection's rotation: the root of the trace of
+    its rotation covariance (RMS angle of the hypotheses about their mean, calibrated)."""
+    return float(np.sqrt(np.trace(detection.covariance[3:, 3:])))

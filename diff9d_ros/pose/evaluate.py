@@ -24,7 +24,9 @@ from diff9d_ros.nocs import Detection
 from diff9d_ros.pose.baseline import obb_baseline
 from diff9d_ros.pose.dataset import ObjectTruth
 from diff9d_ros.pose.metrics import PoseError, accuracy_table, detection_ap_table, pose_error
-from diff9d_ros.pose.observation import ObservationError, masked_points, table_plane
+from diff9d_ros.pose.observation import ObservationError, masked_points
+from diff9d_ros.pose.segmentation import table_plane
+from diff9d_ros.synth.masks import CORRUPTIONS, corrupt_mask
 
 LOG = logging.getLogger(__name__)
 
@@ -34,18 +36,29 @@ Method = Callable[[RGBDFrame, dict[int, np.ndarray], dict[int, str]], list[Detec
 #: Box edges as pairs of :data:`diff9d_ros.geometry.boxes.CORNER_SIGNS` indices (differ in one sign).
 
 
-def baseline_method(
-    frame: RGBDFrame, masks: dict[int, np.ndarray], categories: dict[int, str]
-) -> list[Detection]:
-    """The geometric OBB baseline (:func:`baseline.obb_baseline`) for every mask with a category."""
-    plane = table_plane(frame)
-    out = []
-    for mask_id, mask in masks.items():
-        try:
-            out.append(obb_baseline(masked_points(frame, mask), categories[mask_id], plane, mask_id))
-        except (ObservationError, KeyError) as error:
-            LOG.warning("baseline skips mask %d: %s", mask_id, error)
-    return out
+def box_method(fit: Callable[..., Detection], needs_plane: bool = False) -> Method:
+    """A learning-free method: ``fit(points, category, plane, mask_id)`` on each mask's cleaned
+    points (:func:`observation.masked_points`) for every mask with a category; masks that cannot be
+    observed (or, with ``needs_plane``, frames without a table plane) are skipped with a log line."""
+
+    def method(frame: RGBDFrame, masks: dict[int, np.ndarray], categories: dict[int, str]) -> list[Detection]:
+        plane = table_plane(frame)
+        if plane is None and needs_plane:
+            LOG.warning("%s skips a frame without a table plane", fit.__name__)
+            return []
+        out = []
+        for mask_id, mask in masks.items():
+            try:
+                out.append(fit(masked_points(frame, mask, plane), categories[mask_id], plane, mask_id))
+            except (ObservationError, KeyError) as error:
+                LOG.warning("%s skips mask %d: %s", fit.__name__, mask_id, error)
+        return out
+
+    return method
+
+
+#: The geometric OBB baseline (:func:`baseline.obb_baseline`), Diff9D's starting box.
+baseline_method = box_method(obb_baseline)
 
 
 def _handle_visible(truth: ObjectTruth) -> bool:
@@ -67,19 +80,48 @@ def _miss(truth: ObjectTruth) -> PoseError:
     return PoseError(truth.detection.category, 0.0, 180.0, float("inf"))
 
 
+MaskSource = Callable[[RGBDFrame, Sequence[ObjectTruth]], dict[int, np.ndarray]]
+
+
+def exact_masks(frame: RGBDFrame, truths: Sequence[ObjectTruth]) -> dict[int, np.ndarray]:
+    """The rendered (exact) mask of each object."""
+    return {t.detection.mask_id: frame.instance_mask == t.detection.mask_id for t in truths}
+
+
+def corrupted_masks(
+    kinds: tuple[str, ...] = tuple(CORRUPTIONS), combine: float = 0.0, share: float = 1.0, seed: int = 0
+) -> MaskSource:
+    """A mask source that passes a ``share`` of the exact masks through a random corruption of
+    ``kinds`` (:func:`diff9d_ros.synth.masks.corrupt_mask`), seeded: imperfect masks like a real
+    segmenter's."""
+    rng = np.random.default_rng(seed)
+
+    def masks_of(frame: RGBDFrame, truths: Sequence[ObjectTruth]) -> dict[int, np.ndarray]:
+        return {
+            mask_id: corrupt_mask(mask, frame.depth_m, rng, kinds, combine)[0]
+            if rng.random() < share
+            else mask
+            for mask_id, mask in exact_masks(frame, truths).items()
+        }
+
+    return masks_of
+
+
 def evaluate_with_gt_masks(
     frames: Iterable[tuple[RGBDFrame, Sequence[ObjectTruth]]],
     methods: dict[str, Method],
     overlay_dir: Path | None = None,
     overlays: int = 0,
+    masks_of: MaskSource = exact_masks,
 ) -> dict[str, GroundTruthMaskResult]:
-    """Run every method on each frame's ground-truth masks and categories; collect errors."""
+    """Run every method on each frame's ground-truth categories and the masks ``masks_of`` gives
+    (default: the exact ones; an imperfect-mask condition passes its own); collect errors."""
     results = {name: GroundTruthMaskResult() for name in methods}
     for index, (frame, all_truths) in enumerate(frames):
         if frame.instance_mask is None:
             raise ValueError("ground-truth evaluation needs frames with an instance mask")
         truths = [t for t in all_truths if t.visible_pixels > 0]
-        masks = {t.detection.mask_id: frame.instance_mask == t.detection.mask_id for t in truths}
+        masks = masks_of(frame, truths)
         categories = {t.detection.mask_id: t.detection.category for t in truths}
         for name, method in methods.items():
             by_mask = {d.mask_id: d for d in method(frame, masks, categories)}

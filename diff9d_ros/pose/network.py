@@ -9,8 +9,9 @@ the parameters:
 * points (N, 3), centred on their centroid: a PointNet (Qi et al., CVPR 2017) of shared 1x1
   convolutions with max and mean pooling;
 * RGB crop (3, S, S): four stride-2 convolutions and global pooling;
-* category head: logits over :data:`~diff9d_ros.nocs.CATEGORIES` from the observation
-  features (the built-in segmentation's classifier);
+* category head: logits over :data:`CLASSES`, the NOCS categories and a background class, from
+  the observation features (the built-in segmentation's classifier; the background class is
+  trained on distractors and segmentation clutter and rejects them);
 * denoiser: residual MLP blocks over the 12-D pose vector ``[6-D rotation, translation residual,
   log size]`` (:class:`PoseCodec`), each block modulated (FiLM) by the diffusion-step embedding,
   the observation features and a learned category embedding.
@@ -40,6 +41,9 @@ from diff9d_ros.nocs import CATEGORIES
 
 #: Pose vector layout: 6-D rotation, translation residual (3), log size (3).
 POSE_DIM = 12
+#: Classes of the category head: the NOCS categories, then "background" (none of them).
+CLASSES: tuple[str, ...] = (*CATEGORIES, "background")
+BACKGROUND = CLASSES.index("background")
 #: The network predicts the clean pose x0, as the prior plus a learned correction.
 PREDICTION = "x0"
 
@@ -169,7 +173,7 @@ class PoseNetwork(nn.Module):
         self.points = PointEncoder(c.point_width, c.cond_dim)
         self.crop = CropEncoder(c.rgb_width, c.cond_dim)
         self.fuse = nn.Sequential(nn.SiLU(), nn.Linear(2 * c.cond_dim, c.cond_dim))
-        self.classifier = nn.Sequential(nn.SiLU(), nn.Linear(c.cond_dim, len(CATEGORIES)))
+        self.classifier = nn.Sequential(nn.SiLU(), nn.Linear(c.cond_dim, len(CLASSES)))
         self.category_embedding = nn.Embedding(len(CATEGORIES), c.cond_dim)
         self.time = nn.Sequential(
             nn.Linear(c.time_dim, c.cond_dim), nn.SiLU(), nn.Linear(c.cond_dim, c.cond_dim)
@@ -190,7 +194,7 @@ class PoseNetwork(nn.Module):
         return self.fuse(feats)
 
     def classify(self, cond: torch.Tensor) -> torch.Tensor:
-        """Category logits (B, len(CATEGORIES)) from observation features."""
+        """Class logits (B, len(CLASSES)) from observation features."""
         return self.classifier(cond)
 
     def forward(

@@ -1,13 +1,25 @@
 """Built-in tabletop segmentation: the support plane by RANSAC, then clusters of what stands on it.
 
 1. Back-project the valid depth (every ``stride``-th pixel) and fit the dominant plane with RANSAC
-   (Fischler & Bolles 1981; open3d ``segment_plane``); its normal is turned towards the camera.
-2. Keep the points between ``min_height_m`` and ``max_height_m`` above the plane and cluster them
-   with DBSCAN (Ester et al. 1996; open3d ``cluster_dbscan``).
-3. Clusters with enough points become instances; the label image is brought back to full
-   resolution and intersected with the full-resolution above-plane mask.
+   (Fischler & Bolles 1981; seeded, so the same frame always gives the same plane) and a
+   least-squares refit to its inliers; its normal is turned towards the camera.
+   Up to two more planes are fitted to the rest: a parallel one at least ``min_support_gap_m``
+   above the dominant one with enough support is the table seen above a larger floor.
+2. Keep the points between ``min_height_m`` (plus :data:`NOISE_MARGIN` depth-noise deviations,
+   so that the noisy table itself stays out at range) and ``max_height_m`` above the plane and
+   no farther than ``max_range_m``, and cluster them: Euclidean clusters on a voxel grid
+   (:func:`~diff9d_ros.geometry.clusters.voxel_clusters`), which, unlike a density threshold,
+   keeps a thin mug handle with its body.
+3. The workspace: a cluster is kept only if it has ``min_cluster_points`` points, lies within
+   ``max_range_m`` and its footprint centre (on the plane) lies on the table (the convex hull of
+   the plane's inliers, grown by ``table_margin_m``) and inside the optional workspace polygon;
+   clutter beyond the table or off it is rejected.
+4. The kept clusters become instances; the label image is brought back to full resolution and
+   intersected with the full-resolution above-plane mask.
 
-Categories come from the pose network's category head (:mod:`diff9d_ros.pose.estimator`).
+Categories come from the pose network's category head, whose background class and a score
+threshold reject what is on the table but is none of the categories
+(:mod:`diff9d_ros.pose.estimator`).
 """
 
 from __future__ import annotations
@@ -16,8 +28,10 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import ConvexHull, QhullError
 
 from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.geometry.clusters import STEREO_DEPTH_NOISE_PER_M, depth_noise_m, voxel_clusters
 from diff9d_ros.geometry.plane import TablePlane
 
 LOG = logging.getLogger(__name__)
@@ -25,15 +39,48 @@ LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SegmentationConfig:
-    """Thresholds of :func:`segment_tabletop` (metres, pixels, points)."""
+    """Thresholds of :func:`segment_tabletop` (metres, pixels, points) and its workspace.
 
-    stride: int = 2
+    ``workspace_polygon_m``: optional (K >= 3) vertices (x, y, z) in the camera frame of a
+    polygon on the table; clusters whose footprint centre falls outside its projection onto the
+    table plane are rejected.
+    """
+
+    stride: int = 0  # pixel stride; 0: 4 px per 640 px of image width
     plane_distance_m: float = 0.008
-    ransac_iterations: int = 300
+    ransac_iterations: int = 100
+    min_support_gap_m: float = 0.3
     min_height_m: float = 0.008
     max_height_m: float = 0.6
-    cluster_eps_m: float = 0.02
+    cluster_voxel_m: float = 0.012
     min_cluster_points: int = 60
+    max_range_m: float = 2.0
+    table_margin_m: float = 0.03
+    workspace_polygon_m: tuple[tuple[float, float, float], ...] = ()
+    depth_noise_per_m: float = STEREO_DEPTH_NOISE_PER_M
+
+    def __post_init__(self) -> None:
+        if self.stride < 0 or self.ransac_iterations < 1 or self.min_cluster_points < 1:
+            raise ValueError(f"stride must be >= 0, ransac_iterations and min_cluster_points >= 1: {self}")
+        if self.max_range_m <= 0 or self.cluster_voxel_m <= 0:
+            raise ValueError(f"max_range_m and cluster_voxel_m must be positive: {self}")
+        polygon = np.asarray(self.workspace_polygon_m, dtype=np.float64)
+        if polygon.size and (polygon.ndim != 2 or polygon.shape[1] != 3 or len(polygon) < 3):
+            raise ValueError(
+                f"workspace_polygon_m needs at least 3 (x, y, z) vertices, got shape {polygon.shape}"
+            )
+
+    def stride_for(self, width_px: int) -> int:
+        """The pixel stride for an image ``width_px`` wide."""
+        return self.stride or max(1, round(4 * width_px / 640))
+
+
+@dataclass(frozen=True)
+class TableTop:
+    """The support plane and its extent: the plane's inlier points (M, 3), camera frame."""
+
+    plane: TablePlane
+    inliers_m: np.ndarray
 
 
 def _pixel_grid_points(frame: RGBDFrame, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,56 +92,168 @@ def _pixel_grid_points(frame: RGBDFrame, stride: int) -> tuple[np.ndarray, np.nd
     return frame.intrinsics.backproject(frame.depth_m, grid), rows, cols
 
 
-def fit_table_plane(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: int = 0) -> TablePlane:
-    """RANSAC fit of the dominant plane of the frame; raises ValueError if there are too few points."""
-    import open3d as o3d
+#: Points RANSAC scores its hypotheses on (a seeded random subset; the inliers are then taken
+#: from every point).
+RANSAC_SCORE_POINTS = 5000
 
-    config = config or SegmentationConfig()
-    pts, _, _ = _pixel_grid_points(frame, config.stride)
-    if len(pts) < 100:
-        raise ValueError(f"table plane: only {len(pts)} valid depth points")
-    o3d.utility.random.seed(seed)
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
-    model, _ = cloud.segment_plane(config.plane_distance_m, 3, config.ransac_iterations)
-    normal, offset = np.asarray(model[:3], dtype=np.float64), float(model[3])
-    scale = np.linalg.norm(normal)
-    normal, offset = normal / scale, offset / scale
+
+def _ransac_plane(
+    points: np.ndarray, config: SegmentationConfig, rng: np.random.Generator
+) -> tuple[TablePlane, np.ndarray]:
+    """The plane with the most inliers within ``plane_distance_m`` among ``ransac_iterations``
+    planes through three random points (Fischler & Bolles 1981), refitted to its inliers by least
+    squares; deterministic for a given generator. Returns the plane (normal towards the camera)
+    and the inlier flags."""
+    score_on = points[rng.choice(len(points), min(len(points), RANSAC_SCORE_POINTS), replace=False)]
+    corners = points[rng.integers(0, len(points), size=(config.ransac_iterations, 3))]
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    length = np.linalg.norm(normals, axis=1)
+    usable = length > 1e-12
+    normals = normals[usable] / length[usable, None]
+    offsets = -np.einsum("ij,ij->i", normals, corners[usable, 0])
+    if not len(normals):
+        raise ValueError("table plane: the depth points are degenerate (no three span a plane)")
+    counts = (np.abs(score_on @ normals.T + offsets) < config.plane_distance_m).sum(axis=0)
+    best = int(np.argmax(counts))
+    normal, offset = normals[best], offsets[best]
+    for _ in range(2):  # least-squares refit to the inliers, then the inliers of the refit
+        inliers = np.abs(points @ normal + offset) < config.plane_distance_m
+        centre = points[inliers].mean(axis=0)
+        normal = np.linalg.svd(points[inliers] - centre, full_matrices=False)[2][2]
+        offset = -float(normal @ centre)
     if offset < 0:  # the camera (origin) must be on the positive side
         normal, offset = -normal, -offset
-    return TablePlane(normal, offset)
+    return TablePlane(normal, offset), np.abs(points @ normal + offset) < config.plane_distance_m
+
+
+#: Planes fitted in all (the dominant one and candidates for a table above a floor).
+PLANES_TRIED = 3
+#: A table above the dominant plane needs this share of the dominant plane's inliers.
+MIN_TABLE_SUPPORT = 0.1
+PARALLEL_COS = np.cos(np.radians(10.0))
+#: Depth-noise deviations added to ``min_height_m`` (the noisy table must not stand on itself).
+NOISE_MARGIN = 1.5
+
+
+def fit_table(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: int = 0) -> TableTop:
+    """The support plane of the frame and its inliers (module docstring, step 1); ValueError if
+    there are too few points. Deterministic for a given ``seed``."""
+    config = config or SegmentationConfig()
+    pts, _, _ = _pixel_grid_points(frame, config.stride_for(frame.intrinsics.width))
+    if len(pts) < 100:
+        raise ValueError(f"table plane: only {len(pts)} valid depth points")
+    rng = np.random.default_rng(seed)
+    dominant, inliers = _ransac_plane(pts, config, rng)
+    best = TableTop(dominant, pts[inliers])
+    rest = pts[~inliers]
+    for _ in range(PLANES_TRIED - 1):
+        if len(rest) < max(100, MIN_TABLE_SUPPORT * len(best.inliers_m)):
+            break
+        plane, inliers = _ransac_plane(rest, config, rng)
+        parallel = plane.normal @ dominant.normal > PARALLEL_COS
+        above = dominant.offset_m - plane.offset_m > config.min_support_gap_m
+        supported = inliers.sum() >= MIN_TABLE_SUPPORT * len(best.inliers_m)
+        if parallel and above and supported and plane.offset_m < best.plane.offset_m:
+            best = TableTop(plane, rest[inliers])
+        rest = rest[~inliers]
+    return best
+
+
+def fit_table_plane(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: int = 0) -> TablePlane:
+    """The support plane of :func:`fit_table`; raises ValueError if there are too few points."""
+    return fit_table(frame, config, seed).plane
+
+
+def table_plane(frame: RGBDFrame, config: SegmentationConfig | None = None) -> TablePlane | None:
+    """:func:`fit_table_plane`, or None with a logged reason when no plane can be fitted."""
+    try:
+        return fit_table_plane(frame, config)
+    except ValueError as error:
+        LOG.warning("no table plane (%s); using the image's up direction", error)
+        return None
+
+
+def _plane_coordinates(plane: TablePlane, points_m: np.ndarray) -> np.ndarray:
+    """2-D coordinates (N, 2) of points projected onto the plane, in a fixed in-plane basis."""
+    helper = np.eye(3)[int(np.argmin(np.abs(plane.normal)))]
+    e1 = np.cross(plane.normal, helper)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(plane.normal, e1)
+    return np.stack([points_m @ e1, points_m @ e2], axis=1)
+
+
+def _inside(polygon_2d: np.ndarray, points_2d: np.ndarray, margin_m: float) -> np.ndarray:
+    """Whether 2-D points lie inside the convex hull of ``polygon_2d`` grown by ``margin_m``
+    (everything is inside a degenerate hull)."""
+    try:
+        equations = ConvexHull(polygon_2d).equations  # unit outward normals: n . p + d <= 0 inside
+    except (QhullError, ValueError):
+        return np.ones(len(points_2d), dtype=bool)
+    return np.all(points_2d @ equations[:, :2].T + equations[:, 2] <= margin_m, axis=1)
+
+
+def workspace_filter(
+    table: TableTop, centres_m: np.ndarray, config: SegmentationConfig
+) -> tuple[np.ndarray, list[str]]:
+    """Which cluster footprint centres (N, 3) lie in the workspace (range, table, polygon), and a
+    reason per rejected one."""
+    flat = _plane_coordinates(table.plane, centres_m)
+    on_table = _inside(_plane_coordinates(table.plane, table.inliers_m), flat, config.table_margin_m)
+    in_polygon = np.ones(len(centres_m), dtype=bool)
+    if len(config.workspace_polygon_m):
+        polygon = _plane_coordinates(table.plane, np.asarray(config.workspace_polygon_m, dtype=np.float64))
+        in_polygon = _inside(polygon, flat, 0.0)
+    in_range = np.linalg.norm(centres_m, axis=1) <= config.max_range_m
+    reasons = []
+    for i in range(len(centres_m)):
+        if not in_range[i]:
+            reasons.append(f"beyond {config.max_range_m:g} m")
+        elif not on_table[i]:
+            reasons.append("off the table")
+        elif not in_polygon[i]:
+            reasons.append("outside the workspace polygon")
+    return in_range & on_table & in_polygon, reasons
 
 
 def segment_tabletop(
-    frame: RGBDFrame, config: SegmentationConfig | None = None, seed: int = 0
+    frame: RGBDFrame, config: SegmentationConfig | None = None, seed: int = 0, table: TableTop | None = None
 ) -> tuple[np.ndarray, TablePlane]:
-    """Instance mask (H, W) int32 (0 = background, 1..n objects) and the fitted table plane."""
-    import open3d as o3d
-
+    """Instance mask (H, W) int32 (0 = background, 1..n objects) and the table plane (``table``
+    when given, else fitted by :func:`fit_table`)."""
     config = config or SegmentationConfig()
     frame.validate()
-    plane = fit_table_plane(frame, config, seed)
-    pts, v, u = _pixel_grid_points(frame, config.stride)
+    table = table or fit_table(frame, config, seed)
+    plane = table.plane
+    stride = config.stride_for(frame.intrinsics.width)
+    pts, v, u = _pixel_grid_points(frame, stride)
     height = plane.height_m(pts)
-    above = (height > config.min_height_m) & (height < config.max_height_m)
+    low = config.min_height_m + NOISE_MARGIN * depth_noise_m(pts[:, 2], config.depth_noise_per_m)
+    above = (height > low) & (height < config.max_height_m) & (pts[:, 2] <= config.max_range_m)
     h, w = frame.depth_m.shape
     mask = np.zeros((h, w), dtype=np.int32)
     if above.sum() < config.min_cluster_points:
         LOG.info("tabletop segmentation: nothing stands on the table")
         return mask, plane
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts[above]))
-    labels = np.asarray(cloud.cluster_dbscan(config.cluster_eps_m, 10))
-    coarse = np.zeros((-(-h // config.stride), -(-w // config.stride)), dtype=np.int32)
-    instance = 0
-    for label in range(labels.max() + 1):
+    spacing_m = float(np.median(pts[above, 2])) * stride / frame.intrinsics.fx
+    labels = voxel_clusters(pts[above], max(config.cluster_voxel_m, 1.5 * spacing_m))
+    sizes = np.bincount(labels)
+    big = np.flatnonzero(sizes >= config.min_cluster_points)
+    if not len(big):
+        return mask, plane
+    centres = np.array([pts[above][labels == label].mean(axis=0) for label in big])
+    footprints = centres - np.outer(plane.height_m(centres), plane.normal)
+    keep, reasons = workspace_filter(table, footprints, config)
+    for label, reason in zip(big[~keep], reasons, strict=True):
+        LOG.debug("tabletop segmentation drops a cluster of %d points: %s", sizes[label], reason)
+    coarse = np.zeros((-(-h // stride), -(-w // stride)), dtype=np.int32)
+    for instance, label in enumerate(big[keep], start=1):
         members = labels == label
-        if members.sum() < config.min_cluster_points:
-            continue
-        instance += 1
-        coarse[v[above][members] // config.stride, u[above][members] // config.stride] = instance
-    full = np.repeat(np.repeat(coarse, config.stride, axis=0), config.stride, axis=1)[:h, :w]
+        coarse[v[above][members] // stride, u[above][members] // stride] = instance
+    full = np.repeat(np.repeat(coarse, stride, axis=0), stride, axis=1)[:h, :w]
     # Full-resolution support: valid depth above the plane.
     full_pts, rows, cols = _pixel_grid_points(frame, 1)
     full_height = plane.height_m(full_pts)
-    keep = (full_height > config.min_height_m) & (full_height < config.max_height_m)
-    mask[rows[keep], cols[keep]] = full[rows[keep], cols[keep]]
+    low = config.min_height_m + NOISE_MARGIN * depth_noise_m(full_pts[:, 2], config.depth_noise_per_m)
+    keep_px = (full_height > low) & (full_height < config.max_height_m)
+    mask[rows[keep_px], cols[keep_px]] = full[rows[keep_px], cols[keep_px]]
     return mask, plane

@@ -4,7 +4,8 @@ Per batch the encoders run once per object; the pose target is repeated ``noise_
 independent diffusion steps and noise, and the denoiser is trained with the diffusion core's
 loss (:func:`diff9d_ros.diffusion.losses.training_loss`, Ho et al. 2020, Alg. 1, x0
 parametrisation) around the prior mean given by the geometric baseline's box (GeoTDM-style prior,
-Han et al. 2024, Sec. 4.2); the category head adds a cross-entropy term. AdamW with linear warm-up and
+Han et al. 2024, Sec. 4.2), on the rows that are objects; the category head adds a cross-entropy
+term over the categories and the background class on every row. AdamW with linear warm-up and
 cosine decay. Checkpoints (weights, optimiser, step, RNG-free resumable state) are written
 atomically every ``checkpoint_every`` steps and at the end; ``resume`` continues from one.
 
@@ -32,12 +33,13 @@ from diff9d_ros.atomic_files import save_torch
 from diff9d_ros.diffusion.losses import training_loss
 from diff9d_ros.diffusion.schedules import DiscreteVPSchedule
 from diff9d_ros.pose.dataset import AugmentConfig, ObjectArrays, PoseDataset
-from diff9d_ros.pose.network import PREDICTION, NetworkConfig, PoseNetwork
+from diff9d_ros.pose.network import BACKGROUND, PREDICTION, NetworkConfig, PoseNetwork
 
 LOG = logging.getLogger(__name__)
 
-#: Written into every checkpoint; :func:`load_checkpoint` refuses anything else.
-CHECKPOINT_FORMAT = "diff9d_ros.pose/1"
+#: Written into every checkpoint; :func:`load_checkpoint` refuses anything else. Format 2 added
+#: the category head's background class and the hypothesis-spread calibration.
+CHECKPOINT_FORMAT = "diff9d_ros.pose/2"
 SCHEDULES = ("linear", "cosine")
 
 
@@ -52,7 +54,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 300
     schedule: str = "linear"
-    class_weight: float = 0.1
+    class_weight: float = 0.2
     seed: int = 0
     checkpoint_every: int = 500
 
@@ -76,7 +78,9 @@ class TrainingObjective(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         net, cfg = self.network, self.config
         cond = net.encode(batch["points_m"], batch["crop"])
-        category = batch["category"]
+        label = batch["category"]
+        is_object = label != BACKGROUND
+        category = torch.where(is_object, label, torch.zeros_like(label))  # any index for background
         x0 = net.codec.encode(batch["rotation"], batch["residual_m"], batch["size_m"], category)
         prior = net.codec.encode(
             batch["prior_rotation"], batch["prior_residual_m"], batch["prior_size_m"], category
@@ -84,17 +88,19 @@ class TrainingObjective(nn.Module):
         draws = cfg.noise_draws
         prior = prior.repeat_interleave(draws, 0)
         extra = {"cond": cond.repeat_interleave(draws, 0), "category": category.repeat_interleave(draws, 0)}
-        diffusion = training_loss(
+        per_sample = training_loss(
             net,
             x0.repeat_interleave(draws, 0),
             self.schedule,
             PREDICTION,
             extra_args={**extra, "prior": prior},
             prior_mean=prior,
-        ).mean()
+        )
+        weight = is_object.repeat_interleave(draws).to(per_sample.dtype)
+        diffusion = (per_sample * weight).sum() / weight.sum().clamp_min(1.0)
         logits = net.classify(cond)
-        ce = nn.functional.cross_entropy(logits, category)
-        accuracy = float((logits.argmax(1) == category).float().mean())
+        ce = nn.functional.cross_entropy(logits, label)
+        accuracy = float((logits.argmax(1) == label).float().mean())
         loss = diffusion + cfg.class_weight * ce
         stats = {"loss": loss.item(), "diffusion": diffusion.item(), "ce": ce.item(), "acc": accuracy}
         return loss, stats
@@ -144,6 +150,12 @@ def load_checkpoint(path: str | Path) -> dict:
         raise ValueError(f"model file {path} is not a readable torch checkpoint: {error}") from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        if isinstance(found, str) and found.startswith("diff9d_ros.pose/"):
+            raise ValueError(
+                f"model file {path} is a Diff9D pose checkpoint of format {found!r}, this version reads "
+                f"{CHECKPOINT_FORMAT!r} (a category head with a background class): retrain it with "
+                "`diff9d pose train`"
+            )
         raise ValueError(f"model file {path} is not a Diff9D pose checkpoint (format {found!r})")
     return payload
 
@@ -211,10 +223,12 @@ def train(
         start_step, optimizer_state = int(payload["step"]), payload.get("optimizer")
         LOG.info("resuming from %s at step %d", out_path, start_step)
     else:
-        category = torch.from_numpy(objects.category)
-        centroid = torch.from_numpy(objects.points_m.mean(axis=1).astype(np.float64))
+        rows = objects.category != BACKGROUND
+        centroid = torch.from_numpy(objects.points_m[rows].mean(axis=1).astype(np.float64))
         network.codec.fit(
-            torch.from_numpy(objects.translation_m) - centroid, torch.from_numpy(objects.size_m), category
+            torch.from_numpy(objects.translation_m[rows]) - centroid,
+            torch.from_numpy(objects.size_m[rows]),
+            torch.from_numpy(objects.category[rows]),
         )
     network.to(device)
     objective = TrainingObjective(network, config).to(device)

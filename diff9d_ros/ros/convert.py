@@ -12,6 +12,14 @@ this module gathers their public API::
 """
 
 from diff9d_ros.ros.convert_camera import camera_info_to_intrinsics, intrinsics_to_camera_info
+from diff9d_ros.ros.convert_compressed import (
+    compressed_to_depth_m,
+    compressed_to_rgb,
+    depth_to_compressed,
+    message_to_depth_m,
+    message_to_rgb,
+    rgb_to_compressed,
+)
 from diff9d_ros.ros.convert_image import (
     DEPTH_ENCODINGS,
     IMAGE_ENCODINGS,
@@ -70,6 +78,9 @@ __all__ = [
     "boxes_to_markers",
     "camera_info_to_intrinsics",
     "categories_to_msg",
+    "compressed_to_depth_m",
+    "compressed_to_rgb",
+    "depth_to_compressed",
     "depth_to_image",
     "detections_to_msg",
     "forecasts_to_markers",
@@ -82,6 +93,8 @@ __all__ = [
     "instance_mask_to_image",
     "intrinsics_to_camera_info",
     "make_header",
+    "message_to_depth_m",
+    "message_to_rgb",
     "msg_to_categories",
     "msg_to_detections",
     "ns_to_time",
@@ -91,6 +104,7 @@ __all__ = [
     "pose_from_transform",
     "pose_stamped_to_transform",
     "positions_to_path",
+    "rgb_to_compressed",
     "rgb_to_image",
     "tf_to_frame_transforms",
     "time_to_ns",

@@ -148,3 +148,45 @@ def diagnostics_to_msg(
     return types.new(
         "diagnostic_msgs/msg/DiagnosticArray", header=make_header(stamp_ns, "", types), status=[status]
     )
+
+
+#: Message types worth naming when a node hears nothing (what could be its input).
+INPUT_LIKE_TYPES: tuple[str, ...] = (
+    "sensor_msgs/msg/Image",
+    "sensor_msgs/msg/CompressedImage",
+    "sensor_msgs/msg/CameraInfo",
+    "vision_msgs/msg/Detection3DArray",
+    "vision_msgs/msg/Detection2DArray",
+)
+
+
+def no_input_message(
+    node: str, seconds: float, subscribed: dict[str, int], graph: dict[str, tuple[str, ...]]
+) -> str:
+    """The warning of a node that received nothing ``seconds`` after activation.
+
+    ``subscribed``: its input topics (resolved names) -> publisher count; ``graph``: every topic
+    in the ROS graph -> its types. Names the inputs nobody publishes and the topics of input-like
+    types that are there, so a wrong remapping (a bag's /camera/camera/... against rgb/image)
+    shows at once.
+    """
+    if not subscribed:
+        return f"{node}: no input in {seconds:g} s since activation (the device delivered no frame)"
+    heard = [f"{t} ({n} publisher{'s' if n != 1 else ''})" for t, n in sorted(subscribed.items()) if n > 0]
+    silent = [t for t, n in sorted(subscribed.items()) if n == 0]
+    candidates = [
+        f"{name} ({', '.join(t.split('/')[-1] for t in types)})"
+        for name, types in sorted(graph.items())
+        if name not in subscribed and any(t in INPUT_LIKE_TYPES for t in types)
+    ]
+    parts = [f"{node}: no input in {seconds:g} s since activation"]
+    if silent:
+        parts.append(f"nobody publishes {', '.join(silent)}")
+    if heard:
+        parts.append(f"published but not arriving (QoS or stamps?): {', '.join(heard)}")
+    parts.append(
+        f"image/detection topics available: {', '.join(candidates)}"
+        if candidates
+        else "no image or detection topic is published at all"
+    )
+    return "; ".join(parts) + " (remap with rgb_topic:=, depth_topic:=, camera_info_topic:=)"

@@ -18,7 +18,8 @@ from typing import Any, Generic, TypeVar
 
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.ros.convert_camera import camera_info_to_intrinsics
-from diff9d_ros.ros.convert_image import image_to_depth_m, image_to_instance_mask, image_to_rgb
+from diff9d_ros.ros.convert_compressed import message_to_depth_m, message_to_rgb
+from diff9d_ros.ros.convert_image import image_to_instance_mask
 from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_categories
 
@@ -36,13 +37,15 @@ def frame_from_messages(
 ) -> RGBDFrame:
     """An :class:`RGBDFrame` of one synchronised set; ValueError naming what does not fit.
 
+    Colour and depth may each be a ``sensor_msgs/Image`` or a ``CompressedImage`` (jpeg/png
+    colour, compressedDepth; :mod:`diff9d_ros.ros.convert_compressed`).
     The stamp is the colour image's; the frame is ``frame_id_override`` or the colour image's.
     External masks come as a 16UC1 instance-id image plus a Detection2DArray naming the category
     of each id; they must be given together.
     """
     intrinsics = camera_info_to_intrinsics(info_msg)
-    rgb = image_to_rgb(rgb_msg)
-    depth_m = image_to_depth_m(depth_msg)
+    rgb = message_to_rgb(rgb_msg)
+    depth_m = message_to_depth_m(depth_msg)
     size = (intrinsics.height, intrinsics.width)
     for what, shape in (("colour image", rgb.shape[:2]), ("depth image", depth_m.shape)):
         if shape != size:

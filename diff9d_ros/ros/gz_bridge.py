@@ -10,6 +10,7 @@ before starting Gazebo, so a renamed topic fails at launch with a message, not w
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,3 +172,21 @@ def bridged_camera(entries: list[BridgeEntry], cameras: list[GzCamera]) -> GzCam
     raise ValueError(
         f"no world camera publishes the bridged topics {sorted(bridged)}; the world has: {', '.join(found)}"
     )
+
+
+#: Environment variables Gazebo searches for ``model://`` URIs (Harmonic, then the Fortress name).
+RESOURCE_PATH_VARS: tuple[str, ...] = ("GZ_SIM_RESOURCE_PATH", "IGN_GAZEBO_RESOURCE_PATH")
+
+
+def model_search_path(world: str | Path, environ: dict[str, str] | None = None) -> list[Path]:
+    """Folders searched for a world's ``model://NAME`` URIs, in Gazebo's order: the entries of
+    ``GZ_SIM_RESOURCE_PATH`` (then ``IGN_GAZEBO_RESOURCE_PATH``), then ``../models`` next to the
+    world (where ``diff9d synth sdf`` writes them)."""
+    environ = os.environ if environ is None else environ
+    paths = [
+        Path(entry)
+        for name in RESOURCE_PATH_VARS
+        for entry in environ.get(name, "").split(os.pathsep)
+        if entry
+    ]
+    return [*paths, Path(world).resolve().parent.parent / "models"]

@@ -23,6 +23,8 @@ NODE_ARGUMENTS: dict[str, tuple[str, str]] = {
     "rgb_topic": ("rgb/image", "colour image topic"),
     "depth_topic": ("depth/image", "depth image aligned to colour"),
     "camera_info_topic": ("rgb/camera_info", "CameraInfo of the colour camera"),
+    "rgb_transport": ("", "colour input: raw or compressed (empty = YAML: raw)"),
+    "depth_transport": ("", "depth input: raw or compressedDepth (empty = YAML: raw)"),
     "detections_topic": ("detections", "pose node output, grasp node input"),
     "forecast_input_topic": ("detections", "forecast node input: object detections (people: use_people)"),
     "use_camera": ("false", "start camera_node (RealSense)"),
@@ -73,3 +75,42 @@ def rviz_actions(share: str, default: str, use_sim_time: bool) -> list[Any]:
             output="screen",
         ),
     ]
+
+
+#: The camera topic arguments and the image keys of :class:`~diff9d_ros.sources.bag.RgbdTopics`.
+CAMERA_TOPIC_ARGUMENTS: dict[str, str] = {
+    "rgb_topic": "rgb",
+    "depth_topic": "depth",
+    "camera_info_topic": "info",
+}
+
+
+def bag_topic_arguments(bag: str, given: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """Camera topic (and transport) arguments for replaying ``bag``, and a line saying what was chosen.
+
+    Arguments the user set (not their default) are kept; the others come from the first topic
+    preset the bag's metadata fits (realsense-ros 4.x, ``diff9d synth bag``, Gazebo), compressed
+    variants included. ValueError when the bag cannot be read; when no preset fits, the defaults stay
+    and the line lists the bag's topics.
+    """
+    from diff9d_ros.bag.io import bag_topics
+    from diff9d_ros.sources.bag import COMPRESSED_SUFFIXES, match_topics, present_topics
+
+    available = bag_topics(bag)
+    defaults = {name: NODE_ARGUMENTS[name][0] for name in CAMERA_TOPIC_ARGUMENTS}
+    explicit = {
+        key: given[name] for name, key in CAMERA_TOPIC_ARGUMENTS.items() if given[name] != defaults[name]
+    }
+    topics = present_topics(match_topics(available, "auto", **explicit), available)
+    if topics is None:
+        listed = ", ".join(f"{t} ({m.split('/')[-1]})" for t, m in sorted(available.items())) or "none"
+        return dict(given), (
+            f"bag {bag}: no preset's camera topics found; it has {listed}: "
+            "give rgb_topic:=, depth_topic:=, camera_info_topic:="
+        )
+    out = {name: getattr(topics, key) for name, key in CAMERA_TOPIC_ARGUMENTS.items()}
+    out["rgb_transport"] = "compressed" if topics.rgb.endswith(COMPRESSED_SUFFIXES["rgb"]) else "raw"
+    out["depth_transport"] = (
+        "compressedDepth" if topics.depth.endswith(COMPRESSED_SUFFIXES["depth"]) else "raw"
+    )
+    return out, f"bag {bag}: camera topics {topics.rgb}, {topics.depth}, {topics.info}"

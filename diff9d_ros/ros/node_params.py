@@ -1,10 +1,14 @@
-"""Parameters of the four nodes: names, defaults, descriptions, ranges and validation, without rclpy.
+"""Parameters of the nodes: names, defaults, descriptions, ranges and validation, without rclpy.
 
 Each node declares its :class:`ParamSpec` list (the node turns ``range``/``choices`` into a ROS
 ``ParameterDescriptor``, so ``ros2 param describe`` shows them) and validates the values it read
 with :func:`validate_params` in ``on_configure``: a bad value fails the transition with a
-message naming the parameter, instead of failing later inside a callback. ``config/*.yaml`` is
-checked against the same tables by the tests.
+message naming the parameter, instead of failing later inside a callback.
+
+One source of defaults: a parameter named like a :class:`~diff9d_ros.pipeline.PipelineConfig`
+field takes that field's default (:func:`pipeline_param`; the one deliberate exception is listed in
+:data:`DIFFERS_FROM_PIPELINE`), and ``config/diff9d.yaml`` is generated from these tables
+(``diff9d docs yaml``; the tests check the file equals the generated text).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from diff9d_ros.pipeline import FORECAST_BACKENDS, FORECAST_SAMPLERS, POSE_BACKENDS
+from diff9d_ros.pipeline import FORECAST_BACKENDS, FORECAST_SAMPLERS, POSE_BACKENDS, PipelineConfig
 from diff9d_ros.ros.topics import RELIABILITIES
 
 Scalar = bool | int | float | str
@@ -66,22 +70,58 @@ class ParamSpec:
         return value
 
 
-COMMON_PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec(
-        "reliability",
-        "best_effort",
-        "QoS reliability of the sensor streams (images, camera info); results are always reliable",
-        choices=RELIABILITIES,
-    ),
-    ParamSpec("qos_depth", 1, "QoS history depth (keep last) of the sensor streams", range=(1, 100)),
-    ParamSpec("diagnostics_period_s", 1.0, "period of the /diagnostics status", range=(0.1, 60.0)),
-    ParamSpec(
-        "expected_rate_hz",
-        0.0,
-        "diagnostics warn when the output rate falls below this (0 = no rate check)",
-        range=(0.0, 1000.0),
-    ),
-)
+#: PipelineConfig's defaults: the one source of every pipeline parameter's default.
+PIPELINE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(PipelineConfig)}
+#: Node parameters whose default differs from PipelineConfig's on purpose, and why.
+DIFFERS_FROM_PIPELINE: dict[str, str] = {
+    "use_given_masks": "a node without an external segmenter must not wait for masks nobody sends",
+}
+
+
+def pipeline_param(name: str, description: str, **limits: Any) -> ParamSpec:
+    """A parameter that sets the PipelineConfig field ``name``, with that field's default."""
+    return ParamSpec(name, PIPELINE_DEFAULTS[name], description, **limits)
+
+
+def realsense_param(name: str, description: str, **limits: Any) -> ParamSpec:
+    """A camera_node parameter that sets the RealSenseConfig field ``name``, with its default."""
+    from diff9d_ros.sources.realsense import RealSenseConfig
+
+    return ParamSpec(name, getattr(RealSenseConfig, name), description, **limits)
+
+
+def common_params(expected_rate_hz: float = 0.0, qos_depth: int = 1) -> tuple[ParamSpec, ...]:
+    """Parameters of every node; ``expected_rate_hz`` and ``qos_depth`` defaults differ per node."""
+    return (
+        ParamSpec(
+            "reliability",
+            "best_effort",
+            "QoS reliability of the sensor streams (images, camera info); results are always reliable",
+            choices=RELIABILITIES,
+        ),
+        ParamSpec(
+            "qos_depth", qos_depth, "QoS history depth (keep last) of the sensor streams", range=(1, 100)
+        ),
+        ParamSpec("diagnostics_period_s", 1.0, "period of the /diagnostics status", range=(0.1, 60.0)),
+        ParamSpec(
+            "expected_rate_hz",
+            expected_rate_hz,
+            "diagnostics warn when the output rate falls below this (0 = no rate check)",
+            range=(0.0, 1000.0),
+        ),
+        pipeline_param(
+            "threads",
+            "CPU threads of torch, OpenMP and BLAS in this node's process (0 = the free cores)",
+            range=(0, 256),
+        ),
+        ParamSpec(
+            "no_input_warn_s",
+            5.0,
+            "warn (naming the topics heard and available) when no input arrived this long after "
+            "activation (0 = never)",
+            range=(0.0, 3600.0),
+        ),
+    )
 
 
 def max_age_param(default_s: float) -> ParamSpec:
@@ -106,23 +146,39 @@ SYNC_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("sync_queue_size", 10, "messages per input kept by the synchroniser", range=(1, 1000)),
 )
 
-_DEVICE = ParamSpec("device", "cpu", "torch device of the model: cpu, cuda or cuda:N")
+_DEVICE = pipeline_param("device", "torch device of the model: cpu, cuda or cuda:N")
+#: Image transports of the pose and grasp nodes' camera inputs (image_transport's names).
+TRANSPORT_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "rgb_transport",
+        "raw",
+        "colour input: raw (sensor_msgs/Image) or compressed (CompressedImage, jpeg/png); remap "
+        "rgb/image to the compressed topic, e.g. /camera/camera/color/image_raw/compressed",
+        choices=("raw", "compressed"),
+    ),
+    ParamSpec(
+        "depth_transport",
+        "raw",
+        "depth input: raw (sensor_msgs/Image) or compressedDepth (CompressedImage, png)",
+        choices=("raw", "compressedDepth"),
+    ),
+)
 
 CAMERA_PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("width", 640, "colour and depth width in pixels", range=(1, 4096)),
-    ParamSpec("height", 480, "colour and depth height in pixels", range=(1, 4096)),
-    ParamSpec("fps", 30, "frame rate of both streams", choices=(6, 15, 30, 60, 90)),
-    ParamSpec("serial", "", "serial number of the camera to open (empty = first found)"),
-    ParamSpec("recording", "", "play a RealSense recording (.bag/.db3) instead of a camera"),
-    ParamSpec("frame_id", "camera_color_optical_frame", "frame id of the published images"),
+    realsense_param("width", "colour and depth width in pixels", range=(1, 4096)),
+    realsense_param("height", "colour and depth height in pixels", range=(1, 4096)),
+    realsense_param("fps", "frame rate of both streams", choices=(6, 15, 30, 60, 90)),
+    realsense_param("serial", "serial number of the camera to open (empty = first found)"),
+    realsense_param("recording", "play a RealSense recording (.bag/.db3) instead of a camera"),
+    realsense_param("frame_id", "frame id of the published images"),
     ParamSpec(
         "depth_encoding",
         "16UC1",
         "published depth: 16UC1 millimetres or 32FC1 metres",
         choices=("16UC1", "32FC1"),
     ),
-    ParamSpec(
-        "timeout_s", 2.0, "wait this long for a frameset before reporting the camera lost", range=(0.01, 60.0)
+    realsense_param(
+        "timeout_s", "wait this long for a frameset before reporting the camera lost", range=(0.01, 60.0)
     ),
     ParamSpec(
         "stamp_source",
@@ -137,27 +193,41 @@ _LIFETIME = ParamSpec(
 )
 
 POSE_PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec(
+    pipeline_param(
         "pose_backend",
-        "auto",
         "auto (Diff9D when its checkpoint exists, else the geometric baseline), diff9d or baseline",
         choices=POSE_BACKENDS,
     ),
-    ParamSpec("pose_model_path", "", "Diff9D checkpoint (empty = the shipped model in models/)"),
+    pipeline_param("pose_model_path", "Diff9D checkpoint (empty = the shipped model in models/)"),
     _DEVICE,
-    ParamSpec("ddim_steps", 3, "DDIM steps of the pose sampler (Diff9D uses 3)", range=(1, 1000)),
-    ParamSpec(
-        "num_hypotheses", 1, "diffusion samples per object; their spread gives the covariance", range=(1, 256)
+    pipeline_param("ddim_steps", "DDIM steps of the pose sampler (Diff9D uses 3)", range=(1, 1000)),
+    pipeline_param(
+        "num_hypotheses", "diffusion samples per object; their spread gives the covariance", range=(1, 256)
     ),
-    ParamSpec("seed", 0, "seed of the pose sampler's noise", range=(0, 2**31 - 1)),
+    pipeline_param("seed", "seed of the pose sampler's noise", range=(0, 2**31 - 1)),
     ParamSpec(
         "use_given_masks",
         False,
         "subscribe to segmentation/image + segmentation/detections and use those instance masks "
         "instead of the built-in tabletop segmentation",
     ),
-    ParamSpec("segmentation_stride", 4, "pixel stride of the tabletop segmentation", range=(1, 64)),
-    ParamSpec("ransac_iterations", 100, "RANSAC iterations of the table-plane fit", range=(1, 100000)),
+    pipeline_param("segmentation_stride", "pixel stride of the tabletop segmentation", range=(1, 64)),
+    pipeline_param("ransac_iterations", "RANSAC iterations of the table-plane fit", range=(1, 100000)),
+    ParamSpec(
+        "max_range_m",
+        2.0,
+        "built-in segmentation: clusters beyond this range are rejected",
+        range=(0.1, 20.0),
+    ),
+    ParamSpec(
+        "workspace_polygon_m",
+        "",
+        "built-in segmentation: 'x y z; x y z; ...' camera-frame polygon on the table; clusters outside it "
+        "are rejected (empty = the whole table)",
+    ),
+    ParamSpec(
+        "min_score", 0.5, "built-in segmentation: detections scoring less are dropped", range=(0.0, 1.0)
+    ),
     ParamSpec(
         "frame_id_override",
         "",
@@ -168,13 +238,13 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
 )
 
 GRASP_PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("grasp_urdf_path", "", "URDF with the gripper (empty = urdf/diff9d_robot.urdf)"),
-    ParamSpec("max_grasps", 5, "grasps kept per object, best first", range=(1, 1000)),
-    ParamSpec("scene_stride", 2, "pixel stride of the scene cloud for collision checks", range=(1, 64)),
-    ParamSpec("ransac_iterations", 100, "RANSAC iterations of the table-plane fit", range=(1, 100000)),
+    pipeline_param("grasp_urdf_path", "URDF with the gripper (empty = urdf/diff9d_robot.urdf)"),
+    pipeline_param("max_grasps", "grasps kept per object, best first", range=(1, 1000)),
+    pipeline_param("scene_stride", "pixel stride of the scene cloud for collision checks", range=(1, 64)),
+    pipeline_param("ransac_iterations", "RANSAC iterations of the table-plane fit", range=(1, 100000)),
     ParamSpec(
         "frame_buffer_size",
-        30,
+        60,
         "RGB-D frames kept to meet the detections computed from them (latency x rate)",
         range=(1, 1000),
     ),
@@ -188,33 +258,35 @@ GRASP_PARAMS: tuple[ParamSpec, ...] = (
 )
 
 FORECAST_PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec(
+    pipeline_param(
         "forecast_backend",
-        "auto",
         "auto (GeoTDM when its checkpoint exists, else constant velocity), geotdm or constant_velocity",
         choices=FORECAST_BACKENDS,
     ),
-    ParamSpec(
+    pipeline_param(
         "forecast_model_path",
-        "",
         "GeoTDM checkpoint (empty = models/geotdm_objects.pt, else constant velocity)",
     ),
     _DEVICE,
-    ParamSpec("forecast_horizon", 12, "future frames per forecast", range=(1, 1000)),
-    ParamSpec("forecast_samples", 20, "diffusion samples per track", range=(1, 1000)),
-    ParamSpec(
+    pipeline_param("forecast_horizon", "future frames per forecast", range=(1, 1000)),
+    pipeline_param("forecast_samples", "diffusion samples per track", range=(1, 1000)),
+    pipeline_param(
         "forecast_sampler",
-        "dpmpp_2m",
         "fast GeoTDM sampler: dpmpp_2m (DPM-Solver++ 2M) or ddim",
         choices=FORECAST_SAMPLERS,
     ),
-    ParamSpec("forecast_steps", 3, "sampler steps of the forecaster", range=(1, 1000)),
-    ParamSpec("tracker_gate_m", 0.1, "largest distance of a detection to its track", range=(1e-4, 100.0)),
-    ParamSpec("tracker_min_hits", 3, "detections before a track is confirmed", range=(1, 1000)),
-    ParamSpec("tracker_max_misses", 5, "missed frames before a track is dropped", range=(0, 1000)),
+    pipeline_param("forecast_steps", "sampler steps of the forecaster", range=(1, 1000)),
+    pipeline_param("tracker_gate_m", "largest distance of a detection to its track", range=(1e-4, 100.0)),
+    pipeline_param("tracker_min_hits", "detections before a track is confirmed", range=(1, 1000)),
+    pipeline_param("tracker_max_misses", "missed frames before a track is dropped", range=(0, 1000)),
+    pipeline_param(
+        "tracker_reid_window_s",
+        "seconds a lost track can be re-identified under its old id (0 = never)",
+        range=(0.0, 3600.0),
+    ),
     ParamSpec(
         "forecast_period_s",
-        0.4,
+        0.1,
         "time between constant-velocity forecast frames (Path pose stamps); a GeoTDM model's own "
         "frame period takes precedence",
         range=(0.001, 60.0),
@@ -226,24 +298,20 @@ _FORECAST_BY_NAME = {spec.name: spec for spec in FORECAST_PARAMS}
 
 PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
     _FORECAST_BY_NAME["forecast_backend"],
-    ParamSpec(
+    pipeline_param(
         "people_model_path",
-        "",
         "planar GeoTDM checkpoint of pedestrians (empty = the shipped models/geotdm_eth.pt)",
     ),
     _DEVICE,
     *(_FORECAST_BY_NAME[name] for name in ("forecast_horizon", "forecast_samples", "forecast_sampler")),
     _FORECAST_BY_NAME["forecast_steps"],
-    ParamSpec("fixed_frame", "map", "z-up frame the people are tracked and forecast in (map or odom)"),
-    ParamSpec("person_class", "person", "class id of the detections that are people (others are ignored)"),
-    ParamSpec(
-        "people_gate_m", 1.0, "largest distance of a person to its track (no ids given)", range=(1e-3, 100.0)
+    pipeline_param("fixed_frame", "z-up frame the people are tracked and forecast in (map or odom)"),
+    pipeline_param("person_class", "class id of the detections that are people (others are ignored)"),
+    pipeline_param(
+        "people_gate_m", "largest distance of a person to its track (no ids given)", range=(1e-3, 100.0)
     ),
-    ParamSpec(
-        "people_max_age_s",
-        1.0,
-        "forget a person (given ids) not seen for this long",
-        range=(1e-3, 3600.0),
+    pipeline_param(
+        "people_max_age_s", "forget a person (given ids) not seen for this long", range=(1e-3, 3600.0)
     ),
     _FORECAST_BY_NAME["tracker_min_hits"],
     _FORECAST_BY_NAME["tracker_max_misses"],
@@ -257,11 +325,17 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
 )
 
 NODE_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
-    "camera_node": CAMERA_PARAMS + COMMON_PARAMS,
-    "pose_node": (*POSE_PARAMS, *SYNC_PARAMS, max_age_param(1.0), *COMMON_PARAMS),
-    "grasp_node": (*GRASP_PARAMS, *SYNC_PARAMS, max_age_param(0.0), *COMMON_PARAMS),
-    "forecast_node": (*FORECAST_PARAMS, max_age_param(0.0), *COMMON_PARAMS),
-    "people_forecast_node": (*PEOPLE_PARAMS, max_age_param(0.0), *COMMON_PARAMS),
+    "camera_node": (*CAMERA_PARAMS, *common_params(expected_rate_hz=25.0)),
+    "pose_node": (*POSE_PARAMS, *TRANSPORT_PARAMS, *SYNC_PARAMS, max_age_param(1.0), *common_params()),
+    "grasp_node": (
+        *GRASP_PARAMS,
+        *TRANSPORT_PARAMS,
+        *SYNC_PARAMS,
+        max_age_param(0.0),
+        *common_params(qos_depth=5),
+    ),
+    "forecast_node": (*FORECAST_PARAMS, max_age_param(0.0), *common_params()),
+    "people_forecast_node": (*PEOPLE_PARAMS, max_age_param(0.0), *common_params()),
 }
 #: Parameters every rclpy node has already (never declared by us, accepted in config files).
 BUILTIN_PARAMS: frozenset[str] = frozenset({"use_sim_time"})

@@ -1,6 +1,7 @@
 """Intel RealSense source: colour + depth aligned to colour, as :class:`RGBDFrame`.
 
-Used by the ``camera_node`` and by the ROS-free runner. It mirrors what realsense-ros does with
+Used by the ``camera_node`` and by the ROS-free runner (``diff9d run --source realsense[:SERIAL]``
+or ``--source realsense-file:REC.bag``, :class:`RealSenseSource`). It mirrors what realsense-ros does with
 ``align_depth.enable:=true``: depth (z16) is re-projected into the colour camera by librealsense's
 ``rs.align`` block, so one set of intrinsics (the colour stream's) serves both images, and the
 published depth is ``aligned_depth_to_color`` in the colour optical frame.
@@ -12,6 +13,7 @@ The same code reads a live camera (optionally by serial number) or a RealSense r
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from diff9d_ros.geometry.camera import Intrinsics, RGBDFrame
+from diff9d_ros.pipeline import SourceFrame
 
 LOG = logging.getLogger(__name__)
 
@@ -27,7 +30,11 @@ COLOR_OPTICAL_FRAME = "camera_color_optical_frame"
 
 @dataclass(frozen=True)
 class RealSenseConfig:
-    """What to open: resolution and rate of both streams, a serial or a recording file."""
+    """What to open: resolution and rate of both streams, a serial or a recording file.
+
+    ``real_time``: a recording plays at its recorded pace and drops the frames a slow reader
+    misses (as a camera would); False hands every frame over, however long the reader takes.
+    """
 
     width: int = 640
     height: int = 480
@@ -36,6 +43,7 @@ class RealSenseConfig:
     recording: str = ""
     frame_id: str = COLOR_OPTICAL_FRAME
     timeout_s: float = 2.0
+    real_time: bool = True
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -110,13 +118,14 @@ class RealSenseCamera:
         self._pipeline: Any = None
         self._align: Any = None
         self.intrinsics: Intrinsics | None = None
+        self.depth_scale_m = float("nan")
 
     def start(self) -> RealSenseCamera:
         import pyrealsense2 as rs
 
         cfg = rs.config()
         if self.config.recording:
-            cfg.enable_device_from_file(self.config.recording, repeat_playback=False)
+            cfg.enable_device_from_file(str(self.config.recording), repeat_playback=False)
         else:
             if self.config.serial:
                 cfg.enable_device(self.config.serial)
@@ -132,6 +141,11 @@ class RealSenseCamera:
         self._pipeline = pipeline
         self._align = rs.align(rs.stream.color)
         self.intrinsics = intrinsics_from_profile(profile.get_stream(rs.stream.color))
+        device = profile.get_device()
+        if self.config.recording:
+            device.as_playback().set_real_time(self.config.real_time)
+        depth_sensor = device.first_depth_sensor()
+        self.depth_scale_m = float(depth_sensor.get_depth_scale()) if depth_sensor else float("nan")
         return self
 
     def read(self) -> RGBDFrame:
@@ -152,3 +166,70 @@ class RealSenseCamera:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def connected_serials() -> list[str]:
+    """Serial numbers of the RealSense devices librealsense finds (USB)."""
+    import pyrealsense2 as rs
+
+    return [device.get_info(rs.camera_info.serial_number) for device in rs.context().query_devices()]
+
+
+def check_connected(serial: str = "") -> None:
+    """ValueError unless a RealSense (the one with ``serial``, if given) is connected."""
+    found = connected_serials()
+    if not found:
+        raise ValueError(
+            "no RealSense device is connected (librealsense finds none: check the USB 3 cable, "
+            "`rs-enumerate-devices`, and the udev rules of librealsense); to replay a recording use "
+            "--source realsense-file:REC.bag"
+        )
+    if serial and serial not in found:
+        raise ValueError(f"no RealSense with serial {serial}; connected: {', '.join(found)}")
+
+
+class RealSenseSource:
+    """:class:`~diff9d_ros.pipeline.SourceFrame` per aligned frameset, for the ROS-free runner.
+
+    A live camera (checked at construction: ValueError when none is connected) streams for
+    ``seconds`` (None: until Ctrl-C); a recording plays to its end (or for ``seconds``), handing
+    every frame over unless ``config.real_time``. A frameset that does not convert becomes a
+    frame-less item with the reason; a camera that stops delivering ends the stream with ``error``.
+    """
+
+    def __init__(self, config: RealSenseConfig, seconds: float | None = None) -> None:
+        config.validate()
+        if seconds is not None and not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds}")
+        if not config.recording:
+            check_connected(config.serial)
+        self.config, self.seconds = config, seconds
+        self.period_s = 1.0 / config.fps
+        self.error: str | None = None
+        what = (
+            f"recording {config.recording}"
+            if config.recording
+            else f"camera {config.serial or '(first found)'}"
+        )
+        self.description = f"RealSense {what}, depth aligned to colour"
+
+    def __iter__(self) -> Iterator[SourceFrame]:
+        with RealSenseCamera(self.config) as camera:
+            LOG.info(
+                "realsense: colour intrinsics %s, depth scale %.6g m", camera.intrinsics, camera.depth_scale_m
+            )
+            first_ns = None
+            while True:
+                try:
+                    frame = camera.read()
+                except TimeoutError as error:
+                    if not self.config.recording:
+                        self.error = f"{error}: camera unplugged or stalled"
+                    return
+                except (RuntimeError, ValueError) as error:
+                    yield SourceFrame(0, error=f"source: {error}")
+                    continue
+                first_ns = frame.stamp_ns if first_ns is None else first_ns
+                if self.seconds is not None and frame.stamp_ns - first_ns >= self.seconds * 1e9:
+                    return
+                yield SourceFrame(frame.stamp_ns, frame=frame)

@@ -22,6 +22,7 @@ from diff9d_ros.pipeline import SourceFrame
 from diff9d_ros.synth.noise import RandomizationConfig
 from diff9d_ros.synth.scene import Scene
 from diff9d_ros.synth.truth import SynthFrame
+from diff9d_ros.validation import frame_count, one_line
 
 #: First stamp of an SDF source (the same epoch as synthetic sequences).
 SDF_START_NS = 1_700_000_000_000_000_000
@@ -50,8 +51,7 @@ class SyntheticSource:
         intrinsics: Intrinsics | None = None,
         give_masks: bool = False,
     ) -> None:
-        if seconds <= 0 or fps <= 0:
-            raise ValueError(f"seconds and fps must be positive, got {seconds}, {fps}")
+        self.frames = frame_count(seconds, fps)
         self.seconds, self.fps, self.seed, self.split = seconds, fps, seed, split
         self.config = RandomizationConfig.for_domain(domain, objects_range=objects)
         self.intrinsics = intrinsics or Intrinsics.realsense_d435()
@@ -62,7 +62,7 @@ class SyntheticSource:
         )
 
     def __len__(self) -> int:
-        return round(self.seconds * self.fps)
+        return self.frames
 
     def __iter__(self) -> Iterator[SourceFrame]:
         from diff9d_ros.synth.render import Renderer
@@ -89,6 +89,27 @@ def orbit_camera(scene: Scene, angle_rad: float) -> np.ndarray:
     return turn @ scene.camera_pose
 
 
+def read_world(path: Path) -> Scene:
+    """The scene of the SDF world at ``path``, its ``model://`` URIs looked up as Gazebo does
+    (:func:`~diff9d_ros.ros.gz_bridge.model_search_path`); ValueError naming the file and the problem."""
+    import xml.etree.ElementTree as ET
+
+    from diff9d_ros.ros.gz_bridge import model_search_path
+    from diff9d_ros.synth.sdf import load_world
+
+    try:
+        return load_world(path, model_search_path(path))
+    except ET.ParseError as error:
+        raise ValueError(f"SDF world {path} is not well-formed XML ({error})") from error
+    except ValueError as error:
+        raise ValueError(f"SDF world {path}: {one_line(error)}") from error
+    except (AttributeError, TypeError, KeyError, IndexError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"SDF world {path} lacks what a diff9d world has (a <world> with models and an rgbd_camera; "
+            f"write one with `diff9d synth sdf`): {type(error).__name__}: {one_line(error)}"
+        ) from error
+
+
 class SdfSource:
     """Frames of a Gazebo SDF world rendered by the built-in renderer from the world's camera."""
 
@@ -103,14 +124,11 @@ class SdfSource:
         domain: str = "realsense",
         give_masks: bool = False,
     ) -> None:
-        from diff9d_ros.synth.sdf import load_world
-
         path = Path(world)
         if not path.is_file():
             raise ValueError(f"SDF world {path} does not exist")
-        if seconds <= 0 or fps <= 0:
-            raise ValueError(f"seconds and fps must be positive, got {seconds}, {fps}")
-        self.scene = load_world(path)
+        self.frames = frame_count(seconds, fps)
+        self.scene = read_world(path)
         self.seconds, self.fps, self.seed = seconds, fps, seed
         self.orbit_rad_s = np.radians(orbit_deg_s)
         self.sensor = RandomizationConfig.for_domain(domain).sensor
@@ -119,7 +137,7 @@ class SdfSource:
         self.description = f"SDF world {path} ({domain} sensor, orbit {orbit_deg_s:g} deg/s)"
 
     def __len__(self) -> int:
-        return round(self.seconds * self.fps)
+        return self.frames
 
     def __iter__(self) -> Iterator[SourceFrame]:
         from diff9d_ros.synth.render import Renderer

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from diff9d_ros.bag.io import BagWriter
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.ros import convert
+from diff9d_ros.synth.library import MeshLibrary
 from diff9d_ros.synth.noise import RandomizationConfig
 from diff9d_ros.synth.render import Renderer
 from diff9d_ros.synth.sdf import LINK_FROM_OPTICAL
@@ -52,8 +53,10 @@ def write_sequence_bag(
     config: RandomizationConfig | None = None,
     intrinsics: Intrinsics | None = None,
     progress: bool = True,
+    library: MeshLibrary | None = None,
 ) -> Path:
-    """Render a ``make_sequence`` sequence and write it as a rosbag2 directory at ``out``."""
+    """Render a ``make_sequence`` sequence and write it as a rosbag2 directory at ``out``
+    (objects from ``library``, default the procedural instances of ``split``)."""
     config = config or RandomizationConfig()
     intrinsics = intrinsics or Intrinsics.realsense_d435()
     renderer = Renderer(intrinsics, shadows=config.shadows)
@@ -63,7 +66,7 @@ def write_sequence_bag(
     with BagWriter(out, storage=storage) as bag:
         for k, (stamp_ns, scene) in enumerate(
             tqdm(
-                make_sequence(seed, seconds, fps, config, intrinsics, split),
+                make_sequence(seed, seconds, fps, config, intrinsics, split, library),
                 total=frames,
                 disable=not progress,
             )

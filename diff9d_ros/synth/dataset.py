@@ -5,16 +5,21 @@ Layout of a dataset directory::
     index.json            format, seed, split, domain, intrinsics, config, shard table
     shard_00000.npz       per frame k: k_rgb (H,W,3 uint8), k_depth_mm (H,W uint16, 0 = none),
                           k_mask (H,W uint8 instance ids, 0 = background)
-    shard_00000.json      per frame: index, camera pose, categories and object ground truth
+    shard_00000.json      per frame: index, camera pose, sensor and intrinsics, categories and
+                          object ground truth (with each object's sub-family)
 
 Frame ``i`` is a pure function of (seed, split, i): its generator is seeded with that triple, so
 the bytes do not depend on the number of worker processes or shards, and the zip members carry a
-fixed timestamp (``np.savez_compressed`` would embed the wall clock).
+fixed timestamp (``np.savez_compressed`` would embed the wall clock). With sensor presets
+(``RandomizationConfig.sensor_presets``) every frame draws its camera, so frames of one dataset
+may differ in intrinsics and resolution; the reader gives each frame its own. Objects come from
+the procedural instances of the split or from a mesh folder (:mod:`diff9d_ros.synth.library`).
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import json
 import logging
@@ -31,8 +36,9 @@ from tqdm import tqdm
 
 from diff9d_ros.geometry.camera import Intrinsics, RGBDFrame
 from diff9d_ros.nocs import Detection
+from diff9d_ros.synth.library import MeshLibrary
 from diff9d_ros.synth.meshes import SPLIT_IDS
-from diff9d_ros.synth.noise import RandomizationConfig
+from diff9d_ros.synth.noise import SENSOR_PRESETS, RandomizationConfig
 from diff9d_ros.synth.render import Renderer
 from diff9d_ros.synth.scene import compose_scene
 from diff9d_ros.synth.truth import OPTICAL_FRAME_ID, ObjectTruth, SynthFrame, synthesize
@@ -57,6 +63,7 @@ class GenerationJob:
     config: RandomizationConfig
     intrinsics: Intrinsics
     nthreads: int
+    library: MeshLibrary | None = None
 
 
 def frame_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -66,13 +73,35 @@ def frame_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, _SPLIT_CODES[split], index])
 
 
+@functools.lru_cache(maxsize=16)
+def renderer_for(intrinsics: Intrinsics, shadows: bool = True, nthreads: int = 0) -> Renderer:
+    """A renderer for these settings, cached per process."""
+    return Renderer(intrinsics, shadows=shadows, nthreads=nthreads)
+
+
 def render_frame(
-    seed: int, split: str, index: int, config: RandomizationConfig, renderer: Renderer, stamp_ns: int = 0
+    seed: int,
+    split: str,
+    index: int,
+    config: RandomizationConfig,
+    renderer: Renderer,
+    stamp_ns: int = 0,
+    library: MeshLibrary | None = None,
 ) -> SynthFrame:
-    """Compose, render and corrupt frame ``index`` of the (seed, split) dataset."""
+    """Compose, render and corrupt frame ``index`` of the (seed, split) dataset.
+
+    With sensor presets the frame first draws its camera; a preset with other intrinsics than
+    ``renderer``'s is rendered by a cached renderer of the same settings.
+    """
     rng = frame_rng(seed, split, index)
-    scene = compose_scene(rng, config, renderer.intrinsics, split)
-    return synthesize(scene, renderer, config.sensor, rng, stamp_ns=stamp_ns, index=index)
+    preset = config.draw_sensor(rng)
+    sensor = config.sensor
+    if preset is not None:
+        sensor = preset.sensor
+        if preset.intrinsics != renderer.intrinsics:
+            renderer = renderer_for(preset.intrinsics, renderer.shadows, renderer.nthreads)
+    scene = compose_scene(rng, config, renderer.intrinsics, split, library, sensor)
+    return synthesize(scene, renderer, sensor, rng, stamp_ns=stamp_ns, index=index)
 
 
 def _depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
@@ -96,6 +125,7 @@ def _truth_to_json(truth: ObjectTruth) -> dict:
         "handle_visible_fraction": truth.handle_visible_fraction,
         "visible_pixels": truth.visible_pixels,
         "visible_fraction": truth.visible_fraction,
+        "family": truth.family,
     }
 
 
@@ -116,6 +146,7 @@ def _truth_from_json(record: dict) -> ObjectTruth:
         handle_visible_fraction=record["handle_visible_fraction"],
         visible_pixels=record["visible_pixels"],
         visible_fraction=record["visible_fraction"],
+        family=record.get("family", ""),
     )
 
 
@@ -145,24 +176,21 @@ def frame_record(synth: SynthFrame) -> dict:
         "stamp_ns": synth.frame.stamp_ns,
         "frame_id": synth.frame.frame_id,
         "camera_pose": synth.camera_pose.tolist(),
+        "intrinsics": asdict(synth.frame.intrinsics),
         "categories": {str(k): v for k, v in sorted(synth.frame.categories.items())},
         "objects": [_truth_to_json(t) for t in synth.objects],
     }
 
 
-_RENDERERS: dict[tuple[Intrinsics, bool, int], Renderer] = {}
-
-
 def write_shard(job: GenerationJob) -> int:
     """Render and write one shard; returns the number of frames written."""
-    key = (job.intrinsics, job.config.shadows, job.nthreads)
-    if key not in _RENDERERS:
-        _RENDERERS[key] = Renderer(job.intrinsics, shadows=job.config.shadows, nthreads=job.nthreads)
-    renderer = _RENDERERS[key]
+    renderer = renderer_for(job.intrinsics, job.config.shadows, job.nthreads)
     arrays: dict[str, np.ndarray] = {}
     records = []
     for k in range(job.count):
-        synth = render_frame(job.seed, job.split, job.first_index + k, job.config, renderer)
+        synth = render_frame(
+            job.seed, job.split, job.first_index + k, job.config, renderer, library=job.library
+        )
         if synth.frame.instance_mask.max(initial=0) > 255:
             raise ValueError("more than 255 instances do not fit the uint8 mask format")
         arrays[f"{k:05d}_rgb"] = synth.frame.rgb
@@ -224,11 +252,14 @@ def generate_dataset(
     workers: int = 2,
     shard_size: int = 32,
     progress: bool = True,
+    library: MeshLibrary | None = None,
 ) -> Path:
     """Write ``frames`` frames as shards plus ``index.json`` under ``out_dir``; returns the index path.
 
     Shards are rendered by ``workers`` spawned processes (1 = in this process). The output is
-    byte-identical for the same arguments whatever ``workers`` and machine load are.
+    byte-identical for the same arguments whatever ``workers`` and machine load are. Objects come
+    from ``library`` (default: the procedural instances of ``split``). With sensor presets in
+    ``config`` the intrinsics come from the presets (``intrinsics`` must then be None).
     """
     if frames <= 0:
         raise ValueError(f"frames must be positive, got {frames}")
@@ -237,13 +268,26 @@ def generate_dataset(
     if split not in SPLIT_IDS:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLIT_IDS)}")
     config = config or RandomizationConfig()
+    if config.sensor_presets:
+        if intrinsics is not None:
+            raise ValueError("with sensor presets the intrinsics come from the presets; pass intrinsics=None")
+        intrinsics = SENSOR_PRESETS[config.sensor_presets[0]].intrinsics
     intrinsics = intrinsics or Intrinsics.realsense_d435()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     nthreads = 1 if workers > 1 else 0
     jobs = [
         GenerationJob(
-            str(out), s, first, min(shard_size, frames - first), seed, split, config, intrinsics, nthreads
+            str(out),
+            s,
+            first,
+            min(shard_size, frames - first),
+            seed,
+            split,
+            config,
+            intrinsics,
+            nthreads,
+            library,
         )
         for s, first in enumerate(range(0, frames, shard_size))
     ]
@@ -260,6 +304,8 @@ def generate_dataset(
         "seed": seed,
         "split": split,
         "domain": config.sensor.name,
+        "sensors": list(config.sensor_presets),
+        "meshes": None if library is None or library.is_procedural else library.name,
         "intrinsics": asdict(intrinsics),
         "config": config.as_dict(),
         "shards": [
@@ -281,7 +327,8 @@ class SynthDataset:
     """Random-access reader of a dataset written by ``generate_dataset``.
 
     ``dataset[i]`` is a ``SynthFrame`` whose ``frame`` has float32 depth in metres (NaN = no
-    measurement; 1 mm steps, the storage format), the int32 instance mask and the categories, and
+    measurement; 1 mm steps, the storage format), the frame's intrinsics (``self.intrinsics`` is
+    the first sensor's), the int32 instance mask and the categories, and
     whose ``objects`` are the ground truth. Safe to use from DataLoader workers (each process opens
     shards itself).
     """
@@ -326,10 +373,11 @@ class SynthDataset:
         record = records[k]
         depth_mm = arrays[f"{k:05d}_depth_mm"]
         depth_m = np.where(depth_mm > 0, depth_mm.astype(np.float32) / np.float32(1000.0), np.float32(np.nan))
+        intrinsics = Intrinsics(**record["intrinsics"]) if "intrinsics" in record else self.intrinsics
         frame = RGBDFrame(
             rgb=arrays[f"{k:05d}_rgb"],
             depth_m=depth_m,
-            intrinsics=self.intrinsics,
+            intrinsics=intrinsics,
             stamp_ns=record["stamp_ns"],
             frame_id=record.get("frame_id", OPTICAL_FRAME_ID),
             instance_mask=arrays[f"{k:05d}_mask"].astype(np.int32),

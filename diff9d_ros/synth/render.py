@@ -5,26 +5,32 @@ frame, and one ray per pixel centre is cast with direction ``((u - cx) / fx, (v 
 so the hit distance along the ray *is* the z depth. Shading is Lambertian plus ambient with an
 optional Blinn-Phong specular lobe (Blinn, SIGGRAPH 1977) and hard shadows from the strongest
 light (one more cast from the hit points), all vectorised over pixels; the result is linear RGB
-(``noise.corrupt_rgb`` / ``noise.to_srgb8`` turn it into 8-bit sRGB).
+(``noise.corrupt_rgb`` / ``noise.to_srgb8`` turn it into 8-bit sRGB). Pixels that can only see the
+table or the floor are intersected with those boxes analytically instead of ray-cast
+(:meth:`Renderer._primary_hits`). Shadow rays are cast only from points whose ray towards the
+light passes through the bounding sphere of an object that can cast a shadow
+(:meth:`Renderer._shadow_candidates`), and from one pixel of each 2x2 block of one object.
 
-Ground-truth helpers: an object's *unoccluded* pixel count (cast its pixel box against a cached
-scene holding only that instance in its canonical frame, the rays moved into that frame; pixels
-outside the image count, so truncation lowers the visible fraction too), and mug handle
-visibility (ray-cast the handle's face centres: a centre is visible when the first hit along the
-ray from the camera lands on it, within 1 mm, inside the image).
+Ground-truth helpers: an object's *unoccluded* pixel count (the pixels it would cover with nothing
+in front of it, pixels outside the image included, so truncation lowers the visible fraction too),
+and mug handle visibility (ray-cast the handle's face centres: a centre is visible when the first
+hit along the ray from the camera lands on it, within 1 mm, inside the image). Both read the
+object's own mesh (``SceneObject.category_mesh``).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import open3d as o3d
+from scipy.spatial import ConvexHull
 
 from diff9d_ros.geometry.boxes import box_corners
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.synth.meshes import instance_mesh
-from diff9d_ros.synth.scene import Scene, SceneObject
+from diff9d_ros.synth.meshes import CategoryMesh
+from diff9d_ros.synth.scene import SUPPORT_NAMES, Scene, SceneObject
 
 INVALID_ID = o3d.t.geometry.RaycastingScene.INVALID_ID
 #: Bounding-box area (pixels) above which :meth:`Renderer.unoccluded_pixels` samples every 2nd pixel.
@@ -33,6 +39,14 @@ UNOCCLUDED_EXACT_PX = 20_000
 SHADOW_BIAS_M = 1e-3
 #: A handle sample counts as seen when the first hit lies within this distance of it, metres.
 HANDLE_HIT_TOLERANCE_M = 1e-3
+#: Lights lower than this (sine of the elevation) may shine under the table: no shadow-ray culling.
+CULL_MIN_LIGHT_SIN = 0.05
+#: Pixels of margin around an object's projected box within which primary rays are cast.
+FOOTPRINT_MARGIN_PX = 1.5
+#: Single-object raycasting scenes a renderer keeps for ground-truth queries.
+INSTANCE_SCENES = 64
+#: Cells per side of the light-space occupancy grid that culls shadow rays.
+SHADOW_GRID_CELLS = 256
 
 
 @dataclass
@@ -81,6 +95,11 @@ def _dot(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return vectors[:, 0] * d[0] + vectors[:, 1] * d[1] + vectors[:, 2] * d[2]
 
 
+def _rowwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot product of two (N, 3) arrays, without a BLAS call."""
+    return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
+
+
 def camera_from_object(scene: Scene, obj: SceneObject) -> np.ndarray:
     """4x4 transform from the object's local frame to the camera optical frame."""
     return np.linalg.inv(scene.camera_pose) @ obj.pose
@@ -99,16 +118,25 @@ def _pattern_weight(obj: SceneObject, local_m: np.ndarray) -> np.ndarray:
 class Renderer:
     """Renders ``Scene`` objects for fixed intrinsics; ray directions and instance scenes are cached."""
 
-    def __init__(self, intrinsics: Intrinsics, shadows: bool = True, nthreads: int = 0) -> None:
+    def __init__(
+        self, intrinsics: Intrinsics, shadows: bool = True, nthreads: int = 0, analytic_supports: bool = True
+    ) -> None:
         self.intrinsics = intrinsics
         self.shadows = shadows
         self.nthreads = nthreads
+        self.analytic_supports = analytic_supports
         v, u = np.mgrid[0 : intrinsics.height, 0 : intrinsics.width]
         self._dirs = _pixel_directions(intrinsics, u, v).reshape(-1, 3).astype(np.float32)
         self._view = self._dirs / np.linalg.norm(self._dirs, axis=1, keepdims=True)
         rays = np.concatenate([np.zeros_like(self._dirs), self._dirs], axis=1)
         self._rays = o3d.core.Tensor(rays)
-        self._instance_scenes: dict[tuple[str, int], o3d.t.geometry.RaycastingScene] = {}
+        self._ray_array = rays
+        #: The top-left pixel of each pixel's 2x2 block (shadow rays on supports are cast there).
+        self._anchor = ((v & ~1) * intrinsics.width + (u & ~1)).reshape(-1)
+        self._pixel = np.arange(intrinsics.width * intrinsics.height)
+        self._instance_scenes: OrderedDict[tuple[str, str, int], o3d.t.geometry.RaycastingScene] = (
+            OrderedDict()
+        )
 
     def build(self, scene: Scene) -> o3d.t.geometry.RaycastingScene:
         """A raycasting scene with every object in the camera frame; geometry id = object index."""
@@ -124,26 +152,135 @@ class Renderer:
             raycaster.add_triangles(o3d.core.Tensor(vertices), o3d.core.Tensor(mesh.faces.astype(np.uint32)))
         return raycaster
 
-    def render(self, scene: Scene) -> RenderResult:
-        """Depth (float32 m, NaN = no surface), instance mask (int32), linear RGB (float32) and more."""
+    def _primary_hits(
+        self, scene: Scene, raycaster: o3d.t.geometry.RaycastingScene
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Geometry id (INVALID_ID = none), hit distance along the (x, y, 1) ray and face normal
+        (zero where none) per pixel.
+
+        With ``analytic_supports``, box-shaped supports (table, floor) and the camera above the
+        table top, only pixels inside the
+        projected boxes of the other objects are ray-cast; every other pixel can only see a
+        support, and its hit comes from an exact ray-box (slab) intersection (Kay and Kajiya,
+        SIGGRAPH 1986) with the table, then, where it misses, with the floor (which lies entirely
+        below the table, so a ray meeting the table cannot meet the floor first).
+        """
+        n = self.intrinsics.width * self.intrinsics.height
+        supports = sorted(
+            (i for i, o in enumerate(scene.objects) if o.name in SUPPORT_NAMES),
+            key=lambda i: SUPPORT_NAMES.index(scene.objects[i].name),
+        )  # the table, then the floor below it
+        analytic = (
+            self.analytic_supports and scene.camera_pose[2, 3] > 0 and len(supports) == len(SUPPORT_NAMES)
+        )
+        need = self._object_footprint(scene) if analytic else None
+        if need is None or any(scene.objects[i].kind != "box" for i in supports):
+            hits = raycaster.cast_rays(self._rays, nthreads=self.nthreads)
+            return hits["geometry_ids"].numpy(), hits["t_hit"].numpy(), hits["primitive_normals"].numpy()
+        geometry = np.full(n, INVALID_ID, dtype=np.uint32)
+        t_hit = np.full(n, np.inf, dtype=np.float32)
+        face = np.full(n, 6 * len(supports), dtype=np.intp)  # the last row of face_normals: none
+        face_normals = []
+        open_pixels = np.flatnonzero(~need)  # pixels no other object can cover
+        for j, i in enumerate(supports):
+            t, box_face, box_normals = self._box_hits(scene, scene.objects[i], open_pixels)
+            hit = np.isfinite(t)
+            chosen = open_pixels[hit]
+            geometry[chosen], t_hit[chosen], face[chosen] = i, t[hit], box_face[hit] + 6 * j
+            face_normals.append(box_normals)
+            open_pixels = open_pixels[~hit]  # a camera above the table sees the floor only around it
+        face_normals.append(np.zeros((1, 3), dtype=np.float32))
+        normals = np.concatenate(face_normals).take(face, axis=0)
+        cast = np.flatnonzero(need)
+        if len(cast):
+            rays = o3d.core.Tensor(self._ray_array.take(cast, axis=0))
+            hits = raycaster.cast_rays(rays, nthreads=self.nthreads)
+            geometry[cast] = hits["geometry_ids"].numpy()
+            t_hit[cast] = hits["t_hit"].numpy()
+            normals[cast] = hits["primitive_normals"].numpy()
+        return geometry, t_hit, normals
+
+    def _object_footprint(self, scene: Scene) -> np.ndarray | None:
+        """Pixels inside the image of the boxes of the non-support objects (the convex hull of the
+        projected corners, grown by FOOTPRINT_MARGIN_PX); None when one reaches behind the camera
+        plane."""
         h, w = self.intrinsics.height, self.intrinsics.width
-        n = h * w
+        need = np.zeros((h, w), dtype=bool)
+        for obj in scene.objects:
+            if obj.name in SUPPORT_NAMES:
+                continue
+            transform = camera_from_object(scene, obj)
+            corners = box_corners(transform[:3, :3], transform[:3, 3], obj.size_m())
+            if np.any(corners[:, 2] <= 1e-3):
+                return None
+            uv = self.intrinsics.project(corners)
+            u0, v0 = np.maximum(np.floor(uv.min(axis=0)).astype(int) - 1, 0)
+            u1, v1 = np.minimum(np.ceil(uv.max(axis=0)).astype(int) + 1, (w - 1, h - 1))
+            if u0 > u1 or v0 > v1:
+                continue
+            hull = uv[ConvexHull(uv).vertices]  # counter-clockwise
+            edges = np.roll(hull, -1, axis=0) - hull
+            lengths = np.linalg.norm(edges, axis=1)
+            uu, vv = np.arange(u0, u1 + 1)[None, :], np.arange(v0, v1 + 1)[:, None]
+            inside = np.ones((v1 - v0 + 1, u1 - u0 + 1), dtype=bool)
+            for (eu, ev), (pu, pv), length in zip(edges, hull, lengths, strict=True):
+                # signed distance to the left of the edge; the hull lies to its left
+                inside &= (eu * (vv - pv) - ev * (uu - pu)) >= -FOOTPRINT_MARGIN_PX * length
+            need[v0 : v1 + 1, u0 : u1 + 1] |= inside
+        return need.reshape(-1)
+
+    def _box_hits(
+        self, scene: Scene, obj: SceneObject, pixels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Entry distance along the rays of ``pixels`` (flat indices; inf = miss), entry face (0-5:
+        -x, +x, -y, +y, -z, +z of the box) and the six outward face normals (camera frame) of the
+        box primitive ``obj``, by the slab method (a ray's direction in the box frame is
+        ``R (x_u, y_v, 1)``)."""
+        box_from_camera = np.linalg.inv(camera_from_object(scene, obj))
+        rotation = box_from_camera[:3, :3].astype(np.float32)
+        origin = box_from_camera[:3, 3].astype(np.float32)
+        half = (obj.dims_m / 2.0).astype(np.float32)
+        x, y = self._dirs[:, 0].take(pixels), self._dirs[:, 1].take(pixels)
+        entries, leaves, positive = [], [], []
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for a in range(3):
+                direction = rotation[a, 0] * x + rotation[a, 1] * y + rotation[a, 2]
+                inverse = np.float32(1.0) / direction
+                low, high = (-half[a] - origin[a]) * inverse, (half[a] - origin[a]) * inverse
+                entries.append(np.fmin(low, high))
+                leaves.append(np.fmax(low, high))
+                positive.append(direction > 0)
+        t_near = np.fmax(np.fmax(entries[0], entries[1]), entries[2])
+        t_far = np.fmin(np.fmin(leaves[0], leaves[1]), leaves[2])
+        axis = np.where(entries[2] >= t_near, 2, np.where(entries[1] >= t_near, 1, 0))
+        entering_positive = np.where(axis == 2, positive[2], np.where(axis == 1, positive[1], positive[0]))
+        face = (2 * axis + ~entering_positive).astype(np.intp)  # moving along +a enters the -a face
+        t = np.where((t_near <= t_far) & (t_near > 0), t_near, np.float32(np.inf))
+        normals = np.stack([sign * rotation[a] for a in range(3) for sign in (-1.0, 1.0)]).astype(np.float32)
+        return t, face, normals
+
+    def render(self, scene: Scene) -> RenderResult:
+        """Depth (float32 m, NaN = no surface), instance mask (int32), linear RGB (float32) and more.
+
+        Shading runs over every pixel at once (a table fills most of the image, so gathering the
+        hit pixels first would copy nearly everything); per-object values come from small tables
+        indexed by the hit's object, with one extra row for "no surface".
+        """
+        h, w = self.intrinsics.height, self.intrinsics.width
+        n_objects = len(scene.objects)
         raycaster = self.build(scene)
-        hits = raycaster.cast_rays(self._rays, nthreads=self.nthreads)
-        geometry = hits["geometry_ids"].numpy()
-        pixels = np.flatnonzero(geometry != INVALID_ID)
-        index = geometry[pixels].astype(np.intp)
-        t_hit = hits["t_hit"].numpy()[pixels]
+        geometry, t_hit, normals = self._primary_hits(scene, raycaster)
+        valid = geometry != INVALID_ID
+        index = np.where(valid, geometry, n_objects).astype(np.intp)
+        depth = np.where(valid, t_hit, np.float32(np.nan))
+        mask_ids = np.array([o.mask_id for o in scene.objects] + [0], dtype=np.int32)
+        object_index = np.where(valid, geometry.astype(np.int32), np.int32(-1))
+        points = self._dirs * np.where(valid, t_hit, np.float32(0.0))[:, None]
 
-        depth = np.full(n, np.nan, dtype=np.float32)
-        depth[pixels] = t_hit
-        instance_mask = np.zeros(n, dtype=np.int32)
-        instance_mask[pixels] = np.array([o.mask_id for o in scene.objects], dtype=np.int32)[index]
-        object_index = np.full(n, -1, dtype=np.int32)
-        object_index[pixels] = index
-
-        points = self._dirs[pixels] * t_hit[:, None]
-        albedo = np.array([o.appearance.colour for o in scene.objects], dtype=np.float32)[index]
+        colours = np.array([o.appearance.colour for o in scene.objects] + [scene.background_rgb], np.float32)
+        weights = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+        albedo = colours.take(index, axis=0)
+        luminance = np.r_[colours[:-1] @ weights, np.float32(1.0)].astype(np.float32).take(index)
         for i, obj in enumerate(scene.objects):
             if obj.appearance.pattern == "plain":
                 continue
@@ -155,41 +292,46 @@ class Renderer:
             weight = _pattern_weight(obj, local)[:, None]
             second = obj.appearance.colour2.astype(np.float32)
             albedo[rows] = albedo[rows] * (1.0 - weight) + second * weight
+            luminance[rows] = _dot(albedo[rows], weights)
 
-        normals = hits["primitive_normals"].numpy()[pixels]
-        view = self._view[pixels]
-        facing = np.einsum("ij,ij->i", normals, view)
-        normals *= np.where(facing > 0, np.float32(-1.0), np.float32(1.0))[:, None]
-        view_cos = np.zeros(n, dtype=np.float32)
-        view_cos[pixels] = np.abs(facing)
+        facing = _rowwise_dot(normals, self._view)
+        towards = np.where(facing > 0, np.float32(-1.0), np.float32(1.0))  # turns normals to the camera
+        view_cos = np.abs(facing)
 
         world_to_camera = scene.camera_pose[:3, :3].T
-        shade = np.full(len(pixels), scene.ambient, dtype=np.float32)
-        ks = np.array([o.appearance.specular for o in scene.objects], dtype=np.float32)[index]
+        shade = np.full(h * w, scene.ambient, dtype=np.float32)
+        ks = np.array([o.appearance.specular for o in scene.objects] + [0.0], dtype=np.float32)[index]
         glossy = np.flatnonzero(ks > 0)
-        shininess = np.array([o.appearance.shininess for o in scene.objects], dtype=np.float32)[index[glossy]]
-        specular = np.zeros(len(pixels), dtype=np.float32)
+        shininess = np.array([o.appearance.shininess for o in scene.objects] + [1.0], np.float32)[
+            index[glossy]
+        ]
+        specular = np.zeros(h * w, dtype=np.float32)
         strongest = int(np.argmax([light.intensity for light in scene.lights])) if scene.lights else -1
         for k, light in enumerate(scene.lights):
             direction = (world_to_camera @ light.direction).astype(np.float32)
-            lambert = np.maximum(_dot(normals, direction), np.float32(0.0))
+            cos_light = _dot(normals, direction) * towards
+            lambert = np.maximum(cos_light, np.float32(0.0))
             if k == strongest and self.shadows:
-                lambert *= self._unshadowed(raycaster, points, normals, direction, lambert > 0, pixels, index)
+                lambert *= self._unshadowed(
+                    scene, raycaster, points, normals, towards, direction, lambert > 0, index
+                )
             shade += np.float32(light.intensity) * lambert
             if len(glossy):
-                half = direction - view[glossy]
-                half /= np.sqrt(np.einsum("ij,ij->i", half, half))[:, None]
-                cos_half = np.maximum(np.einsum("ij,ij->i", normals[glossy], half), np.float32(0.0))
-                lobe = cos_half**shininess * (lambert[glossy] > 0)
-                specular[glossy] += np.float32(light.intensity) * ks[glossy] * lobe
-        rgb = np.empty((n, 3), dtype=np.float32)
-        rgb[:] = scene.background_rgb.astype(np.float32)
-        rgb[pixels] = albedo * shade[:, None] + specular[:, None]
-        luminance = np.ones(n, dtype=np.float32)
-        luminance[pixels] = _dot(albedo, np.array([0.2126, 0.7152, 0.0722]))
+                specular[glossy] += (
+                    np.float32(light.intensity)
+                    * ks[glossy]
+                    * self._blinn_phong(
+                        cos_light[glossy], view_cos[glossy], _dot(self._view[glossy], direction), shininess
+                    )
+                    * (lambert[glossy] > 0)
+                )
+        rgb = albedo
+        rgb *= shade[:, None]
+        rgb += specular[:, None]
+        rgb[np.flatnonzero(~valid)] = colours[-1]
         return RenderResult(
             depth_m=depth.reshape(h, w),
-            instance_mask=instance_mask.reshape(h, w),
+            instance_mask=mask_ids[index].reshape(h, w),
             linear_rgb=rgb.reshape(h, w, 3),
             object_index=object_index.reshape(h, w),
             view_cos=view_cos.reshape(h, w),
@@ -197,60 +339,152 @@ class Renderer:
             raycaster=raycaster,
         )
 
+    @staticmethod
+    def _blinn_phong(
+        cos_light: np.ndarray, cos_view: np.ndarray, light_dot_ray: np.ndarray, shininess: np.ndarray
+    ) -> np.ndarray:
+        """Blinn-Phong lobe ``(n . h)^s`` with ``h = (l - v) / |l - v|`` (l the unit light direction,
+        v the unit viewing ray): ``n . h = (n . l + cos_view) / sqrt(2 - 2 l . v)``, all scalars per
+        pixel. The power is taken only where it can exceed 1e-4 (the highlights)."""
+        cos_half = (cos_light + cos_view) / np.sqrt(np.maximum(2.0 - 2.0 * light_dot_ray, np.float32(1e-12)))
+        cos_half = np.clip(cos_half, np.float32(0.0), np.float32(1.0))
+        lobe = np.zeros_like(cos_half)
+        bright = np.flatnonzero(cos_half > np.float32(1e-4) ** (np.float32(1.0) / shininess))
+        lobe[bright] = cos_half[bright] ** shininess[bright]
+        return lobe
+
     def _unshadowed(
         self,
+        scene: Scene,
         raycaster: o3d.t.geometry.RaycastingScene,
         points: np.ndarray,
         normals: np.ndarray,
+        towards: np.ndarray,
         direction: np.ndarray,
         facing_light: np.ndarray,
-        pixels: np.ndarray,
         object_index: np.ndarray,
     ) -> np.ndarray:
         """1 where the light is visible from the surface point, 0 in shadow or facing away.
 
-        Shadow rays are cast from the even image rows; a pixel of an odd row copies the pixel
-        above it when both lie on the same object and face the light, and casts its own ray
-        otherwise. Shadow boundaries that run across a surface are so placed to one row.
+        Visibility is resolved on the top-left pixel of each 2x2 block: a pixel whose block corner
+        lies on the same object and faces the light copies it (shadow edges are so placed to a
+        pixel); the others test their own ray, cast only when :meth:`_shadow_candidates` finds
+        something that could block it. ``towards`` (+-1) turns ``normals`` to the camera.
         """
-        width = self.intrinsics.width
-        position = np.full(self.intrinsics.width * self.intrinsics.height, -1, dtype=np.int64)
-        position[pixels] = np.arange(len(pixels))
-        candidates = np.flatnonzero(facing_light)
-        odd = (pixels[candidates] // width) % 2 == 1
-        above = np.full(len(candidates), -1, dtype=np.int64)
-        above[odd] = position[pixels[candidates[odd]] - width]
-        copies = above >= 0
-        copies[copies] = facing_light[above[copies]] & (
-            object_index[above[copies]] == object_index[candidates[copies]]
+        anchor = self._anchor
+        copies = (
+            facing_light
+            & (object_index.take(anchor) == object_index)
+            & facing_light.take(anchor)
+            & (anchor != self._pixel)
         )
-        cast = candidates[~copies]
-        rays = np.empty((len(cast), 6), dtype=np.float32)
-        rays[:, :3] = points[cast] + np.float32(SHADOW_BIAS_M) * normals[cast]
+        own = np.flatnonzero(facing_light & ~copies)
+        own = own[self._shadow_candidates(scene, points.take(own, axis=0), object_index.take(own), direction)]
+        rays = np.empty((len(own), 6), dtype=np.float32)
+        offset = (np.float32(SHADOW_BIAS_M) * towards.take(own))[:, None] * normals.take(own, axis=0)
+        rays[:, :3] = points.take(own, axis=0) + offset
         rays[:, 3:] = direction
         blocked = raycaster.test_occlusions(o3d.core.Tensor(rays), nthreads=self.nthreads).numpy()
-        lit = np.zeros(len(points), dtype=np.float32)
-        lit[cast] = ~blocked
-        lit[candidates[copies]] = lit[above[copies]]
+        lit = facing_light.astype(np.float32)
+        lit[own[blocked]] = 0.0
+        lit[copies] = lit.take(anchor)[copies]
         return lit
 
-    def _instance_scene(self, category: str, instance_id: int) -> o3d.t.geometry.RaycastingScene:
-        key = (category, instance_id)
-        if key not in self._instance_scenes:
-            mesh = instance_mesh(category, instance_id).mesh
-            raycaster = o3d.t.geometry.RaycastingScene()
-            raycaster.add_triangles(
-                o3d.core.Tensor(mesh.vertices.astype(np.float32)),
-                o3d.core.Tensor(mesh.faces.astype(np.uint32)),
-            )
-            self._instance_scenes[key] = raycaster
-        return self._instance_scenes[key]
+    def _shadow_candidates(
+        self, scene: Scene, points: np.ndarray, object_index: np.ndarray, direction: np.ndarray
+    ) -> np.ndarray:
+        """Points whose ray towards the light may hit something: True where the ray's footprint in
+        the light's view falls into the bounding disc of a non-support object (a cell of a
+        SHADOW_GRID_CELLS^2 occupancy grid, conservatively rasterised), or, for floor points, of
+        the table. A light at or below the horizon makes every point a candidate."""
+        direction_world = scene.camera_pose[:3, :3] @ direction
+        if direction_world[2] < CULL_MIN_LIGHT_SIN:
+            return np.ones(len(points), dtype=bool)
+        helper = np.array([1.0, 0.0, 0.0]) if abs(direction[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+        axis_u = np.cross(direction, helper)
+        axis_u /= np.linalg.norm(axis_u)
+        axis_v = np.cross(direction, axis_u)
+        spheres = [(i, *self._bounding_sphere(scene, o)) for i, o in enumerate(scene.objects)]
+        blockers = [(c, r) for i, c, r in spheres if scene.objects[i].name not in SUPPORT_NAMES]
+        candidates = np.zeros(len(points), dtype=bool)
+        u = _dot(points, axis_u)
+        v = _dot(points, axis_v)
+        if blockers:
+            centres = np.array([[c @ axis_u, c @ axis_v] for c, _ in blockers])
+            radii = np.array([r for _, r in blockers])
+            low, high = (centres - radii[:, None]).min(axis=0), (centres + radii[:, None]).max(axis=0)
+            cell = max((high - low).max() / SHADOW_GRID_CELLS, 1e-4)
+            shape = np.ceil((high - low) / cell).astype(int) + 1
+            grid = np.zeros(shape, dtype=bool)
+            ix, iy = np.ogrid[0 : shape[0], 0 : shape[1]]
+            for (cu, cv), radius in zip(centres, radii, strict=True):
+                reach = radius + cell * 0.71  # a cell counts when any part of it may touch the disc
+                grid |= (
+                    (low[0] + (ix + 0.5) * cell - cu) ** 2 + (low[1] + (iy + 0.5) * cell - cv) ** 2
+                ) <= reach**2
+            cu = np.floor((u - low[0]) / cell).astype(np.int64)
+            cv = np.floor((v - low[1]) / cell).astype(np.int64)
+            inside = (cu >= 0) & (cu < shape[0]) & (cv >= 0) & (cv < shape[1])
+            candidates[inside] = grid[cu[inside], cv[inside]]
+        floor = [i for i, o in enumerate(scene.objects) if o.name == SUPPORT_NAMES[1]]
+        table = [(c, r) for i, c, r in spheres if scene.objects[i].name == SUPPORT_NAMES[0]]
+        if floor and table:
+            on_floor = np.flatnonzero(object_index == floor[0])
+            centre, radius = table[0]
+            du, dv = u[on_floor] - centre @ axis_u, v[on_floor] - centre @ axis_v
+            candidates[on_floor] |= du * du + dv * dv <= radius * radius
+        return candidates
 
-    def unoccluded_pixels(self, scene: Scene, obj: SceneObject) -> int:
+    @staticmethod
+    def _bounding_sphere(scene: Scene, obj: SceneObject) -> tuple[np.ndarray, float]:
+        """Centre (camera frame) and radius of a sphere around the object's mesh box."""
+        low, high = obj.mesh().bounds
+        transform = camera_from_object(scene, obj)
+        centre_local = (low + high) / 2.0
+        return transform[:3, :3] @ centre_local + transform[:3, 3], float(np.linalg.norm(high - low) / 2.0)
+
+    def _instance_scene(self, record: CategoryMesh) -> o3d.t.geometry.RaycastingScene:
+        """A raycasting scene of the mesh alone (the INSTANCE_SCENES most recently used are kept)."""
+        if record.key in self._instance_scenes:
+            self._instance_scenes.move_to_end(record.key)
+            return self._instance_scenes[record.key]
+        raycaster = o3d.t.geometry.RaycastingScene()
+        raycaster.add_triangles(
+            o3d.core.Tensor(record.mesh.vertices.astype(np.float32)),
+            o3d.core.Tensor(record.mesh.faces.astype(np.uint32)),
+        )
+        self._instance_scenes[record.key] = raycaster
+        if len(self._instance_scenes) > INSTANCE_SCENES:
+            self._instance_scenes.popitem(last=False)
+        return raycaster
+
+    def _instance_hits(self, obj: SceneObject, transform: np.ndarray, u: np.ndarray, v: np.ndarray) -> int:
+        """How many of the pixel rays (u, v) (any shape) hit the object alone (its canonical-frame
+        scene; the rays moved into that frame)."""
+        if u.size == 0:
+            return 0
+        rotation, translation = transform[:3, :3], transform[:3, 3]
+        dx = ((u - self.intrinsics.cx) / self.intrinsics.fx).reshape(-1, 1)
+        dy = ((v - self.intrinsics.cy) / self.intrinsics.fy).reshape(-1, 1)
+        rays = np.empty((dx.shape[0], 6), dtype=np.float32)
+        rays[:, :3] = -translation @ rotation
+        rays[:, 3:] = dx * rotation[0] + dy * rotation[1] + rotation[2]
+        hits = self._instance_scene(obj.category_mesh).cast_rays(
+            o3d.core.Tensor(rays), nthreads=self.nthreads
+        )
+        return int(np.count_nonzero(hits["geometry_ids"].numpy() != INVALID_ID))
+
+    def unoccluded_pixels(self, scene: Scene, obj: SceneObject, result: RenderResult | None = None) -> int:
         """Pixels the object would cover with nothing in front of it, on an unbounded image plane.
 
-        Boxes larger than ``UNOCCLUDED_EXACT_PX`` pixels are sampled on every second row and
-        column and the count scaled by 4 (relative error well under 1 % at that size).
+        Cast against the object alone over its projected box; boxes larger than
+        ``UNOCCLUDED_EXACT_PX`` pixels are sampled on every second row and column and the count
+        scaled by 4 (relative error well under 1 % at that size). Given the frame's ``result``, a
+        camera above the table plane (z > 0) and an object resting on or above it, the count is
+        the object's visible pixels plus casts of only the box pixels where another non-support
+        object lies in front, or that fall outside the image (sampled like the boxes above when the
+        box is large): a ray that first meets the table or the floor from above cannot meet an
+        object standing on the table behind it.
         """
         transform = camera_from_object(scene, obj)
         corners = box_corners(transform[:3, :3], transform[:3, 3], obj.size_m())
@@ -259,21 +493,48 @@ class Renderer:
         uv = self.intrinsics.project(corners)
         u0, v0 = np.floor(uv.min(axis=0)).astype(int)
         u1, v1 = np.ceil(uv.max(axis=0)).astype(int)
-        rotation, translation = transform[:3, :3], transform[:3, 3]
-        stride = 2 if (u1 - u0 + 1) * (v1 - v0 + 1) > UNOCCLUDED_EXACT_PX else 1
-        dx = (np.arange(u0, u1 + 1, stride) - self.intrinsics.cx) / self.intrinsics.fx
-        dy = (np.arange(v0, v1 + 1, stride) - self.intrinsics.cy) / self.intrinsics.fy
-        rays = np.empty((len(dy), len(dx), 6), dtype=np.float32)
-        rays[..., :3] = -translation @ rotation
-        rays[..., 3:] = dx[None, :, None] * rotation[0] + dy[:, None, None] * rotation[1] + rotation[2]
-        raycaster = self._instance_scene(obj.kind, obj.instance_id)
-        hits = raycaster.cast_rays(o3d.core.Tensor(rays.reshape(-1, 6)), nthreads=self.nthreads)
-        return stride * stride * int(np.count_nonzero(hits["geometry_ids"].numpy() != INVALID_ID))
+        area = (u1 - u0 + 1) * (v1 - v0 + 1)
+        above_table = (
+            scene.camera_pose[2, 3] > 0
+            and obj.pose[2, 3] - np.abs(obj.pose[2, :3]) @ obj.size_m() / 2 > -1e-4
+        )
+        if result is not None and above_table:
+            return self._unoccluded_from_render(scene, obj, transform, (u0, v0, u1, v1), result)
+        stride = 2 if area > UNOCCLUDED_EXACT_PX else 1
+        uu, vv = np.meshgrid(np.arange(u0, u1 + 1, stride), np.arange(v0, v1 + 1, stride))
+        return stride * stride * self._instance_hits(obj, transform, uu, vv)
+
+    def _unoccluded_from_render(
+        self,
+        scene: Scene,
+        obj: SceneObject,
+        transform: np.ndarray,
+        box_px: tuple[int, int, int, int],
+        result: RenderResult,
+    ) -> int:
+        u0, v0, u1, v1 = box_px
+        h, w = self.intrinsics.height, self.intrinsics.width
+        iu0, iv0, iu1, iv1 = max(u0, 0), max(v0, 0), min(u1, w - 1), min(v1, h - 1)
+        own = next(i for i, o in enumerate(scene.objects) if o is obj)
+        count = 0
+        if iu0 <= iu1 and iv0 <= iv1:
+            window = result.object_index[iv0 : iv1 + 1, iu0 : iu1 + 1]
+            count = int(np.count_nonzero(window == own))
+            blocking = np.array([o.name not in SUPPORT_NAMES for o in scene.objects] + [False])
+            in_front = blocking[window] & (window != own)  # index -1 (no surface) maps to False
+            rows, cols = np.nonzero(in_front)
+            count += self._instance_hits(obj, transform, cols + iu0, rows + iv0)
+        if (u0, v0, u1, v1) != (iu0, iv0, iu1, iv1):
+            stride = 2 if (u1 - u0 + 1) * (v1 - v0 + 1) > UNOCCLUDED_EXACT_PX else 1
+            uu, vv = np.meshgrid(np.arange(u0, u1 + 1, stride), np.arange(v0, v1 + 1, stride))
+            outside = (uu < 0) | (uu >= w) | (vv < 0) | (vv >= h)
+            count += stride * stride * self._instance_hits(obj, transform, uu[outside], vv[outside])
+        return count
 
     def handle_visible_fraction(self, scene: Scene, obj: SceneObject, result: RenderResult) -> float:
         """Fraction of the mug's handle face centres seen by the camera (see module docstring)."""
-        record = instance_mesh(obj.kind, obj.instance_id)
-        if not np.any(record.handle_faces):
+        record = obj.category_mesh
+        if record is None or not np.any(record.handle_faces):
             raise ValueError(f"object {obj.name} ({obj.kind}) has no handle")
         transform = camera_from_object(scene, obj)
         centres = record.mesh.triangles_center[record.handle_faces]

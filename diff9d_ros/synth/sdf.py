@@ -27,7 +27,7 @@ from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.nocs import DENSITY_KG_M3
-from diff9d_ros.synth.meshes import instance_mesh
+from diff9d_ros.synth.meshes import CategoryMesh
 from diff9d_ros.synth.scene import Appearance, Light, Scene, SceneObject
 
 SDF_VERSION = "1.9"
@@ -112,8 +112,12 @@ def _geometry(parent: ET.Element, obj: SceneObject, mesh_uri: str | None) -> Non
         _sub(_sub(geometry, "sphere"), "radius", _num(obj.dims_m[0]))
 
 
-def model_name(category: str, instance_id: int) -> str:
-    return f"diff9d_{category}_{instance_id:04d}"
+def model_name(record: CategoryMesh) -> str:
+    """``diff9d_<category>_<id>`` for procedural meshes, ``diff9d_<category>_<family>_<id>`` for files."""
+    if record.source == "procedural":
+        return f"diff9d_{record.category}_{record.instance_id:04d}"
+    family = "".join(c if c.isalnum() else "_" for c in record.family)
+    return f"diff9d_{record.category}_{family}_{record.instance_id:04d}"
 
 
 def _inertial(parent: ET.Element, mesh: trimesh.Trimesh, density_kg_m3: float) -> None:
@@ -145,12 +149,12 @@ def _mesh_link(parent: ET.Element, obj: SceneObject, uri: str, static: bool) -> 
     _material(visual, obj.appearance)
 
 
-def export_model(category: str, instance_id: int, models_dir: Path) -> str:
+def export_model(record: CategoryMesh, models_dir: Path) -> str:
     """Write ``models_dir/<name>/`` (OBJ mesh, model.config, model.sdf); returns the model name."""
-    name = model_name(category, instance_id)
+    category, instance_id = record.category, record.instance_id
+    name = model_name(record)
     folder = models_dir / name
     (folder / "meshes").mkdir(parents=True, exist_ok=True)
-    record = instance_mesh(category, instance_id)
     obj_text = trimesh.exchange.obj.export_obj(
         record.mesh, include_normals=False, include_texture=False, digits=6
     )
@@ -162,12 +166,14 @@ def export_model(category: str, instance_id: int, models_dir: Path) -> str:
     _sub(
         config,
         "description",
-        f"diff9d_ros procedural {category}, instance {instance_id}, NOCS canonical frame",
+        f"diff9d_ros {category} ({record.family}), instance {instance_id}, NOCS canonical frame",
     )
     _write_xml(config, folder / "model.config")
     sdf = ET.Element("sdf", version=SDF_VERSION)
     model = _sub(sdf, "model", name=name)
-    placeholder = SceneObject(name, category, np.eye(4), Appearance(colour=np.full(3, 0.5)), 1, instance_id)
+    placeholder = SceneObject(
+        name, category, np.eye(4), Appearance(colour=np.full(3, 0.5)), 1, instance_id, category_mesh=record
+    )
     _mesh_link(model, placeholder, f"meshes/{name}.obj", static=False)
     _write_xml(sdf, folder / "model.sdf")
     return name
@@ -241,13 +247,14 @@ def export_world(
         model = _sub(world, "model", name=obj.name)
         _sub(model, "pose", pose_to_sdf(obj.pose))
         if obj.is_category:
-            name_ = export_model(obj.kind, obj.instance_id, models_dir)
+            name_ = export_model(obj.category_mesh, models_dir)
             _sub(
                 model,
                 f"{{{NAMESPACE}}}object",
                 category=obj.kind,
                 instance_id=str(obj.instance_id),
                 mask_id=str(obj.mask_id),
+                family=obj.family,
             )
             _mesh_link(model, obj, f"model://{name_}/meshes/{name_}.obj", static=False)
         else:
@@ -342,6 +349,10 @@ def load_world(world_path: str | Path, model_paths: list[str | Path] | None = No
         tag = model.find(f"{{{NAMESPACE}}}object")
         if tag is not None:
             mesh_path = _resolve_uri(visual.findtext("geometry/mesh/uri"), search)
+            instance_id = int(tag.get("instance_id"))
+            record = CategoryMesh.from_file(
+                mesh_path, tag.get("category"), instance_id=instance_id, family=tag.get("family") or None
+            )
             objects.append(
                 SceneObject(
                     model.get("name"),
@@ -349,8 +360,9 @@ def load_world(world_path: str | Path, model_paths: list[str | Path] | None = No
                     pose,
                     _appearance(visual),
                     mask_id=int(tag.get("mask_id")),
-                    instance_id=int(tag.get("instance_id")),
+                    instance_id=instance_id,
                     mesh_file=str(mesh_path),
+                    category_mesh=record,
                 )
             )
         else:

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.camera import Intrinsics
+from diff9d_ros.synth.library import MeshLibrary
 from diff9d_ros.synth.noise import RandomizationConfig
 from diff9d_ros.synth.scene import (
     SUPPORT_NAMES,
@@ -96,16 +97,18 @@ def make_sequence(
     config: RandomizationConfig,
     intrinsics: Intrinsics,
     split: str = "test",
+    library: MeshLibrary | None = None,
 ) -> Iterator[tuple[int, Scene]]:
-    """Yield ``(stamp_ns, scene)`` for ``round(seconds * fps)`` frames (each scene is a fresh copy)."""
+    """Yield ``(stamp_ns, scene)`` for ``round(seconds * fps)`` frames (each scene is a fresh copy;
+    objects from ``library``, default the procedural instances of ``split``)."""
     if seconds <= 0 or fps <= 0:
         raise ValueError(f"seconds and fps must be positive, got {seconds}, {fps}")
     rng = np.random.default_rng([seed, 7])
-    scene = compose_scene(rng, config, intrinsics, split)
+    scene = compose_scene(rng, config, intrinsics, split, library)
     motions = _choose_motions(scene, rng)
     centres = np.array([o.pose[:3, 3] for o in scene.category_objects()] or [np.zeros(3)])
     target = np.array([*centres.mean(axis=0)[:2], 0.03])
-    distance = rng.uniform(*config.camera_distance_m)
+    distance = float(np.linalg.norm(scene.camera_pose[:3, 3] - target))  # the composed scene's distance
     elevation = np.radians(
         rng.uniform(max(config.camera_elevation_deg[0], 35.0), config.camera_elevation_deg[1])
     )

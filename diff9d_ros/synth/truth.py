@@ -33,6 +33,8 @@ class ObjectTruth:
     ``symmetric``: rotation about the canonical y axis is unobservable in this view.
     ``handle_visible`` / ``handle_visible_fraction`` are None for everything but mugs.
     ``visible_fraction`` = visible pixels / pixels it would cover unoccluded and untruncated.
+    ``family`` is the object mesh's sub-family (:mod:`diff9d_ros.synth.families`, or a mesh
+    folder's family), for per-family reports.
     """
 
     detection: Detection
@@ -42,6 +44,7 @@ class ObjectTruth:
     handle_visible_fraction: float | None
     visible_pixels: int
     visible_fraction: float
+    family: str = ""
 
     @property
     def category(self) -> str:
@@ -81,7 +84,7 @@ def synthesize(
     for obj in scene.category_objects():
         transform = camera_from_object(scene, obj)
         visible = int(visible_counts[obj.mask_id]) if obj.mask_id < len(visible_counts) else 0
-        full = renderer.unoccluded_pixels(scene, obj)
+        full = renderer.unoccluded_pixels(scene, obj, result)
         handle_fraction = None
         handle_visible = None
         symmetric = SYMMETRY[obj.kind] == "y"
@@ -106,6 +109,7 @@ def synthesize(
                 handle_visible_fraction=handle_fraction,
                 visible_pixels=visible,
                 visible_fraction=visible / full if full else 0.0,
+                family=obj.family,
             )
         )
     frame = RGBDFrame(

@@ -14,7 +14,6 @@ from typing import Any
 from diff9d_ros.pipeline import FrameState
 from diff9d_ros.ros.convert_std import header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
-from diff9d_ros.ros.frames import is_stale
 from diff9d_ros.ros.node_params import pipeline_config
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
 from diff9d_ros.ros.outputs import forecast_messages
@@ -54,8 +53,7 @@ class ForecastNode(Diff9dNode):
 
     def _on_detections(self, msg: Any) -> None:
         self.stats.on_received(time.monotonic())
-        if is_stale(header_stamp_ns(msg.header), self.now_ns(), float(self.params["max_frame_age_s"])):
-            self.stats.on_stale()
+        if self.drop_stale(header_stamp_ns(msg.header)):
             return
         self.submit(msg)
 

@@ -14,7 +14,7 @@ from typing import Any
 from diff9d_ros.pipeline import FrameState
 from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
-from diff9d_ros.ros.frames import StampedBuffer, frame_from_messages, is_stale
+from diff9d_ros.ros.frames import StampedBuffer, frame_from_messages
 from diff9d_ros.ros.node_params import pipeline_config
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
 from diff9d_ros.ros.nodes.synchronised import CAMERA_KEYS, destroy_synchronised, subscribe_synchronised
@@ -66,8 +66,7 @@ class GraspNode(Diff9dNode):
     def _on_detections(self, msg: Any) -> None:
         self.stats.on_received(time.monotonic())
         stamp_ns = header_stamp_ns(msg.header)
-        if is_stale(stamp_ns, self.now_ns(), float(self.params["max_frame_age_s"])):
-            self.stats.on_stale()
+        if self.drop_stale(stamp_ns):
             return
         tolerance_ns = round(float(self.params["stamp_tolerance_s"]) * NS_PER_S)
         frame_msgs = self.frames.match(stamp_ns, tolerance_ns)

@@ -24,16 +24,21 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from diff9d_ros.log_throttle import ReasonThrottle
 from diff9d_ros.pipeline import LatestFrameSlot
-from diff9d_ros.ros.diagnostics import NodeStats, diagnostics_to_msg
+from diff9d_ros.ros.diagnostics import NodeStats, diagnostics_to_msg, no_input_message
+from diff9d_ros.ros.frames import is_stale
 from diff9d_ros.ros.message_types import RclpyTypes
 from diff9d_ros.ros.node_params import ParamSpec, node_params, validate_params
 from diff9d_ros.ros.topics import DIAGNOSTICS, QosChoice, TopicSpec, node_topics, qos_for
+from diff9d_ros.threads import apply_threads
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
-#: Seconds between repeats of the same warning (a bad stream must not flood the log).
+#: Seconds between repeats of the same kind of warning (a bad stream must not flood the log).
 WARN_THROTTLE_S = 5.0
+#: Topics every rclpy node may subscribe to by itself (not inputs of ours).
+_INFRASTRUCTURE_TOPICS = frozenset({"/clock", "/parameter_events"})
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -79,6 +84,10 @@ class Diff9dNode(LifecycleNode):
         self._diagnostics_timer: Any = None
         self._slot: LatestFrameSlot[Any] | None = None
         self._worker: threading.Thread | None = None
+        self._throttle = ReasonThrottle(WARN_THROTTLE_S)
+        self._input_check: Any = None
+        self._said_stamp_zero = False
+        self._received_at_activation = 0
         for spec in node_params(self.NODE):
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
 
@@ -95,13 +104,32 @@ class Diff9dNode(LifecycleNode):
         return self.get_clock().now().nanoseconds
 
     def warn(self, message: str) -> None:
-        self.get_logger().warning(message, throttle_duration_sec=WARN_THROTTLE_S)
+        """Log ``message``, throttled per kind of message (:class:`ReasonThrottle`)."""
+        text = self._throttle.text(message)
+        if text is not None:
+            self.get_logger().warning(text)
+
+    def drop_stale(self, stamp_ns: int) -> bool:
+        """Whether an input stamped ``stamp_ns`` is too old (``max_frame_age_s``); counts it, and says
+        once why inputs stamped 0 are all dropped."""
+        max_age_s = float(self.params["max_frame_age_s"])
+        if not is_stale(stamp_ns, self.now_ns(), max_age_s):
+            return False
+        self.stats.on_stale()
+        if stamp_ns == 0 and not self._said_stamp_zero:
+            self._said_stamp_zero = True
+            self.get_logger().warning(
+                f"inputs stamped 0 are dropped as older than max_frame_age_s={max_age_s:g}: the publisher "
+                "does not set header.stamp; fix it, or set max_frame_age_s:=0 to keep every input"
+            )
+        return True
 
     # ----- lifecycle -----
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         values = {spec.name: self.get_parameter(spec.name).value for spec in node_params(self.NODE)}
         try:
             self.params = validate_params(self.NODE, values)
+            threads = apply_threads(int(self.params["threads"]))
             self.configure_node()
         except ValueError as error:
             self.get_logger().error(f"configure failed: {error}")
@@ -115,7 +143,7 @@ class Diff9dNode(LifecycleNode):
                 )
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS.key, 10)
         self._diagnostics_timer = self.create_timer(period_s, self._publish_diagnostics)
-        self.get_logger().info(f"configured: {self.params}")
+        self.get_logger().info(f"configured ({threads} CPU thread(s)): {self.params}")
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -132,10 +160,15 @@ class Diff9dNode(LifecycleNode):
         )
         self._worker.start()
         self.create_inputs()
+        self._said_stamp_zero = False
+        self._received_at_activation = self.stats.received
+        if float(self.params["no_input_warn_s"]) > 0:
+            self._input_check = self.create_timer(float(self.params["no_input_warn_s"]), self._check_input)
         self.get_logger().info("activated")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_input_check()
         self.destroy_inputs()
         self._stop_worker()
         self.release_model()
@@ -152,6 +185,7 @@ class Diff9dNode(LifecycleNode):
 
     def teardown(self) -> None:
         """Release everything, whatever the current state (shutdown, or the process exits)."""
+        self._stop_input_check()
         self.destroy_inputs()
         self._stop_worker()
         self.release_model()
@@ -167,6 +201,27 @@ class Diff9dNode(LifecycleNode):
         if self._diagnostics_pub is not None:
             self.destroy_publisher(self._diagnostics_pub)
             self._diagnostics_pub = None
+
+    # ----- inputs that never come -----
+    def _stop_input_check(self) -> None:
+        if self._input_check is not None:
+            self.destroy_timer(self._input_check)
+            self._input_check = None
+
+    def _check_input(self) -> None:
+        """Once, ``no_input_warn_s`` after activation: no input yet? Say what is subscribed, which of
+        it has publishers, and which topics the graph has."""
+        self._stop_input_check()
+        if self.stats.received > self._received_at_activation:
+            return
+        subscribed = {
+            sub.topic_name: self.count_publishers(sub.topic_name)
+            for sub in self.subscriptions
+            if sub.topic_name not in _INFRASTRUCTURE_TOPICS
+        }
+        graph = {name: tuple(types) for name, types in self.get_topic_names_and_types()}
+        seconds = float(self.params["no_input_warn_s"])
+        self.get_logger().warning(no_input_message(self.get_name(), seconds, subscribed, graph))
 
     # ----- newest-frame worker -----
     def submit(self, item: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from tf2_ros import TransformBroadcaster
 
 from diff9d_ros.ros.convert_std import header_stamp_ns
-from diff9d_ros.ros.frames import frame_from_messages, is_stale
+from diff9d_ros.ros.frames import frame_from_messages
 from diff9d_ros.ros.node_params import pipeline_config
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
 from diff9d_ros.ros.nodes.synchronised import (
@@ -62,8 +62,7 @@ class PoseNode(Diff9dNode):
 
     def _on_inputs(self, *msgs: Any) -> None:
         self.stats.on_received(time.monotonic())
-        if is_stale(header_stamp_ns(msgs[0].header), self.now_ns(), float(self.params["max_frame_age_s"])):
-            self.stats.on_stale()
+        if self.drop_stale(header_stamp_ns(msgs[0].header)):
             return
         self.submit(msgs)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import message_filters
 
+from diff9d_ros.ros.convert_compressed import COMPRESSED_IMAGE
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode
 from diff9d_ros.ros.topics import topic_spec
 
@@ -13,6 +14,14 @@ from diff9d_ros.ros.topics import topic_spec
 CAMERA_KEYS = ("rgb/image", "depth/image", "rgb/camera_info")
 #: Keys of the external instance masks that join the set with ``use_given_masks``.
 MASK_KEYS = ("segmentation/image", "segmentation/detections")
+#: Image keys whose message type follows a transport parameter (raw: sensor_msgs/Image).
+TRANSPORT_PARAMS = {"rgb/image": "rgb_transport", "depth/image": "depth_transport"}
+
+
+def input_type(node: Diff9dNode, key: str) -> str:
+    """The message type of input ``key``: CompressedImage where its transport is not raw."""
+    transport = node.params.get(TRANSPORT_PARAMS.get(key, ""), "raw")
+    return topic_spec(node.NODE, key).msg_type if transport == "raw" else COMPRESSED_IMAGE
 
 
 def subscribe_synchronised(node: Diff9dNode, keys: tuple[str, ...], callback: Any) -> tuple[list[Any], Any]:
@@ -20,7 +29,7 @@ def subscribe_synchronised(node: Diff9dNode, keys: tuple[str, ...], callback: An
     subscribers = [
         message_filters.Subscriber(
             node,
-            node.msg_class(topic_spec(node.NODE, key).msg_type),
+            node.msg_class(input_type(node, key)),
             key,
             qos_profile=node.qos(topic_spec(node.NODE, key)),
         )

@@ -1,0 +1,50 @@
+"""Euclidean clusters of point clouds on a voxel grid, and a stereo depth-noise model.
+
+:func:`voxel_clusters` is Euclidean cluster extraction (Rusu, "Semantic 3D Object Maps for
+Everyday Manipulation in Human Living Environments", PhD thesis, TU Munich 2009, Sec. 6.2) on a
+voxel grid: points are binned into cubes of side ``voxel_m`` and occupied cubes that touch (26
+neighbours) form one cluster, so points closer than about one voxel always join and points more
+than two voxel diagonals apart never do. Unlike DBSCAN it has no density threshold, so a thin
+part (a mug handle) is not cut off its body.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+#: k in the depth noise sigma = k z^2 of an active-stereo RGB-D camera (RealSense D435 at 640x480:
+#: z^2 / (f b) * sigma_d with f b / sigma_d = 615 px * 0.05 m / 0.08 px; Keselman et al.,
+#: "Intel RealSense Stereoscopic Depth Cameras", CVPR-W 2017, Sec. 3).
+STEREO_DEPTH_NOISE_PER_M = 0.0026
+
+
+def depth_noise_m(depth_m: np.ndarray | float, noise_per_m: float = STEREO_DEPTH_NOISE_PER_M) -> np.ndarray:
+    """Standard deviation (m) of a stereo depth measurement at ``depth_m``: ``k z^2``."""
+    return noise_per_m * np.asarray(depth_m, dtype=np.float64) ** 2
+
+
+def voxel_grid_labels(points_m: np.ndarray, voxel_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 26-connected labelling of the occupied voxels of ``points_m`` (N, 3): the label grid
+    (0 = empty, 1..n), each point's label (N,), and each point's flat voxel index (N,)."""
+    if voxel_m <= 0:
+        raise ValueError(f"voxel size must be positive, got {voxel_m}")
+    index = np.floor((points_m - points_m.min(axis=0)) / voxel_m).astype(np.int64)
+    shape = tuple(index.max(axis=0) + 1)
+    flat = np.ravel_multi_index(tuple(index.T), shape)
+    occupied = np.zeros(int(np.prod(shape)), dtype=bool)
+    occupied[flat] = True
+    grid, _ = ndimage.label(occupied.reshape(shape), structure=np.ones((3, 3, 3), dtype=bool))
+    return grid, grid.ravel()[flat], flat
+
+
+def voxel_clusters(points_m: np.ndarray, voxel_m: float) -> np.ndarray:
+    """Cluster label (N,) of each point, 0..n-1, largest cluster first."""
+    points_m = np.asarray(points_m, dtype=np.float64)
+    if len(points_m) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, labels, _ = voxel_grid_labels(points_m, voxel_m)
+    sizes = np.bincount(labels)
+    rank = np.empty(len(sizes), dtype=np.int64)
+    rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+    return rank[labels]
