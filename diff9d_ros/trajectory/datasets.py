@@ -15,7 +15,9 @@ PEDESTRIAN_TASKS: tuple[str, ...] = ("eth", "hotel", "univ", "zara1", "zara2")
 TASKS: tuple[str, ...] = (*nbody.TASKS, *PEDESTRIAN_TASKS, tabletop.TASK)
 #: Most pedestrians in one scene graph (a crowd is forecast in groups of neighbours of this size).
 PEDESTRIAN_GROUP = 8
-DEFAULT_ETH_UCY = Path(__file__).resolve().parents[3] / "shared" / "data" / "eth_ucy"
+#: The ETH-UCY data folder (``SCENE/{train,val,test}/*.txt``; not part of the repository), relative
+#: to the working directory; ``--data`` names another.
+DEFAULT_ETH_UCY = Path("data") / "eth_ucy"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def load_windows(
     """The windows of ``split`` ("train", "val", "test"), grouped by agent count.
 
     ``data_dir``: the N-body or tabletop cache folder, or the ETH-UCY root (default
-    ``../shared/data/eth_ucy``). ``limit`` keeps the first windows only (smoke runs);
+    :data:`DEFAULT_ETH_UCY`). ``limit`` keeps the first windows only (smoke runs);
     ``num_trajectories`` overrides the N-body split size (protocol: 3000/2000/2000) or the tabletop
     sequence count.
     """
