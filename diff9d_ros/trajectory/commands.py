@@ -7,7 +7,7 @@ import argparse
 import json
 import logging
 
-from diff9d_ros.trajectory.datasets import PEDESTRIAN_TASKS, TASKS
+from diff9d_ros.trajectory.datasets import DEFAULT_ETH_UCY, PEDESTRIAN_TASKS, TASKS
 
 LOG = logging.getLogger(__name__)
 
@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--task", choices=TASKS, required=True)
     train.add_argument("--out", required=True, help="output folder for checkpoints and log.jsonl")
-    train.add_argument("--data", default=None, help="N-body cache folder or ETH-UCY root")
+    train.add_argument(
+        "--data", default=None, help=f"N-body cache folder or ETH-UCY root (default {DEFAULT_ETH_UCY})"
+    )
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
     train.add_argument("--steps", type=int, default=6000, help="total optimiser steps")
     train.add_argument("--batch-size", type=int, default=64)
@@ -106,7 +108,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and /ground_truth/people; play it to people_forecast_node or score it with `diff9d eval-bag`.",
     )
     bag.add_argument("--scene", choices=PEDESTRIAN_TASKS, required=True, help="leave-one-out scene")
-    bag.add_argument("--data", required=True, help="ETH-UCY root (ROOT/SCENE/{train,val,test})")
+    bag.add_argument(
+        "--data", default=str(DEFAULT_ETH_UCY), help="ETH-UCY root (ROOT/SCENE/{train,val,test})"
+    )
     bag.add_argument("--out", required=True, help="rosbag2 folder to create")
     bag.add_argument("--split", choices=("train", "val", "test"), default="test")
     bag.add_argument("--no-ids", action="store_true", help="leave the detection ids empty (the node tracks)")
