@@ -85,6 +85,9 @@ FAST = (
     ("ddim", 5),
     ("ddim", 10),
 )
+#: The charged model's candidates: its error grows with the step count past 5 (model card), and each
+#: step costs 8 times a pedestrian one.
+CHARGED_SAMPLERS = tuple((name, steps) for name, steps in FAST if steps <= 5)
 ONLINE_SAMPLER = (PipelineConfig().forecast_sampler, PipelineConfig().forecast_steps)
 REFERENCE_FILE = RESULTS_DIR / "trajectory_ddpm_reference.json"
 DDPM_SCENE, DDPM_AGENTS, DDPM_SEED = "zara1", 256, 7
@@ -431,7 +434,7 @@ def charged_rows(val_count: int, test_count: int) -> tuple[list[dict], list[dict
     model = _load(MODELS / "geotdm_charged.pt")
     val = load_windows("charged", "val")[0].subset(slice(0, val_count))
     val_rows, best, best_ade = [], FAST[0], float("inf")
-    for name, steps in FAST:
+    for name, steps in CHARGED_SAMPLERS:
         result = _eval(model, [val], "charged", name, steps, progress=True)
         val_rows.append(_row("charged val", f"GeoTDM {name}-{steps}", f"val[:{val_count}]", result))
         if result.ade < best_ade:
@@ -483,15 +486,18 @@ def objects_rows(count: int) -> list[dict]:
 
 # ----- latency and training time ---------------------------------------------------------------------------
 def latency_rows(
-    people_model: Path, people_sampler: tuple[str, int], repeats: int, thread_counts: tuple[int, ...] = (1, 2)
+    people_model: Path,
+    people_sampler: tuple[str, int],
+    repeats: int,
+    thread_counts: tuple[int, ...] = (1, 2),
+    objects: bool = True,
 ) -> tuple[list[dict], list[Target]]:
     """``Forecaster.forecast`` of the pipeline's object model (10 tracks, the pipeline's sampler) and
     of a pedestrian model (30 people, the val-chosen sampler), 20 samples x 12 frames, 1 and 2
     threads."""
-    cases = (
-        ("objects", MODELS / "geotdm_objects.pt", ONLINE_SAMPLER, 10, 0.3),
-        ("people", people_model, people_sampler, 30, 8.0),
-    )
+    cases = [("people", people_model, people_sampler, 30, 8.0)]
+    if objects:
+        cases.insert(0, ("objects", MODELS / "geotdm_objects.pt", ONLINE_SAMPLER, 10, 0.3))
     rows, targets = [], []
     for kind, path, sampler, count, spread_m in cases:
         measured = []
@@ -577,10 +583,16 @@ def main() -> int:
         "--val-windows", type=int, default=32, help="validation windows per pedestrian model (sampler choice)"
     )
     parser.add_argument(
-        "--charged-val-windows", type=int, default=128, help="charged validation windows (sampler choice)"
+        "--charged-val-windows", type=int, default=64, help="charged validation windows (sampler choice)"
     )
     parser.add_argument("--charged-windows", type=int, default=2000, help="charged test trajectories")
     parser.add_argument("--objects-windows", type=int, default=512, help="tabletop test windows")
+    parser.add_argument(
+        "--pedestrians-only",
+        action="store_true",
+        help="only the pedestrian sections (val, test, bag, DDPM, people latency); "
+        "writes results/trajectory_pedestrians.json",
+    )
     parser.add_argument("--training-steps", type=int, default=20, help="steps timed per model configuration")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -634,23 +646,32 @@ def main() -> int:
         rows += d_rows
         targets += d_targets
         timed("ddpm", start)
-    start = time.perf_counter()
-    c_rows, c_val_rows, c_targets = charged_rows(args.charged_val_windows, args.charged_windows)
-    timed("charged", start)
-    start = time.perf_counter()
-    o_rows = objects_rows(args.objects_windows)
-    timed("objects", start)
+    c_rows, c_val_rows, o_rows, t_rows = [], [], [], []
+    if not args.pedestrians_only:
+        start = time.perf_counter()
+        c_rows, c_val_rows, c_targets = charged_rows(args.charged_val_windows, args.charged_windows)
+        targets += c_targets
+        timed("charged", start)
+        start = time.perf_counter()
+        o_rows = objects_rows(args.objects_windows)
+        timed("objects", start)
     start = time.perf_counter()
     lat_rows, lat_targets = latency_rows(
-        next(iter(models.values())), sampler, repeats, (1,) if args.quick else (1, 2)
+        next(iter(models.values())),
+        sampler,
+        repeats,
+        (1,) if args.quick else (1, 2),
+        objects=not args.pedestrians_only,
     )
+    targets += lat_targets
     timed("latency", start)
-    start = time.perf_counter()
-    trained = [MODELS / "geotdm_charged.pt", MODELS / "geotdm_objects.pt", *models.values()]
-    t_rows, t_targets = training_time_rows(trained, args.eth_ucy, args.training_steps)
-    timed("training time", start)
+    if not args.pedestrians_only:
+        start = time.perf_counter()
+        trained = [MODELS / "geotdm_charged.pt", MODELS / "geotdm_objects.pt", *models.values()]
+        t_rows, t_targets = training_time_rows(trained, args.eth_ucy, args.training_steps)
+        targets += t_targets
+        timed("training time", start)
     rows += [*c_rows, *o_rows]
-    targets += [*lat_targets, *c_targets, *t_targets]
     extra = {
         "pedestrian_sampler": name,
         "pedestrian_models_missing": missing,
@@ -666,10 +687,12 @@ def main() -> int:
         "benchmark_wall_s": round(time.perf_counter() - begin, 1),
     }
     for table in (ped_val_rows, c_val_rows, lat_rows, t_rows):
-        print(format_table(table))
-        print()
+        if table:
+            print(format_table(table))
+            print()
     columns = ["section", "method", "windows", "agents", "ade", "fde", "spread", "energy", "s_per_128"]
-    report("trajectory", rows, targets, quick=args.quick, columns=columns, extra=extra)
+    results_name = "trajectory_pedestrians" if args.pedestrians_only else "trajectory"
+    report(results_name, rows, targets, quick=args.quick, columns=columns, extra=extra)
     return 0
 
 
