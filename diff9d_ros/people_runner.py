@@ -42,12 +42,13 @@ def people_config_for_scene(config: PipelineConfig, scene: str | None) -> Pipeli
     """``config`` with the people model for a recording of ETH-UCY ``scene``.
 
     Without a configured model the shipped ``geotdm_<scene>.pt`` (trained with ``scene`` held out) is
-    chosen; a configured pedestrian model trained on ``scene``'s recordings (its held-out scene is
+    chosen, and without that one the node's default (another scene's model) is refused; a configured
+    pedestrian model trained on ``scene``'s recordings (its held-out scene is
     another one) is a ValueError: its score on this bag would be a score on training data.
     """
     if scene is None or config.forecast_backend == "constant_velocity":
         return config
-    from diff9d_ros.stages import _models_dir
+    from diff9d_ros.stages import DEFAULT_PEOPLE_MODELS, _models_dir, resolve_forecast_model
     from diff9d_ros.trajectory.datasets import PEDESTRIAN_TASKS
     from diff9d_ros.trajectory.model import GeoTDM
 
@@ -58,6 +59,13 @@ def people_config_for_scene(config: PipelineConfig, scene: str | None) -> Pipeli
                 "bag of ETH-UCY scene %s: people model %s (trained with %s held out)", scene, path, scene
             )
             return dataclasses.replace(config, people_model_path=str(path))
+        other = resolve_forecast_model(config, "", DEFAULT_PEOPLE_MODELS)
+        if other is not None:
+            raise ValueError(
+                f"bag of ETH-UCY scene {scene!r}: no {path.name} (the model that held it out) is shipped, "
+                f"and the default {other.name} was trained on {scene!r}: pass --people-model or "
+                "--forecast constant_velocity"
+            )
         return config
     try:
         task = GeoTDM.load(config.people_model_path)[1].get("task")

@@ -44,8 +44,11 @@ DEFAULT_POSE_MODEL = "diff9d_pose.pt"
 # Only a model trained on object (or pedestrian) tracks is a default: the shipped charged-particle
 # model forecasts Coulomb dynamics, not tabletop objects; pass it by path to try it anyway.
 DEFAULT_FORECAST_MODELS: tuple[str, ...] = ("geotdm_objects.pt",)
-#: The pedestrian model of the people stages (planar, ETH-UCY; see its model card).
-DEFAULT_PEOPLE_MODELS: tuple[str, ...] = ("geotdm_eth.pt",)
+#: The pedestrian model of the people stages: the first shipped of the leave-one-scene-out ETH-UCY
+#: models (planar; see their model cards).
+DEFAULT_PEOPLE_MODELS: tuple[str, ...] = tuple(
+    f"geotdm_{scene}.pt" for scene in ("eth", "hotel", "univ", "zara1", "zara2")
+)
 
 
 def _models_dir() -> Path:

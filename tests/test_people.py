@@ -226,3 +226,20 @@ def test_people_runner_refuses_a_model_trained_on_the_bags_scene(tmp_path: Path)
     result = run_people(PeopleBagSource(bag), config, tmp_path / "ok", progress=False)
     assert result.metrics["forecast"]["forecasts_scored"] > 0
     assert result.info["forecast_backend"] == "geotdm (geotdm_zara1.pt, dpmpp_2m-3)"
+
+
+def test_people_runner_refuses_the_default_model_of_another_scene(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only geotdm_hotel.pt shipped: a zara1 bag must not be scored with it (it trained on zara1)."""
+    import diff9d_ros.stages as stages
+
+    root = fake_scene(tmp_path / "eth_ucy")
+    bag = tmp_path / "bag"
+    write_people_bag(root, "zara1", bag, progress=False)
+    models = tmp_path / "models"
+    models.mkdir()
+    _save_model(models / "geotdm_hotel.pt", True, "hotel")
+    monkeypatch.setattr(stages, "_models_dir", lambda: models)
+    with pytest.raises(ValueError, match=r"no geotdm_zara1\.pt .* the default geotdm_hotel\.pt was trained on"):
+        run_people(PeopleBagSource(bag), PipelineConfig(), tmp_path / "out", progress=False)

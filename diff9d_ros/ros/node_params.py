@@ -300,7 +300,8 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
     _FORECAST_BY_NAME["forecast_backend"],
     pipeline_param(
         "people_model_path",
-        "planar GeoTDM checkpoint of pedestrians (empty = the shipped models/geotdm_eth.pt)",
+        "planar GeoTDM checkpoint of pedestrians (empty = the first shipped models/geotdm_<scene>.pt, "
+        "eth, hotel, univ, zara1, zara2)",
     ),
     _DEVICE,
     *(_FORECAST_BY_NAME[name] for name in ("forecast_horizon", "forecast_samples", "forecast_sampler")),
