@@ -629,6 +629,46 @@ def main() -> int:
     targets = pedestrian_targets(found, name)
     rows, bag_throughput = [*ped_rows], None
     timed("pedestrian test", start)
+    start = time.perf_counter()
+    lat_rows, lat_targets = latency_rows(
+        next(iter(models.values())),
+        sampler,
+        repeats,
+        (1,) if args.quick else (1, 2),
+        objects=not args.pedestrians_only,
+    )
+    targets += lat_targets
+    timed("latency", start)
+    c_val_rows: list[dict] = []
+    t_rows: list[dict] = []
+
+    def write(done: bool) -> None:
+        """The results file; before the slow sections are done it says which are still missing."""
+        extra = {
+            "complete": done,
+            "pedestrian_sampler": name,
+            "pedestrian_models_missing": missing,
+            "pedestrian_val_rows": ped_val_rows,
+            "charged_val_rows": c_val_rows,
+            "latency_rows": lat_rows,
+            "training_rows": t_rows,
+            "zara1_bag_throughput": None
+            if bag_throughput is None
+            else {k: bag_throughput[k] for k in ("frames_in", "processed", "failed", "dropped", "latency")},
+            "torch_threads": args.threads,
+            "section_wall_s": section_s,
+            "benchmark_wall_s": round(time.perf_counter() - begin, 1),
+        }
+        if done:
+            for table in (ped_val_rows, c_val_rows, lat_rows, t_rows):
+                if table:
+                    print(format_table(table))
+                    print()
+        columns = ["section", "method", "windows", "agents", "ade", "fde", "spread", "energy", "s_per_128"]
+        results_name = "trajectory_pedestrians" if args.pedestrians_only else "trajectory"
+        report(results_name, rows, targets, quick=args.quick, columns=columns, extra=extra)
+
+    write(done=False)
     if "zara1" in models:
         start = time.perf_counter()
         bag_row, bag_throughput = zara1_bag_row(
@@ -646,7 +686,7 @@ def main() -> int:
         rows += d_rows
         targets += d_targets
         timed("ddpm", start)
-    c_rows, c_val_rows, o_rows, t_rows = [], [], [], []
+    c_rows, o_rows = [], []
     if not args.pedestrians_only:
         start = time.perf_counter()
         c_rows, c_val_rows, c_targets = charged_rows(args.charged_val_windows, args.charged_windows)
@@ -655,16 +695,6 @@ def main() -> int:
         start = time.perf_counter()
         o_rows = objects_rows(args.objects_windows)
         timed("objects", start)
-    start = time.perf_counter()
-    lat_rows, lat_targets = latency_rows(
-        next(iter(models.values())),
-        sampler,
-        repeats,
-        (1,) if args.quick else (1, 2),
-        objects=not args.pedestrians_only,
-    )
-    targets += lat_targets
-    timed("latency", start)
     if not args.pedestrians_only:
         start = time.perf_counter()
         trained = [MODELS / "geotdm_charged.pt", MODELS / "geotdm_objects.pt", *models.values()]
@@ -672,27 +702,7 @@ def main() -> int:
         targets += t_targets
         timed("training time", start)
     rows += [*c_rows, *o_rows]
-    extra = {
-        "pedestrian_sampler": name,
-        "pedestrian_models_missing": missing,
-        "pedestrian_val_rows": ped_val_rows,
-        "charged_val_rows": c_val_rows,
-        "latency_rows": lat_rows,
-        "training_rows": t_rows,
-        "zara1_bag_throughput": None
-        if bag_throughput is None
-        else {k: bag_throughput[k] for k in ("frames_in", "processed", "failed", "dropped", "latency")},
-        "torch_threads": args.threads,
-        "section_wall_s": section_s,
-        "benchmark_wall_s": round(time.perf_counter() - begin, 1),
-    }
-    for table in (ped_val_rows, c_val_rows, lat_rows, t_rows):
-        if table:
-            print(format_table(table))
-            print()
-    columns = ["section", "method", "windows", "agents", "ade", "fde", "spread", "energy", "s_per_128"]
-    results_name = "trajectory_pedestrians" if args.pedestrians_only else "trajectory"
-    report(results_name, rows, targets, quick=args.quick, columns=columns, extra=extra)
+    write(done=True)
     return 0
 
 
