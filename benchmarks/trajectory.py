@@ -215,7 +215,7 @@ def forecast_ms(
 
 
 def choose_pedestrian_sampler(
-    models: dict[str, Path], data: Path, per_model: int
+    models: dict[str, Path], data: Path, per_model: int, candidates_only: bool = False
 ) -> tuple[tuple[str, int], list[dict]]:
     """The fast sampler for the pedestrian table, chosen on validation windows only.
 
@@ -229,6 +229,8 @@ def choose_pedestrian_sampler(
     val = {scene: subset(load_windows(scene, "val", data_dir=data), per_model, seed=0) for scene in models}
     rows, best, best_ade = [], None, float("inf")
     for name, steps in FAST:
+        if candidates_only and steps > ONLINE_MAX_STEPS:
+            continue
         result = pooled([_eval(loaded[s], val[s], s, name, steps, progress=True) for s in models])
         row = _row("pedestrian val", f"GeoTDM {name}-{steps}", f"val[{per_model} x {len(models)}]", result)
         row["candidate"] = steps <= ONLINE_MAX_STEPS
@@ -588,6 +590,11 @@ def main() -> int:
     parser.add_argument("--charged-windows", type=int, default=2000, help="charged test trajectories")
     parser.add_argument("--objects-windows", type=int, default=512, help="tabletop test windows")
     parser.add_argument(
+        "--val-candidates-only",
+        action="store_true",
+        help="validation rows of the candidate samplers only (not the 5- and 10-step ones)",
+    )
+    parser.add_argument(
         "--pedestrians-only",
         action="store_true",
         help="only the pedestrian sections (val, test, bag, DDPM, people latency); "
@@ -620,7 +627,9 @@ def main() -> int:
         section_s[section] = round(time.perf_counter() - start, 1)
 
     start = time.perf_counter()
-    sampler, ped_val_rows = choose_pedestrian_sampler(models, args.eth_ucy, args.val_windows)
+    sampler, ped_val_rows = choose_pedestrian_sampler(
+        models, args.eth_ucy, args.val_windows, args.val_candidates_only
+    )
     name = f"{sampler[0]}-{sampler[1]}"
     print(f"pedestrian sampler chosen on val: {name}")
     timed("pedestrian val", start)
