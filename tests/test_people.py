@@ -241,5 +241,6 @@ def test_people_runner_refuses_the_default_model_of_another_scene(
     models.mkdir()
     _save_model(models / "geotdm_hotel.pt", True, "hotel")
     monkeypatch.setattr(stages, "_models_dir", lambda: models)
-    with pytest.raises(ValueError, match=r"no geotdm_zara1\.pt .* the default geotdm_hotel\.pt was trained on"):
+    refused = r"no geotdm_zara1\.pt .* the default geotdm_hotel\.pt was trained on"
+    with pytest.raises(ValueError, match=refused):
         run_people(PeopleBagSource(bag), PipelineConfig(), tmp_path / "out", progress=False)
