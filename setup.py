@@ -27,7 +27,7 @@ def read_version() -> str:
 
 
 # Each node's console script says "needs ROS 2: source ..." where rclpy is missing (node_main).
-NODES = ("camera_node", "pose_node", "grasp_node", "forecast_node")
+NODES = ("camera_node", "pose_node", "grasp_node", "forecast_node", "people_forecast_node")
 
 SIM = ["mujoco>=3.1", "coacd>=1.0"]
 

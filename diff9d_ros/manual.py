@@ -35,12 +35,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def topics_table() -> str:
-    """Every node's topics: name relative to the node's namespace, direction, type, QoS class."""
+def topics_table(nodes: tuple[str, ...] | None = None) -> str:
+    """The topics of ``nodes`` (None: every node): name relative to the node's namespace, direction,
+    type, QoS class."""
     from diff9d_ros.ros.topics import DIAGNOSTICS, NODE_TOPICS
 
     rows = []
     for node, specs in NODE_TOPICS.items():
+        if nodes is not None and node not in nodes:
+            continue
         for spec in (*specs, DIAGNOSTICS):
             optional = " (optional)" if spec.optional else ""
             direction = "subscribes" if spec.direction == "in" else "publishes"
@@ -61,12 +64,14 @@ def _default(value: object) -> str:
     return f'`"{value}"`' if value == "" else f"`{str(value).lower() if isinstance(value, bool) else value}`"
 
 
-def params_table() -> str:
-    """Every node parameter: default, allowed values and description."""
+def params_table(nodes: tuple[str, ...] | None = None) -> str:
+    """The parameters of ``nodes`` (None: every node): default, allowed values and description."""
     from diff9d_ros.ros.node_params import NODE_PARAMS
 
     rows = []
     for node, specs in NODE_PARAMS.items():
+        if nodes is not None and node not in nodes:
+            continue
         for spec in specs:
             allowed = ""
             if spec.range is not None:
@@ -170,6 +175,8 @@ def targets_table() -> str:
 GENERATORS: dict[str, Callable[[], str]] = {
     "topics": topics_table,
     "params": params_table,
+    "people-topics": lambda: topics_table(("people_forecast_node",)),
+    "people-params": lambda: params_table(("people_forecast_node",)),
     "launch": launch_table,
     "commands": commands_table,
     "yaml": config_yaml,

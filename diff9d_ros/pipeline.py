@@ -33,7 +33,17 @@ LOG = logging.getLogger(__name__)
 POSE_BACKENDS: tuple[str, ...] = ("auto", "diff9d", "baseline")
 FORECAST_BACKENDS: tuple[str, ...] = ("auto", "geotdm", "constant_velocity")
 FORECAST_SAMPLERS: tuple[str, ...] = ("dpmpp_2m", "ddim")
-STAGE_NAMES: tuple[str, ...] = ("segmentation", "pose", "tracking", "forecast", "grasp")
+STAGE_NAMES: tuple[str, ...] = (
+    "segmentation",
+    "pose",
+    "tracking",
+    "forecast",
+    "grasp",
+    "people_tracking",
+    "people_forecast",
+)
+#: The stages of the people path (people_forecast_node, ``diff9d run``/``eval-bag`` on a people bag).
+PEOPLE_STAGES: tuple[str, ...] = ("people_tracking", "people_forecast")
 
 
 @dataclass
@@ -79,6 +89,12 @@ class PipelineConfig:
     forecast_samples: int = 20
     forecast_sampler: str = "dpmpp_2m"
     forecast_steps: int = 3
+    # People (trajectory.people): planar GeoTDM on person detections in a fixed z-up frame.
+    people_model_path: str = ""
+    fixed_frame: str = "map"
+    person_class: str = "person"
+    people_gate_m: float = 1.0
+    people_max_age_s: float = 1.0
     threads: int = DEFAULT_THREADS
 
     def validate(self) -> None:
@@ -108,6 +124,13 @@ class PipelineConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.people_gate_m <= 0 or self.people_max_age_s <= 0:
+            raise ValueError(
+                f"people_gate_m and people_max_age_s must be > 0, got "
+                f"{self.people_gate_m}, {self.people_max_age_s}"
+            )
+        if not self.fixed_frame or not self.person_class:
+            raise ValueError("fixed_frame and person_class must not be empty")
         if int(self.threads) < 0:
             raise ValueError(f"threads must be >= 0 (0 = the free cores), got {self.threads}")
         if self.tracker_reid_window_s < 0:

@@ -5,6 +5,10 @@
 * ``demo``: a short rendered sequence through the whole stack (a few minutes on a 2-core CPU).
 * ``eval-bag BAG``: the stack on a recorded bag, scored against its ground-truth topic
   (:mod:`diff9d_ros.bag.evaluate`): NOCS pose AP, id switches, forecast ADE/FDE, throughput.
+
+A bag of person detections (a Detection3DArray on ``--people-topic``, e.g. from ``diff9d traj bag``)
+runs the people path instead (:mod:`diff9d_ros.people_runner`): fixed frame through the bag's
+``/tf``, tracks, planar GeoTDM forecasts, pedestrian ADE/FDE and minADE/minFDE.
 """
 
 from __future__ import annotations
@@ -128,6 +132,15 @@ def _add_bag_options(parser: argparse.ArgumentParser) -> None:
         help="Detection2DArray naming the category of each instance id of --mask-topic",
     )
     group.add_argument("--slop-ms", type=float, default=20.0, help="largest colour/depth stamp difference")
+    people = parser.add_argument_group("people (a bag of person detections)")
+    people.add_argument(
+        "--people-topic", default="/people", help="person Detection3DArray topic (present: the people path)"
+    )
+    people.add_argument("--people-gt-topic", default="/ground_truth/people", help="ground-truth people (ids)")
+    people.add_argument(
+        "--people-model", default="", help="planar GeoTDM model (default: the one holding the scene out)"
+    )
+    people.add_argument("--fixed-frame", default="map", help="frame the people are forecast in (map, odom)")
 
 
 def _config(args: argparse.Namespace, give_masks: bool = False) -> PipelineConfig:
@@ -201,10 +214,13 @@ def _finish(result: RunResult, kind: str) -> int:
         f"\n{kind}: {tp['processed']}/{tp['frames_in']} frames processed, "
         f"{tp['failed']} failed, {tp['dropped']} dropped"
     )
-    print(
-        f"pose: {result.info['pose_backend']}; forecasting: {result.info['forecast_backend']}; "
-        f"CPU threads: {result.info['threads']}"
-    )
+    pose = f"pose: {result.info['pose_backend']}; " if "pose_backend" in result.info else ""
+    threads = result.info.get("threads", "not set")
+    print(f"{pose}forecasting: {result.info['forecast_backend']}; CPU threads: {threads}")
+    forecast = result.metrics.get("forecast", {})
+    if forecast.get("forecasts_scored"):
+        values = "/".join(f"{forecast[k]:.3f}" for k in ("ade_m", "fde_m", "min_ade_m", "min_fde_m"))
+        print(f"forecasts scored: {forecast['forecasts_scored']}; ADE/FDE/minADE/minFDE {values} m")
     if tp["latency"]:
         print(
             f"end-to-end latency: median {tp['latency']['p50_ms']:.0f} ms, "
@@ -217,8 +233,37 @@ def _finish(result: RunResult, kind: str) -> int:
     return 0 if tp["processed"] else 1
 
 
+def _people_run(args: argparse.Namespace, path: str, kind: str) -> int | None:
+    """The people path when the bag at ``path`` carries person detections; None otherwise."""
+    import dataclasses
+
+    from diff9d_ros.sources.people import PeopleBagSource, is_people_bag
+
+    if not is_people_bag(path, args.people_topic):
+        return None
+    from diff9d_ros.people_runner import run_people
+
+    config = dataclasses.replace(
+        _config(args), people_model_path=args.people_model, fixed_frame=args.fixed_frame
+    )
+    source = PeopleBagSource(path, args.people_topic, args.people_gt_topic)
+    result = run_people(
+        source,
+        config,
+        args.out or _default_out(kind),
+        realtime=args.realtime,
+        title=f"diff9d {kind} (people)",
+    )
+    return _finish(result, kind)
+
+
 def _run(args: argparse.Namespace, kind: str, give_masks: bool = False) -> int:
-    """Validate the options and the source (no model loaded yet), then run the stack."""
+    """Validate the options and the source (no model loaded yet), then run the stack (or the people
+    path, on a bag of person detections)."""
+    if args.source.startswith("bag:"):
+        code = _people_run(args, args.source[4:], kind)
+        if code is not None:
+            return code
     config = _config(args, give_masks)
     source = _make_source(args)
     from diff9d_ros.runner import run_stack

@@ -196,6 +196,52 @@ class _Run:
             self.progress.update(1)
 
 
+def drive(
+    source: Iterable[Any],
+    run: Any,
+    *,
+    realtime: bool,
+    rate: float,
+    title: str,
+    progress: bool,
+    unit: str = "frame",
+) -> tuple[list[FrameRecord], float, bool]:
+    """Feed ``(index, item)`` of every item of ``source`` to ``run.consume`` (in order, or at the
+    recorded pace with newest-item-wins when ``realtime``), with a progress bar in ``run.progress``.
+
+    Returns ``run.records`` in index order, items that were never consumed recorded as dropped, the
+    wall time, and whether Ctrl-C stopped it (the records so far are kept).
+    """
+    total = len(source) if hasattr(source, "__len__") else 0
+    produced: list[tuple[int, int]] = []
+
+    def numbered() -> Iterator[tuple[int, Any]]:
+        for index, item in enumerate(source):
+            produced.append((index, item.stamp_ns))
+            yield index, item
+
+    start = time.perf_counter()
+    interrupted = False
+    with tqdm(total=total or None, desc=title, unit=unit, disable=not progress) as bar:
+        run.progress = bar
+        try:
+            if realtime:
+                run_newest_first(_paced(numbered(), rate), run.consume)
+            else:
+                for indexed in numbered():
+                    run.consume(indexed)
+        except KeyboardInterrupt:
+            interrupted = True
+            LOG.warning("stopped by Ctrl-C after %d %s(s): writing the report", len(run.records), unit)
+    wall_s = time.perf_counter() - start
+    for index, stamp_ns in produced:
+        if index not in run.records:
+            run.records[index] = FrameRecord(
+                index, stamp_ns, "dropped", "input", "newest frame won (stage busy)"
+            )
+    return [run.records[i] for i in sorted(run.records)], wall_s, interrupted
+
+
 def run_stack(
     source: Iterable[SourceFrame],
     config: PipelineConfig,
@@ -240,35 +286,12 @@ def run_stack(
     total = len(source) if hasattr(source, "__len__") else 0
     bag = BagOutputs(out_dir / "bag", storage, record_inputs)
     run = _Run(pipeline, out_dir, bag, max(1, total // max(overlays, 1)) if total else 10, overlays)
-    produced: list[tuple[int, int]] = []
-
-    def numbered() -> Iterator[tuple[int, SourceFrame]]:
-        for index, item in enumerate(source):
-            produced.append((index, item.stamp_ns))
-            yield index, item
-
-    start = time.perf_counter()
-    interrupted = False
-    with tqdm(total=total or None, desc=title, unit="frame", disable=not progress) as bar:
-        run.progress = bar
-        try:
-            if realtime:
-                run_newest_first(_paced(numbered(), rate), run.consume)
-            else:
-                for indexed in numbered():
-                    run.consume(indexed)
-        except KeyboardInterrupt:
-            interrupted = True
-            LOG.warning("stopped by Ctrl-C after %d frame(s): writing the report", len(run.records))
-        finally:
-            bag.close()
-    wall_s = time.perf_counter() - start
-    for index, stamp_ns in produced:
-        if index not in run.records:
-            run.records[index] = FrameRecord(
-                index, stamp_ns, "dropped", "input", "newest frame won (stage busy)"
-            )
-    records = [run.records[i] for i in sorted(run.records)]
+    try:
+        records, wall_s, interrupted = drive(
+            source, run, realtime=realtime, rate=rate, title=title, progress=progress
+        )
+    finally:
+        bag.close()
     source_error = getattr(source, "error", None) or ("stopped by Ctrl-C" if interrupted else None)
     info["bag_topics"] = bag.counts
     metrics = evaluate_records(records, wall_s, config.tracker_gate_m)

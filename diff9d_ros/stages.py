@@ -14,6 +14,9 @@ the pipeline machinery (used by the message layer) must not.
 * :class:`ForecastStage`: GeoTDM samples (Han et al. NeurIPS 2024) or, without weights, the
   constant-velocity extrapolation labelled as such (``backend_name``).
 * :class:`GraspStage`: ranked parallel-jaw grasps per detection against the scene cloud.
+* :class:`PeopleTrackingStage` and :class:`PeopleForecastStage`: person detections already in the
+  fixed frame (:func:`diff9d_ros.trajectory.people.people_in_frame`) -> one history per person
+  (their ids, or the tracker) -> planar GeoTDM samples at the model's 0.4 s period.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from diff9d_ros.nocs import CATEGORIES, Detection, category_name
 from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, Stage
 from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table, fit_table_plane, segment_tabletop
 from diff9d_ros.threads import apply_threads
+from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S
 from diff9d_ros.validation import one_line
 
 LOG = logging.getLogger(__name__)
@@ -40,6 +44,11 @@ DEFAULT_POSE_MODEL = "diff9d_pose.pt"
 # Only a model trained on object (or pedestrian) tracks is a default: the shipped charged-particle
 # model forecasts Coulomb dynamics, not tabletop objects; pass it by path to try it anyway.
 DEFAULT_FORECAST_MODELS: tuple[str, ...] = ("geotdm_objects.pt",)
+#: The pedestrian model of the people stages: the first shipped of the leave-one-scene-out ETH-UCY
+#: models (planar; see their model cards).
+DEFAULT_PEOPLE_MODELS: tuple[str, ...] = tuple(
+    f"geotdm_{scene}.pt" for scene in ("eth", "hotel", "univ", "zara1", "zara2")
+)
 
 
 def _models_dir() -> Path:
@@ -59,14 +68,18 @@ def resolve_pose_model(config: PipelineConfig) -> Path | None:
     return path if path.is_file() else None
 
 
-def resolve_forecast_model(config: PipelineConfig) -> Path | None:
-    """The GeoTDM checkpoint to load: the configured path (must exist) or a shipped one, if any."""
-    if config.forecast_model_path:
-        path = Path(config.forecast_model_path)
+def resolve_forecast_model(
+    config: PipelineConfig, configured: str | None = None, defaults: Sequence[str] = DEFAULT_FORECAST_MODELS
+) -> Path | None:
+    """The GeoTDM checkpoint to load: the configured path (``configured``, default
+    ``config.forecast_model_path``; must exist) or the first shipped one of ``defaults``, if any."""
+    configured = config.forecast_model_path if configured is None else configured
+    if configured:
+        path = Path(configured)
         if not path.is_file():
             raise ValueError(f"forecast model {path} does not exist")
         return path
-    for name in DEFAULT_FORECAST_MODELS:
+    for name in defaults:
         path = _models_dir() / name
         if path.is_file():
             return path
@@ -263,14 +276,23 @@ class TrackingStage(Stage):
 
 class ConstantVelocityForecaster:
     """The fallback without GeoTDM weights: each track's last displacement per frame, extrapolated
-    (the constant-velocity baseline of GeoTDM's tables); one deterministic sample per track."""
+    (the constant-velocity baseline of GeoTDM's tables); one deterministic sample per track.
 
-    frame_period_s: float | None = None  # one forecast step per processed frame
+    ``frame_period_s``: None steps once per processed frame; a period resamples each history at it
+    from the stamps first (:func:`~diff9d_ros.trajectory.forecaster.resample_history`).
+    """
+
+    def __init__(self, frame_period_s: float | None = None) -> None:
+        self.frame_period_s = frame_period_s
 
     def forecast(self, tracks: Sequence, horizon: int, n_samples: int) -> dict[str, np.ndarray]:
         out = {}
         for track in tracks:
             history = track.history
+            if self.frame_period_s is not None:
+                from diff9d_ros.trajectory.forecaster import resample_history
+
+                history = resample_history(history, track.stamps_ns, self.frame_period_s, 2)
             step = history[-1] - history[-2] if len(history) > 1 else np.zeros(3)
             ahead = np.arange(1, horizon + 1)[:, None] * step[None]
             out[track.track_id] = (history[-1][None] + ahead)[None]
@@ -279,19 +301,37 @@ class ConstantVelocityForecaster:
 
 class ForecastStage(Stage):
     """Future centre samples (K, horizon, 3) per confirmed track, ``forecast_period_s`` apart (the
-    GeoTDM model's frame period; the constant-velocity fallback leaves it None: one processed frame)."""
+    GeoTDM model's frame period; the constant-velocity fallback leaves it None: one processed frame).
+
+    Object tracks live in the camera optical frame (3-D models); a planar (pedestrian) checkpoint is
+    refused with a clear error, and the people stage below refuses a 3-D one: they are told apart by
+    the ``planar`` flag every GeoTDM checkpoint stores.
+    """
 
     name = "forecast"
     reads = ("tracks",)
     writes = ("forecasts", "forecast_period_s")
+    #: Whether this stage needs a planar (ground-plane, pedestrian) model.
+    planar_model = False
+    default_models = DEFAULT_FORECAST_MODELS
+    #: Frame period of the constant-velocity fallback (None: one step per processed frame).
+    fallback_period_s: float | None = None
+
+    def model_path_of(self, config: PipelineConfig) -> str:
+        """The configured checkpoint path of this stage ("" = shipped default)."""
+        return config.forecast_model_path
 
     def __init__(self, config: PipelineConfig) -> None:
         self.horizon, self.samples = config.forecast_horizon, config.forecast_samples
-        model = resolve_forecast_model(config) if config.forecast_backend != "constant_velocity" else None
+        model = (
+            resolve_forecast_model(config, self.model_path_of(config), self.default_models)
+            if config.forecast_backend != "constant_velocity"
+            else None
+        )
         if config.forecast_backend == "geotdm" and model is None:
             raise ValueError(
-                f"forecast_backend 'geotdm' needs weights: none of {DEFAULT_FORECAST_MODELS} in "
-                f"{_models_dir()} and no forecast_model_path given (train with `diff9d traj train`)"
+                f"forecast_backend 'geotdm' needs weights: none of {self.default_models} in "
+                f"{_models_dir()} and no model path given (train with `diff9d traj train`)"
             )
         self.model_path = model
         if model is None:
@@ -299,10 +339,10 @@ class ForecastStage(Stage):
                 LOG.warning(
                     "no GeoTDM weights (looked for %s in %s): forecasting with the CONSTANT-VELOCITY "
                     "fallback, not GeoTDM",
-                    ", ".join(DEFAULT_FORECAST_MODELS),
+                    ", ".join(self.default_models),
                     _models_dir(),
                 )
-            self.forecaster = ConstantVelocityForecaster()
+            self.forecaster = ConstantVelocityForecaster(self.fallback_period_s)
             chosen = config.forecast_backend == "constant_velocity"
             self.backend_name = "constant_velocity" + ("" if chosen else " (fallback, no GeoTDM weights)")
             return
@@ -316,11 +356,8 @@ class ForecastStage(Stage):
             raise ValueError(
                 f"forecast model {model} is corrupt or not a GeoTDM checkpoint: {one_line(error)}"
             ) from error
-        if self.forecaster.planar:
-            raise ValueError(
-                f"forecast model {model} is a planar (pedestrian) model; object tracks are in the camera's "
-                "optical frame and need a 3-D model"
-            )
+        if self.forecaster.planar != self.planar_model:
+            raise ValueError(self._wrong_kind(model))
         if self.horizon > self.forecaster.model.config.num_future:
             raise ValueError(
                 f"forecast_horizon {self.horizon} exceeds the model's "
@@ -328,9 +365,59 @@ class ForecastStage(Stage):
             )
         self.backend_name = f"geotdm ({model.name}, {config.forecast_sampler}-{config.forecast_steps})"
 
+    @staticmethod
+    def _wrong_kind(model: Path) -> str:
+        return (
+            f"forecast model {model} is a planar (pedestrian) model; object tracks are in the camera's "
+            "optical frame and need a 3-D model (models/geotdm_objects.pt); people go to the people "
+            "stages (people_forecast_node)"
+        )
+
     def __call__(self, state: FrameState) -> None:
         state.forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
         state.forecast_period_s = self.forecaster.frame_period_s
+
+
+class PeopleTrackingStage(Stage):
+    """One history per person (:class:`~diff9d_ros.trajectory.people.PeopleTracker`): the people of
+    ``state.detections`` must already be in the fixed frame; they get their track ids."""
+
+    name = "people_tracking"
+    reads = ("detections",)
+    writes = ("detections", "tracks")
+
+    def __init__(self, config: PipelineConfig) -> None:
+        from diff9d_ros.trajectory.people import PeopleTracker
+
+        self.tracker = PeopleTracker(
+            gate_m=config.people_gate_m,
+            min_hits=config.tracker_min_hits,
+            max_misses=config.tracker_max_misses,
+            max_age_s=config.people_max_age_s,
+        )
+
+    def __call__(self, state: FrameState) -> None:
+        state.tracks = self.tracker.update(state.detections, state.stamp_ns)
+
+
+class PeopleForecastStage(ForecastStage):
+    """Planar GeoTDM samples per person at the model's frame period (ETH-UCY: 0.4 s); a 3-D (object)
+    checkpoint is refused. Without weights (or ``constant_velocity``), constant velocity at 0.4 s."""
+
+    name = "people_forecast"
+    planar_model = True
+    default_models = DEFAULT_PEOPLE_MODELS
+    fallback_period_s = FRAME_PERIOD_S
+
+    def model_path_of(self, config: PipelineConfig) -> str:
+        return config.people_model_path
+
+    @staticmethod
+    def _wrong_kind(model: Path) -> str:
+        return (
+            f"people model {model} is a 3-D (object) model; people are forecast on the ground plane "
+            "of the fixed frame by a planar pedestrian model (models/geotdm_<scene>.pt)"
+        )
 
 
 class GraspStage(Stage):
@@ -375,6 +462,8 @@ STAGE_CLASSES: dict[str, type[Stage]] = {
     "tracking": TrackingStage,
     "forecast": ForecastStage,
     "grasp": GraspStage,
+    "people_tracking": PeopleTrackingStage,
+    "people_forecast": PeopleForecastStage,
 }
 
 

@@ -62,6 +62,8 @@ def _setup(context, *args, **kwargs) -> list:
         "pose_model_path",
         "forecast_model_path",
         "frame_id_override",
+        "people_model_path",
+        "fixed_frame",
         "rgb_transport",
         "depth_transport",
     ):
@@ -74,6 +76,7 @@ def _setup(context, *args, **kwargs) -> list:
         "pose_node": {**camera, "detections": arg["detections_topic"]},
         "grasp_node": {**camera, "detections": arg["detections_topic"]},
         "forecast_node": {"detections": arg["forecast_input_topic"]},
+        "people_forecast_node": {"people": arg["people_topic"]},
     }
     actions = []
     consumers = []
@@ -81,6 +84,7 @@ def _setup(context, *args, **kwargs) -> list:
         ("pose_node", "use_pose"),
         ("grasp_node", "use_grasp"),
         ("forecast_node", "use_forecast"),
+        ("people_forecast_node", "use_people"),
         ("camera_node", "use_camera"),
     ):
         if arg[flag].lower() != "true":

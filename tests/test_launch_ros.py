@@ -546,3 +546,49 @@ def test_ros2_launch_bag_in_a_loop_keeps_tracking_after_time_jumps_back(prefix: 
     assert f"camera topics {TOPICS['rgb']}, {TOPICS['depth']}, {TOPICS['camera_info']}" in output
     assert "time jumped back by" in output and "stamps must increase" not in output, output[-6000:]
     _assert_clean_exit(output, ["pose_node", "forecast_node"])  # the looping player is stopped by SIGINT
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loop", [False, True], ids=["once", "looped"])
+def test_ros2_launch_people_forecasts_a_people_bag(prefix: Path, tmp_path: Path, loop: bool) -> None:
+    """``people.launch.py`` plays a people bag (detections in a camera frame, /tf, /clock) to
+    people_forecast_node once it is active: one Path per person in ``map``, stamped on the bag's
+    clock; looped (``-l``), the clock jumps back and the node keeps forecasting."""
+    if shutil.which("ros2") is None:
+        pytest.skip("ros2 command line (ros2cli, ros2launch) is not installed")
+    if any(importlib.util.find_spec(name) is None for name in ("ros2bag", "rosbag2_py")):
+        pytest.skip("`ros2 bag` is not installed (ros2bag / rosbag2_py not importable)")
+    from nav_msgs.msg import Path as PathMsg
+    from vision_msgs.msg import Detection3DArray
+
+    from diff9d_ros.sources.people import SENSOR_FRAME, write_people_bag
+    from tests.test_people import fake_scene
+
+    root = fake_scene(tmp_path / "eth_ucy")
+    bag = tmp_path / "people_bag"
+    write_people_bag(root, "zara1", bag, frame=SENSOR_FRAME, storage="sqlite3", progress=False)
+    command = [
+        "ros2",
+        "launch",
+        "diff9d_ros",
+        "people.launch.py",
+        f"bag:={bag}",
+        "namespace:=pt",
+        f"params_file:={_baseline_params(tmp_path)}",
+        f"loop:={'true' if loop else 'false'}",
+    ]
+    # 2.5 Hz: newest-message-wins drops what a loaded machine cannot keep up with, so ask for a part
+    topics = {"/pt/people/forecasts": PathMsg, "/pt/people/tracks": Detection3DArray}
+    needed = {"/pt/people/forecasts": 20, "/pt/people/tracks": 55 if loop else 12}
+    received, output = _launch_and_listen(command, topics, needed, tmp_path / "launch.log", 90.0)
+    counts = {topic: len(messages) for topic, messages in received.items()}
+    assert all(counts[topic] >= needed[topic] for topic in needed), f"{counts}\n{output[-6000:]}"
+    paths = received["/pt/people/forecasts"]
+    assert {p.header.frame_id for p in paths} == {"map"} and all(len(p.poses) == 12 for p in paths)
+    stamps = [header_stamp_ns(t.header) for t in received["/pt/people/tracks"]]
+    bag_stamps = 1_000_000_000 + 400_000_000 * np.arange(40)
+    assert set(stamps) <= set(bag_stamps.tolist())
+    if loop:
+        jumps = [i for i in range(1, len(stamps)) if stamps[i] < stamps[i - 1]]
+        assert jumps, "the loop never restarted the clock"
+        assert len(stamps) - jumps[0] >= 5, "no people tracked after the bag started over"

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from diff9d_ros.trajectory.evaluate import constant_velocity, displacement_errors
-from diff9d_ros.trajectory.forecaster import Forecaster, pad_history, resample_history, scene_groups
+from diff9d_ros.trajectory.forecaster import Forecaster, pad_history, resample_history
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
 from diff9d_ros.trajectory.sampling import forecast_samples
 from diff9d_ros.trajectory.tracker import Track
 from diff9d_ros.trajectory.train import RESUME_ONLY_KEYS, TrainOptions, export_weights, train
+from diff9d_ros.trajectory.windows import scene_groups
 
 
 def small_model(num_obs: int = 4, edge_dim: int = 1) -> GeoTDM:

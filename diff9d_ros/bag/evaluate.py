@@ -14,7 +14,10 @@
   of the object at the forecast's times: ``stamp + (i + 1) * forecast_period_s`` (a GeoTDM model's
   frame period; ground truth linearly interpolated between processed frames) or, without a period
   (constant velocity), the next ``horizon`` processed frames; averaged over the K samples, and
-  minADE/minFDE (best sample), as in GeoTDM (Han et al. NeurIPS 2024, Sec. 5).
+  minADE/minFDE (best sample), as in GeoTDM (Han et al. NeurIPS 2024, Sec. 5). With
+  ``history_frames`` (people), only forecasts whose object was in the ground truth at the
+  ``history_frames`` times ``stamp - k * forecast_period_s`` before them are scored: with the
+  horizon, the ETH-UCY window rule (every agent present in all 8 + 12 frames).
 * **Throughput** in the manner of ros2_benchmark: frames in, processed, failed (by stage and
   reason), dropped by newest-frame-wins, mean frame rate over the wall time, latency percentiles.
 """
@@ -136,9 +139,28 @@ def _future_truth(
     return np.stack([np.interp(query_s, times_s, centres[:, axis]) for axis in range(3)], axis=1)
 
 
-def forecast_errors(records: Sequence[FrameRecord], gate_m: float) -> dict[str, float]:
+def _past_covered(ok: Sequence[FrameRecord], i: int, gt_id: str, frames: int, period_s: float | None) -> bool:
+    """Whether ``gt_id`` is in the ground truth of record ``i`` and of the records at the
+    ``frames - 1`` earlier forecast periods (within a tenth of a period), consecutively."""
+    if period_s is None:
+        past = ok[max(0, i - frames + 1) : i + 1]
+        return len(past) == frames and all(any(t.track_id == gt_id for t in r.truth) for r in past)
+    tolerance_ns = 0.1 * period_s * 1e9
+    earliest_ns = ok[i].stamp_ns - (frames - 1) * period_s * 1e9
+    for record in ok[i::-1]:
+        if not any(t.track_id == gt_id for t in record.truth):
+            return False
+        if record.stamp_ns <= earliest_ns + tolerance_ns:
+            return True
+    return False
+
+
+def forecast_errors(
+    records: Sequence[FrameRecord], gate_m: float, history_frames: int = 0
+) -> dict[str, float]:
     """Mean ADE/FDE (over K samples) and minADE/minFDE (metres) of every forecast whose object has
-    ground truth over the whole forecast horizon."""
+    ground truth over the whole forecast horizon (and, with ``history_frames``, over that many
+    frames up to the forecast)."""
     ok = [r for r in records if r.status == "ok" and r.truth is not None]
     ade, fde, min_ade, min_fde = [], [], [], []
     for i, record in enumerate(ok):
@@ -146,6 +168,8 @@ def forecast_errors(records: Sequence[FrameRecord], gate_m: float) -> dict[str, 
         for track_id, samples in record.forecasts.items():
             gt_id = track_to_gt.get(track_id)
             if gt_id is None:
+                continue
+            if history_frames and not _past_covered(ok, i, gt_id, history_frames, record.forecast_period_s):
                 continue
             future = _future_truth(ok, i, gt_id, samples.shape[1], record.forecast_period_s)
             if future is None:
@@ -205,11 +229,20 @@ def throughput(records: Sequence[FrameRecord], wall_s: float) -> dict[str, Any]:
     }
 
 
-def evaluate_records(records: Sequence[FrameRecord], wall_s: float, gate_m: float = 0.1) -> dict[str, Any]:
-    """Every metric above; accuracy sections are absent when no frame had ground truth."""
+def evaluate_records(
+    records: Sequence[FrameRecord],
+    wall_s: float,
+    gate_m: float = 0.1,
+    *,
+    pose: bool = True,
+    history_frames: int = 0,
+) -> dict[str, Any]:
+    """Every metric above; accuracy sections are absent when no frame had ground truth, the pose
+    section without ``pose`` (people); ``history_frames`` as in :func:`forecast_errors`."""
     out: dict[str, Any] = {"throughput": throughput(records, wall_s)}
     if any(r.truth is not None for r in records):
-        out["pose"] = pose_metrics(records)
+        if pose:
+            out["pose"] = pose_metrics(records)
         out["tracking"] = id_switches(records, gate_m)
-        out["forecast"] = forecast_errors(records, gate_m)
+        out["forecast"] = forecast_errors(records, gate_m, history_frames)
     return out

@@ -91,6 +91,13 @@ class BagWriter:
         self._open = False
         self._writer.close()
 
+    def set_custom_data(self, key: str, value: str) -> None:
+        """Store ``key: value`` in the bag's ``metadata.yaml`` (``custom_data``)."""
+        try:
+            self._writer.set_custom_data(key, value)
+        except WriterError as error:
+            raise BagError(f"bag {self.path}: cannot store custom data {key!r}: {error}") from error
+
     def write(self, topic: str, msg: Any, stamp_ns: int) -> None:
         """Serialise ``msg`` to CDR and append it to ``topic`` with receive time ``stamp_ns``."""
         if not self._open:

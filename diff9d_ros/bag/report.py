@@ -78,12 +78,15 @@ def _markdown(result: RunResult, plots: list[Path]) -> str:
     info, metrics = result.info, result.metrics
     tp = metrics["throughput"]
     lines = [f"# {info['title']}", ""]
+    lines += [f"- source: {info['source']}"]
+    if "pose_backend" in info:  # people runs start from detections
+        lines += [
+            f"- pose: **{info['pose_backend']}**"
+            + ("" if info["pose_model"] else " — no trained Diff9D model was found; these are baseline poses")
+        ]
+    lines += [f"- forecasting: **{info['forecast_backend']}**"]
+    lines += [f"- segmentation: {info['segmentation']}"] if "segmentation" in info else []
     lines += [
-        f"- source: {info['source']}",
-        f"- pose: **{info['pose_backend']}**"
-        + ("" if info["pose_model"] else " — no trained Diff9D model was found; these are baseline poses"),
-        f"- forecasting: **{info['forecast_backend']}**",
-        f"- segmentation: {info['segmentation']}",
         f"- CPU threads (torch, OpenMP, BLAS): {info.get('threads', 'not set')}",
         f"- outputs: `bag/` (rosbag2: {', '.join(sorted(info['bag_topics']))}), `overlays/`, `report.json`",
         "",

@@ -46,6 +46,7 @@ from diff9d_ros.ros.convert_nav import (
     pose_stamped_to_transform,
     positions_to_path,
     tf_to_frame_transforms,
+    transform_stamped_to_frame_transform,
     transform_to_pose_stamped,
     transforms_to_pose_array,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "tf_to_frame_transforms",
     "time_to_ns",
     "transform_from_pose",
+    "transform_stamped_to_frame_transform",
     "transform_to_pose_stamped",
     "transforms_to_pose_array",
 ]

@@ -124,16 +124,16 @@ def frame_transforms_to_tf(transforms: Sequence[FrameTransform], types: MessageT
     return types.new("tf2_msgs/msg/TFMessage", transforms=stamped)
 
 
+def transform_stamped_to_frame_transform(item: Any) -> FrameTransform:
+    """The FrameTransform of one geometry_msgs/TransformStamped (a tf2 lookup's answer)."""
+    return FrameTransform(
+        parent_frame=str(item.header.frame_id),
+        child_frame=str(item.child_frame_id),
+        transform=make_transform(rotation_of(item.transform.rotation), xyz_of(item.transform.translation)),
+        stamp_ns=header_stamp_ns(item.header),
+    )
+
+
 def tf_to_frame_transforms(msg: Any) -> list[FrameTransform]:
     """FrameTransforms of a tf2_msgs/TFMessage, in message order."""
-    return [
-        FrameTransform(
-            parent_frame=str(item.header.frame_id),
-            child_frame=str(item.child_frame_id),
-            transform=make_transform(
-                rotation_of(item.transform.rotation), xyz_of(item.transform.translation)
-            ),
-            stamp_ns=header_stamp_ns(item.header),
-        )
-        for item in msg.transforms
-    ]
+    return [transform_stamped_to_frame_transform(item) for item in msg.transforms]

@@ -26,11 +26,15 @@ NODE_ARGUMENTS: dict[str, tuple[str, str]] = {
     "rgb_transport": ("", "colour input: raw or compressed (empty = YAML: raw)"),
     "depth_transport": ("", "depth input: raw or compressedDepth (empty = YAML: raw)"),
     "detections_topic": ("detections", "pose node output, grasp node input"),
-    "forecast_input_topic": ("detections", "forecast node input: detections or people tracks with ids"),
+    "forecast_input_topic": ("detections", "forecast node input: object detections (people: use_people)"),
     "use_camera": ("false", "start camera_node (RealSense)"),
     "use_pose": ("true", "start pose_node"),
     "use_grasp": ("true", "start grasp_node"),
     "use_forecast": ("true", "start forecast_node"),
+    "use_people": ("false", "start people_forecast_node"),
+    "people_topic": ("/people", "people_forecast_node input: person Detection3DArray, any frame"),
+    "people_model_path": ("", "planar GeoTDM checkpoint of people_forecast_node (empty = YAML / shipped)"),
+    "fixed_frame": ("", "frame people are forecast in (map, odom; empty = YAML)"),
     "start_delay_s": (
         "60.0",
         "the camera (or bag playback) starts when pose, grasp and forecast node are active or failed, "

@@ -1,4 +1,4 @@
-"""Console scripts of the four nodes (``pose_node`` ...): a one-line message, not a traceback,
+"""Console scripts of the nodes (``pose_node`` ...): a one-line message, not a traceback,
 where ROS 2 is not sourced.
 
 The node modules import rclpy at the top; these entry points look for it first and, when it (or
@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 import sys
 
-NODES: tuple[str, ...] = ("camera_node", "pose_node", "grasp_node", "forecast_node")
+NODES: tuple[str, ...] = ("camera_node", "pose_node", "grasp_node", "forecast_node", "people_forecast_node")
 HINT = "source /opt/ros/<distro>/setup.bash (humble or jazzy), or the install/setup.bash of your workspace"
 
 
@@ -46,3 +46,7 @@ def grasp_node() -> None:
 
 def forecast_node() -> None:
     run_node("forecast_node")
+
+
+def people_forecast_node() -> None:
+    run_node("people_forecast_node")

@@ -1,4 +1,4 @@
-"""Parameters of the four nodes: names, defaults, descriptions, ranges and validation, without rclpy.
+"""Parameters of the nodes: names, defaults, descriptions, ranges and validation, without rclpy.
 
 Each node declares its :class:`ParamSpec` list (the node turns ``range``/``choices`` into a ROS
 ``ParameterDescriptor``, so ``ros2 param describe`` shows them) and validates the values it read
@@ -294,6 +294,37 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
     _LIFETIME,
 )
 
+_FORECAST_BY_NAME = {spec.name: spec for spec in FORECAST_PARAMS}
+
+PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
+    _FORECAST_BY_NAME["forecast_backend"],
+    pipeline_param(
+        "people_model_path",
+        "planar GeoTDM checkpoint of pedestrians (empty = the first shipped models/geotdm_<scene>.pt, "
+        "eth, hotel, univ, zara1, zara2)",
+    ),
+    _DEVICE,
+    *(_FORECAST_BY_NAME[name] for name in ("forecast_horizon", "forecast_samples", "forecast_sampler")),
+    _FORECAST_BY_NAME["forecast_steps"],
+    pipeline_param("fixed_frame", "z-up frame the people are tracked and forecast in (map or odom)"),
+    pipeline_param("person_class", "class id of the detections that are people (others are ignored)"),
+    pipeline_param(
+        "people_gate_m", "largest distance of a person to its track (no ids given)", range=(1e-3, 100.0)
+    ),
+    pipeline_param(
+        "people_max_age_s", "forget a person (given ids) not seen for this long", range=(1e-3, 3600.0)
+    ),
+    _FORECAST_BY_NAME["tracker_min_hits"],
+    _FORECAST_BY_NAME["tracker_max_misses"],
+    ParamSpec(
+        "tf_timeout_s",
+        0.1,
+        "wait this long for the transform into fixed_frame at the detections' stamp",
+        range=(0.0, 10.0),
+    ),
+    _LIFETIME,
+)
+
 NODE_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
     "camera_node": (*CAMERA_PARAMS, *common_params(expected_rate_hz=25.0)),
     "pose_node": (*POSE_PARAMS, *TRANSPORT_PARAMS, *SYNC_PARAMS, max_age_param(1.0), *common_params()),
@@ -305,6 +336,7 @@ NODE_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
         *common_params(qos_depth=5),
     ),
     "forecast_node": (*FORECAST_PARAMS, max_age_param(0.0), *common_params()),
+    "people_forecast_node": (*PEOPLE_PARAMS, max_age_param(0.0), *common_params()),
 }
 #: Parameters every rclpy node has already (never declared by us, accepted in config files).
 BUILTIN_PARAMS: frozenset[str] = frozenset({"use_sim_time"})

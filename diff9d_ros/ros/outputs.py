@@ -112,7 +112,12 @@ def grasp_messages(state: FrameState, frame_id: str, types: MessageTypes, lifeti
 
 
 def forecast_messages(
-    state: FrameState, frame_id: str, period_s: float, types: MessageTypes, lifetime_s: float
+    state: FrameState,
+    frame_id: str,
+    period_s: float,
+    types: MessageTypes,
+    lifetime_s: float,
+    point_size_m: float = 0.01,
 ) -> ForecastMessages:
     """Tracks (detections with ids), the mean of each track's samples as a Path, and the samples.
 
@@ -120,7 +125,7 @@ def forecast_messages(
     ``stamp + (i + 1) * period`` (the first forecast frame is one period after the input; the
     Path header carries the stamp of pose 0). The period is the forecaster's own
     (``state.forecast_period_s``, a GeoTDM model's frame period) or else ``period_s`` (the
-    constant-velocity fallback steps once per processed frame).
+    constant-velocity fallback steps once per processed frame). ``point_size_m``: sample marker size.
     """
     stamp_ns = state.stamp_ns
     period_s = state.forecast_period_s or period_s
@@ -137,5 +142,23 @@ def forecast_messages(
     return ForecastMessages(
         tracks=convert.detections_to_msg(state.detections, stamp_ns, frame_id, types),
         paths=paths,
-        markers=convert.forecasts_to_markers(samples, stamp_ns, frame_id, types, lifetime_s=lifetime_s),
+        markers=convert.forecasts_to_markers(
+            samples, stamp_ns, frame_id, types, lifetime_s=lifetime_s, point_size_m=point_size_m
+        ),
+    )
+
+
+#: Sample markers of people are drawn larger than those of tabletop objects.
+PEOPLE_MARKER_SIZE_M = 0.05
+
+
+def people_messages(
+    state: FrameState, fixed_frame: str, types: MessageTypes, lifetime_s: float
+) -> ForecastMessages:
+    """The people path's outputs (people node and people runner): :func:`forecast_messages` in the
+    fixed frame at the forecaster's period (the planar models' 0.4 s), with person-sized markers."""
+    if state.forecast_period_s is None:
+        raise ValueError("a people forecast must carry its frame period (forecast_period_s)")
+    return forecast_messages(
+        state, fixed_frame, state.forecast_period_s, types, lifetime_s, point_size_m=PEOPLE_MARKER_SIZE_M
     )

@@ -1,4 +1,4 @@
-"""Topic wiring of the four nodes: names, message types, direction and QoS class, without rclpy.
+"""Topic wiring of the nodes: names, message types, direction and QoS class, without rclpy.
 
 One table (:data:`NODE_TOPICS`) says what every node subscribes to and publishes, with names
 relative to the node's namespace (DESIGN.md, "Message contracts"). The nodes create their
@@ -31,6 +31,7 @@ class TopicSpec:
     qos: QosClass
     description: str
     optional: bool = False
+    external: bool = False  # produced outside this stack (e.g. by a person detector)
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,31 @@ NODE_TOPICS: dict[str, tuple[TopicSpec, ...]] = {
         TopicSpec("grasp_markers", MARKER_ARRAY, "out", RESULT, "grasp axes, width and score"),
     ),
     "forecast_node": (
-        TopicSpec("detections", DETECTION3D_ARRAY, "in", RESULT, "detections (or people tracks with ids)"),
+        TopicSpec(
+            "detections",
+            DETECTION3D_ARRAY,
+            "in",
+            RESULT,
+            "object detections (people: see people_forecast_node)",
+        ),
         TopicSpec("tracks", DETECTION3D_ARRAY, "out", RESULT, "tracked detections, id = track id"),
         TopicSpec("forecasts", "nav_msgs/msg/Path", "out", RESULT, "mean future path, one message per track"),
         TopicSpec("forecast_markers", MARKER_ARRAY, "out", RESULT, "future samples per track"),
+    ),
+    "people_forecast_node": (
+        TopicSpec(
+            "people",
+            DETECTION3D_ARRAY,
+            "in",
+            RESULT,
+            "person detections of any detector or tracker, any frame, ids optional",
+            external=True,
+        ),
+        TopicSpec("people/tracks", DETECTION3D_ARRAY, "out", RESULT, "people in the fixed frame, id = track"),
+        TopicSpec(
+            "people/forecasts", "nav_msgs/msg/Path", "out", RESULT, "mean future path per person, fixed frame"
+        ),
+        TopicSpec("people/forecast_markers", MARKER_ARRAY, "out", RESULT, "future samples per person"),
     ),
 }
 #: Every node also publishes its status here (absolute name, as diagnostic_aggregator expects).

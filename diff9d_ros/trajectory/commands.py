@@ -1,5 +1,5 @@
-"""``diff9d traj train|eval``: train GeoTDM on N-body, ETH-UCY or tabletop object tracks, evaluate it
-against constant velocity."""
+"""``diff9d traj train|export|eval|bag``: train GeoTDM on N-body, ETH-UCY or tabletop object tracks,
+evaluate it against constant velocity, write an ETH-UCY test scene as a rosbag2 of person detections."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import argparse
 import json
 import logging
 
-from diff9d_ros.trajectory.datasets import TASKS
+from diff9d_ros.trajectory.datasets import DEFAULT_ETH_UCY, PEDESTRIAN_TASKS, TASKS
 
 LOG = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``traj`` family: ``train``, ``export`` and ``eval``."""
+    """Add the ``traj`` family: ``train``, ``export``, ``eval`` and ``bag``."""
     parser = subparsers.add_parser(
         "traj",
         help="GeoTDM trajectory forecasting: train and evaluate",
@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--task", choices=TASKS, required=True)
     train.add_argument("--out", required=True, help="output folder for checkpoints and log.jsonl")
-    train.add_argument("--data", default=None, help="N-body cache folder or ETH-UCY root")
+    train.add_argument(
+        "--data", default=None, help=f"N-body cache folder or ETH-UCY root (default {DEFAULT_ETH_UCY})"
+    )
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
     train.add_argument("--steps", type=int, default=6000, help="total optimiser steps")
     train.add_argument("--batch-size", type=int, default=64)
@@ -49,11 +51,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="simple: the paper's eps MSE; edm: EDM lambda(sigma), the same weight at every noise level "
         "(diff9d_ros.trajectory.train.LOSS_WEIGHTINGS)",
     )
+    train.add_argument(
+        "--sigma-data",
+        default="0.25",
+        help="EDM sigma_data, the typical residual about the prior per coordinate (diffusion units); "
+        "auto: measured on the training windows (constant-velocity residual)",
+    )
+    train.add_argument("--prior-layers", type=int, default=2, help="depth of the prior's EGTN")
     train.add_argument("--seed", type=int, default=1)
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.add_argument("--checkpoint-minutes", type=float, default=3.0)
     train.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
     train.add_argument("--eval-windows", type=int, default=256, help="validation windows per evaluation")
+    train.add_argument("--eval-steps", type=int, default=10, help="DDIM steps of the validation sampler")
     train.add_argument(
         "--num-trajectories", type=int, default=None, help="N-body split size override (smoke runs)"
     )
@@ -91,6 +101,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", default=None, help="also write the rows to this JSON file")
     evaluate.set_defaults(func=_eval)
 
+    bag = leaves.add_parser(
+        "bag",
+        help="write an ETH-UCY test scene as a rosbag2 of person detections (+ /tf, /clock, ground truth)",
+        description="People as vision_msgs/Detection3DArray on /people at the scene's 2.5 Hz, /tf, /clock "
+        "and /ground_truth/people; play it to people_forecast_node or score it with `diff9d eval-bag`.",
+    )
+    bag.add_argument("--scene", choices=PEDESTRIAN_TASKS, required=True, help="leave-one-out scene")
+    bag.add_argument(
+        "--data", default=str(DEFAULT_ETH_UCY), help="ETH-UCY root (ROOT/SCENE/{train,val,test})"
+    )
+    bag.add_argument("--out", required=True, help="rosbag2 folder to create")
+    bag.add_argument("--split", choices=("train", "val", "test"), default="test")
+    bag.add_argument("--no-ids", action="store_true", help="leave the detection ids empty (the node tracks)")
+    bag.add_argument(
+        "--frame",
+        choices=("map", "scene_camera_optical_frame"),
+        default="map",
+        help="frame of the detections: map, or an overhead camera's optical frame (through /tf)",
+    )
+    bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    bag.set_defaults(func=_bag)
+
 
 def _train(args: argparse.Namespace) -> int:
     from diff9d_ros.trajectory.train import TrainOptions, train
@@ -101,6 +133,8 @@ def _train(args: argparse.Namespace) -> int:
         data_dir=args.data,
         hidden_dim=args.hidden,
         num_layers=args.layers,
+        prior_layers=args.prior_layers,
+        residual_std=_sigma_data(args.sigma_data),
         batch_size=args.batch_size,
         steps=args.steps,
         lr=args.lr,
@@ -111,11 +145,25 @@ def _train(args: argparse.Namespace) -> int:
         checkpoint_minutes=args.checkpoint_minutes,
         eval_every=args.eval_every,
         eval_windows=args.eval_windows,
+        eval_steps=args.eval_steps,
         num_trajectories=args.num_trajectories,
     )
     path = train(opts, resume=args.resume)
     LOG.info("checkpoint: %s", path)
     return 0
+
+
+def _sigma_data(text: str) -> float | None:
+    """``--sigma-data``: ``auto`` (None: measured on the data) or a positive number."""
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"--sigma-data must be 'auto' or a number > 0, got {text!r}")
+    return value
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -175,4 +223,25 @@ def _eval(args: argparse.Namespace) -> int:
                 handle,
                 indent=2,
             )
+    return 0
+
+
+def _bag(args: argparse.Namespace) -> int:
+    # The writer builds ROS messages and a rosbag2 (layers above trajectory); imported on use only.
+    from diff9d_ros.sources.people import write_people_bag
+
+    try:
+        counts = write_people_bag(
+            args.data,
+            args.scene,
+            args.out,
+            split=args.split,
+            ids=not args.no_ids,
+            frame=args.frame,
+            storage=args.storage,
+        )
+    except ValueError as error:  # missing data, an existing bag: one clear line, not a traceback
+        LOG.error("%s", error)
+        return 2
+    print(f"wrote {args.out}: " + ", ".join(f"{topic} {n}" for topic, n in sorted(counts.items())))
     return 0

@@ -9,11 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from diff9d_ros.trajectory import nbody, tabletop
-from diff9d_ros.trajectory.windows import Windows
+from diff9d_ros.trajectory.windows import Windows, split_crowds
 
 PEDESTRIAN_TASKS: tuple[str, ...] = ("eth", "hotel", "univ", "zara1", "zara2")
 TASKS: tuple[str, ...] = (*nbody.TASKS, *PEDESTRIAN_TASKS, tabletop.TASK)
-DEFAULT_ETH_UCY = Path(__file__).resolve().parents[3] / "shared" / "data" / "eth_ucy"
+#: Most pedestrians in one scene graph (a crowd is forecast in groups of neighbours of this size).
+PEDESTRIAN_GROUP = 8
+#: The ETH-UCY data folder (``SCENE/{train,val,test}/*.txt``; not part of the repository), relative
+#: to the working directory; ``--data`` names another.
+DEFAULT_ETH_UCY = Path("data") / "eth_ucy"
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class TaskSpec:
     metric: str  # "mean" or "min"
     frame_period_s: float | None  # seconds between frames; None for the unitless N-body time
     position_scale: float = 1.0  # diffusion units per data unit (GeoTDMConfig.position_scale)
+    # Largest scene graph: bigger crowds are cut into groups of neighbours (windows.split_crowds) in
+    # training and evaluation, and by the online forecaster (its max_scene_tracks); None: no limit.
+    max_scene_agents: int | None = None
 
 
 def task_spec(task: str) -> TaskSpec:
@@ -41,7 +48,7 @@ def task_spec(task: str) -> TaskSpec:
     if task in PEDESTRIAN_TASKS:
         from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S
 
-        return TaskSpec(task, 8, 12, 1, 0, True, 20, "min", FRAME_PERIOD_S)
+        return TaskSpec(task, 8, 12, 1, 0, True, 20, "min", FRAME_PERIOD_S, max_scene_agents=PEDESTRIAN_GROUP)
     if task == tabletop.TASK:
         return TaskSpec(
             task,
@@ -70,7 +77,7 @@ def load_windows(
     """The windows of ``split`` ("train", "val", "test"), grouped by agent count.
 
     ``data_dir``: the N-body or tabletop cache folder, or the ETH-UCY root (default
-    ``../shared/data/eth_ucy``). ``limit`` keeps the first windows only (smoke runs);
+    :data:`DEFAULT_ETH_UCY`). ``limit`` keeps the first windows only (smoke runs);
     ``num_trajectories`` overrides the N-body split size (protocol: 3000/2000/2000) or the tabletop
     sequence count.
     """
@@ -93,6 +100,8 @@ def load_windows(
 
         root = Path(data_dir) if data_dir is not None else DEFAULT_ETH_UCY
         groups = eth_ucy.load_scene_split(root, task, split, spec.num_obs, spec.num_future)
+    if spec.max_scene_agents is not None:
+        groups = split_crowds(groups, spec.max_scene_agents)
     if limit is not None:
         kept, left = [], limit
         for group in groups:

@@ -20,6 +20,7 @@ import torch
 from diff9d_ros.trajectory.model import GeoTDM
 from diff9d_ros.trajectory.sampling import forecast_samples, training_schedule
 from diff9d_ros.trajectory.tracker import Track
+from diff9d_ros.trajectory.windows import scene_groups
 
 
 def pad_history(history: np.ndarray, length: int) -> np.ndarray:
@@ -97,14 +98,17 @@ class Forecaster:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **options: object) -> Forecaster:
-        """A forecaster of the model at ``path``; ``planar`` and ``frame_period_s`` default to the
-        checkpoint's (its task's protocol)."""
+        """A forecaster of the model at ``path``; ``planar``, ``frame_period_s`` and
+        ``max_scene_tracks`` default to the checkpoint's (its task's protocol)."""
         from diff9d_ros.trajectory.datasets import TASKS, task_spec
 
         model, payload = GeoTDM.load(path)
         options.setdefault("planar", bool(payload.get("planar", False)))
         task = payload.get("task")
-        options.setdefault("frame_period_s", task_spec(task).frame_period_s if task in TASKS else None)
+        spec = task_spec(task) if task in TASKS else None
+        options.setdefault("frame_period_s", spec.frame_period_s if spec else None)
+        if spec is not None and spec.max_scene_agents is not None:
+            options.setdefault("max_scene_tracks", spec.max_scene_agents)
         return cls(model, **options)
 
     @property
@@ -161,44 +165,29 @@ class Forecaster:
             torch.set_num_threads(self.threads)
         samples = np.empty((n_samples, n, horizon, 3))
         try:
-            for group in scene_groups(x_obs[:, -1], self.max_scene_tracks):
-                samples[:, group] = self._sample_scene(x_obs[group], node_features[group], n_samples)[
-                    :, :, :horizon
-                ]
+            groups = scene_groups(x_obs[:, -1], self.max_scene_tracks)
+            for size in sorted({len(g) for g in groups}):  # groups of one size are sampled as one batch
+                same = np.stack([g for g in groups if len(g) == size])  # (G, size)
+                drawn = self._sample_scenes(x_obs[same], node_features[same], n_samples)
+                samples[:, same] = drawn[..., :horizon, :].transpose(1, 0, 2, 3, 4)  # (K, G, size, ...)
         finally:
             torch.set_num_threads(previous_threads)
         if self.planar:
             samples[..., 2] = height[None, :, :, 0]
         return {track_id: samples[:, i] for i, track_id in enumerate(ids)}
 
-    def _sample_scene(self, x_obs: np.ndarray, node_features: np.ndarray, n_samples: int) -> np.ndarray:
-        """(K, N, num_future, 3) samples of one fully connected scene of N tracks."""
-        n, edge_dim = len(x_obs), self.model.config.edge_dim
+    def _sample_scenes(self, x_obs: np.ndarray, node_features: np.ndarray, n_samples: int) -> np.ndarray:
+        """(G, K, N, num_future, 3) samples of G fully connected scenes of N tracks each."""
+        g, n, edge_dim = *x_obs.shape[:2], self.model.config.edge_dim
         return forecast_samples(
             self.model,
-            torch.as_tensor(x_obs, dtype=torch.float32)[None],
-            torch.as_tensor(node_features, dtype=torch.float32)[None],
-            torch.zeros(1, n, n, edge_dim) if edge_dim else None,
+            torch.as_tensor(x_obs, dtype=torch.float32),
+            torch.as_tensor(node_features, dtype=torch.float32),
+            torch.zeros(g, n, n, edge_dim) if edge_dim else None,
             n_samples,
             sampler=self.sampler,
             num_steps=self.num_steps,
             planar=self.planar,
             generator=self.generator,
             schedule=self.schedule,
-        )[0].numpy()
-
-
-def scene_groups(positions_m: np.ndarray, max_size: int) -> list[np.ndarray]:
-    """Indices of ``positions_m`` (N, 3) cut into scenes of at most ``max_size`` neighbouring tracks.
-
-    The fully connected scene graph costs O(N^2) memory per sample and frame, so a crowd (or a
-    flood of bad detections) is split: tracks are ordered along the principal axis of their positions
-    and cut into equal consecutive groups, which keeps near tracks, the ones that interact, together.
-    """
-    n = len(positions_m)
-    if n <= max_size:
-        return [np.arange(n)]
-    centred = positions_m - positions_m.mean(axis=0)
-    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
-    order = np.argsort(centred @ axis, kind="stable")
-    return np.array_split(order, -(-n // max_size))
+        ).numpy()

@@ -22,6 +22,7 @@ centre-of-mass subspace (the core's ``zero_mean_projection`` in the sampler, Sec
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +34,26 @@ from diff9d_ros.trajectory.egtn import EGTN, sinusoidal_embedding
 from diff9d_ros.trajectory.prior import GeometricPrior
 
 NUM_TRAIN_STEPS = 1000
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> object:
+    """``torch.load(path, weights_only=True)``; ValueError for a missing file or one holding anything
+    but tensors and plain Python containers and scalars (pickled code is refused, not run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
+        reason = next((line for line in lines if "Unsupported" in line), lines[0]).split(" Please")[0]
+        raise ValueError(
+            f"{path}: not a readable GeoTDM checkpoint: it is read with weights_only=True (tensors and "
+            f"plain values; pickled objects are refused, never run): {reason}"
+        ) from error
+    except Exception as error:  # torch.load raises many types on a damaged file
+        reason = f"{type(error).__name__}: {error}"
+        raise ValueError(f"{path}: not a readable GeoTDM checkpoint: {reason}") from error
 
 
 @dataclass(frozen=True)
@@ -153,9 +174,14 @@ class GeoTDM(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location: str = "cpu") -> tuple[GeoTDM, dict]:
-        """The model stored by :meth:`save` (or a training checkpoint) and the stored metadata."""
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-        if "config" not in payload or "state_dict" not in payload:
+        """The model stored by :meth:`save` (or a training checkpoint) and the stored metadata.
+
+        The file is read with ``torch.load(weights_only=True)``: tensors and plain Python values
+        only, never arbitrary pickled objects (a model path is a node parameter). Anything else is
+        a ValueError naming the file.
+        """
+        payload = load_checkpoint(path, map_location)
+        if not isinstance(payload, dict) or "config" not in payload or "state_dict" not in payload:
             raise ValueError(f"{path}: not a GeoTDM checkpoint (no config/state_dict)")
         model = cls(GeoTDMConfig(**payload["config"]))
         model.load_state_dict(payload["state_dict"])

@@ -80,3 +80,13 @@ def forecast_samples(
             dtype=node_features.dtype,
         )
     return out.reshape(b, k, n, cfg.num_future, 3) / cfg.position_scale
+
+
+def prior_forecast(
+    model: GeoTDM, x_obs: torch.Tensor, node_features: torch.Tensor, edge_attr: torch.Tensor | None
+) -> torch.Tensor:
+    """The learnable prior ``x_r`` alone as a deterministic forecast (B, 1, N, Tf, 3), in data units:
+    what the diffusion starts from and refines (GeoTDM Eq. 7-9)."""
+    scale = model.config.position_scale
+    with torch.no_grad():
+        return model.prior_mean(x_obs * scale, node_features, edge_attr)[:, None] / scale

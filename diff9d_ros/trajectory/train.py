@@ -34,8 +34,8 @@ from torch import nn
 from diff9d_ros.atomic_files import save_torch
 from diff9d_ros.diffusion import training_loss
 from diff9d_ros.trajectory.datasets import load_windows, task_spec
-from diff9d_ros.trajectory.evaluate import evaluate
-from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
+from diff9d_ros.trajectory.evaluate import constant_velocity, evaluate
+from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig, load_checkpoint
 from diff9d_ros.trajectory.sampling import planar_projection, training_schedule
 from diff9d_ros.trajectory.windows import Windows, random_batch
 
@@ -60,6 +60,9 @@ class TrainOptions:
     grad_clip: float = 1.0
     prior_loss_weight: float = 1.0  # auxiliary ||x_r - x_0||^2 (not in the paper; 0 = paper)
     loss_weighting: str = "simple"  # "simple": the paper's eps MSE; "edm": EDM lambda(sigma), see _Loss
+    # sigma_data: the model's residual_std (diffusion units); None: measured on the training windows
+    # (:func:`residual_rms`)
+    residual_std: float | None = 0.25
     ema_decay: float = 0.999
     seed: int = 1
     data_seed: int = 43
@@ -119,6 +122,25 @@ class _Loss(nn.Module):
         return losses.mean() + self.prior_weight * prior_error
 
 
+def residual_rms(groups: list[Windows], position_scale: float, planar: bool) -> float:
+    """EDM's ``sigma_data`` for the residual ``x_0 - x_r``: the root-mean-square per coordinate of the
+    future about the constant-velocity extrapolation of the last two observed frames (the prior's
+    initial value, :mod:`diff9d_ros.trajectory.prior`), in diffusion units (``position_scale``).
+    Planar tasks count x and y only (z is identically 0)."""
+    total, count = 0.0, 0
+    for group in groups:
+        batch = group.tensors(torch.float64)
+        cv = constant_velocity(batch["x_obs"], batch["x_future"].shape[2])
+        residual = (batch["x_future"] - cv) * position_scale
+        if planar:
+            residual = residual[..., :2]
+        total += float(residual.pow(2).sum())
+        count += residual.numel()
+    if count == 0:
+        raise ValueError("no training windows to measure sigma_data on")
+    return math.sqrt(total / count)
+
+
 def _learning_rate(opts: TrainOptions, step: int) -> float:
     if step < opts.warmup_steps:
         return opts.lr * (step + 1) / opts.warmup_steps
@@ -155,6 +177,12 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     last_path = out / "last.pt"
     spec = task_spec(opts.task)
+    sizes = {"data_dir": opts.data_dir, "seed": opts.data_seed, "num_trajectories": opts.num_trajectories}
+    train_groups = load_windows(opts.task, "train", limit=opts.limit_train, **sizes)
+    residual_std = opts.residual_std
+    if residual_std is None:
+        residual_std = round(residual_rms(train_groups, spec.position_scale, spec.planar), 4)
+        LOG.info("sigma_data (residual std) from the training windows: %.4f", residual_std)
     config = GeoTDMConfig(
         node_dim=spec.node_dim,
         edge_dim=spec.edge_dim,
@@ -164,6 +192,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         num_layers=opts.num_layers,
         prior_layers=opts.prior_layers,
         position_scale=spec.position_scale,
+        residual_std=residual_std,
     )
     torch.manual_seed(opts.seed)
     model = GeoTDM(config)
@@ -173,7 +202,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     noise_gen = torch.Generator().manual_seed(opts.seed * 1000 + rank)
     step, elapsed, cpu, best = 0, 0.0, 0.0, math.inf
     if resume and last_path.exists():
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        state = load_checkpoint(last_path)
         if GeoTDMConfig(**state["config"]) != config:
             raise ValueError(f"{last_path}: stored config {state['config']} differs from {asdict(config)}")
         model.load_state_dict(state["raw_state_dict"])
@@ -197,8 +226,6 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
 
         # The last layer's feature update does not reach the output (only coordinates do).
         loss_module = DistributedDataParallel(loss_module, find_unused_parameters=True)
-    sizes = {"data_dir": opts.data_dir, "seed": opts.data_seed, "num_trajectories": opts.num_trajectories}
-    train_groups = load_windows(opts.task, "train", limit=opts.limit_train, **sizes)
     val_groups = load_windows(opts.task, "val", limit=opts.eval_windows, **sizes) if rank == 0 else []
 
     def checkpoint(path: Path, extra: dict | None = None) -> None:
@@ -283,17 +310,17 @@ RESUME_ONLY_KEYS: tuple[str, ...] = ("raw_state_dict", "optimizer", "data_rng", 
 
 def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
     """Write ``checkpoint`` (EMA weights, config, task, training record) without the resume-only
-    state to ``out``: the file shipped in ``models/``, loadable by :meth:`GeoTDM.load`."""
+    state and the training folders to ``out``: the file shipped in ``models/``, loadable by
+    :meth:`GeoTDM.load`."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-    try:
-        GeoTDM.load(checkpoint)
-        payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch.load raises many types on a damaged file
-        raise ValueError(f"{checkpoint} is not a readable GeoTDM checkpoint: {error}") from error
+    GeoTDM.load(checkpoint)  # ValueError for anything but a GeoTDM checkpoint
+    payload = load_checkpoint(checkpoint)
     for key in RESUME_ONLY_KEYS:
         payload.pop(key, None)
+    if "options" in payload:  # the training machine's folders are not part of a shipped model
+        payload["options"] = {**payload["options"], "out_dir": "", "data_dir": None}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_torch(payload, out)

@@ -2,11 +2,14 @@
 
 A :class:`Windows` holds S scenes of N agents over T = num_obs + num_future frames. Scenes with
 different agent counts (pedestrians) are kept in separate ``Windows`` (one per N), so that graphs
-in a batch are dense and no padding mask is needed.
+in a batch are dense and no padding mask is needed. A crowd is cut into groups of neighbours
+(:func:`scene_groups`, :func:`split_crowds`), the same way in training, evaluation and the online
+forecaster, so that the fully connected scene graph stays small.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -76,3 +79,66 @@ def random_batch(
     group = groups[int(rng.choice(len(groups), p=sizes / sizes.sum()))]
     count = batch_size if max_nodes is None else max(1, min(batch_size, max_nodes // group.num_agents))
     return group.subset(rng.choice(len(group), size=min(count, len(group)), replace=False))
+
+
+def scene_groups(positions_m: np.ndarray, max_size: int) -> list[np.ndarray]:
+    """Indices of ``positions_m`` (N, 3) cut into ``ceil(N / max_size)`` groups of neighbours.
+
+    The fully connected scene graph costs O(N^2) per sample and frame, so a crowd is split by
+    recursive bisection along the principal axis of each part (a k-d tree on principal axes), at
+    the index that keeps the group counts of both halves balanced: the groups are compact, and the
+    near agents, the ones that interact, stay together. A scene within ``max_size`` is one group.
+    """
+    if max_size < 1:
+        raise ValueError(f"max_size must be >= 1, got {max_size}")
+    positions_m = np.asarray(positions_m, dtype=np.float64).reshape(-1, 3)
+    out: list[np.ndarray] = []
+
+    def split(index: np.ndarray, parts: int) -> None:
+        if parts <= 1:
+            out.append(index)
+            return
+        centred = positions_m[index] - positions_m[index].mean(axis=0)
+        axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+        order = index[np.argsort(centred @ axis, kind="stable")]
+        left = parts // 2
+        cut = round(len(index) * left / parts)
+        split(order[:cut], left)
+        split(order[cut:], parts - left)
+
+    split(np.arange(len(positions_m)), -(-len(positions_m) // max_size))
+    return out
+
+
+def split_crowds(groups: Sequence[Windows], max_agents: int) -> list[Windows]:
+    """``groups`` with every window of more than ``max_agents`` agents cut into windows of neighbours
+    (:func:`scene_groups` at the last observed frame), regrouped by agent count (largest groups first)."""
+    pieces: dict[int, list[Windows]] = defaultdict(list)
+    for group in groups:
+        if group.num_agents <= max_agents:
+            pieces[group.num_agents].append(group)
+            continue
+        for s in range(len(group)):
+            for agents in scene_groups(group.positions[s, :, group.num_obs - 1], max_agents):
+                edge = None if group.edge_attr is None else group.edge_attr[s][np.ix_(agents, agents)][None]
+                pieces[len(agents)].append(
+                    Windows(
+                        group.positions[s, agents][None],
+                        group.node_features[s, agents][None],
+                        edge,
+                        group.num_obs,
+                    )
+                )
+    out = []
+    for n in sorted(pieces, key=lambda k: -sum(len(w) for w in pieces[k])):
+        parts = pieces[n]
+        edges = None if parts[0].edge_attr is None else np.concatenate([w.edge_attr for w in parts])
+        out.append(
+            Windows(
+                np.concatenate([w.positions for w in parts]),
+                np.concatenate([w.node_features for w in parts]),
+                edges,
+                parts[0].num_obs,
+            )
+        )
+    return out
