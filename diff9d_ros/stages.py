@@ -346,11 +346,17 @@ class ForecastStage(Stage):
             chosen = config.forecast_backend == "constant_velocity"
             self.backend_name = "constant_velocity" + ("" if chosen else " (fallback, no GeoTDM weights)")
             return
+        from diff9d_ros.device import torch_device
         from diff9d_ros.trajectory.forecaster import Forecaster
 
+        torch_device(config.device)  # an unavailable device is its own error, not a "corrupt model"
         try:
             self.forecaster = Forecaster.from_checkpoint(
-                model, sampler=config.forecast_sampler, num_steps=config.forecast_steps, seed=config.seed
+                model,
+                sampler=config.forecast_sampler,
+                num_steps=config.forecast_steps,
+                seed=config.seed,
+                device=config.device,
             )
         except Exception as error:  # torch.load raises many types on a damaged file
             raise ValueError(

@@ -49,6 +49,27 @@ def test_run_command_refuses_an_unavailable_device_in_one_line(tmp_path, caplog)
     assert not out.exists()
 
 
+@NO_CUDA
+def test_forecast_stage_refuses_an_unavailable_device_before_loading() -> None:
+    from diff9d_ros.stages import ForecastStage
+
+    with pytest.raises(ValueError, match="device 'cuda'") as error:
+        ForecastStage(PipelineConfig(forecast_backend="geotdm", device="cuda"))
+    assert "corrupt" not in str(error.value)
+
+
+def test_forecaster_samples_on_the_requested_device() -> None:
+    import numpy as np
+
+    from diff9d_ros.trajectory.forecaster import Forecaster
+
+    forecaster = Forecaster.from_checkpoint(share_path("models") / "geotdm_objects.pt", device="cpu")
+    assert {p.device for p in forecaster.model.parameters()} == {torch.device("cpu")}
+    history = np.cumsum(np.full((10, 3), 0.01), axis=0)
+    samples = forecaster.forecast({"a": history}, horizon=5, n_samples=4)
+    assert samples["a"].shape == (4, 5, 3) and np.isfinite(samples["a"]).all()
+
+
 def test_pose_model_lives_on_the_requested_device() -> None:
     stage = PoseStage(PipelineConfig(pose_backend="diff9d", device="cpu"))
     estimator = stage.estimator

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diff9d_ros.device import torch_device
 from diff9d_ros.trajectory.model import GeoTDM
 from diff9d_ros.trajectory.sampling import forecast_samples, training_schedule
 from diff9d_ros.trajectory.tracker import Track
@@ -68,6 +69,7 @@ class Forecaster:
     the model's frames (None: histories are taken as given, one row per frame); default: what the
     checkpoint's task says. ``max_scene_tracks``: the largest scene graph sampled at once; more
     tracks are forecast in groups of neighbours (:func:`scene_groups`), which bounds memory.
+    ``device``: the torch device the model samples on (:func:`~diff9d_ros.device.torch_device`).
     """
 
     def __init__(
@@ -81,10 +83,12 @@ class Forecaster:
         threads: int | None = None,
         frame_period_s: float | None = None,
         max_scene_tracks: int = 32,
+        device: str = "cpu",
     ) -> None:
         if model.config.num_obs < 2:
             raise ValueError("the forecaster needs a conditional model (num_obs >= 2)")
-        self.model = model.eval()
+        self.device = torch_device(device)
+        self.model = model.to(self.device).eval()
         self.planar = planar
         self.sampler = sampler
         self.num_steps = num_steps
@@ -94,7 +98,7 @@ class Forecaster:
             raise ValueError(f"max_scene_tracks must be >= 1, got {max_scene_tracks}")
         self.max_scene_tracks = max_scene_tracks
         self.schedule = training_schedule()
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **options: object) -> Forecaster:
@@ -181,13 +185,13 @@ class Forecaster:
         g, n, edge_dim = *x_obs.shape[:2], self.model.config.edge_dim
         return forecast_samples(
             self.model,
-            torch.as_tensor(x_obs, dtype=torch.float32),
-            torch.as_tensor(node_features, dtype=torch.float32),
-            torch.zeros(g, n, n, edge_dim) if edge_dim else None,
+            torch.as_tensor(x_obs, dtype=torch.float32, device=self.device),
+            torch.as_tensor(node_features, dtype=torch.float32, device=self.device),
+            torch.zeros(g, n, n, edge_dim, device=self.device) if edge_dim else None,
             n_samples,
             sampler=self.sampler,
             num_steps=self.num_steps,
             planar=self.planar,
             generator=self.generator,
             schedule=self.schedule,
-        ).numpy()
+        ).cpu().numpy()

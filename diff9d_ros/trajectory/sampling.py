@@ -78,6 +78,7 @@ def forecast_samples(
             prior_mean=prior,
             generator=generator,
             dtype=node_features.dtype,
+            device=node_features.device,
         )
     return out.reshape(b, k, n, cfg.num_future, 3) / cfg.position_scale
 
