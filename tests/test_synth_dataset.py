@@ -64,7 +64,11 @@ def test_a_worker_that_dies_is_replaced_and_the_bytes_stay_the_same(tmp_path: Pa
         while time.monotonic() < deadline and not killed:
             for child in multiprocessing.active_children():
                 if child.pid is not None:
-                    os.kill(child.pid, signal.SIGKILL)
+                    time.sleep(0.5)  # mid-shard, not while it starts up
+                    try:
+                        os.kill(child.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        continue
                     killed.append(child.pid)
                     return
             time.sleep(0.01)

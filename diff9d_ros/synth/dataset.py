@@ -205,6 +205,15 @@ def write_shard(job: GenerationJob) -> int:
     return job.count
 
 
+def _stop_broken_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill what is left of a broken pool without waiting for it: a worker killed while it held the
+    pool's call-queue lock leaves the others blocked on that queue for ever, so a waiting shutdown
+    (what ``with`` does) would hang."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 #: Pool restarts without a finished shard before generation gives up.
 MAX_RESTARTS_WITHOUT_PROGRESS = 3
 
@@ -223,13 +232,15 @@ def _write_shards_in_workers(jobs: list[GenerationJob], workers: int, bar: tqdm)
     context = multiprocessing.get_context("spawn")
     while pending:
         finished_before = len(pending)
+        pool = ProcessPoolExecutor(min(workers, len(pending)), mp_context=context)
         try:
-            with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context) as pool:
-                futures = {pool.submit(write_shard, job): shard for shard, job in pending.items()}
-                for future in as_completed(futures):
-                    bar.update(future.result())
-                    del pending[futures[future]]
+            futures = {pool.submit(write_shard, job): shard for shard, job in pending.items()}
+            for future in as_completed(futures):
+                bar.update(future.result())
+                del pending[futures[future]]
+            pool.shutdown()
         except BrokenProcessPool:
+            _stop_broken_pool(pool)
             restarts = 0 if len(pending) < finished_before else restarts + 1
             LOG.warning(
                 "a synth worker died; re-rendering %d unfinished shard(s) in a new pool", len(pending)
