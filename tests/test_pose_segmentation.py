@@ -135,3 +135,18 @@ def test_the_table_is_found_above_a_larger_floor() -> None:
     )
     plane = fit_table_plane(synth.frame)
     assert plane.offset_m == pytest.approx(synth.camera_pose[2, 3], abs=0.02)
+
+
+def test_clusters_do_not_grow_with_the_extent_of_the_cloud() -> None:
+    """A flying pixel 50 m away once made the dense voxel grid of the segmentation exhaust memory:
+    the clusters are found on the occupied voxels only, and agree with the dense labelling."""
+    from diff9d_ros.geometry.clusters import sparse_voxel_labels, voxel_clusters, voxel_grid_labels
+
+    rng = np.random.default_rng(0)
+    blobs = np.concatenate([rng.normal(centre, 0.02, (400, 3)) for centre in rng.uniform(0, 0.5, (5, 3))])
+    _, dense, _ = voxel_grid_labels(blobs, 0.01)
+    sparse = sparse_voxel_labels(blobs, 0.01)
+    assert len(set(zip(dense.tolist(), sparse.tolist(), strict=True))) == len(set(dense.tolist()))
+    far = np.concatenate([blobs, [[50.0, 50.0, 50.0]]])
+    labels = voxel_clusters(far, 0.002)  # a dense grid would need 25000^3 cells
+    assert labels[-1] == labels.max() and len(np.unique(labels[:-1])) == len(np.unique(labels)) - 1

@@ -38,12 +38,45 @@ def voxel_grid_labels(points_m: np.ndarray, voxel_m: float) -> tuple[np.ndarray,
     return grid, grid.ravel()[flat], flat
 
 
+#: The 13 offsets of half the 26-neighbourhood (the other half are their negatives).
+_HALF_NEIGHBOURHOOD = np.array(
+    [(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1) if (i, j, k) > (0, 0, 0)]
+)
+
+
+def sparse_voxel_labels(points_m: np.ndarray, voxel_m: float) -> np.ndarray:
+    """Each point's 26-connected occupied-voxel component (N,), 1..n, without a dense grid: memory
+    grows with the occupied voxels, not with the cloud's extent (a far outlier costs nothing)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if voxel_m <= 0:
+        raise ValueError(f"voxel size must be positive, got {voxel_m}")
+    index = np.floor((points_m - points_m.min(axis=0)) / voxel_m).astype(np.int64)
+    voxels, point_voxel = np.unique(index, axis=0, return_inverse=True)
+    dims = voxels.max(axis=0) + 2
+    keys = np.ravel_multi_index(tuple(voxels.T), dims)  # ascending: np.unique sorted the rows
+    rows, cols = [], []
+    for offset in _HALF_NEIGHBOURHOOD:
+        neighbour = voxels + offset
+        inside = np.all(neighbour >= 0, axis=1)
+        wanted = np.ravel_multi_index(tuple(neighbour[inside].T), dims)
+        at = np.searchsorted(keys, wanted).clip(max=len(keys) - 1)
+        found = keys[at] == wanted
+        rows.append(np.flatnonzero(inside)[found])
+        cols.append(at[found])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(len(keys), len(keys)))
+    _, component = connected_components(graph, directed=False)
+    return component[point_voxel.ravel()] + 1
+
+
 def voxel_clusters(points_m: np.ndarray, voxel_m: float) -> np.ndarray:
     """Cluster label (N,) of each point, 0..n-1, largest cluster first."""
     points_m = np.asarray(points_m, dtype=np.float64)
     if len(points_m) == 0:
         return np.zeros(0, dtype=np.int64)
-    _, labels, _ = voxel_grid_labels(points_m, voxel_m)
+    labels = sparse_voxel_labels(points_m, voxel_m)
     sizes = np.bincount(labels)
     rank = np.empty(len(sizes), dtype=np.int64)
     rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
