@@ -156,3 +156,14 @@ def test_mug_handle_visibility_follows_the_view(renderer: Renderer) -> None:
     assert side.handle_visible and side.handle_visible_fraction > 0.2
     assert behind.handle_visible is False and behind.symmetric
     assert facing.handle_visible_fraction > 0.3 > 0.05 > behind.handle_visible_fraction
+
+
+def test_a_box_near_the_camera_plane_is_sampled_with_bounded_rays() -> None:
+    """An object close to the camera plane projects to an unbounded box: its unoccluded count is
+    sampled on a grid of at most UNOCCLUDED_MAX_RAYS rays (a moving camera once exhausted memory)."""
+    from diff9d_ros.synth.render import UNOCCLUDED_EXACT_PX, UNOCCLUDED_MAX_RAYS, unoccluded_stride
+
+    assert unoccluded_stride(UNOCCLUDED_EXACT_PX) == 1
+    assert unoccluded_stride(UNOCCLUDED_EXACT_PX + 1) == 2
+    for area in (10**8, 10**12, 10**15):
+        assert area / unoccluded_stride(area) ** 2 <= UNOCCLUDED_MAX_RAYS

@@ -20,6 +20,7 @@ object's own mesh (``SceneObject.category_mesh``).
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -35,6 +36,18 @@ from diff9d_ros.synth.scene import SUPPORT_NAMES, Scene, SceneObject
 INVALID_ID = o3d.t.geometry.RaycastingScene.INVALID_ID
 #: Bounding-box area (pixels) above which :meth:`Renderer.unoccluded_pixels` samples every 2nd pixel.
 UNOCCLUDED_EXACT_PX = 20_000
+#: At most this many rays sample a projected box: an object close to the camera plane projects to
+#: an unbounded box (millions of pixels a side), which is sampled on a coarser grid instead.
+UNOCCLUDED_MAX_RAYS = 400_000
+
+
+def unoccluded_stride(area_px: int) -> int:
+    """Row and column stride of the rays over a projected box of ``area_px`` pixels: 1 up to
+    ``UNOCCLUDED_EXACT_PX``, then 2, coarser when the box would need more than
+    ``UNOCCLUDED_MAX_RAYS`` rays (each ray then stands for stride^2 pixels)."""
+    if area_px <= UNOCCLUDED_EXACT_PX:
+        return 1
+    return max(2, math.ceil(math.sqrt(area_px / UNOCCLUDED_MAX_RAYS)))
 #: Offset of shadow-ray origins along the surface normal, metres.
 SHADOW_BIAS_M = 1e-3
 #: A handle sample counts as seen when the first hit lies within this distance of it, metres.
@@ -479,11 +492,12 @@ class Renderer:
 
         Cast against the object alone over its projected box; boxes larger than
         ``UNOCCLUDED_EXACT_PX`` pixels are sampled on every second row and column and the count
-        scaled by 4 (relative error well under 1 % at that size). Given the frame's ``result``, a
-        camera above the table plane (z > 0) and an object resting on or above it, the count is
-        the object's visible pixels plus casts of only the box pixels where another non-support
-        object lies in front, or that fall outside the image (sampled like the boxes above when the
-        box is large): a ray that first meets the table or the floor from above cannot meet an
+        scaled by 4 (relative error well under 1 % at that size); boxes that would need more than
+        ``UNOCCLUDED_MAX_RAYS`` rays (an object near the camera plane) on a coarser grid. Given the
+        frame's ``result``, a camera above the table plane (z > 0) and an object resting on or above
+        it, the count is the object's visible pixels plus casts of only the box pixels where another
+        non-support object lies in front, or that fall outside the image (sampled like the boxes
+        above when the box is large): a ray that first meets the table or the floor from above cannot meet an
         object standing on the table behind it.
         """
         transform = camera_from_object(scene, obj)
@@ -500,7 +514,7 @@ class Renderer:
         )
         if result is not None and above_table:
             return self._unoccluded_from_render(scene, obj, transform, (u0, v0, u1, v1), result)
-        stride = 2 if area > UNOCCLUDED_EXACT_PX else 1
+        stride = unoccluded_stride(area)
         uu, vv = np.meshgrid(np.arange(u0, u1 + 1, stride), np.arange(v0, v1 + 1, stride))
         return stride * stride * self._instance_hits(obj, transform, uu, vv)
 
@@ -525,7 +539,7 @@ class Renderer:
             rows, cols = np.nonzero(in_front)
             count += self._instance_hits(obj, transform, cols + iu0, rows + iv0)
         if (u0, v0, u1, v1) != (iu0, iv0, iu1, iv1):
-            stride = 2 if (u1 - u0 + 1) * (v1 - v0 + 1) > UNOCCLUDED_EXACT_PX else 1
+            stride = unoccluded_stride((u1 - u0 + 1) * (v1 - v0 + 1))
             uu, vv = np.meshgrid(np.arange(u0, u1 + 1, stride), np.arange(v0, v1 + 1, stride))
             outside = (uu < 0) | (uu >= w) | (vv < 0) | (vv >= h)
             count += stride * stride * self._instance_hits(obj, transform, uu[outside], vv[outside])

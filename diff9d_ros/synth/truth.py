@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from diff9d_ros.geometry.boxes import box_corners
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.nocs import SYMMETRY, Detection
 from diff9d_ros.synth.noise import SensorModel, corrupt_depth, corrupt_rgb
@@ -84,6 +85,8 @@ def synthesize(
     for obj in scene.category_objects():
         transform = camera_from_object(scene, obj)
         visible = int(visible_counts[obj.mask_id]) if obj.mask_id < len(visible_counts) else 0
+        if np.any(box_corners(transform[:3, :3], transform[:3, 3], obj.size_m())[:, 2] <= 0):
+            continue  # a moving camera inside or beside the object: no box to score it against
         full = renderer.unoccluded_pixels(scene, obj, result)
         handle_fraction = None
         handle_visible = None
