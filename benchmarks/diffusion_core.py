@@ -181,8 +181,16 @@ def parity_rows(num_samples: int, num_projections: int, noise_seeds: tuple[int, 
             ours = SAMPLERS[ours_name](problem.oracle, problem.noise.clone(), steps)
             theirs = run_diffusers(problem.oracle.eps_model, problem.noise.clone(), kind, nfe, spacing)
             a, b = problem.scores(ours)["sliced_w2"], problem.scores(theirs)["sliced_w2"]
-            rows.append({"sampler": ours_name, "nfe": nfe, "noise_seed": seed, "ours": a, "diffusers": b,
-                         "ratio": a / b})
+            rows.append(
+                {
+                    "sampler": ours_name,
+                    "nfe": nfe,
+                    "noise_seed": seed,
+                    "ours": a,
+                    "diffusers": b,
+                    "ratio": a / b,
+                }
+            )
     return rows
 
 

@@ -63,7 +63,7 @@ def rendered_frames(count: int, split: str, seed: int, config=None) -> list:
 def _frames(data: Path | None, count: int, split: str, seed: int) -> list:
     if data is None:
         return rendered_frames(count, split, seed)
-    from diff9d_ros.pose.commands import read_frames
+    from diff9d_ros.pose.dataset import read_frames
     from diff9d_ros.synth.dataset import SynthDataset
 
     found = SynthDataset(data).split

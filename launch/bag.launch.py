@@ -26,8 +26,8 @@ from launch.launch_description import LaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 
-from diff9d_ros.ros.launch_arguments import bag_topic_arguments, declare, node_arguments, rviz_actions
 from diff9d_ros.ros.launch_gate import StartWhenActive, node_full_name
+from diff9d_ros.ros.nodes.launch_arguments import bag_topic_arguments, declare, node_arguments, rviz_actions
 
 PASSED_ON = (
     "namespace",

@@ -24,8 +24,8 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
-from diff9d_ros.ros.launch_arguments import NODE_ARGUMENTS, declare
 from diff9d_ros.ros.launch_gate import StartWhenActive, node_full_name
+from diff9d_ros.ros.nodes.launch_arguments import NODE_ARGUMENTS, declare
 from diff9d_ros.ros.topics import remappings
 
 

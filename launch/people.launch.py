@@ -28,7 +28,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.event_handlers import OnStateTransition
 
-from diff9d_ros.ros.launch_arguments import declare, node_arguments, rviz_actions
+from diff9d_ros.ros.nodes.launch_arguments import declare, node_arguments, rviz_actions
 
 PASSED_ON = (
     "namespace",

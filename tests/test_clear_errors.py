@@ -224,7 +224,7 @@ def test_validation_helpers() -> None:
 def test_partial_synth_bag_is_removed_when_writing_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import diff9d_ros.synth.bag as synth_bag
+    import diff9d_ros.bag.synthetic as synth_bag
 
     def broken(out, **kwargs):
         Path(out).mkdir()

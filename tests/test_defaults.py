@@ -10,7 +10,7 @@ import pytest
 
 from diff9d_ros import cli, manual
 from diff9d_ros.pipeline import PipelineConfig
-from diff9d_ros.ros.node_params import DIFFERS_FROM_PIPELINE, NODE_PARAMS, PIPELINE_DEFAULTS
+from diff9d_ros.ros.nodes.params import DIFFERS_FROM_PIPELINE, NODE_PARAMS, PIPELINE_DEFAULTS
 from diff9d_ros.run_commands import OPTION_FIELDS
 from diff9d_ros.sources.realsense import RealSenseConfig
 

@@ -9,12 +9,12 @@ import pytest
 
 from diff9d_ros.bag.evaluate import FrameRecord, forecast_errors, id_switches
 from diff9d_ros.bag.io import BagError, BagWriter
+from diff9d_ros.bag.synthetic import write_sequence_bag
 from diff9d_ros.cli import main
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.nocs import Detection
 from diff9d_ros.ros import convert
 from diff9d_ros.sources.bag import BagSource, topics_from_options
-from diff9d_ros.synth.bag import write_sequence_bag
 
 K = Intrinsics(64, 48, 60.0, 60.0, 31.5, 23.5)
 

@@ -28,7 +28,7 @@ from diff9d_ros.ros.gz_bridge import (
     load_bridge_config,
     world_cameras,
 )
-from diff9d_ros.ros.launch_arguments import NODE_ARGUMENTS, node_arguments
+from diff9d_ros.ros.nodes.launch_arguments import NODE_ARGUMENTS, node_arguments
 from diff9d_ros.ros.topics import NODE_TOPICS
 
 ROOT = Path(__file__).resolve().parent.parent

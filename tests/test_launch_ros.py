@@ -366,8 +366,8 @@ def _rendered_bag(tmp_path: Path, seconds: float) -> Path:
         pytest.skip(
             "`ros2 bag` is not installed (ros2bag / rosbag2_py not importable): build or install rosbag2"
         )
+    from diff9d_ros.bag.synthetic import write_sequence_bag
     from diff9d_ros.geometry.camera import Intrinsics
-    from diff9d_ros.synth.bag import write_sequence_bag
 
     return write_sequence_bag(
         tmp_path / "bag",
@@ -412,7 +412,7 @@ def _play(prefix: Path, tmp_path: Path, bag: Path, params: Path, last_stamp_ns: 
     from nav_msgs.msg import Path as PathMsg
     from vision_msgs.msg import Detection3DArray
 
-    from diff9d_ros.synth.bag import TOPICS
+    from diff9d_ros.bag.synthetic import TOPICS
 
     command = [
         "ros2",
@@ -458,7 +458,7 @@ def test_ros2_launch_bag_replays_a_rosbag2_on_its_clock_twice_alike(prefix: Path
     active; results carry the bag's stamps and /diagnostics the bag's clock (use_sim_time); Ctrl-C
     ends every process cleanly; a second launch on the same bag gives the same detections."""
     from diff9d_ros.bag.io import read_messages
-    from diff9d_ros.synth.bag import TOPICS
+    from diff9d_ros.bag.synthetic import TOPICS
 
     bag = _rendered_bag(tmp_path, seconds=3.0)
     frame_stamps_ns = {stamp_ns for _, stamp_ns, _ in read_messages(bag, [TOPICS["rgb"]])}
@@ -515,7 +515,7 @@ def test_ros2_launch_bag_in_a_loop_keeps_tracking_after_time_jumps_back(prefix: 
     from nav_msgs.msg import Path as PathMsg
     from vision_msgs.msg import Detection3DArray
 
-    from diff9d_ros.synth.bag import TOPICS
+    from diff9d_ros.bag.synthetic import TOPICS
 
     bag = _rendered_bag(tmp_path, seconds=2.0)
     command = ["ros2", "launch", "diff9d_ros", "bag.launch.py", f"bag:={bag}", "loop:=true", "rate:=0.3"]

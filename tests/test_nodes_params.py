@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diff9d_ros.ros.node_params import (
+from diff9d_ros.ros.nodes.params import (
     NODE_PARAMS,
     ParamSpec,
     pipeline_config,

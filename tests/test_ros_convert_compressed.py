@@ -12,7 +12,7 @@ from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.convert_compressed import DEPTH_HEADER, RVL_DEPTH
 from diff9d_ros.ros.frames import frame_from_messages
-from diff9d_ros.ros.launch_arguments import NODE_ARGUMENTS, bag_topic_arguments
+from diff9d_ros.ros.nodes.launch_arguments import NODE_ARGUMENTS, bag_topic_arguments
 from diff9d_ros.ros.typestore import cdr_round_trip
 from diff9d_ros.sources.bag import BagSource, topics_for_bag
 

@@ -9,11 +9,11 @@ import pytest
 from rosbags.highlevel import AnyReader
 
 from diff9d_ros import cli
+from diff9d_ros.bag.synthetic import TOPICS, write_sequence_bag
 from diff9d_ros.geometry.boxes import points_in_box
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.typestore import get_typestore
-from diff9d_ros.synth.bag import TOPICS, write_sequence_bag
 from diff9d_ros.synth.noise import RandomizationConfig
 
 SMALL = Intrinsics.realsense_d435(160, 120)

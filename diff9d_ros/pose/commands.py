@@ -17,7 +17,6 @@ MESH_FRAMES = 40
 
 #: Name of the observed-object cache written beside the shards of a data directory (v2: views
 #: through imperfect masks and background examples).
-OBJECT_CACHE = "pose_objects_v2_n{num_points}_s{crop_px}.npz"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -146,35 +145,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     finetune.set_defaults(func=_finetune)
 
 
-def load_objects(data_dirs: list[Path], num_points: int, crop_px: int, seed: int = 0):
-    """Observed training objects of the shard directories (cached per directory)."""
-    from diff9d_ros.pose.dataset import ObjectArrays, observe_objects
-    from diff9d_ros.synth.dataset import SynthDataset
-
-    parts = []
-    for data_dir in data_dirs:
-        cache = data_dir / OBJECT_CACHE.format(num_points=num_points, crop_px=crop_px)
-        if not cache.exists():
-            total = len(SynthDataset(data_dir))
-            observe_objects(read_frames(data_dir), num_points, crop_px, seed=seed, total=total).save(cache)
-        parts.append(ObjectArrays.load(cache))
-    return ObjectArrays.concatenate(parts)
-
-
-def read_frames(data_dir: Path, limit: int | None = None):
-    """(RGBDFrame, ground truth) pairs of the shards in ``data_dir``."""
-    from diff9d_ros.synth.dataset import SynthDataset
-
-    dataset = SynthDataset(data_dir)
-    count = len(dataset) if limit is None else min(limit, len(dataset))
-    for index in range(count):
-        synth_frame = dataset[index]
-        yield synth_frame.frame, synth_frame.objects
-
-
 def _export(args: argparse.Namespace) -> int:
-    from diff9d_ros.model_export import run_export
     from diff9d_ros.pose.train import export_weights
+    from diff9d_ros.training import run_export
 
     return run_export(export_weights, args.checkpoint, args.out)
 
@@ -182,6 +155,7 @@ def _export(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from diff9d_ros.pose.dataset import load_objects
     from diff9d_ros.pose.network import NetworkConfig
     from diff9d_ros.pose.train import TrainConfig, train
 
@@ -215,6 +189,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         spread_samples,
         write_calibration,
     )
+    from diff9d_ros.pose.dataset import read_frames
     from diff9d_ros.pose.estimator import Calibration, PoseEstimator, SamplerConfig
     from diff9d_ros.pose.evaluate import corrupted_masks
     from diff9d_ros.synth.dataset import SynthDataset
@@ -250,6 +225,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import torch
 
+    from diff9d_ros.pose.dataset import read_frames
     from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
     from diff9d_ros.pose.evaluate import (
         baseline_method,

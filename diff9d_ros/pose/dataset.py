@@ -41,7 +41,7 @@ Background rows carry an identity pose and a unit prior; their pose loss is mask
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Protocol
@@ -341,3 +341,32 @@ class PoseDataset(Dataset):
             "prior_residual_m": torch.from_numpy(prior_residual.astype(np.float32)),
             "prior_size_m": torch.from_numpy(prior_size.astype(np.float32)),
         }
+
+
+#: Observed objects of a shard directory, cached beside its shards (per point count and crop size).
+OBJECT_CACHE = "pose_objects_v2_n{num_points}_s{crop_px}.npz"
+
+
+def load_objects(data_dirs: list[Path], num_points: int, crop_px: int, seed: int = 0) -> ObjectArrays:
+    """Observed training objects of the shard directories (cached per directory)."""
+    from diff9d_ros.synth.dataset import SynthDataset
+
+    parts = []
+    for data_dir in data_dirs:
+        cache = data_dir / OBJECT_CACHE.format(num_points=num_points, crop_px=crop_px)
+        if not cache.exists():
+            total = len(SynthDataset(data_dir))
+            observe_objects(read_frames(data_dir), num_points, crop_px, seed=seed, total=total).save(cache)
+        parts.append(ObjectArrays.load(cache))
+    return ObjectArrays.concatenate(parts)
+
+
+def read_frames(data_dir: Path, limit: int | None = None) -> Iterator[tuple[RGBDFrame, list]]:
+    """(RGBDFrame, ground truth) pairs of the shards in ``data_dir``."""
+    from diff9d_ros.synth.dataset import SynthDataset
+
+    dataset = SynthDataset(data_dir)
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    for index in range(count):
+        synth_frame = dataset[index]
+        yield synth_frame.frame, synth_frame.objects

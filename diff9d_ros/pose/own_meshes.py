@@ -129,7 +129,7 @@ def finetune(
 ) -> dict:
     """Fine-tune ``model`` on training frames of ``library`` (module docstring); the exported model
     goes to ``out``, frames, object cache, checkpoint and log to ``work``. Returns what was done."""
-    from diff9d_ros.pose.commands import load_objects
+    from diff9d_ros.pose.dataset import load_objects
     from diff9d_ros.pose.network import NetworkConfig
     from diff9d_ros.pose.train import TrainConfig, export_weights, load_checkpoint, train
 

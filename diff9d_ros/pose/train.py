@@ -11,15 +11,13 @@ atomically every ``checkpoint_every`` steps and at the end; ``resume`` continues
 
 Distributed: under ``torchrun`` (``WORLD_SIZE`` set) the process group uses gloo on CPU (NCCL on
 GPUs), each rank draws its own batches and gradients are averaged by DistributedDataParallel;
-rank 0 writes checkpoints.
+rank 0 writes checkpoints. Schedule, distributed set-up and export: :mod:`diff9d_ros.training`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from diff9d_ros.diffusion.losses import training_loss
 from diff9d_ros.diffusion.schedules import DiscreteVPSchedule
 from diff9d_ros.pose.dataset import AugmentConfig, ObjectArrays, PoseDataset
 from diff9d_ros.pose.network import BACKGROUND, PREDICTION, NetworkConfig, PoseNetwork
+from diff9d_ros.training import DistributedRun, warmup_cosine, write_model_file
 
 LOG = logging.getLogger(__name__)
 
@@ -41,6 +40,10 @@ LOG = logging.getLogger(__name__)
 #: the category head's background class and the hypothesis-spread calibration.
 CHECKPOINT_FORMAT = "diff9d_ros.pose/2"
 SCHEDULES = ("linear", "cosine")
+#: The learning rate decays from ``TrainConfig.lr`` to this fraction of it (:func:`warmup_cosine`).
+LR_FLOOR = 0.01
+#: Keys of a training checkpoint that only resuming needs (dropped from a shipped model file).
+RESUME_ONLY_KEYS: tuple[str, ...] = ("optimizer",)
 
 
 @dataclass
@@ -131,12 +134,7 @@ def save_checkpoint(
 
 def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
     """Write ``checkpoint`` without its optimiser state to ``out`` (the shippable model file)."""
-    payload = load_checkpoint(checkpoint)
-    payload.pop("optimizer", None)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_torch(payload, out)
-    return payload
+    return write_model_file(load_checkpoint(checkpoint), out, RESUME_ONLY_KEYS)
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -168,13 +166,6 @@ def network_from_checkpoint(payload: dict) -> PoseNetwork:
     except (TypeError, KeyError, RuntimeError) as error:
         raise ValueError(f"checkpoint weights do not match the pose network: {error}") from error
     return network
-
-
-def _lr_factor(step: int, config: TrainConfig) -> float:
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def _batches(dataset: PoseDataset, batch_size: int, seed: int, rank: int, start_step: int):
@@ -209,73 +200,64 @@ def train(
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
-    if distributed:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-        rank = torch.distributed.get_rank()
-    device = torch.device(
-        f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    )
-    torch.manual_seed(config.seed + rank)
+    with DistributedRun.from_environment() as run:
+        device = run.device()
+        torch.manual_seed(config.seed + run.rank)
 
-    network = PoseNetwork(network_config)
-    start_step = 0
-    optimizer_state = None
-    if resume and out_path.exists():
-        payload = load_checkpoint(out_path)
-        network = network_from_checkpoint(payload)
-        start_step, optimizer_state = int(payload["step"]), payload.get("optimizer")
-        LOG.info("resuming from %s at step %d", out_path, start_step)
-    elif initial is not None:
-        network = network_from_checkpoint(initial)
-    else:
-        rows = objects.category != BACKGROUND
-        centroid = torch.from_numpy(objects.points_m[rows].mean(axis=1).astype(np.float64))
-        network.codec.fit(
-            torch.from_numpy(objects.translation_m[rows]) - centroid,
-            torch.from_numpy(objects.size_m[rows]),
-            torch.from_numpy(objects.category[rows]),
+        network = PoseNetwork(network_config)
+        start_step = 0
+        optimizer_state = None
+        if resume and out_path.exists():
+            payload = load_checkpoint(out_path)
+            network = network_from_checkpoint(payload)
+            start_step, optimizer_state = int(payload["step"]), payload.get("optimizer")
+            LOG.info("resuming from %s at step %d", out_path, start_step)
+        elif initial is not None:
+            network = network_from_checkpoint(initial)
+        else:
+            rows = objects.category != BACKGROUND
+            centroid = torch.from_numpy(objects.points_m[rows].mean(axis=1).astype(np.float64))
+            network.codec.fit(
+                torch.from_numpy(objects.translation_m[rows]) - centroid,
+                torch.from_numpy(objects.size_m[rows]),
+                torch.from_numpy(objects.category[rows]),
+            )
+        network.to(device)
+        model = run.wrap(TrainingObjective(network, config).to(device))
+        optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if optimizer_state is not None:
+            optimizer.load_state_dict(optimizer_state)
+        scheduler = warmup_cosine(
+            optimizer, config.lr, config.warmup_steps, config.steps, LR_FLOOR, start_step=start_step
         )
-    network.to(device)
-    objective = TrainingObjective(network, config).to(device)
-    model: nn.Module = objective
-    if distributed:
-        model = nn.parallel.DistributedDataParallel(objective)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-    dataset = PoseDataset(objects, augment if augment is not None else AugmentConfig(), seed=config.seed)
-    stream = _batches(dataset, config.batch_size, config.seed, rank, start_step)
-    log_file = open(log_path, "a", encoding="utf-8") if (log_path and rank == 0) else None
-    started = time.monotonic()
-    bar = tqdm(range(start_step, config.steps), initial=start_step, total=config.steps, disable=rank != 0)
-    step = start_step
-    try:
-        for step in bar:
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * _lr_factor(step, config)
-            batch = {k: v.to(device) for k, v in next(stream).items()}
-            loss, stats = model(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-            optimizer.step()
-            bar.set_postfix(loss=f"{stats['diffusion']:.4f}", acc=f"{stats['acc']:.2f}")
-            done = step + 1
-            if log_file is not None and done % 50 == 0:
-                log_file.write(json.dumps({"step": done, **stats}) + "\n")
-                log_file.flush()
-            timed_out = max_seconds is not None and time.monotonic() - started > max_seconds
-            if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps or timed_out):
-                save_checkpoint(out_path, network.cpu(), config, done, optimizer)
-                network.to(device)
-            if timed_out:
-                break
-    finally:
-        if log_file is not None:
-            log_file.close()
-        if distributed:
-            torch.distributed.destroy_process_group()
+        dataset = PoseDataset(objects, augment if augment is not None else AugmentConfig(), seed=config.seed)
+        stream = _batches(dataset, config.batch_size, config.seed, run.rank, start_step)
+        log_file = open(log_path, "a", encoding="utf-8") if (log_path and run.is_main) else None
+        started = time.monotonic()
+        bar = tqdm(
+            range(start_step, config.steps), initial=start_step, total=config.steps, disable=not run.is_main
+        )
+        try:
+            for step in bar:
+                batch = {k: v.to(device) for k, v in next(stream).items()}
+                loss, stats = model(batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                bar.set_postfix(loss=f"{stats['diffusion']:.4f}", acc=f"{stats['acc']:.2f}")
+                done = step + 1
+                if log_file is not None and done % 50 == 0:
+                    log_file.write(json.dumps({"step": done, **stats}) + "\n")
+                    log_file.flush()
+                timed_out = max_seconds is not None and time.monotonic() - started > max_seconds
+                if run.is_main and (done % config.checkpoint_every == 0 or done == config.steps or timed_out):
+                    save_checkpoint(out_path, network.cpu(), config, done, optimizer)
+                    network.to(device)
+                if timed_out:
+                    break
+        finally:
+            if log_file is not None:
+                log_file.close()
     return network.cpu().eval()

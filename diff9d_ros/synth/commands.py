@@ -162,7 +162,7 @@ def _bag(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    from diff9d_ros.synth.bag import write_sequence_bag
+    from diff9d_ros.bag.synthetic import write_sequence_bag
     from diff9d_ros.validation import frame_count
 
     try:

@@ -48,6 +48,8 @@ def unoccluded_stride(area_px: int) -> int:
     if area_px <= UNOCCLUDED_EXACT_PX:
         return 1
     return max(2, math.ceil(math.sqrt(area_px / UNOCCLUDED_MAX_RAYS)))
+
+
 #: Offset of shadow-ray origins along the surface normal, metres.
 SHADOW_BIAS_M = 1e-3
 #: A handle sample counts as seen when the first hit lies within this distance of it, metres.

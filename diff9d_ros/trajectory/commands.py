@@ -167,7 +167,7 @@ def _sigma_data(text: str) -> float | None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from diff9d_ros.model_export import run_export
+    from diff9d_ros.training import run_export
     from diff9d_ros.trajectory.train import export_weights
 
     return run_export(export_weights, args.checkpoint, args.out)

@@ -183,15 +183,19 @@ class Forecaster:
     def _sample_scenes(self, x_obs: np.ndarray, node_features: np.ndarray, n_samples: int) -> np.ndarray:
         """(G, K, N, num_future, 3) samples of G fully connected scenes of N tracks each."""
         g, n, edge_dim = *x_obs.shape[:2], self.model.config.edge_dim
-        return forecast_samples(
-            self.model,
-            torch.as_tensor(x_obs, dtype=torch.float32, device=self.device),
-            torch.as_tensor(node_features, dtype=torch.float32, device=self.device),
-            torch.zeros(g, n, n, edge_dim, device=self.device) if edge_dim else None,
-            n_samples,
-            sampler=self.sampler,
-            num_steps=self.num_steps,
-            planar=self.planar,
-            generator=self.generator,
-            schedule=self.schedule,
-        ).cpu().numpy()
+        return (
+            forecast_samples(
+                self.model,
+                torch.as_tensor(x_obs, dtype=torch.float32, device=self.device),
+                torch.as_tensor(node_features, dtype=torch.float32, device=self.device),
+                torch.zeros(g, n, n, edge_dim, device=self.device) if edge_dim else None,
+                n_samples,
+                sampler=self.sampler,
+                num_steps=self.num_steps,
+                planar=self.planar,
+                generator=self.generator,
+                schedule=self.schedule,
+            )
+            .cpu()
+            .numpy()
+        )

@@ -18,11 +18,9 @@ the loss runs in ``DistributedDataParallel`` over the gloo backend; rank 0 evalu
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from torch import nn
 
 from diff9d_ros.atomic_files import save_torch
 from diff9d_ros.diffusion import training_loss
+from diff9d_ros.training import DistributedRun, exponential_average, warmup_cosine, write_model_file
 from diff9d_ros.trajectory.datasets import load_windows, task_spec
 from diff9d_ros.trajectory.evaluate import constant_velocity, evaluate
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig, load_checkpoint
@@ -77,6 +76,8 @@ class TrainOptions:
 
 
 LOSS_WEIGHTINGS: tuple[str, ...] = ("simple", "edm")
+#: The learning rate decays from ``TrainOptions.lr`` to this fraction of it (:func:`warmup_cosine`).
+LR_FLOOR = 0.1
 
 
 class _Loss(nn.Module):
@@ -141,13 +142,6 @@ def residual_rms(groups: list[Windows], position_scale: float, planar: bool) -> 
     return math.sqrt(total / count)
 
 
-def _learning_rate(opts: TrainOptions, step: int) -> float:
-    if step < opts.warmup_steps:
-        return opts.lr * (step + 1) / opts.warmup_steps
-    progress = min(1.0, (step - opts.warmup_steps) / max(1, opts.steps - opts.warmup_steps))
-    return opts.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
 def _validate(ema: GeoTDM, val: list[Windows], opts: TrainOptions) -> dict[str, float]:
     spec = task_spec(opts.task)
     ema.eval()
@@ -167,12 +161,12 @@ def _validate(ema: GeoTDM, val: list[Windows], opts: TrainOptions) -> dict[str, 
 def train(opts: TrainOptions, resume: bool = False) -> Path:
     """Run (or resume) training; returns the path of the final ``last.pt``."""
     torch.set_num_threads(opts.threads)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if world > 1:
-        import torch.distributed as dist
+    with DistributedRun.from_environment() as run:
+        return _train(opts, resume, run)
 
-        dist.init_process_group("gloo")
+
+def _train(opts: TrainOptions, resume: bool, run: DistributedRun) -> Path:
+    world, rank = run.world_size, run.rank
     out = Path(opts.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     last_path = out / "last.pt"
@@ -196,8 +190,8 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     )
     torch.manual_seed(opts.seed)
     model = GeoTDM(config)
-    ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    ema_state = None
     data_rng = np.random.default_rng([opts.seed, rank])
     noise_gen = torch.Generator().manual_seed(opts.seed * 1000 + rank)
     step, elapsed, cpu, best = 0, 0.0, 0.0, math.inf
@@ -206,7 +200,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         if GeoTDMConfig(**state["config"]) != config:
             raise ValueError(f"{last_path}: stored config {state['config']} differs from {asdict(config)}")
         model.load_state_dict(state["raw_state_dict"])
-        ema.load_state_dict(state["state_dict"])
+        ema_state = state["state_dict"]
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed, best = state["step"], state["elapsed_s"], state.get("best_val_ade", math.inf)
         cpu = state.get("cpu_s", 0.0)
@@ -219,19 +213,21 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
         LOG.info("resumed %s at step %d (%.0f s trained)", last_path, step, elapsed)
     elif resume:
         LOG.info("no %s yet: starting from scratch", last_path)
+    ema = exponential_average(model, opts.ema_decay, updates=step)
+    if ema_state is not None:
+        ema.module.load_state_dict(ema_state)
+    scheduler = warmup_cosine(optimizer, opts.lr, opts.warmup_steps, opts.steps, LR_FLOOR, start_step=step)
 
-    loss_module: nn.Module = _Loss(model, spec.planar, opts.prior_loss_weight, opts.loss_weighting)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        # The last layer's feature update does not reach the output (only coordinates do).
-        loss_module = DistributedDataParallel(loss_module, find_unused_parameters=True)
+    # The last layer's feature update does not reach the output (only coordinates do).
+    loss_module = run.wrap(
+        _Loss(model, spec.planar, opts.prior_loss_weight, opts.loss_weighting), find_unused_parameters=True
+    )
     val_groups = load_windows(opts.task, "val", limit=opts.eval_windows, **sizes) if rank == 0 else []
 
     def checkpoint(path: Path, extra: dict | None = None) -> None:
         payload = {
             "config": asdict(config),
-            "state_dict": ema.state_dict(),
+            "state_dict": ema.module.state_dict(),
             "raw_state_dict": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "step": step,
@@ -258,17 +254,13 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     while step < opts.steps:
         begin, begin_cpu = time.perf_counter(), time.process_time()
         batch = random_batch(train_groups, opts.batch_size, data_rng, opts.max_nodes).tensors()
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(opts, step)
         loss = loss_module(batch, noise_gen)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
         optimizer.step()
-        with torch.no_grad():
-            decay = min(opts.ema_decay, (1 + step) / (10 + step))
-            for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
-                p_ema.lerp_(p, 1.0 - decay)
+        scheduler.step()
+        ema.update_parameters(model)
         step += 1
         elapsed += time.perf_counter() - begin
         cpu += time.process_time() - begin_cpu
@@ -280,7 +272,7 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
             continue
         record: dict[str, float] = {}
         if step % opts.eval_every == 0 or step == opts.steps:
-            record = _validate(ema, val_groups, opts)
+            record = _validate(ema.module, val_groups, opts)
             if record["val_ade"] < best:
                 best = record["val_ade"]
                 checkpoint(out / "best.pt", record)
@@ -296,11 +288,6 @@ def train(opts: TrainOptions, resume: bool = False) -> Path:
     bar.close()
     if log_file is not None:
         log_file.close()
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
     return last_path
 
 
@@ -317,11 +304,6 @@ def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
     GeoTDM.load(checkpoint)  # ValueError for anything but a GeoTDM checkpoint
     payload = load_checkpoint(checkpoint)
-    for key in RESUME_ONLY_KEYS:
-        payload.pop(key, None)
     if "options" in payload:  # the training machine's folders are not part of a shipped model
         payload["options"] = {**payload["options"], "out_dir": "", "data_dir": None}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_torch(payload, out)
-    return payload
+    return write_model_file(payload, out, RESUME_ONLY_KEYS)

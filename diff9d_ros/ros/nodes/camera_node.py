@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Any
 
-from diff9d_ros.ros.node_params import realsense_config
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
+from diff9d_ros.ros.nodes.params import realsense_config
 from diff9d_ros.ros.outputs import camera_messages
 from diff9d_ros.sources.realsense import RealSenseCamera
 

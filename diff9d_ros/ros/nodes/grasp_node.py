@@ -15,8 +15,8 @@ from diff9d_ros.pipeline import FrameState
 from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.frames import StampedBuffer, frame_from_messages
-from diff9d_ros.ros.node_params import pipeline_config
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
+from diff9d_ros.ros.nodes.params import pipeline_config
 from diff9d_ros.ros.nodes.synchronised import CAMERA_KEYS, destroy_synchronised, subscribe_synchronised
 from diff9d_ros.ros.outputs import grasp_messages
 from diff9d_ros.ros.topics import topic_spec

@@ -32,7 +32,7 @@ from diff9d_ros.pipeline import LatestFrameSlot
 from diff9d_ros.ros.diagnostics import NodeStats, diagnostics_to_msg, no_input_message
 from diff9d_ros.ros.frames import is_stale
 from diff9d_ros.ros.message_types import RclpyTypes
-from diff9d_ros.ros.node_params import ParamSpec, node_params, validate_params
+from diff9d_ros.ros.nodes.params import ParamSpec, node_params, validate_params
 from diff9d_ros.ros.topics import DIAGNOSTICS, QosChoice, TopicSpec, node_topics, qos_for
 from diff9d_ros.threads import apply_threads
 

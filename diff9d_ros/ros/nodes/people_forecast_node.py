@@ -24,8 +24,8 @@ from diff9d_ros.ros.convert_nav import transform_stamped_to_frame_transform
 from diff9d_ros.ros.convert_std import header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.frames import is_stale
-from diff9d_ros.ros.node_params import pipeline_config
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
+from diff9d_ros.ros.nodes.params import pipeline_config
 from diff9d_ros.ros.outputs import people_messages
 from diff9d_ros.ros.topics import topic_spec
 

@@ -16,8 +16,8 @@ from tf2_ros import TransformBroadcaster
 
 from diff9d_ros.ros.convert_std import header_stamp_ns
 from diff9d_ros.ros.frames import frame_from_messages
-from diff9d_ros.ros.node_params import pipeline_config
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
+from diff9d_ros.ros.nodes.params import pipeline_config
 from diff9d_ros.ros.nodes.synchronised import (
     CAMERA_KEYS,
     MASK_KEYS,
