@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import RESULTS_DIR, Target, format_table, report  # noqa: E402
+from benchmarks.common import Target, format_table, report, results_dir  # noqa: E402
 from diff9d_ros.pipeline import PipelineConfig  # noqa: E402
 from diff9d_ros.trajectory.datasets import DEFAULT_ETH_UCY, PEDESTRIAN_TASKS, load_windows, task_spec  # noqa: E402
 from diff9d_ros.trajectory.evaluate import EvalResult, evaluate  # noqa: E402
@@ -89,7 +89,8 @@ FAST = (
 #: step costs 8 times a pedestrian one.
 CHARGED_SAMPLERS = tuple((name, steps) for name, steps in FAST if steps <= 5)
 ONLINE_SAMPLER = (PipelineConfig().forecast_sampler, PipelineConfig().forecast_steps)
-REFERENCE_FILE = RESULTS_DIR / "trajectory_ddpm_reference.json"
+#: The stored DDPM-1000 reference, in the results folder of the run (``--ddpm-reference`` writes it).
+REFERENCE_NAME = "trajectory_ddpm_reference.json"
 DDPM_SCENE, DDPM_AGENTS, DDPM_SEED = "zara1", 256, 7
 #: Targets of the pedestrian table (issue: pedestrians end to end).
 AVERAGE_TARGET = (0.30, 0.55)
@@ -363,7 +364,8 @@ def _summary(result: EvalResult) -> dict:
 
 
 def compute_ddpm_reference(models: dict[str, Path], data: Path) -> dict:
-    """DDPM-1000 (K = 20) of the zara1 model on :func:`ddpm_windows`, written to :data:`REFERENCE_FILE`."""
+    """DDPM-1000 (K = 20) of the zara1 model on :func:`ddpm_windows`, written to
+    :data:`REFERENCE_NAME` in the results folder."""
     if DDPM_SCENE not in models:
         raise SystemExit(f"the DDPM-1000 reference needs geotdm_{DDPM_SCENE}.pt")
     path = models[DDPM_SCENE]
@@ -378,8 +380,10 @@ def compute_ddpm_reference(models: dict[str, Path], data: Path) -> dict:
         "cpu_s": time.process_time() - start,
         **_summary(result),
     }
-    REFERENCE_FILE.write_text(json.dumps(entry, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {REFERENCE_FILE}: {entry}")
+    path = results_dir() / REFERENCE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entry, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}: {entry}")
     return entry
 
 
@@ -389,7 +393,8 @@ def ddpm_rows(
     """The fast sampler against the stored DDPM-1000 reference on the same windows and noise seed."""
     name = f"{sampler[0]}-{sampler[1]}"
     path = models.get(DDPM_SCENE)
-    reference = json.loads(REFERENCE_FILE.read_text(encoding="utf-8")) if REFERENCE_FILE.is_file() else None
+    path = results_dir() / REFERENCE_NAME
+    reference = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     if path is None or reference is None or reference["sha256"] != _sha256(path):
         why = "no zara1 model" if path is None else "no DDPM-1000 reference for this zara1 model"
         print(f"{why}: run --ddpm-reference once; the DDPM targets are missed")
