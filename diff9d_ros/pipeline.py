@@ -58,6 +58,10 @@ class PipelineConfig:
     ``segmentation_stride`` is its pixel stride at 640 px width, scaled with the image width.
     ``threads``: CPU threads of torch, OpenMP and BLAS in this process (0 = the free cores;
     :mod:`diff9d_ros.threads`), set when the stages are built.
+    Work at the rate it is needed: with ``forecast_at_model_rate`` the forecast stage runs once per
+    forecaster frame period (a GeoTDM model's 0.1 s for objects, 0.4 s for people) and skips the
+    camera frames in between; ``grasp_period_s`` > 0 plans grasps at most once per that many
+    seconds (0: on every frame). Skipped stages are listed in ``FrameState.skipped``.
     The built-in segmentation's workspace: clusters beyond ``max_range_m`` or off the table are
     rejected, and so are those outside ``workspace_polygon_m`` when given ("x y z; x y z; ..."
     camera-frame vertices of a polygon on the table, metres); its detections need a score of at
@@ -89,6 +93,8 @@ class PipelineConfig:
     forecast_samples: int = 20
     forecast_sampler: str = "dpmpp_2m"
     forecast_steps: int = 3
+    forecast_at_model_rate: bool = True
+    grasp_period_s: float = 0.0
     # People (trajectory.people): planar GeoTDM on person detections in a fixed z-up frame.
     people_model_path: str = ""
     fixed_frame: str = "map"
@@ -135,6 +141,10 @@ class PipelineConfig:
             raise ValueError(f"threads must be >= 0 (0 = the free cores), got {self.threads}")
         if self.tracker_reid_window_s < 0:
             raise ValueError(f"tracker_reid_window_s must be >= 0, got {self.tracker_reid_window_s}")
+        if not 0.0 <= self.grasp_period_s <= 3600.0:
+            raise ValueError(
+                f"grasp_period_s must lie in [0, 3600] (0 = every frame), got {self.grasp_period_s}"
+            )
         if self.max_range_m <= 0 or not 0.0 <= self.min_score <= 1.0:
             raise ValueError(
                 f"max_range_m must be > 0 and min_score in [0, 1], got {self.max_range_m}, {self.min_score}"
@@ -206,6 +216,35 @@ class Stage(ABC):
     @abstractmethod
     def __call__(self, state: FrameState) -> None:
         """Fill this stage's ``writes`` of ``state``; raise on a frame it cannot process."""
+
+
+class RateGate:
+    """Whether a stage is due at a stamp: once per ``period_s`` of stamps (``None`` or 0: always).
+
+    A frame is due when at least ``TOLERANCE`` of a period has passed since the last due frame, so
+    a 10 Hz stream meets a 0.1 s period on every frame despite stamp jitter, and a 30 Hz stream on
+    every third. Stamps that go backwards (a looped bag, a simulation reset) restart the gate.
+    """
+
+    #: Fraction of the period that must have passed (half a frame of slack at the period's rate).
+    TOLERANCE = 0.75
+
+    def __init__(self, period_s: float | None) -> None:
+        self.period_ns = round((period_s or 0.0) * 1e9)
+        self.last_ns: int | None = None
+
+    def due(self, stamp_ns: int) -> bool:
+        """True (and the stamp remembered) when the stage should run at ``stamp_ns``."""
+        if self.period_ns <= 0:
+            return True
+        if (
+            self.last_ns is None
+            or stamp_ns < self.last_ns
+            or stamp_ns - self.last_ns >= self.TOLERANCE * self.period_ns
+        ):
+            self.last_ns = stamp_ns
+            return True
+        return False
 
 
 class Pipeline:

@@ -41,6 +41,8 @@ OPTION_FIELDS: dict[str, str] = {
     "forecast_model": "forecast_model_path",
     "horizon": "forecast_horizon",
     "samples": "forecast_samples",
+    "forecast_at_model_rate": "forecast_at_model_rate",
+    "grasp_period": "grasp_period_s",
     "urdf": "grasp_urdf_path",
     "seed": "seed",
     "threads": "threads",
@@ -86,6 +88,18 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--horizon", type=int, default=DEFAULTS.forecast_horizon, help="forecast frames")
     group.add_argument(
         "--samples", type=int, default=DEFAULTS.forecast_samples, help="forecast samples per track"
+    )
+    group.add_argument(
+        "--forecast-every-frame",
+        dest="forecast_at_model_rate",
+        action="store_false",
+        help="forecast on every frame instead of once per model period (GeoTDM objects 0.1 s, people 0.4 s)",
+    )
+    group.add_argument(
+        "--grasp-period",
+        type=float,
+        default=DEFAULTS.grasp_period_s,
+        help="plan grasps at most once per this many seconds of stamps (0: every frame)",
     )
     group.add_argument(
         "--urdf", default=DEFAULTS.grasp_urdf_path, help="robot description with the gripper (empty: urdf/)"

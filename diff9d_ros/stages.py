@@ -31,7 +31,7 @@ import numpy as np
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import CATEGORIES, Detection, category_name
-from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, Stage
+from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, RateGate, Stage
 from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table, fit_table_plane, segment_tabletop
 from diff9d_ros.threads import apply_threads
 from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S
@@ -345,6 +345,7 @@ class ForecastStage(Stage):
             self.forecaster = ConstantVelocityForecaster(self.fallback_period_s)
             chosen = config.forecast_backend == "constant_velocity"
             self.backend_name = "constant_velocity" + ("" if chosen else " (fallback, no GeoTDM weights)")
+            self.gate = self._gate(config)
             return
         from diff9d_ros.device import torch_device
         from diff9d_ros.trajectory.forecaster import Forecaster
@@ -370,6 +371,12 @@ class ForecastStage(Stage):
                 f"{self.forecaster.model.config.num_future} future frames"
             )
         self.backend_name = f"geotdm ({model.name}, {config.forecast_sampler}-{config.forecast_steps})"
+        self.gate = self._gate(config)
+
+    def _gate(self, config: PipelineConfig) -> RateGate:
+        """Once per forecaster frame period with ``forecast_at_model_rate`` (a forecaster without a
+        period of its own, the objects' constant velocity, steps once per processed frame)."""
+        return RateGate(self.forecaster.frame_period_s if config.forecast_at_model_rate else None)
 
     @staticmethod
     def _wrong_kind(model: Path) -> str:
@@ -380,8 +387,11 @@ class ForecastStage(Stage):
         )
 
     def __call__(self, state: FrameState) -> None:
-        state.forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
         state.forecast_period_s = self.forecaster.frame_period_s
+        if not self.gate.due(state.stamp_ns):
+            state.skipped.append(self.name)
+            return
+        state.forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
 
 
 class PeopleTrackingStage(Stage):
@@ -445,9 +455,13 @@ class GraspStage(Stage):
         self.stride = config.scene_stride
         self.plane_config = SegmentationConfig(stride=8, ransac_iterations=config.ransac_iterations)
         self.seed = config.seed
+        self.gate = RateGate(config.grasp_period_s)
 
     def __call__(self, state: FrameState) -> None:
         frame = state.frame
+        if not self.gate.due(state.stamp_ns):
+            state.skipped.append(self.name)
+            return
         if not state.detections:
             state.grasps = {}
             return
