@@ -53,6 +53,7 @@ from diff9d_ros.bag.io import BagError, BagWriter
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.nocs import Detection
 from diff9d_ros.pipeline import FrameState, Pipeline, PipelineConfig, SourceFrame, run_newest_first
+from diff9d_ros.pose.engines import ENGINES, onnxruntime_available
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.frames import frame_from_messages
 from diff9d_ros.runner import RUN_STAGES, paced
@@ -187,6 +188,31 @@ def camera_rate_row(config: PipelineConfig, frames: list, stages: tuple[str, ...
     return row
 
 
+def engine_agreement(config: PipelineConfig, frames: list, engines: list[str]) -> dict[str, dict]:
+    """Per engine, the largest difference of its poses from torch's on the same frames and masks
+    (rotation entries, translation in mm): the engines compute the same function, so accuracy
+    carries over when these stay at float precision."""
+    if "torch" not in engines or len(engines) < 2:
+        return {}
+    stages = {
+        name: build_stages(replace(config, pose_engine=name), ["segmentation", "pose"]) for name in engines
+    }
+    worst = {name: [0.0, 0.0] for name in engines if name != "torch"}
+    for index, frame in enumerate(frames):
+        reference = Pipeline(stages["torch"]).process(index, frame)
+        for name in worst:
+            other = Pipeline(stages[name]).process(index, frame)
+            for a, b in zip(reference.detections, other.detections, strict=True):
+                worst[name][0] = max(worst[name][0], float(np.abs(a.rotation - b.rotation).max()))
+                worst[name][1] = max(
+                    worst[name][1], 1000 * float(np.abs(a.translation_m - b.translation_m).max())
+                )
+    agreement = {
+        name: {"max_rotation_diff": r, "max_translation_diff_mm": t} for name, (r, t) in worst.items()
+    }
+    return {"torch": {"max_rotation_diff": 0.0, "max_translation_diff_mm": 0.0}, **agreement}
+
+
 def realtime_row(config: PipelineConfig, frames: list, seconds: float) -> dict:
     """The pose path fed at 30 frames/s of wall time for ``seconds`` through the newest-frame-wins
     slot (as the nodes and ``diff9d run --realtime`` do): frames processed per second, frames
@@ -219,10 +245,19 @@ def realtime_row(config: PipelineConfig, frames: list, seconds: float) -> dict:
 
 
 def camera_rate_section(config: PipelineConfig, seconds: float, realtime_s: float) -> tuple[list, list]:
-    """The rows and targets of the camera-rate section (issue "camera-rate perception")."""
+    """The rows and targets of the camera-rate section (module docstring, item 5)."""
     frames = camera_frames(seconds)
     every = replace(config, forecast_at_model_rate=False, grasp_period_s=0.0)
     on_demand = replace(config, forecast_at_model_rate=True, grasp_period_s=1.0)
+    engines = [name for name in ENGINES if name == "torch" or onnxruntime_available()]
+    agreement = engine_agreement(config, frames, engines)
+    engine_rows = []
+    for name in engines:
+        label = f"pose path, {name} engine"
+        engine_rows.append(
+            {"engine": name, **camera_rate_row(replace(config, pose_engine=name), frames, POSE_PATH, label)}
+        )
+        engine_rows[-1].update(agreement.get(name, {}))
     rows = [
         camera_rate_row(config, frames, POSE_PATH, "pose path (segmentation, pose, tracking)"),
         camera_rate_row(every, frames, RUN_STAGES, "whole stack, grasps and forecasts on every frame"),
@@ -232,6 +267,7 @@ def camera_rate_section(config: PipelineConfig, seconds: float, realtime_s: floa
         realtime_row(config, frames, realtime_s),
     ]
     pose_path, every_frame, rated, live = rows
+    rows += engine_rows
     targets = [
         Target(
             "camera rate: pose path median latency, 3 objects, ms", pose_path["end_to_end_ms"], 33.0, False
@@ -639,6 +675,9 @@ def main() -> None:
         "processed",
         "dropped",
         "processed_per_s",
+        "engine",
+        "max_rotation_diff",
+        "max_translation_diff_mm",
     ]
     if args.camera_rate_only:
         camera_rows, camera_targets = camera_rate_section(config, camera_s, realtime_s)

@@ -31,6 +31,7 @@ from diff9d_ros.threads import DEFAULT_THREADS
 LOG = logging.getLogger(__name__)
 
 POSE_BACKENDS: tuple[str, ...] = ("auto", "diff9d", "baseline")
+POSE_ENGINES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 FORECAST_BACKENDS: tuple[str, ...] = ("auto", "geotdm", "constant_velocity")
 FORECAST_SAMPLERS: tuple[str, ...] = ("dpmpp_2m", "ddim")
 STAGE_NAMES: tuple[str, ...] = (
@@ -56,6 +57,8 @@ class PipelineConfig:
     ``constant_velocity``. ``use_given_masks``: use a frame's own instance mask (external
     segmenter, synthetic renderer) instead of the built-in tabletop segmentation;
     ``segmentation_stride`` is its pixel stride at 640 px width, scaled with the image width.
+    ``pose_engine``: ``auto`` (ONNX Runtime on the CPU when installed, else torch), ``torch`` or
+    ``onnxruntime`` (:mod:`diff9d_ros.pose.engines`).
     ``threads``: CPU threads of torch, OpenMP and BLAS in this process (0 = the free cores;
     :mod:`diff9d_ros.threads`), set when the stages are built.
     Work at the rate it is needed: with ``forecast_at_model_rate`` the forecast stage runs once per
@@ -70,6 +73,7 @@ class PipelineConfig:
 
     pose_backend: str = "auto"
     pose_model_path: str = ""
+    pose_engine: str = "auto"
     device: str = "cpu"
     ddim_steps: int = 3
     num_hypotheses: int = 1
@@ -107,6 +111,8 @@ class PipelineConfig:
         """ValueError naming the first bad field."""
         if self.pose_backend not in POSE_BACKENDS:
             raise ValueError(f"pose_backend must be one of {POSE_BACKENDS}, got {self.pose_backend!r}")
+        if self.pose_engine not in POSE_ENGINES:
+            raise ValueError(f"pose_engine must be one of {POSE_ENGINES}, got {self.pose_engine!r}")
         if self.forecast_backend not in FORECAST_BACKENDS:
             raise ValueError(
                 f"forecast_backend must be one of {FORECAST_BACKENDS}, got {self.forecast_backend!r}"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from diff9d_ros.pipeline import FORECAST_BACKENDS, POSE_BACKENDS, PipelineConfig
+from diff9d_ros.pipeline import FORECAST_BACKENDS, POSE_BACKENDS, POSE_ENGINES, PipelineConfig
 
 if TYPE_CHECKING:
     from diff9d_ros.bag.report import RunResult
@@ -35,6 +35,7 @@ DEFAULTS = PipelineConfig()
 OPTION_FIELDS: dict[str, str] = {
     "pose": "pose_backend",
     "model": "pose_model_path",
+    "pose_engine": "pose_engine",
     "ddim_steps": "ddim_steps",
     "hypotheses": "num_hypotheses",
     "forecast": "forecast_backend",
@@ -67,6 +68,12 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--model", default=DEFAULTS.pose_model_path, help="Diff9D checkpoint (empty: models/diff9d_pose.pt)"
+    )
+    group.add_argument(
+        "--pose-engine",
+        choices=POSE_ENGINES,
+        default=DEFAULTS.pose_engine,
+        help="runs the pose network: auto = ONNX Runtime on the CPU when installed, else torch",
     )
     group.add_argument(
         "--ddim-steps", type=int, default=DEFAULTS.ddim_steps, help="DDIM steps of the pose sampler"

@@ -190,6 +190,7 @@ class PoseStage(Stage):
             self.backend_name = "baseline"
             return
         from diff9d_ros.device import torch_device
+        from diff9d_ros.pose.engines import resolve_engine
         from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 
         sampler = SamplerConfig(
@@ -198,18 +199,25 @@ class PoseStage(Stage):
             seed=config.seed,
             min_score=config.min_score,
         )
-        torch_device(config.device)  # an unavailable device is its own error, not a "corrupt model"
+        # an unavailable device or engine is its own error, not a "corrupt model"
+        resolve_engine(config.pose_engine, torch_device(config.device))
         try:
-            self.estimator = PoseEstimator.from_file(model, sampler, device=config.device)
+            self.estimator = PoseEstimator.from_file(
+                model, sampler, device=config.device, engine=config.pose_engine
+            )
         except Exception as error:  # torch.load raises many types on a file that is not a checkpoint
             raise ValueError(
                 f"pose model {model} is corrupt or not a Diff9D checkpoint: {one_line(error)}"
             ) from error
-        self.backend_name = f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses}, {config.device})"
+        engine = self.estimator.engine_name
+        self.backend_name = (
+            f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses}, {config.device}, {engine})"
+        )
         LOG.info(
-            "pose: Diff9D from %s on %s, DDIM %d steps, %d hypotheses",
+            "pose: Diff9D from %s on %s (%s), DDIM %d steps, %d hypotheses",
             model,
             config.device,
+            engine,
             config.ddim_steps,
             config.num_hypotheses,
         )

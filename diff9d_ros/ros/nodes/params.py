@@ -18,7 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from diff9d_ros.pipeline import FORECAST_BACKENDS, FORECAST_SAMPLERS, POSE_BACKENDS, PipelineConfig
+from diff9d_ros.pipeline import (
+    FORECAST_BACKENDS,
+    FORECAST_SAMPLERS,
+    POSE_BACKENDS,
+    POSE_ENGINES,
+    PipelineConfig,
+)
 from diff9d_ros.ros.topics import RELIABILITIES
 
 Scalar = bool | int | float | str
@@ -200,6 +206,11 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
     ),
     pipeline_param("pose_model_path", "Diff9D checkpoint (empty = the shipped model in models/)"),
     _DEVICE,
+    pipeline_param(
+        "pose_engine",
+        "runs the pose network: auto (ONNX Runtime on the CPU if installed, else torch), torch, onnxruntime",
+        choices=POSE_ENGINES,
+    ),
     pipeline_param("ddim_steps", "DDIM steps of the pose sampler (Diff9D uses 3)", range=(1, 1000)),
     pipeline_param(
         "num_hypotheses", "diffusion samples per object; their spread gives the covariance", range=(1, 256)
