@@ -577,7 +577,8 @@ def _sweep(s: Sweep, workdir: Path) -> list[dict]:
     s.run("empty detections", lambda: s.detections_case([1, 2], []), "processed 2 (0 forecasts")
     s.run(
         "huge detections (2000)",
-        lambda: s.detections_case([1, 2, 3], [_can(0.1 * i) for i in range(2000)]),
+        # 10 Hz stamps: the forecast runs once per model period (0.1 s)
+        lambda: s.detections_case([10**8, 2 * 10**8, 3 * 10**8], [_can(0.1 * i) for i in range(2000)]),
         "processed 3 (2000 forecasts",
     )
     nan_msg = convert.detections_to_msg([_can(0.0)], 1, "cam", TYPES)
