@@ -463,9 +463,13 @@ class Sweep:
             outcome, escaped = "", f"{type(error).__name__}: {error}"
         passed = escaped is None and expected in outcome
         LOG.info("%-34s %s %s", kind, "PASS" if passed else "FAIL", outcome or escaped)
-        self.rows.append(
-            {"kind": kind, "passed": passed, "expected": expected, "outcome": (outcome or escaped)[:200]}
-        )
+        # the results name the sweep's temporary folder SWEEP_DIR, not a path of the machine
+        recorded = (outcome or escaped).replace(str(self.workdir), SWEEP_DIR)[:200]
+        self.rows.append({"kind": kind, "passed": passed, "expected": expected, "outcome": recorded})
+
+
+#: What the results call the sweep's temporary folder.
+SWEEP_DIR = "SWEEP_DIR"
 
 
 def bad_input_sweep(config: PipelineConfig) -> list[dict]:
