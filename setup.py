@@ -62,6 +62,9 @@ setup(
         "manifold3d>=2.3",  # boolean unions of the procedural meshes (synthetic source, baseline priors)
         "pyrealsense2>=2.55",
         "pillow>=9",  # CompressedImage (jpeg/png, compressedDepth)
+        # The pose network's CPU engine (diff9d_ros/pose/engines.py); onnx for torch's exporter.
+        "onnxruntime>=1.17",
+        "onnx>=1.16",
     ],
     extras_require={
         # Grasp trials in simulation (`diff9d grasp eval`, benchmarks/grasp.py); nothing else needs them.

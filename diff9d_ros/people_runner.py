@@ -149,7 +149,7 @@ class _PeopleRun:
         for key, msgs in (
             ("tracks", [messages.tracks]),
             ("forecasts", messages.paths),
-            ("forecast_markers", [messages.markers]),
+            ("forecast_markers", [] if messages.markers is None else [messages.markers]),
         ):
             topic = f"{NAMESPACE}/people/{key}"
             for msg in msgs:

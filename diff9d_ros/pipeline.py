@@ -31,6 +31,7 @@ from diff9d_ros.threads import DEFAULT_THREADS
 LOG = logging.getLogger(__name__)
 
 POSE_BACKENDS: tuple[str, ...] = ("auto", "diff9d", "baseline")
+POSE_ENGINES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 FORECAST_BACKENDS: tuple[str, ...] = ("auto", "geotdm", "constant_velocity")
 FORECAST_SAMPLERS: tuple[str, ...] = ("dpmpp_2m", "ddim")
 STAGE_NAMES: tuple[str, ...] = (
@@ -56,8 +57,14 @@ class PipelineConfig:
     ``constant_velocity``. ``use_given_masks``: use a frame's own instance mask (external
     segmenter, synthetic renderer) instead of the built-in tabletop segmentation;
     ``segmentation_stride`` is its pixel stride at 640 px width, scaled with the image width.
+    ``pose_engine``: ``auto`` (ONNX Runtime on the CPU when installed, else torch), ``torch`` or
+    ``onnxruntime`` (:mod:`diff9d_ros.pose.engines`).
     ``threads``: CPU threads of torch, OpenMP and BLAS in this process (0 = the free cores;
     :mod:`diff9d_ros.threads`), set when the stages are built.
+    Work at the rate it is needed: with ``forecast_at_model_rate`` the forecast stage runs once per
+    forecaster frame period (a GeoTDM model's 0.1 s for objects, 0.4 s for people) and skips the
+    camera frames in between; ``grasp_period_s`` > 0 plans grasps at most once per that many
+    seconds (0: on every frame). Skipped stages are listed in ``FrameState.skipped``.
     The built-in segmentation's workspace: clusters beyond ``max_range_m`` or off the table are
     rejected, and so are those outside ``workspace_polygon_m`` when given ("x y z; x y z; ..."
     camera-frame vertices of a polygon on the table, metres); its detections need a score of at
@@ -66,6 +73,7 @@ class PipelineConfig:
 
     pose_backend: str = "auto"
     pose_model_path: str = ""
+    pose_engine: str = "auto"
     device: str = "cpu"
     ddim_steps: int = 3
     num_hypotheses: int = 1
@@ -89,6 +97,8 @@ class PipelineConfig:
     forecast_samples: int = 20
     forecast_sampler: str = "dpmpp_2m"
     forecast_steps: int = 3
+    forecast_at_model_rate: bool = True
+    grasp_period_s: float = 0.0
     # People (trajectory.people): planar GeoTDM on person detections in a fixed z-up frame.
     people_model_path: str = ""
     fixed_frame: str = "map"
@@ -101,6 +111,8 @@ class PipelineConfig:
         """ValueError naming the first bad field."""
         if self.pose_backend not in POSE_BACKENDS:
             raise ValueError(f"pose_backend must be one of {POSE_BACKENDS}, got {self.pose_backend!r}")
+        if self.pose_engine not in POSE_ENGINES:
+            raise ValueError(f"pose_engine must be one of {POSE_ENGINES}, got {self.pose_engine!r}")
         if self.forecast_backend not in FORECAST_BACKENDS:
             raise ValueError(
                 f"forecast_backend must be one of {FORECAST_BACKENDS}, got {self.forecast_backend!r}"
@@ -135,6 +147,10 @@ class PipelineConfig:
             raise ValueError(f"threads must be >= 0 (0 = the free cores), got {self.threads}")
         if self.tracker_reid_window_s < 0:
             raise ValueError(f"tracker_reid_window_s must be >= 0, got {self.tracker_reid_window_s}")
+        if not 0.0 <= self.grasp_period_s <= 3600.0:
+            raise ValueError(
+                f"grasp_period_s must lie in [0, 3600] (0 = every frame), got {self.grasp_period_s}"
+            )
         if self.max_range_m <= 0 or not 0.0 <= self.min_score <= 1.0:
             raise ValueError(
                 f"max_range_m must be > 0 and min_score in [0, 1], got {self.max_range_m}, {self.min_score}"
@@ -206,6 +222,35 @@ class Stage(ABC):
     @abstractmethod
     def __call__(self, state: FrameState) -> None:
         """Fill this stage's ``writes`` of ``state``; raise on a frame it cannot process."""
+
+
+class RateGate:
+    """Whether a stage is due at a stamp: once per ``period_s`` of stamps (``None`` or 0: always).
+
+    A frame is due when at least ``TOLERANCE`` of a period has passed since the last due frame, so
+    a 10 Hz stream meets a 0.1 s period on every frame despite stamp jitter, and a 30 Hz stream on
+    every third. Stamps that go backwards (a looped bag, a simulation reset) restart the gate.
+    """
+
+    #: Fraction of the period that must have passed (half a frame of slack at the period's rate).
+    TOLERANCE = 0.75
+
+    def __init__(self, period_s: float | None) -> None:
+        self.period_ns = round((period_s or 0.0) * 1e9)
+        self.last_ns: int | None = None
+
+    def due(self, stamp_ns: int) -> bool:
+        """True (and the stamp remembered) when the stage should run at ``stamp_ns``."""
+        if self.period_ns <= 0:
+            return True
+        if (
+            self.last_ns is None
+            or stamp_ns < self.last_ns
+            or stamp_ns - self.last_ns >= self.TOLERANCE * self.period_ns
+        ):
+            self.last_ns = stamp_ns
+            return True
+        return False
 
 
 class Pipeline:

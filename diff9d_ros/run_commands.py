@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from diff9d_ros.pipeline import FORECAST_BACKENDS, POSE_BACKENDS, PipelineConfig
+from diff9d_ros.pipeline import FORECAST_BACKENDS, POSE_BACKENDS, POSE_ENGINES, PipelineConfig
 
 if TYPE_CHECKING:
     from diff9d_ros.bag.report import RunResult
@@ -35,12 +35,15 @@ DEFAULTS = PipelineConfig()
 OPTION_FIELDS: dict[str, str] = {
     "pose": "pose_backend",
     "model": "pose_model_path",
+    "pose_engine": "pose_engine",
     "ddim_steps": "ddim_steps",
     "hypotheses": "num_hypotheses",
     "forecast": "forecast_backend",
     "forecast_model": "forecast_model_path",
     "horizon": "forecast_horizon",
     "samples": "forecast_samples",
+    "forecast_at_model_rate": "forecast_at_model_rate",
+    "grasp_period": "grasp_period_s",
     "urdf": "grasp_urdf_path",
     "seed": "seed",
     "threads": "threads",
@@ -67,6 +70,12 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
         "--model", default=DEFAULTS.pose_model_path, help="Diff9D checkpoint (empty: models/diff9d_pose.pt)"
     )
     group.add_argument(
+        "--pose-engine",
+        choices=POSE_ENGINES,
+        default=DEFAULTS.pose_engine,
+        help="runs the pose network: auto = ONNX Runtime on the CPU when installed, else torch",
+    )
+    group.add_argument(
         "--ddim-steps", type=int, default=DEFAULTS.ddim_steps, help="DDIM steps of the pose sampler"
     )
     group.add_argument(
@@ -86,6 +95,18 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--horizon", type=int, default=DEFAULTS.forecast_horizon, help="forecast frames")
     group.add_argument(
         "--samples", type=int, default=DEFAULTS.forecast_samples, help="forecast samples per track"
+    )
+    group.add_argument(
+        "--forecast-every-frame",
+        dest="forecast_at_model_rate",
+        action="store_false",
+        help="forecast on every frame instead of once per model period (GeoTDM objects 0.1 s, people 0.4 s)",
+    )
+    group.add_argument(
+        "--grasp-period",
+        type=float,
+        default=DEFAULTS.grasp_period_s,
+        help="plan grasps at most once per this many seconds of stamps (0: every frame)",
     )
     group.add_argument(
         "--urdf", default=DEFAULTS.grasp_urdf_path, help="robot description with the gripper (empty: urdf/)"

@@ -76,22 +76,25 @@ class BagOutputs:
         self._put("markers", pose.markers, stamp)
         if state.detections:
             self._put("/tf", pose.tf, stamp)
-        grasps = outputs.grasp_messages(state, frame_id, self.types, lifetime_s=period_s * 2)
-        self._put("grasps", grasps.grasps, stamp)
-        if grasps.best is not None:
-            self._put("grasp", grasps.best, stamp)
-        self._put("grasp_markers", grasps.markers, stamp)
-        forecast = outputs.forecast_messages(state, frame_id, period_s, self.types, lifetime_s=period_s * 2)
+        if "grasp" not in state.skipped:  # planned at grasp_period_s
+            grasps = outputs.grasp_messages(state, frame_id, self.types, lifetime_s=period_s * 2)
+            self._put("grasps", grasps.grasps, stamp)
+            if grasps.best is not None:
+                self._put("grasp", grasps.best, stamp)
+            self._put("grasp_markers", grasps.markers, stamp)
+        lifetime_s = 2 * max(period_s, state.forecast_period_s or 0.0)  # forecasts come at the model's rate
+        forecast = outputs.forecast_messages(state, frame_id, period_s, self.types, lifetime_s=lifetime_s)
         self._put("tracks", forecast.tracks, stamp)
         for path in forecast.paths:
             self._put("forecasts", path, stamp)
-        self._put("forecast_markers", forecast.markers, stamp)
+        if forecast.markers is not None:
+            self._put("forecast_markers", forecast.markers, stamp)
 
     def close(self) -> None:
         self.writer.__exit__(None, None, None)
 
 
-def _paced(items: Iterable[tuple[int, SourceFrame]], rate: float) -> Iterator[tuple[int, SourceFrame]]:
+def paced(items: Iterable[tuple[int, SourceFrame]], rate: float) -> Iterator[tuple[int, SourceFrame]]:
     """``items`` released at their stamps' pace (``rate`` x recorded speed)."""
     start_wall, start_stamp = None, None
     for index, item in items:
@@ -226,7 +229,7 @@ def drive(
         run.progress = bar
         try:
             if realtime:
-                run_newest_first(_paced(numbered(), rate), run.consume)
+                run_newest_first(paced(numbered(), rate), run.consume)
             else:
                 for indexed in numbered():
                     run.consume(indexed)

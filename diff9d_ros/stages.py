@@ -31,7 +31,7 @@ import numpy as np
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import CATEGORIES, Detection, category_name
-from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, Stage
+from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, RateGate, Stage
 from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table, fit_table_plane, segment_tabletop
 from diff9d_ros.threads import apply_threads
 from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S
@@ -190,6 +190,7 @@ class PoseStage(Stage):
             self.backend_name = "baseline"
             return
         from diff9d_ros.device import torch_device
+        from diff9d_ros.pose.engines import resolve_engine
         from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 
         sampler = SamplerConfig(
@@ -198,18 +199,25 @@ class PoseStage(Stage):
             seed=config.seed,
             min_score=config.min_score,
         )
-        torch_device(config.device)  # an unavailable device is its own error, not a "corrupt model"
+        # an unavailable device or engine is its own error, not a "corrupt model"
+        resolve_engine(config.pose_engine, torch_device(config.device))
         try:
-            self.estimator = PoseEstimator.from_file(model, sampler, device=config.device)
+            self.estimator = PoseEstimator.from_file(
+                model, sampler, device=config.device, engine=config.pose_engine
+            )
         except Exception as error:  # torch.load raises many types on a file that is not a checkpoint
             raise ValueError(
                 f"pose model {model} is corrupt or not a Diff9D checkpoint: {one_line(error)}"
             ) from error
-        self.backend_name = f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses}, {config.device})"
+        engine = self.estimator.engine_name
+        self.backend_name = (
+            f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses}, {config.device}, {engine})"
+        )
         LOG.info(
-            "pose: Diff9D from %s on %s, DDIM %d steps, %d hypotheses",
+            "pose: Diff9D from %s on %s (%s), DDIM %d steps, %d hypotheses",
             model,
             config.device,
+            engine,
             config.ddim_steps,
             config.num_hypotheses,
         )
@@ -345,6 +353,7 @@ class ForecastStage(Stage):
             self.forecaster = ConstantVelocityForecaster(self.fallback_period_s)
             chosen = config.forecast_backend == "constant_velocity"
             self.backend_name = "constant_velocity" + ("" if chosen else " (fallback, no GeoTDM weights)")
+            self.gate = self._gate(config)
             return
         from diff9d_ros.device import torch_device
         from diff9d_ros.trajectory.forecaster import Forecaster
@@ -370,6 +379,12 @@ class ForecastStage(Stage):
                 f"{self.forecaster.model.config.num_future} future frames"
             )
         self.backend_name = f"geotdm ({model.name}, {config.forecast_sampler}-{config.forecast_steps})"
+        self.gate = self._gate(config)
+
+    def _gate(self, config: PipelineConfig) -> RateGate:
+        """Once per forecaster frame period with ``forecast_at_model_rate`` (a forecaster without a
+        period of its own, the objects' constant velocity, steps once per processed frame)."""
+        return RateGate(self.forecaster.frame_period_s if config.forecast_at_model_rate else None)
 
     @staticmethod
     def _wrong_kind(model: Path) -> str:
@@ -380,8 +395,11 @@ class ForecastStage(Stage):
         )
 
     def __call__(self, state: FrameState) -> None:
-        state.forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
         state.forecast_period_s = self.forecaster.frame_period_s
+        if not self.gate.due(state.stamp_ns):
+            state.skipped.append(self.name)
+            return
+        state.forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
 
 
 class PeopleTrackingStage(Stage):
@@ -445,9 +463,13 @@ class GraspStage(Stage):
         self.stride = config.scene_stride
         self.plane_config = SegmentationConfig(stride=8, ransac_iterations=config.ransac_iterations)
         self.seed = config.seed
+        self.gate = RateGate(config.grasp_period_s)
 
     def __call__(self, state: FrameState) -> None:
         frame = state.frame
+        if not self.gate.due(state.stamp_ns):
+            state.skipped.append(self.name)
+            return
         if not state.detections:
             state.grasps = {}
             return

@@ -50,6 +50,7 @@ from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
 from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
+from diff9d_ros.pose.engines import pose_engine
 from diff9d_ros.pose.network import BACKGROUND, POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
     Observation,
@@ -174,10 +175,12 @@ class PoseEstimator:
         calibration: Calibration | None = None,
         segmentation: SegmentationConfig | None = None,
         device: str = "cpu",
+        engine: str = "torch",
     ) -> None:
         self.device = torch_device(device)
         self.network = network.to(self.device).eval()
-        self.denoiser = Denoiser(network, make_schedule(schedule), PREDICTION)
+        self.engine, self.engine_name = pose_engine(self.network, engine, self.device)
+        self.denoiser = Denoiser(self.engine, make_schedule(schedule), PREDICTION)
         self.sampler = sampler
         self.calibration = calibration or Calibration()
         self.segmentation = segmentation or SegmentationConfig()
@@ -191,9 +194,11 @@ class PoseEstimator:
         sampler: SamplerConfig | None = None,
         segmentation: SegmentationConfig | None = None,
         device: str = "cpu",
+        engine: str = "torch",
     ) -> PoseEstimator:
-        """Load a checkpoint written by ``diff9d pose train`` onto ``device`` (ValueError if corrupt or
-        mismatched, or the device is not available: :func:`~diff9d_ros.device.torch_device`)."""
+        """Load a checkpoint written by ``diff9d pose train`` onto ``device`` and run it with
+        ``engine`` (:mod:`diff9d_ros.pose.engines`); ValueError if corrupt or mismatched, or the
+        device or engine is not available (:func:`~diff9d_ros.device.torch_device`)."""
         payload = load_checkpoint(path)
         network = network_from_checkpoint(payload)
         train_config = payload.get("train_config", {})
@@ -204,6 +209,7 @@ class PoseEstimator:
             Calibration.from_checkpoint(payload),
             segmentation,
             device,
+            engine,
         )
 
     def _observe(
@@ -273,12 +279,16 @@ class PoseEstimator:
         points = np.stack([view.points_m @ g for view, g in zip(views, frames, strict=True)])
         crops = np.stack([view.crop for view in views])
         device = self.device
-        cond = net.encode(
+        cond = self.engine.encode(
             torch.from_numpy(points.astype(np.float32)).to(device),
             torch.from_numpy(crops.astype(np.float32) / 255.0).permute(0, 3, 1, 2).to(device),
         )
         probs = (
-            torch.softmax(net.classify(cond), dim=1).cpu().numpy().reshape(len(objects), k, -1).mean(axis=1)
+            torch.softmax(self.engine.classify(cond), dim=1)
+            .cpu()
+            .numpy()
+            .reshape(len(objects), k, -1)
+            .mean(axis=1)
         )
         keep, cat_names, cat_prob = [], [], []
         for i, obj in enumerate(objects):

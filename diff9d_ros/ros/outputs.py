@@ -48,11 +48,12 @@ class GraspMessages:
 
 @dataclass
 class ForecastMessages:
-    """Tracked detections, one mean Path per track (in track order) and sample markers."""
+    """Tracked detections, one mean Path per track (in track order) and sample markers; on a frame
+    the forecast stage skipped (it runs at the model's period) no paths and ``markers`` None."""
 
     tracks: Any
     paths: list[Any]
-    markers: Any
+    markers: Any | None
 
 
 def camera_messages(
@@ -111,6 +112,10 @@ def grasp_messages(state: FrameState, frame_id: str, types: MessageTypes, lifeti
     )
 
 
+#: Stages whose skipping (not due at this stamp) leaves a frame without forecasts.
+FORECAST_STAGES = frozenset({"forecast", "people_forecast"})
+
+
 def forecast_messages(
     state: FrameState,
     frame_id: str,
@@ -128,6 +133,9 @@ def forecast_messages(
     constant-velocity fallback steps once per processed frame). ``point_size_m``: sample marker size.
     """
     stamp_ns = state.stamp_ns
+    tracks = convert.detections_to_msg(state.detections, stamp_ns, frame_id, types)
+    if FORECAST_STAGES & set(state.skipped):
+        return ForecastMessages(tracks=tracks, paths=[], markers=None)
     period_s = state.forecast_period_s or period_s
     track_ids = list(state.forecasts)
     samples = [np.asarray(state.forecasts[track_id], dtype=np.float64) for track_id in track_ids]
@@ -140,7 +148,7 @@ def forecast_messages(
         for value in samples
     ]
     return ForecastMessages(
-        tracks=convert.detections_to_msg(state.detections, stamp_ns, frame_id, types),
+        tracks=tracks,
         paths=paths,
         markers=convert.forecasts_to_markers(
             samples, stamp_ns, frame_id, types, lifetime_s=lifetime_s, point_size_m=point_size_m

@@ -80,7 +80,8 @@ class ForecastNode(Diff9dNode):
         self.outputs["tracks"].publish(messages.tracks)
         for path in messages.paths:
             self.outputs["forecasts"].publish(path)
-        self.outputs["forecast_markers"].publish(messages.markers)
+        if messages.markers is not None:  # None: the forecast waits for the model's next period
+            self.outputs["forecast_markers"].publish(messages.markers)
         return True
 
 

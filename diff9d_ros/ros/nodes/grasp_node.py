@@ -93,6 +93,8 @@ class GraspNode(Diff9dNode):
             self.stats.on_failed(time.monotonic(), f"{state.failed_stage}: {state.error}")
             self.warn(f"detections {index} failed in {state.failed_stage}: {state.error}")
             return False
+        if "grasp" in state.skipped:  # grasp_period_s has not passed since the last plan
+            return True
         messages = grasp_messages(state, frame.frame_id, self.types, float(self.params["marker_lifetime_s"]))
         self.outputs["grasps"].publish(messages.grasps)
         if messages.best is not None:

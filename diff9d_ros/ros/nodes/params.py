@@ -18,7 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from diff9d_ros.pipeline import FORECAST_BACKENDS, FORECAST_SAMPLERS, POSE_BACKENDS, PipelineConfig
+from diff9d_ros.pipeline import (
+    FORECAST_BACKENDS,
+    FORECAST_SAMPLERS,
+    POSE_BACKENDS,
+    POSE_ENGINES,
+    PipelineConfig,
+)
 from diff9d_ros.ros.topics import RELIABILITIES
 
 Scalar = bool | int | float | str
@@ -200,6 +206,11 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
     ),
     pipeline_param("pose_model_path", "Diff9D checkpoint (empty = the shipped model in models/)"),
     _DEVICE,
+    pipeline_param(
+        "pose_engine",
+        "runs the pose network: auto (ONNX Runtime on the CPU if installed, else torch), torch, onnxruntime",
+        choices=POSE_ENGINES,
+    ),
     pipeline_param("ddim_steps", "DDIM steps of the pose sampler (Diff9D uses 3)", range=(1, 1000)),
     pipeline_param(
         "num_hypotheses", "diffusion samples per object; their spread gives the covariance", range=(1, 256)
@@ -242,6 +253,11 @@ GRASP_PARAMS: tuple[ParamSpec, ...] = (
     pipeline_param("max_grasps", "grasps kept per object, best first", range=(1, 1000)),
     pipeline_param("scene_stride", "pixel stride of the scene cloud for collision checks", range=(1, 64)),
     pipeline_param("ransac_iterations", "RANSAC iterations of the table-plane fit", range=(1, 100000)),
+    pipeline_param(
+        "grasp_period_s",
+        "plan grasps at most once per this many seconds of stamps (0 = every frame)",
+        range=(0.0, 3600.0),
+    ),
     ParamSpec(
         "frame_buffer_size",
         60,
@@ -276,6 +292,10 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
         choices=FORECAST_SAMPLERS,
     ),
     pipeline_param("forecast_steps", "sampler steps of the forecaster", range=(1, 1000)),
+    pipeline_param(
+        "forecast_at_model_rate",
+        "forecast once per model frame period (GeoTDM objects 0.1 s, people 0.4 s) instead of on every input",
+    ),
     pipeline_param("tracker_gate_m", "largest distance of a detection to its track", range=(1e-4, 100.0)),
     pipeline_param("tracker_min_hits", "detections before a track is confirmed", range=(1, 1000)),
     pipeline_param("tracker_max_misses", "missed frames before a track is dropped", range=(0, 1000)),
@@ -306,6 +326,7 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
     _DEVICE,
     *(_FORECAST_BY_NAME[name] for name in ("forecast_horizon", "forecast_samples", "forecast_sampler")),
     _FORECAST_BY_NAME["forecast_steps"],
+    _FORECAST_BY_NAME["forecast_at_model_rate"],
     pipeline_param("fixed_frame", "z-up frame the people are tracked and forecast in (map or odom)"),
     pipeline_param("person_class", "class id of the detections that are people (others are ignored)"),
     pipeline_param(

@@ -121,7 +121,8 @@ class PeopleForecastNode(Diff9dNode):
         self.outputs["people/tracks"].publish(messages.tracks)
         for path in messages.paths:
             self.outputs["people/forecasts"].publish(path)
-        self.outputs["people/forecast_markers"].publish(messages.markers)
+        if messages.markers is not None:  # None: the forecast waits for the model's next period
+            self.outputs["people/forecast_markers"].publish(messages.markers)
         return True
 
 
