@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import Target, report
+from benchmarks.common import Target, repo_relative, report
 from diff9d_ros.pose.baseline import rectangle_box_fit
 from diff9d_ros.pose.estimator import PoseEstimator
 from diff9d_ros.pose.evaluate import box_method, evaluate_with_gt_masks
@@ -121,7 +121,7 @@ def main() -> None:
         "test_frames": len(frames),
         "test_seed": TEST_SEED,
         "finetune": {**done, "cpu_minutes": cpu_minutes},
-        "model": str(args.model),
+        "model": repo_relative(args.model),
         "wall_seconds": time.perf_counter() - started,
     }
     report(
