@@ -478,9 +478,8 @@ class GraspStage(Stage):
             if state.table_plane is not None
             else fit_table_plane(frame, self.plane_config, self.seed)
         )
-        grid = np.zeros(frame.depth_m.shape, dtype=bool)
-        grid[:: self.stride, :: self.stride] = True
-        scene = self.planner.prepare_scene(frame.intrinsics.backproject(frame.depth_m, grid), plane)
+        points, _, _ = frame.intrinsics.backproject_grid(frame.depth_m, self.stride)
+        scene = self.planner.prepare_scene(points, plane)
         state.grasps = {i: self.planner.plan(d, scene) for i, d in enumerate(state.detections)}
 
 

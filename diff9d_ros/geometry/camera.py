@@ -72,10 +72,27 @@ class Intrinsics:
                 raise ValueError(f"mask shape {mask.shape} does not match depth shape {depth_m.shape}")
             valid &= mask.astype(bool)
         v, u = np.nonzero(valid)
-        z = depth_m[v, u].astype(np.float64)
-        x = (u - self.cx) * z / self.fx
-        y = (v - self.cy) * z / self.fy
-        return np.stack([x, y, z], axis=1)
+        return self.points_at(v, u, depth_m[v, u])
+
+    def backproject_grid(self, depth_m: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points (N, 3) of the valid pixels on every ``stride``-th row and column, with their rows
+        and columns (row-major): :meth:`backproject` with a ``stride`` grid as the mask, computed
+        on the subsampled image only."""
+        if depth_m.shape != (self.height, self.width):
+            raise ValueError(
+                f"depth image is {depth_m.shape[1]}x{depth_m.shape[0]} but intrinsics are "
+                f"{self.width}x{self.height}"
+            )
+        sub = depth_m[::stride, ::stride]
+        sub_rows, sub_cols = np.nonzero(np.isfinite(sub) & (sub > 0))
+        rows, cols = sub_rows * stride, sub_cols * stride
+        return self.points_at(rows, cols, sub[sub_rows, sub_cols]), rows, cols
+
+    def points_at(self, rows: np.ndarray, cols: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
+        """Optical-frame points (N, 3) of the pixels ``(rows, cols)`` at depths ``depth_m`` (N,)
+        (pinhole model: ``x = (u - cx) z / fx``, ``y = (v - cy) z / fy``)."""
+        z = np.asarray(depth_m, dtype=np.float64)
+        return np.stack([(cols - self.cx) * z / self.fx, (rows - self.cy) * z / self.fy, z], axis=1)
 
     def project(self, points_m: np.ndarray) -> np.ndarray:
         """Pixel coordinates (N, 2) as (u, v) of optical-frame points (N, 3) with z > 0."""

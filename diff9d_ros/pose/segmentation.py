@@ -84,12 +84,8 @@ class TableTop:
 
 
 def _pixel_grid_points(frame: RGBDFrame, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points (N, 3) of valid depth on a ``stride`` grid, with their rows and columns (row-major,
-    the order of :meth:`Intrinsics.backproject`)."""
-    grid = np.zeros(frame.depth_m.shape, dtype=bool)
-    grid[::stride, ::stride] = True
-    rows, cols = np.nonzero(grid & np.isfinite(frame.depth_m) & (frame.depth_m > 0))
-    return frame.intrinsics.backproject(frame.depth_m, grid), rows, cols
+    """Points (N, 3) of valid depth on a ``stride`` grid, with their rows and columns (row-major)."""
+    return frame.intrinsics.backproject_grid(frame.depth_m, stride)
 
 
 #: Points RANSAC scores its hypotheses on (a seeded random subset; the inliers are then taken
@@ -250,8 +246,10 @@ def segment_tabletop(
         members = labels == label
         coarse[v[above][members] // stride, u[above][members] // stride] = instance
     full = np.repeat(np.repeat(coarse, stride, axis=0), stride, axis=1)[:h, :w]
-    # Full-resolution support: valid depth above the plane.
-    full_pts, rows, cols = _pixel_grid_points(frame, 1)
+    # Full-resolution support: valid depth above the plane, looked at only where a cluster is.
+    depth_m = frame.depth_m
+    rows, cols = np.nonzero((full > 0) & np.isfinite(depth_m) & (depth_m > 0))
+    full_pts = frame.intrinsics.points_at(rows, cols, depth_m[rows, cols])
     full_height = plane.height_m(full_pts)
     low = config.min_height_m + NOISE_MARGIN * depth_noise_m(full_pts[:, 2], config.depth_noise_per_m)
     keep_px = (full_height > low) & (full_height < config.max_height_m)
