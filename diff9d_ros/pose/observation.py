@@ -174,10 +174,8 @@ def masked_points(
         )
     keep &= _edge_free_pixels(depth, config)
     v, u = np.nonzero(keep)
-    k = frame.intrinsics
-    z = depth[v, u].astype(np.float64)
-    points = np.stack([(u + c0 - k.cx) * z / k.fx, (v + r0 - k.cy) * z / k.fy, z], axis=1)
-    noise_m = depth_noise_m(z, config.depth_noise_per_m)
+    points = frame.intrinsics.points_at(v + r0, u + c0, depth[v, u])
+    noise_m = depth_noise_m(points[:, 2], config.depth_noise_per_m)
     if plane is not None:
         points = points[plane.height_m(points) > config.table_clearance_m + 2.0 * noise_m]
     if len(points) > config.max_points:
