@@ -53,9 +53,10 @@ def sparse_voxel_labels(points_m: np.ndarray, voxel_m: float) -> np.ndarray:
     if voxel_m <= 0:
         raise ValueError(f"voxel size must be positive, got {voxel_m}")
     index = np.floor((points_m - points_m.min(axis=0)) / voxel_m).astype(np.int64)
-    voxels, point_voxel = np.unique(index, axis=0, return_inverse=True)
-    dims = voxels.max(axis=0) + 2
-    keys = np.ravel_multi_index(tuple(voxels.T), dims)  # ascending: np.unique sorted the rows
+    dims = index.max(axis=0) + 2  # room for the +1 neighbours
+    # unique voxels by their linear key (ascending keys = lexicographic voxel order)
+    keys, point_voxel = np.unique(np.ravel_multi_index(tuple(index.T), dims), return_inverse=True)
+    voxels = np.stack(np.unravel_index(keys, dims), axis=1)
     rows, cols = [], []
     for offset in _HALF_NEIGHBOURHOOD:
         neighbour = voxels + offset
