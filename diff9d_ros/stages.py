@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.geometry.camera import RGBDFrame, instance_masks
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import CATEGORIES, Detection, category_name
 from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, RateGate, Stage
@@ -224,7 +224,7 @@ class PoseStage(Stage):
 
     def __call__(self, state: FrameState) -> None:
         mask = state.instance_mask
-        masks = {int(i): mask == i for i in np.unique(mask) if i > 0}
+        masks = instance_masks(mask)
         if self.estimator is not None:
             state.detections = self.estimator.estimate_masks(
                 state.frame, masks, state.categories, state.table_plane

@@ -224,3 +224,23 @@ class RGBDFrame:
                 raise ValueError(f"instance mask must hold integer ids, got {mask.dtype}")
             if mask.size and mask.min() < 0:
                 raise ValueError("instance mask has negative ids; 0 is the background, objects are 1, 2, ...")
+
+
+#: Largest instance id counted with a histogram; larger ids (or negative ones) go through a sort.
+_HISTOGRAM_IDS = 1 << 20
+
+
+def instance_masks(instance_mask: np.ndarray) -> dict[int, np.ndarray]:
+    """A boolean mask (H, W) per instance id > 0 of an instance image, ids ascending (0 and negative
+    values are background). Ids come from a histogram when they are small non-negative integers."""
+    flat = np.asarray(instance_mask).ravel()
+    if (
+        flat.size
+        and np.issubdtype(flat.dtype, np.integer)
+        and flat.min() >= 0
+        and flat.max() < _HISTOGRAM_IDS
+    ):
+        ids = np.flatnonzero(np.bincount(flat)[1:]) + 1
+    else:
+        ids = np.unique(flat[flat > 0])
+    return {int(i): instance_mask == i for i in ids}

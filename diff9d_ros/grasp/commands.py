@@ -16,8 +16,6 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 LOG = logging.getLogger(__name__)
 #: Diff9D samples per object for the estimated-pose sources: their spread is the pose covariance
 #: the planner ranks with (one sample gives only the estimator's covariance floor).
@@ -33,6 +31,7 @@ def frame_detectors(estimator, pipeline_estimator=None, segmentation=None) -> di
       ``SegmentationConfig``; its defaults if None) with its fitted table plane, categories from the
       network, poses from ``pipeline_estimator`` (``estimator`` if None).
     """
+    from diff9d_ros.geometry.camera import instance_masks
     from diff9d_ros.grasp.evaluate import ESTIMATED_SOURCE, PIPELINE_SOURCE, FrameDetections
     from diff9d_ros.pose.segmentation import segment_tabletop
 
@@ -42,7 +41,7 @@ def frame_detectors(estimator, pipeline_estimator=None, segmentation=None) -> di
     def pipeline(frame) -> FrameDetections:
         bare = replace(frame, instance_mask=None, categories={})
         mask, plane = segment_tabletop(bare, segmentation)
-        masks = {int(i): mask == i for i in np.unique(mask) if i > 0}
+        masks = instance_masks(mask)
         detections = (pipeline_estimator or estimator).estimate_masks(bare, masks, {})
         return FrameDetections(detections, mask, plane)
 

@@ -46,7 +46,7 @@ from scipy.spatial.transform import Rotation
 from diff9d_ros.device import torch_device
 from diff9d_ros.diffusion.parametrisation import Denoiser
 from diff9d_ros.diffusion.samplers import sample
-from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.geometry.camera import RGBDFrame, instance_masks
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
 from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
@@ -249,9 +249,7 @@ class PoseEstimator:
             categories: dict[int, str] = {}
         else:
             instance_mask, categories = frame.instance_mask, frame.categories
-        ids = [int(i) for i in np.unique(instance_mask) if i > 0]
-        masks = {i: instance_mask == i for i in ids}
-        return self.estimate_masks(frame, masks, categories, plane)
+        return self.estimate_masks(frame, instance_masks(instance_mask), categories, plane)
 
     @torch.no_grad()
     def estimate_masks(
