@@ -8,8 +8,9 @@ distributed set-up and the export of a shippable model file.
   moving average of the weights with the warm-up ``min(decay, (1 + n) / (10 + n))`` of
   TensorFlow's ``ExponentialMovingAverage(num_updates=n)``.
 * :class:`DistributedRun` reads the environment ``torchrun`` sets (``WORLD_SIZE``, ``RANK``,
-  ``LOCAL_RANK``), joins the process group (NCCL on CUDA, gloo on CPU) and wraps the loss module
-  in ``DistributedDataParallel``; a plain ``python`` run is a world of one and wraps nothing.
+  ``LOCAL_RANK``), joins the process group (NCCL on CUDA, gloo for CPU tensors) and wraps the
+  loss module in ``DistributedDataParallel``; a plain ``python`` run is a world of one and wraps
+  nothing.
 * :func:`write_model_file` and :func:`run_export` write the file shipped in ``models/``: a
   checkpoint without what only resuming needs.
 """
@@ -99,14 +100,18 @@ class DistributedRun:
     world_size: int
     rank: int
     local_rank: int
+    backend: str
 
     @classmethod
-    def from_environment(cls) -> DistributedRun:
-        """The ranks ``torchrun`` puts in the environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``)."""
+    def from_environment(cls, cpu_only: bool = False) -> DistributedRun:
+        """The ranks ``torchrun`` puts in the environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``);
+        the NCCL backend when CUDA is available, gloo otherwise and for a ``cpu_only`` trainer
+        (whose tensors stay on the CPU, which NCCL cannot reduce)."""
         return cls(
             world_size=int(os.environ.get("WORLD_SIZE", "1")),
             rank=int(os.environ.get("RANK", "0")),
             local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+            backend="nccl" if torch.cuda.is_available() and not cpu_only else "gloo",
         )
 
     @property
@@ -132,9 +137,8 @@ class DistributedRun:
 
     def __enter__(self) -> DistributedRun:
         if self.distributed:
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            torch.distributed.init_process_group(backend)
-            LOG.info("rank %d of %d joined the %s process group", self.rank, self.world_size, backend)
+            torch.distributed.init_process_group(self.backend)
+            LOG.info("rank %d of %d joined the %s process group", self.rank, self.world_size, self.backend)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -14,7 +14,13 @@ import pytest
 import torch
 from torch import nn
 
-from diff9d_ros.training import exponential_average, warmup_cosine, warmup_cosine_factor, write_model_file
+from diff9d_ros.training import (
+    DistributedRun,
+    exponential_average,
+    warmup_cosine,
+    warmup_cosine_factor,
+    write_model_file,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,3 +124,12 @@ def test_pose_training_runs_under_torchrun(tmp_path: Path) -> None:
     payload = load_checkpoint(tmp_path / "pose.pt")
     assert payload["step"] == 3 and NetworkConfig(**payload["network_config"]) == SMALL
     assert payload["optimizer"]["param_groups"][0]["initial_lr"] == pytest.approx(1e-3)
+
+
+def test_backend_follows_where_the_tensors_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert DistributedRun.from_environment().backend == "nccl"
+    assert DistributedRun.from_environment(cpu_only=True).backend == "gloo"  # GeoTDM's CPU tensors
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert DistributedRun.from_environment().backend == "gloo"

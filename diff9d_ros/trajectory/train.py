@@ -161,7 +161,7 @@ def _validate(ema: GeoTDM, val: list[Windows], opts: TrainOptions) -> dict[str, 
 def train(opts: TrainOptions, resume: bool = False) -> Path:
     """Run (or resume) training; returns the path of the final ``last.pt``."""
     torch.set_num_threads(opts.threads)
-    with DistributedRun.from_environment() as run:
+    with DistributedRun.from_environment(cpu_only=True) as run:  # GeoTDM trains on the CPU
         return _train(opts, resume, run)
 
 
