@@ -14,6 +14,7 @@ import importlib.util
 import io
 import logging
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,43 +46,22 @@ def resolve_engine(name: str, device: torch.device) -> str:
             raise ValueError(f"pose engine 'onnxruntime' runs on the CPU here, not on {device}: use 'torch'")
         if not onnxruntime_available():
             raise ValueError(
-                "pose engine 'onnxruntime' needs the onnxruntime package (pip install onnxruntime)"
+                "pose engine 'onnxruntime' needs the onnxruntime and onnx packages "
+                "(pip install onnxruntime onnx)"
             )
     return name
 
 
-class _Encoder(nn.Module):
-    def __init__(self, network: PoseNetwork) -> None:
+class _Part(nn.Module):
+    """One part of the network (``run(*inputs)``) as a module with positional inputs, what the
+    exporter traces; the network is a submodule so that its weights go into the graph."""
+
+    def __init__(self, network: PoseNetwork, run: Callable[..., torch.Tensor]) -> None:
         super().__init__()
-        self.network = network
+        self.network, self.run = network, run
 
-    def forward(self, points_m: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
-        return self.network.encode(points_m, crop)
-
-
-class _Classifier(nn.Module):
-    def __init__(self, network: PoseNetwork) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, cond: torch.Tensor) -> torch.Tensor:
-        return self.network.classify(cond)
-
-
-class _Denoiser(nn.Module):
-    def __init__(self, network: PoseNetwork) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(
-        self,
-        x_t: torch.Tensor,
-        t: torch.Tensor,
-        cond: torch.Tensor,
-        category: torch.Tensor,
-        prior: torch.Tensor,
-    ) -> torch.Tensor:
-        return self.network(x_t, t, cond=cond, category=category, prior=prior)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.run(*inputs)
 
 
 def _session(module: nn.Module, example: tuple[torch.Tensor, ...], names: list[str], threads: int) -> Any:
@@ -123,10 +103,10 @@ class OnnxRuntimePoseNetwork:
         x_t, t = torch.zeros(batch, POSE_DIM), torch.full((batch,), 10.0)
         category = torch.zeros(batch, dtype=torch.int64)
         self.config, self.codec = network.config, network.codec
-        self._encoder = _session(_Encoder(network), (points, crop), ["points", "crop"], threads)
-        self._classifier = _session(_Classifier(network), (cond,), ["cond"], threads)
+        self._encoder = _session(_Part(network, network.encode), (points, crop), ["points", "crop"], threads)
+        self._classifier = _session(_Part(network, network.classify), (cond,), ["cond"], threads)
         self._denoiser = _session(
-            _Denoiser(network),
+            _Part(network, lambda x, t, cond, c, prior: network(x, t, cond=cond, category=c, prior=prior)),
             (x_t, t, cond, category, x_t),
             ["x_t", "t", "cond", "category", "prior"],
             threads,
