@@ -45,6 +45,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from benchmarks.common import Target, format_table, report
@@ -53,7 +54,7 @@ from diff9d_ros.bag.io import BagError, BagWriter
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.nocs import Detection
 from diff9d_ros.pipeline import FrameState, Pipeline, PipelineConfig, SourceFrame, run_newest_first
-from diff9d_ros.pose.engines import ENGINES, onnxruntime_available
+from diff9d_ros.pose.engines import ENGINES, onnxruntime_available, resolve_engine
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.frames import frame_from_messages
 from diff9d_ros.runner import RUN_STAGES, paced
@@ -155,9 +156,11 @@ def _restamped(frames: list, count: int) -> Iterator:
         yield replace(frames[index % len(frames)], stamp_ns=1_000_000_000 + index * period_ns)
 
 
-def camera_rate_row(config: PipelineConfig, frames: list, stages: tuple[str, ...], label: str) -> dict:
+def camera_rate_run(
+    config: PipelineConfig, frames: list, stages: tuple[str, ...], label: str
+) -> tuple[dict, list[FrameState]]:
     """Wall latency (median, p90) and process CPU time per camera frame of ``stages`` on ``frames``
-    in order (every frame processed; the first one is warm-up)."""
+    in order (every frame processed; the first one is warm-up), and the frames' states."""
     pipeline = Pipeline(build_stages(config, stages))
     wall_ms, cpu_ms, states = [], [], []
     for index, frame in enumerate(tqdm(list(_restamped(frames, len(frames))), desc=label)):
@@ -185,32 +188,21 @@ def camera_rate_row(config: PipelineConfig, frames: list, stages: tuple[str, ...
         planned = [s for s in ok if "grasp" not in s.skipped and s.detections]
         per_object = [1000 * s.timings_s["grasp"] / len(s.detections) for s in planned]
         row["grasp_ms_per_object"] = float(np.median(per_object)) if per_object else float("nan")
-    return row
+    return row, states
 
 
-def engine_agreement(config: PipelineConfig, frames: list, engines: list[str]) -> dict[str, dict]:
-    """Per engine, the largest difference of its poses from torch's on the same frames and masks
-    (rotation entries, translation in mm): the engines compute the same function, so accuracy
-    carries over when these stay at float precision."""
-    if "torch" not in engines or len(engines) < 2:
-        return {}
-    stages = {
-        name: build_stages(replace(config, pose_engine=name), ["segmentation", "pose"]) for name in engines
-    }
-    worst = {name: [0.0, 0.0] for name in engines if name != "torch"}
-    for index, frame in enumerate(frames):
-        reference = Pipeline(stages["torch"]).process(index, frame)
-        for name in worst:
-            other = Pipeline(stages[name]).process(index, frame)
-            for a, b in zip(reference.detections, other.detections, strict=True):
-                worst[name][0] = max(worst[name][0], float(np.abs(a.rotation - b.rotation).max()))
-                worst[name][1] = max(
-                    worst[name][1], 1000 * float(np.abs(a.translation_m - b.translation_m).max())
-                )
-    agreement = {
-        name: {"max_rotation_diff": r, "max_translation_diff_mm": t} for name, (r, t) in worst.items()
-    }
-    return {"torch": {"max_rotation_diff": 0.0, "max_translation_diff_mm": 0.0}, **agreement}
+def engine_agreement(reference: list[FrameState], other: list[FrameState]) -> dict[str, float]:
+    """The largest difference of ``other``'s poses from the ``reference`` engine's on the same
+    frames (rotation entries, translation in mm): the engines compute the same function, so
+    accuracy carries over when these stay at float precision."""
+    rotation = translation_mm = 0.0
+    for a_state, b_state in zip(reference, other, strict=True):
+        for a, b in zip(a_state.detections, b_state.detections, strict=True):
+            rotation = max(rotation, float(np.abs(a.rotation - b.rotation).max()))
+            translation_mm = max(
+                translation_mm, 1000 * float(np.abs(a.translation_m - b.translation_m).max())
+            )
+    return {"max_rotation_diff": rotation, "max_translation_diff_mm": translation_mm}
 
 
 def realtime_row(config: PipelineConfig, frames: list, seconds: float) -> dict:
@@ -250,24 +242,27 @@ def camera_rate_section(config: PipelineConfig, seconds: float, realtime_s: floa
     every = replace(config, forecast_at_model_rate=False, grasp_period_s=0.0)
     on_demand = replace(config, forecast_at_model_rate=True, grasp_period_s=1.0)
     engines = [name for name in ENGINES if name == "torch" or onnxruntime_available()]
-    agreement = engine_agreement(config, frames, engines)
-    engine_rows = []
+    engine_rows, engine_states = [], {}
     for name in engines:
-        label = f"pose path, {name} engine"
-        engine_rows.append(
-            {"engine": name, **camera_rate_row(replace(config, pose_engine=name), frames, POSE_PATH, label)}
+        row, engine_states[name] = camera_rate_run(
+            replace(config, pose_engine=name), frames, POSE_PATH, f"pose path, {name} engine"
         )
-        engine_rows[-1].update(agreement.get(name, {}))
-    rows = [
-        camera_rate_row(config, frames, POSE_PATH, "pose path (segmentation, pose, tracking)"),
-        camera_rate_row(every, frames, RUN_STAGES, "whole stack, grasps and forecasts on every frame"),
-        camera_rate_row(
-            on_demand, frames, RUN_STAGES, "whole stack, grasps at 1 Hz, forecasts at the model's 10 Hz"
-        ),
-        realtime_row(config, frames, realtime_s),
-    ]
-    pose_path, every_frame, rated, live = rows
-    rows += engine_rows
+        row.update(engine_agreement(engine_states["torch"], engine_states[name]))
+        engine_rows.append({"engine": name, **row})
+    # the pose path as configured is the row of the engine the configuration resolves to
+    default = resolve_engine(config.pose_engine, torch.device(config.device))
+    pose_path = {
+        **next(r for r in engine_rows if r["engine"] == default),
+        "run": "pose path (segmentation, pose, tracking)",
+    }
+    every_frame, _ = camera_rate_run(
+        every, frames, RUN_STAGES, "whole stack, grasps and forecasts on every frame"
+    )
+    rated, _ = camera_rate_run(
+        on_demand, frames, RUN_STAGES, "whole stack, grasps at 1 Hz, forecasts at the model's 10 Hz"
+    )
+    live = realtime_row(config, frames, realtime_s)
+    rows = [pose_path, every_frame, rated, live, *engine_rows]
     targets = [
         Target(
             "camera rate: pose path median latency, 3 objects, ms", pose_path["end_to_end_ms"], 33.0, False
