@@ -17,7 +17,6 @@ from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
 from diff9d_ros.ros.nodes.params import pipeline_config
 from diff9d_ros.ros.outputs import forecast_messages
-from diff9d_ros.ros.topics import topic_spec
 
 
 class ForecastNode(Diff9dNode):
@@ -41,10 +40,7 @@ class ForecastNode(Diff9dNode):
         self.pipeline = None
 
     def create_inputs(self) -> None:
-        spec = topic_spec(self.NODE, "detections")
-        self._subscription = self.create_subscription(
-            self.msg_class(spec.msg_type), spec.key, self._on_detections, self.qos(spec)
-        )
+        self._subscription = self.subscribe_topic("detections", self._on_detections)
 
     def destroy_inputs(self) -> None:
         if self._subscription is not None:

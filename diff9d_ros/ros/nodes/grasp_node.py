@@ -19,7 +19,6 @@ from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
 from diff9d_ros.ros.nodes.params import pipeline_config
 from diff9d_ros.ros.nodes.synchronised import CAMERA_KEYS, destroy_synchronised, subscribe_synchronised
 from diff9d_ros.ros.outputs import grasp_messages
-from diff9d_ros.ros.topics import topic_spec
 
 
 class GraspNode(Diff9dNode):
@@ -48,10 +47,7 @@ class GraspNode(Diff9dNode):
     def create_inputs(self) -> None:
         self.frames = StampedBuffer(int(self.params["frame_buffer_size"]))
         self._subscribers, self._sync = subscribe_synchronised(self, CAMERA_KEYS, self._on_frame)
-        spec = topic_spec(self.NODE, "detections")
-        self._detections_sub = self.create_subscription(
-            self.msg_class(spec.msg_type), spec.key, self._on_detections, self.qos(spec)
-        )
+        self._detections_sub = self.subscribe_topic("detections", self._on_detections)
 
     def destroy_inputs(self) -> None:
         destroy_synchronised(self, self._subscribers)

@@ -33,7 +33,7 @@ from diff9d_ros.ros.diagnostics import NodeStats, diagnostics_to_msg, no_input_m
 from diff9d_ros.ros.frames import is_stale
 from diff9d_ros.ros.message_types import RclpyTypes
 from diff9d_ros.ros.nodes.params import ParamSpec, node_params, validate_params
-from diff9d_ros.ros.topics import DIAGNOSTICS, QosChoice, TopicSpec, node_topics, qos_for
+from diff9d_ros.ros.topics import DIAGNOSTICS, QosChoice, TopicSpec, node_topics, qos_for, topic_spec
 from diff9d_ros.threads import apply_threads
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
@@ -112,6 +112,11 @@ class Diff9dNode(LifecycleNode):
 
     def qos(self, spec: TopicSpec) -> QoSProfile:
         return qos_profile(qos_for(spec, str(self.params["reliability"]), int(self.params["qos_depth"])))
+
+    def subscribe_topic(self, key: str, callback: Callable[[Any], None]) -> Any:
+        """A subscription to this node's input ``key`` of the topic table (type, name and QoS)."""
+        spec = topic_spec(self.NODE, key)
+        return self.create_subscription(self.msg_class(spec.msg_type), spec.key, callback, self.qos(spec))
 
     def now_ns(self) -> int:
         """ROS time (sim time under ``use_sim_time``) in nanoseconds."""

@@ -27,7 +27,6 @@ from diff9d_ros.ros.frames import is_stale
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
 from diff9d_ros.ros.nodes.params import pipeline_config
 from diff9d_ros.ros.outputs import people_messages
-from diff9d_ros.ros.topics import topic_spec
 
 
 class PeopleForecastNode(Diff9dNode):
@@ -62,10 +61,7 @@ class PeopleForecastNode(Diff9dNode):
         self.pipeline = None
 
     def create_inputs(self) -> None:
-        spec = topic_spec(self.NODE, "people")
-        self._subscription = self.create_subscription(
-            self.msg_class(spec.msg_type), spec.key, self._on_people, self.qos(spec)
-        )
+        self._subscription = self.subscribe_topic("people", self._on_people)
 
     def destroy_inputs(self) -> None:
         if self._subscription is not None:
