@@ -27,7 +27,8 @@ Run from the repository root: ``python -m benchmarks.pipeline`` (``--quick`` for
    forecasts on every frame against grasps at 1 Hz (``grasp_period_s``) and forecasts at the
    model's 10 Hz (``forecast_at_model_rate``), as mean CPU time per camera frame; grasp planning
    per object; and the pose path fed at 30 frames/s of wall time for 60 s through the
-   newest-frame-wins slot (frames processed per second, frames dropped).
+   newest-frame-wins slot (frames processed per second, frames dropped); cold against warm start
+   of the pose chain on rendered 30 fps test sequences (10°5cm, IoU50, latency).
 """
 
 from __future__ import annotations
@@ -236,6 +237,77 @@ def realtime_row(config: PipelineConfig, frames: list, seconds: float) -> dict:
     }
 
 
+#: Test seeds of the warm-start rows (its steps and gate were chosen on seeds 101-102 of the val split).
+WARM_SEEDS = [201, 202, 203]
+
+
+def warm_start_section(config: PipelineConfig, seconds: float) -> tuple[list, list]:
+    """Cold and warm start of the pose chain (:mod:`diff9d_ros.pose.warm_start`) on rendered 30 fps
+    test sequences of 3 objects given their exact masks, so that the rows differ only in the chain:
+    10°5cm and IoU50 per object and frame, the pose call's median latency, the share of objects
+    started warm."""
+    from diff9d_ros.pose.evaluate import evaluate_with_gt_masks
+    from diff9d_ros.pose.warm_start import WarmStartConfig, WarmStartMemory
+    from diff9d_ros.stages import PoseStage
+
+    estimator = PoseStage(replace(config, pose_warm_steps=0)).estimator
+    if estimator is None:
+        return [], []
+    steps = config.pose_warm_steps or 1
+    memories = {
+        "cold start": None,
+        f"warm start, {steps} step": WarmStartMemory(WarmStartConfig(steps, config.pose_warm_gate_m)),
+    }
+    latency_ms: dict[str, list[float]] = {name: [] for name in memories}
+
+    def method(name: str) -> Callable:
+        def estimate(frame, masks, categories) -> list[Detection]:
+            start = time.perf_counter()
+            out = estimator.estimate_masks(frame, masks, categories, None, memories[name])
+            latency_ms[name].append(1000 * (time.perf_counter() - start))
+            return out
+
+        return estimate
+
+    frames = [
+        (synth.frame, synth.objects)
+        for seed in WARM_SEEDS
+        for synth in tqdm(
+            SyntheticSource(seconds=seconds, fps=CAMERA_FPS, seed=seed, objects=(3, 3)).synth_frames(),
+            total=round(seconds * CAMERA_FPS),
+            desc=f"warm start: render seed {seed}",
+        )
+    ]
+    results = evaluate_with_gt_masks(
+        tqdm(frames, desc="warm start: cold and warm"), {n: method(n) for n in memories}
+    )
+    rows = []
+    for name, memory in memories.items():
+        table = results[name].table()["mean"]
+        rows.append(
+            {
+                "run": f"pose, {name} (exact masks, test sequences)",
+                "objects": len(results[name].errors),
+                "10deg5cm": table["10deg5cm"],
+                "IoU50": table["IoU50"],
+                "pose_ms": float(np.median(latency_ms[name][1:])),
+                "warm_share": 0.0 if memory is None else memory.matches / len(results[name].errors),
+            }
+        )
+    cold, warm = rows
+    targets = [
+        Target(
+            "warm start: 10°5cm minus cold start's, points (within 1)",
+            warm["10deg5cm"] - cold["10deg5cm"],
+            -1.0,
+        ),
+        Target(
+            "warm start: pose median ms, cold minus warm (no slower)", cold["pose_ms"] - warm["pose_ms"], 0.0
+        ),
+    ]
+    return rows, targets
+
+
 def camera_rate_section(config: PipelineConfig, seconds: float, realtime_s: float) -> tuple[list, list]:
     """The rows and targets of the camera-rate section (module docstring, item 5)."""
     frames = camera_frames(seconds)
@@ -262,7 +334,8 @@ def camera_rate_section(config: PipelineConfig, seconds: float, realtime_s: floa
         on_demand, frames, RUN_STAGES, "whole stack, grasps at 1 Hz, forecasts at the model's 10 Hz"
     )
     live = realtime_row(config, frames, realtime_s)
-    rows = [pose_path, every_frame, rated, live, *engine_rows]
+    warm_rows, warm_targets = warm_start_section(config, seconds)
+    rows = [pose_path, every_frame, rated, live, *engine_rows, *warm_rows]
     targets = [
         Target(
             "camera rate: pose path median latency, 3 objects, ms", pose_path["end_to_end_ms"], 33.0, False
@@ -284,6 +357,7 @@ def camera_rate_section(config: PipelineConfig, seconds: float, realtime_s: floa
             20.0,
             False,
         ),
+        *warm_targets,
     ]
     return rows, targets
 
@@ -678,6 +752,11 @@ def main() -> None:
         "engine",
         "max_rotation_diff",
         "max_translation_diff_mm",
+        "objects",
+        "10deg5cm",
+        "IoU50",
+        "pose_ms",
+        "warm_share",
     ]
     if args.camera_rate_only:
         camera_rows, camera_targets = camera_rate_section(config, camera_s, realtime_s)

@@ -59,6 +59,10 @@ class PipelineConfig:
     ``segmentation_stride`` is its pixel stride at 640 px width, scaled with the image width.
     ``pose_engine``: ``auto`` (ONNX Runtime on the CPU when installed, else torch), ``torch`` or
     ``onnxruntime`` (:mod:`diff9d_ros.pose.engines`).
+    Temporal warm start (:mod:`diff9d_ros.pose.warm_start`): with ``pose_warm_steps`` > 0 an
+    object seen in the last frame whose box prior moved less than ``pose_warm_gate_m`` starts from
+    its last pose and runs only the last ``pose_warm_steps`` DDIM steps (0, or not fewer than
+    ``ddim_steps``: every object cold).
     ``threads``: CPU threads of torch, OpenMP and BLAS in this process (0 = the free cores;
     :mod:`diff9d_ros.threads`), set when the stages are built.
     Work at the rate it is needed: with ``forecast_at_model_rate`` the forecast stage runs once per
@@ -77,6 +81,8 @@ class PipelineConfig:
     device: str = "cpu"
     ddim_steps: int = 3
     num_hypotheses: int = 1
+    pose_warm_steps: int = 1
+    pose_warm_gate_m: float = 0.03
     seed: int = 0
     use_given_masks: bool = True
     segmentation_stride: int = 4
@@ -145,6 +151,11 @@ class PipelineConfig:
             raise ValueError("fixed_frame and person_class must not be empty")
         if int(self.threads) < 0:
             raise ValueError(f"threads must be >= 0 (0 = the free cores), got {self.threads}")
+        if self.pose_warm_steps < 0 or not self.pose_warm_gate_m > 0:
+            raise ValueError(
+                f"pose_warm_steps must be >= 0 and pose_warm_gate_m > 0, got "
+                f"{self.pose_warm_steps}, {self.pose_warm_gate_m}"
+            )
         if self.tracker_reid_window_s < 0:
             raise ValueError(f"tracker_reid_window_s must be >= 0, got {self.tracker_reid_window_s}")
         if not 0.0 <= self.grasp_period_s <= 3600.0:

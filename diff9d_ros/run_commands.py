@@ -38,6 +38,7 @@ OPTION_FIELDS: dict[str, str] = {
     "pose_engine": "pose_engine",
     "ddim_steps": "ddim_steps",
     "hypotheses": "num_hypotheses",
+    "warm_steps": "pose_warm_steps",
     "forecast": "forecast_backend",
     "forecast_model": "forecast_model_path",
     "horizon": "forecast_horizon",
@@ -80,6 +81,12 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--hypotheses", type=int, default=DEFAULTS.num_hypotheses, help="pose samples per object"
+    )
+    group.add_argument(
+        "--warm-steps",
+        type=int,
+        default=DEFAULTS.pose_warm_steps,
+        help="temporal warm start: DDIM steps of an object seen in the last frame (0 = always cold)",
     )
     group.add_argument(
         "--forecast",

@@ -180,6 +180,7 @@ class PoseStage(Stage):
                 "(train with `diff9d pose train`, or use the baseline)"
             )
         self.estimator = None
+        self.memory = None
         self.model_path = model
         if model is None:
             if config.pose_backend == "auto":
@@ -192,6 +193,7 @@ class PoseStage(Stage):
         from diff9d_ros.device import torch_device
         from diff9d_ros.pose.engines import resolve_engine
         from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
+        from diff9d_ros.pose.warm_start import WarmStartConfig, WarmStartMemory
 
         sampler = SamplerConfig(
             num_steps=config.ddim_steps,
@@ -210,8 +212,13 @@ class PoseStage(Stage):
                 f"pose model {model} is corrupt or not a Diff9D checkpoint: {one_line(error)}"
             ) from error
         engine = self.estimator.engine_name
+        warm_steps = config.pose_warm_steps if config.pose_warm_steps < config.ddim_steps else 0
+        self.memory = (
+            WarmStartMemory(WarmStartConfig(warm_steps, config.pose_warm_gate_m)) if warm_steps else None
+        )
+        warm = f", warm {warm_steps}" if warm_steps else ""
         self.backend_name = (
-            f"diff9d (DDIM-{config.ddim_steps}, K={config.num_hypotheses}, {config.device}, {engine})"
+            f"diff9d (DDIM-{config.ddim_steps}{warm}, K={config.num_hypotheses}, {config.device}, {engine})"
         )
         LOG.info(
             "pose: Diff9D from %s on %s (%s), DDIM %d steps, %d hypotheses",
@@ -227,7 +234,7 @@ class PoseStage(Stage):
         masks = instance_masks(mask)
         if self.estimator is not None:
             state.detections = self.estimator.estimate_masks(
-                state.frame, masks, state.categories, state.table_plane
+                state.frame, masks, state.categories, state.table_plane, self.memory
             )
             return
         state.detections = self._baseline(state.frame, masks, state.categories, state.table_plane)

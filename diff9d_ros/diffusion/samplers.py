@@ -359,6 +359,8 @@ def sample(
     callback: Callback | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
+    start_step: int = 0,
+    start_from: Tensor | None = None,
     **options: Any,
 ) -> Tensor:
     """Draw samples of ``shape`` with sampler ``name`` (a key of :data:`SAMPLERS`) in ``num_steps`` steps.
@@ -367,6 +369,11 @@ def sample(
     :data:`.named_schedules.NAMED_TIMESTEPS`, or explicit ints; default ``"trailing"``, except for
     ``"heun"``, which defaults to Karras sigmas (EDM eq. 5) over the schedule's range. ``options`` go to
     the sampler (e.g. ``eta`` for DDIM). E.g. ``sample("ddim", den, (B, 9), 3, extra_args={"cond": c})``.
+
+    ``start_step``: run only the steps from that index on, from ``start_from`` (an earlier estimate
+    of the clean sample; default ``prior_mean``) diffused to their first level,
+    ``x = x_r + alpha (x_init - x_r) + sigma_vp P(z)``: SDEdit (Meng et al. 2022, Sec. 3), a warm
+    start of the chain; 0 runs the whole chain from pure noise.
     """
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; expected one of {sorted(SAMPLERS)}")
@@ -390,6 +397,19 @@ def sample(
     x = prior_sample(
         shape, prior_mean=prior_mean, projection=projection, generator=generator, dtype=dtype, device=device
     )
+    if start_step:
+        if sigmas is None:
+            sigmas, timesteps = sigmas_from_timesteps(denoiser, timesteps), None
+        sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
+        if not 0 < start_step < len(sigmas) - 1:
+            raise ValueError(f"start_step must lie in [0, {len(sigmas) - 2}], got {start_step}")
+        sigmas = sigmas[start_step:]
+        shift = torch.zeros((), dtype=dtype, device=x.device) if prior_mean is None else prior_mean.to(dtype)
+        start = shift if start_from is None else start_from.to(dtype)
+        alpha, sigma_vp = _vp(float(sigmas[0]))
+        x = shift + alpha * (start - shift) + sigma_vp * (x - shift)
+    elif start_from is not None:
+        raise ValueError("start_from needs a start_step > 0")
     return SAMPLERS[name](
         denoiser,
         x,

@@ -65,6 +65,7 @@ from diff9d_ros.pose.observation import (
 )
 from diff9d_ros.pose.segmentation import SegmentationConfig, segment_tabletop, table_plane
 from diff9d_ros.pose.train import load_checkpoint, make_schedule, network_from_checkpoint
+from diff9d_ros.pose.warm_start import Remembered, WarmStartMemory, last_pose_prior
 
 LOG = logging.getLogger(__name__)
 
@@ -258,11 +259,14 @@ class PoseEstimator:
         masks: dict[int, np.ndarray],
         categories: dict,
         plane: TablePlane | None = None,
+        memory: WarmStartMemory | None = None,
     ) -> list[Detection]:
         """Detections of the objects under ``masks`` (id -> bool (H, W)) on the table ``plane``
         (fitted here when None). ``categories`` maps ids to NOCS names (any case) or class ids;
         masks without one are classified by the network, and dropped when it calls them
-        background or their score is under ``min_score``."""
+        background or their score is under ``min_score``. With a ``memory`` of the stream's last
+        frame, objects seen there start from their last pose (:mod:`.warm_start`) and the
+        detections are remembered for the next frame."""
         frame.validate()
         masks, names = validate_masks(frame, masks, categories)
         if plane is None:
@@ -307,37 +311,58 @@ class PoseEstimator:
         rows = np.concatenate([np.arange(i * k, (i + 1) * k) for i in keep])
         category = torch.tensor([CATEGORIES.index(c) for c in cat_names], device=device).repeat_interleave(k)
         rng = np.random.default_rng(self.sampler.seed + 1)
-        priors = []
-        for row, name in zip(rows, [c for c in cat_names for _ in range(k)], strict=True):
-            view = views[row]
-            prior = prior_pose(view.points_m + view.centroid_m, name, plane, frames[row])
-            strength = self.sampler.perturbation if row % k else 0.0
-            priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
-        prior = net.codec.encode(
-            *(
-                torch.from_numpy(np.stack(parts).astype(np.float32)).to(device)
-                for parts in zip(*priors, strict=True)
-            ),
-            category,
+        priors, starts, prior_centres_m = [], [], []
+        warm = np.zeros(len(rows), dtype=bool)
+        if memory is not None:
+            memory.begin(frame.stamp_ns)
+        for j, name in enumerate(cat_names):
+            first = views[rows[j * k]]
+            box = prior_pose(first.points_m + first.centroid_m, name, plane, frames[rows[j * k]])
+            prior_centres_m.append(first.centroid_m + frames[rows[j * k]] @ box[1])
+            last = memory.match(name, prior_centres_m[-1]) if memory is not None else None
+            warm[j * k : (j + 1) * k] = last is not None
+            for row in rows[j * k : (j + 1) * k]:
+                view, frame_g = views[row], frames[row]
+                prior = (
+                    box
+                    if row == rows[j * k]
+                    else prior_pose(view.points_m + view.centroid_m, name, plane, frame_g)
+                )
+                strength = self.sampler.perturbation if row % k else 0.0
+                priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
+                starts.append(last_pose_prior(last, view.centroid_m, frame_g) if last is not None else prior)
+        prior, start = (
+            net.codec.encode(
+                *(
+                    torch.from_numpy(np.stack(parts).astype(np.float32)).to(device)
+                    for parts in zip(*poses, strict=True)
+                ),
+                category,
+            )
+            for poses in (priors, starts)
         )
+        x0 = torch.empty_like(prior)
+        cond_rows = cond[torch.from_numpy(rows).to(device)]
         generator = torch.Generator(device=device).manual_seed(self.sampler.seed)
-        x0 = sample(
-            "ddim",
-            self.denoiser,
-            (len(category), POSE_DIM),
-            self.sampler.num_steps,
-            timesteps=self.sampler.timesteps,
-            extra_args={
-                "cond": cond[torch.from_numpy(rows).to(device)],
-                "category": category,
-                "prior": prior,
-            },
-            prior_mean=prior,
-            generator=generator,
-            device=device,
-        )
+        for chain in (~warm, warm):
+            if not chain.any():
+                continue
+            chosen = torch.from_numpy(chain).to(device)
+            x0[chosen] = sample(
+                "ddim",
+                self.denoiser,
+                (int(chain.sum()), POSE_DIM),
+                self.sampler.num_steps,
+                timesteps=self.sampler.timesteps,
+                extra_args={"cond": cond_rows[chosen], "category": category[chosen], "prior": prior[chosen]},
+                prior_mean=prior[chosen],
+                generator=generator,
+                device=device,
+                start_step=self.sampler.num_steps - memory.config.steps if chain is warm else 0,
+                start_from=start[chosen] if chain is warm else None,
+            )
         rotation, residual, size = (v.double().cpu().numpy() for v in net.codec.decode(x0, category))
-        out = []
+        out, remembered = [], []
         for j, i in enumerate(keep):
             span = slice(j * k, (j + 1) * k)
             g = frames[rows[span]]
@@ -356,6 +381,9 @@ class PoseEstimator:
                 )
                 continue
             out.append(detection)
+            remembered.append(Remembered(prior_centres_m[j], detection))
+        if memory is not None:
+            memory.remember(frame.stamp_ns, remembered)
         return out
 
     def _summarise(

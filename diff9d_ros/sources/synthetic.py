@@ -65,6 +65,11 @@ class SyntheticSource:
         return self.frames
 
     def __iter__(self) -> Iterator[SourceFrame]:
+        for synth in self.synth_frames():
+            yield _source_frame(synth, self.give_masks)
+
+    def synth_frames(self) -> Iterator[SynthFrame]:
+        """The rendered frames with their full ground truth (masks, visibility) in order."""
         from diff9d_ros.synth.render import Renderer
         from diff9d_ros.synth.sequence import make_sequence
         from diff9d_ros.synth.truth import synthesize
@@ -73,8 +78,7 @@ class SyntheticSource:
         sequence = make_sequence(self.seed, self.seconds, self.fps, self.config, self.intrinsics, self.split)
         for k, (stamp_ns, scene) in enumerate(sequence):
             rng = np.random.default_rng([self.seed, 8, k])
-            synth = synthesize(scene, renderer, self.config.sensor, rng, stamp_ns=stamp_ns, index=k)
-            yield _source_frame(synth, self.give_masks)
+            yield synthesize(scene, renderer, self.config.sensor, rng, stamp_ns=stamp_ns, index=k)
 
 
 def orbit_camera(scene: Scene, angle_rad: float) -> np.ndarray:

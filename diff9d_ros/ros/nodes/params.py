@@ -215,6 +215,17 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
     pipeline_param(
         "num_hypotheses", "diffusion samples per object; their spread gives the covariance", range=(1, 256)
     ),
+    pipeline_param(
+        "pose_warm_steps",
+        "temporal warm start: an object seen in the last frame starts from its last pose and runs only "
+        "the last this many DDIM steps (0 = every object cold)",
+        range=(0, 1000),
+    ),
+    pipeline_param(
+        "pose_warm_gate_m",
+        "warm start only when the object's box-prior centre moved less than this since the last frame",
+        range=(0.001, 1.0),
+    ),
     pipeline_param("seed", "seed of the pose sampler's noise", range=(0, 2**31 - 1)),
     ParamSpec(
         "use_given_masks",
