@@ -5,8 +5,10 @@ the pipeline machinery (used by the message layer) must not.
 
 * :class:`SegmentationStage`: the frame's own instance mask (external segmenter, synthetic
   renderer) when it has one and ``use_given_masks`` is set, else the built-in tabletop segmentation
-  (RANSAC plane + Euclidean clusters in a workspace); always the table plane, fitted once per
-  frame here and used by the pose and grasp stages.
+  (RANSAC plane + Euclidean clusters in a workspace); always the table plane, once per frame
+  here (searched by RANSAC at least once a second and tracked by a least-squares refit on the
+  frames between: :class:`~diff9d_ros.pose.segmentation.TableTracker`) and used by the pose and
+  grasp stages.
 * :class:`PoseStage`: Diff9D (DDIM, ``ddim_steps`` steps, ``num_hypotheses`` samples per object,
   Liu et al. TPAMI 2025 Sec. 3.4) or the geometric oriented-box baseline; ``auto`` picks Diff9D
   when a trained checkpoint exists and says so in the log when it does not.
@@ -32,7 +34,12 @@ from diff9d_ros.geometry.camera import RGBDFrame, instance_masks
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import CATEGORIES, Detection, category_name
 from diff9d_ros.pipeline import STAGE_NAMES, FrameState, PipelineConfig, RateGate, Stage
-from diff9d_ros.pose.segmentation import SegmentationConfig, fit_table, fit_table_plane, segment_tabletop
+from diff9d_ros.pose.segmentation import (
+    SegmentationConfig,
+    TableTracker,
+    fit_table_plane,
+    segment_tabletop,
+)
 from diff9d_ros.threads import apply_threads
 from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S
 from diff9d_ros.validation import one_line
@@ -100,6 +107,7 @@ class SegmentationStage(Stage):
         self.ransac_iterations = config.ransac_iterations
         self.max_range_m = config.max_range_m
         self.workspace_polygon_m = parse_polygon(config.workspace_polygon_m)
+        self.tables = TableTracker(config.seed)
 
     def config_for(self, width_px: int) -> SegmentationConfig:
         """The segmentation settings with the stride scaled from 640 px to ``width_px``."""
@@ -114,7 +122,7 @@ class SegmentationStage(Stage):
     def __call__(self, state: FrameState) -> None:
         frame = state.frame
         segmentation = self.config_for(frame.intrinsics.width)
-        table = fit_table(frame, segmentation, self.seed)  # the frame's one plane fit
+        table = self.tables.fit(frame, segmentation)  # the frame's one plane fit, tracked
         state.table_plane = table.plane
         if self.use_given_masks and frame.instance_mask is not None:
             state.instance_mask = np.asarray(frame.instance_mask)

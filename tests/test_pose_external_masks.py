@@ -128,7 +128,6 @@ def test_one_table_fit_per_frame(recording: tuple[Path, Path], monkeypatch: pyte
         return real(*args, **kwargs)
 
     monkeypatch.setattr(segmentation, "fit_table", counting)
-    monkeypatch.setattr("diff9d_ros.stages.fit_table", counting)
     frame = _bag_frames(bag)[0]
     for use_given_masks in (True, False):
         config = PipelineConfig(

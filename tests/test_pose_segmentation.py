@@ -150,3 +150,29 @@ def test_clusters_do_not_grow_with_the_extent_of_the_cloud() -> None:
     far = np.concatenate([blobs, [[50.0, 50.0, 50.0]]])
     labels = voxel_clusters(far, 0.002)  # a dense grid would need 25000^3 cells
     assert labels[-1] == labels.max() and len(np.unique(labels[:-1])) == len(np.unique(labels)) - 1
+
+
+def test_table_tracker_refits_the_full_fit_and_falls_back_when_the_table_is_gone() -> None:
+    """On a moving-camera stream the tracked table is the plane RANSAC finds (to 0.05 degrees and
+    1 mm) and RANSAC runs once a second; a frame without that table, a gap or stamps that go
+    backwards start a full fit at once."""
+    from diff9d_ros.pose.segmentation import SegmentationConfig, TableTracker, fit_table
+    from diff9d_ros.sources.synthetic import SyntheticSource
+
+    source = SyntheticSource(
+        seconds=1.2, fps=10.0, seed=17, objects=(3, 3), intrinsics=Intrinsics.realsense_d435(320, 240)
+    )
+    frames = [item.frame for item in source]
+    config, tracker = SegmentationConfig(), TableTracker()
+    for frame in frames:
+        tracked, full = tracker.fit(frame, config), fit_table(frame, config)
+        angle_deg = np.degrees(np.arccos(np.clip(tracked.plane.normal @ full.plane.normal, -1, 1)))
+        assert angle_deg < 0.05 and abs(tracked.plane.offset_m - full.plane.offset_m) < 0.001
+    assert (tracker.full_fits, tracker.tracked) == (2, len(frames) - 2)  # at 0 s and 1 s
+    tilted = replace(
+        frames[-1], stamp_ns=frames[-1].stamp_ns + 50_000_000, depth_m=frames[-1].depth_m[::-1].copy()
+    )
+    tracker.fit(tilted, config)  # upside down: the last plane holds too few of its points
+    assert tracker.full_fits == 3
+    tracker.fit(frames[0], config)  # backwards
+    assert tracker.full_fits == 4

@@ -111,15 +111,26 @@ def _ransac_plane(
         raise ValueError("table plane: the depth points are degenerate (no three span a plane)")
     counts = (np.abs(score_on @ normals.T + offsets) < config.plane_distance_m).sum(axis=0)
     best = int(np.argmax(counts))
-    normal, offset = normals[best], offsets[best]
-    for _ in range(2):  # least-squares refit to the inliers, then the inliers of the refit
-        inliers = np.abs(points @ normal + offset) < config.plane_distance_m
+    return _refit(points, normals[best], float(offsets[best]), config.plane_distance_m)
+
+
+def _refit(
+    points: np.ndarray, normal: np.ndarray, offset: float, distance_m: float
+) -> tuple[TablePlane, np.ndarray]:
+    """The plane ``normal . p + offset = 0`` refitted by least squares to its inliers within
+    ``distance_m``, twice (the second time to the inliers of the first refit), its normal turned
+    towards the camera; and the inlier flags of the result. ValueError when it has fewer than
+    three inliers."""
+    for _ in range(2):
+        inliers = np.abs(points @ normal + offset) < distance_m
+        if inliers.sum() < 3:
+            raise ValueError("table plane: fewer than three points lie on the plane")
         centre = points[inliers].mean(axis=0)
         normal = np.linalg.svd(points[inliers] - centre, full_matrices=False)[2][2]
         offset = -float(normal @ centre)
     if offset < 0:  # the camera (origin) must be on the positive side
         normal, offset = -normal, -offset
-    return TablePlane(normal, offset), np.abs(points @ normal + offset) < config.plane_distance_m
+    return TablePlane(normal, offset), np.abs(points @ normal + offset) < distance_m
 
 
 #: Planes fitted in all (the dominant one and candidates for a table above a floor).
@@ -153,6 +164,57 @@ def fit_table(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: 
             best = TableTop(plane, rest[inliers])
         rest = rest[~inliers]
     return best
+
+
+#: A tracked table keeps at least this share of the inliers of its last full fit.
+TRACK_MIN_SHARE = 0.8
+#: Largest turn of a tracked table's normal from one frame to the next.
+TRACK_MAX_TURN_COS = np.cos(np.radians(5.0))
+
+
+class TableTracker:
+    """The table of a stream: :func:`fit_table` (RANSAC over up to three planes) at least once per
+    ``full_fit_period_s`` of stamps, and on the frames in between the last table refitted by
+    least squares to this frame's points near it, which costs a fraction of the search. A refit
+    that keeps under :data:`TRACK_MIN_SHARE` of the last full fit's inliers or turns by more than
+    5 degrees (the camera moved fast, the table left the view), a gap or stamps that go backwards
+    fall back to the full fit at once."""
+
+    def __init__(self, seed: int = 0, full_fit_period_s: float = 1.0) -> None:
+        self.seed, self.full_fit_period_s = seed, full_fit_period_s
+        self._last: TableTop | None = None
+        self._full_fit_ns = 0
+        self._full_fit_inliers = 0
+        #: Frames whose table was tracked, and fitted in full.
+        self.tracked = self.full_fits = 0
+
+    def fit(self, frame: RGBDFrame, config: SegmentationConfig) -> TableTop:
+        """The table of ``frame`` (tracked or fitted, see the class docstring); ValueError as
+        :func:`fit_table`."""
+        age_s = 1e-9 * (frame.stamp_ns - self._full_fit_ns)
+        if self._last is not None and 0 <= age_s < self.full_fit_period_s:
+            tracked = self._track(frame, config, self._last.plane)
+            if tracked is not None:
+                self._last = tracked
+                self.tracked += 1
+                return tracked
+        self._last = fit_table(frame, config, self.seed)
+        self._full_fit_ns, self._full_fit_inliers = frame.stamp_ns, len(self._last.inliers_m)
+        self.full_fits += 1
+        return self._last
+
+    def _track(self, frame: RGBDFrame, config: SegmentationConfig, last: TablePlane) -> TableTop | None:
+        pts, _, _ = _pixel_grid_points(frame, config.stride_for(frame.intrinsics.width))
+        try:
+            plane, inliers = _refit(pts, last.normal, last.offset_m, config.plane_distance_m)
+        except ValueError:
+            return None
+        if (
+            inliers.sum() < TRACK_MIN_SHARE * self._full_fit_inliers
+            or plane.normal @ last.normal < TRACK_MAX_TURN_COS
+        ):
+            return None
+        return TableTop(plane, pts[inliers])
 
 
 def fit_table_plane(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: int = 0) -> TablePlane:
