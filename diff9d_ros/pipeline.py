@@ -60,7 +60,7 @@ class PipelineConfig:
     ``pose_engine``: ``auto`` (ONNX Runtime on the CPU when installed, else torch), ``torch`` or
     ``onnxruntime`` (:mod:`diff9d_ros.pose.engines`).
     Temporal warm start (:mod:`diff9d_ros.pose.warm_start`): with ``pose_warm_steps`` > 0 an
-    object seen in the last frame whose box prior moved less than ``pose_warm_gate_m`` starts from
+    object seen in the last frame whose points' centroid moved less than ``pose_warm_gate_m`` starts from
     its last pose and runs only the last ``pose_warm_steps`` DDIM steps (0, or not fewer than
     ``ddim_steps``: every object cold).
     ``threads``: CPU threads of torch, OpenMP and BLAS in this process (0 = the free cores;

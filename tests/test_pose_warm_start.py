@@ -25,24 +25,23 @@ def _detection(category: str, x_m: float) -> Detection:
     return Detection(category, np.eye(3), np.array([x_m, 0.0, 0.8]), np.full(3, 0.1), 1.0, np.eye(6))
 
 
-def test_memory_matches_nearest_same_category_once_within_gate_and_age() -> None:
+def test_memory_matches_nearest_once_within_gate_and_age() -> None:
     memory = WarmStartMemory(WarmStartConfig(steps=1, gate_m=0.03, max_age_s=0.5))
     memory.begin(0)
-    assert memory.match("mug", np.zeros(3)) is None  # nothing remembered yet
-    mugs = [_detection("mug", 0.0), _detection("mug", 0.05)]
-    memory.remember(0, [Remembered(np.array([d.translation_m[0], 0, 0]), d) for d in mugs])
+    assert memory.match(np.zeros(3)) is None  # nothing remembered yet
+    mugs = [Remembered(np.array([x, 0, 0.8]), _detection("mug", x)) for x in (0.0, 0.05)]
+    memory.remember(0, mugs)
     memory.begin(100_000_000)
-    assert memory.match("bowl", np.zeros(3)) is None  # another category
-    assert memory.match("mug", np.array([0.045, 0, 0])) is mugs[1]  # the nearer one
-    assert memory.match("mug", np.array([0.045, 0, 0])) is None  # used; the other is beyond the gate
-    assert memory.match("mug", np.array([0.01, 0, 0])) is mugs[0]
+    assert memory.match(np.array([0.045, 0, 0.8])) is mugs[1]  # the nearer one
+    assert memory.match(np.array([0.045, 0, 0.8])) is None  # used; the other is beyond the gate
+    assert memory.match(np.array([0.01, 0, 0.8])) is mugs[0]
     assert memory.matches == 2
-    memory.remember(100_000_000, [Remembered(np.zeros(3), mugs[0])])
+    memory.remember(100_000_000, mugs[:1])
     memory.begin(700_000_000)  # 0.6 s later: too old
-    assert memory.match("mug", np.zeros(3)) is None
-    memory.remember(700_000_000, [Remembered(np.zeros(3), mugs[0])])
+    assert memory.match(np.array([0.0, 0, 0.8])) is None
+    memory.remember(700_000_000, mugs[:1])
     memory.begin(600_000_000)  # backwards (a new stream): forgotten
-    assert memory.match("mug", np.zeros(3)) is None
+    assert memory.match(np.array([0.0, 0, 0.8])) is None
     for bad in ({"steps": -1}, {"gate_m": 0.0}, {"max_age_s": -1.0}):
         with pytest.raises(ValueError, match="warm start needs"):
             WarmStartConfig(**bad)

@@ -292,6 +292,10 @@ class PoseEstimator:
             .reshape(len(objects), k, -1)
             .mean(axis=1)
         )
+        lasts: list[Remembered | None] = [None] * len(objects)
+        if memory is not None:
+            memory.begin(frame.stamp_ns)
+            lasts = [memory.match(obj.observations[0].centroid_m) for obj in objects]
         keep, cat_names, cat_prob = [], [], []
         for i, obj in enumerate(objects):
             if obj.category is not None:
@@ -311,15 +315,14 @@ class PoseEstimator:
         rows = np.concatenate([np.arange(i * k, (i + 1) * k) for i in keep])
         category = torch.tensor([CATEGORIES.index(c) for c in cat_names], device=device).repeat_interleave(k)
         rng = np.random.default_rng(self.sampler.seed + 1)
-        priors, starts, prior_centres_m = [], [], []
+        priors, starts = [], []
         warm = np.zeros(len(rows), dtype=bool)
-        if memory is not None:
-            memory.begin(frame.stamp_ns)
         for j, name in enumerate(cat_names):
             first = views[rows[j * k]]
             box = prior_pose(first.points_m + first.centroid_m, name, plane, frames[rows[j * k]])
-            prior_centres_m.append(first.centroid_m + frames[rows[j * k]] @ box[1])
-            last = memory.match(name, prior_centres_m[-1]) if memory is not None else None
+            last = lasts[keep[j]].detection if lasts[keep[j]] is not None else None
+            if last is None or last.category != name or memory is None or not memory.config.steps:
+                last = None
             warm[j * k : (j + 1) * k] = last is not None
             for row in rows[j * k : (j + 1) * k]:
                 view, frame_g = views[row], frames[row]
@@ -381,7 +384,7 @@ class PoseEstimator:
                 )
                 continue
             out.append(detection)
-            remembered.append(Remembered(prior_centres_m[j], detection))
+            remembered.append(Remembered(objects[i].observations[0].centroid_m, detection))
         if memory is not None:
             memory.remember(frame.stamp_ns, remembered)
         return out

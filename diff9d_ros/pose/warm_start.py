@@ -1,15 +1,14 @@
-"""Temporal warm start of the pose chain: the last frame's pose of the same object as its prior.
+"""Temporal warm start of the pose chain: the last frame's pose of the same object as its start.
 
-On a stream, an object's pose at the previous frame is a far better start than the oriented-box
-prior. :class:`WarmStartMemory` remembers each frame's detections with the centre of their box
-prior; an object of the next frame whose box-prior centre lies within ``gate_m`` of a remembered
-one of the same category (each remembered object used once, nearest first), less than
-``max_age_s`` later, starts its DDIM chain from that pose at a lower noise level and runs only the
-last ``steps`` steps of the schedule (SDEdit, Meng et al. 2022, Sec. 3, the start of residual
-diffusion methods). A new object, a jump of the box prior (the object or the camera moved) or a
-gap in the stream falls back to the full cold chain from the box prior. The box-prior centres are
-compared, not the box prior with the network's pose, because the box of a partial view is offset
-from the object's centre by a bias that changes little from one frame to the next.
+On a stream, an object's pose at the previous frame is a far better start than noise around the
+oriented-box prior. :class:`WarmStartMemory` remembers each frame's detections with the centroid
+of their observed points; an object of the next frame whose centroid lies within ``gate_m`` of a
+remembered one (each remembered object used once, nearest first), less than ``max_age_s`` later,
+and that the network gives the same category, starts its DDIM chain from that pose diffused to a
+lower noise level and runs only the last ``steps`` steps of the schedule (SDEdit, Meng et al.
+2022, Sec. 3, the start of residual diffusion methods). The network stays conditioned on this
+frame's observation and box prior, as in training. A new object, a jump (the object or the camera
+moved fast), another category or a gap in the stream falls back to the full cold chain.
 """
 
 from __future__ import annotations
@@ -52,9 +51,9 @@ def last_pose_prior(
 
 @dataclass(frozen=True)
 class Remembered:
-    """One detection of the last frame and the centre (m, camera frame) of its box prior."""
+    """One detection of the last frame and the centroid (m, camera frame) of its observed points."""
 
-    prior_centre_m: np.ndarray
+    centroid_m: np.ndarray
     detection: Detection
 
 
@@ -76,21 +75,21 @@ class WarmStartMemory:
             self._remembered = []
         self._used = set()
 
-    def match(self, category: str, prior_centre_m: np.ndarray) -> Detection | None:
-        """The last frame's unused detection of ``category`` whose box-prior centre is nearest to
-        ``prior_centre_m`` within ``gate_m``, marked used; None for a new object or a jump."""
+    def match(self, centroid_m: np.ndarray) -> Remembered | None:
+        """The last frame's unused object whose centroid is nearest to ``centroid_m`` within
+        ``gate_m``, marked used; None for a new object or a jump."""
         best, best_m = None, self.config.gate_m
         for index, entry in enumerate(self._remembered):
-            if index in self._used or entry.detection.category != category:
+            if index in self._used:
                 continue
-            distance_m = float(np.linalg.norm(entry.prior_centre_m - prior_centre_m))
+            distance_m = float(np.linalg.norm(entry.centroid_m - centroid_m))
             if distance_m <= best_m:
                 best, best_m = index, distance_m
         if best is None:
             return None
         self._used.add(best)
         self.matches += 1
-        return self._remembered[best].detection
+        return self._remembered[best]
 
     def remember(self, stamp_ns: int, entries: list[Remembered]) -> None:
         """Keep the detections of the frame at ``stamp_ns`` for the next one."""

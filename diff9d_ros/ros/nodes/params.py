@@ -223,7 +223,7 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
     ),
     pipeline_param(
         "pose_warm_gate_m",
-        "warm start only when the object's box-prior centre moved less than this since the last frame",
+        "warm start only when the centroid of the object's points moved less than this since the last frame",
         range=(0.001, 1.0),
     ),
     pipeline_param("seed", "seed of the pose sampler's noise", range=(0, 2**31 - 1)),
