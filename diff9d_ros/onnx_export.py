@@ -1,0 +1,71 @@
+"""Networks exported to ONNX in memory, and ONNX Runtime CPU sessions of them.
+
+:func:`export_onnx` traces a module with torch's TorchScript exporter into serialised ONNX bytes
+(no file); :class:`Traced` makes any call of a network (keyword arguments, methods other than
+``forward``) a module with positional inputs, which is what the exporter traces;
+:func:`onnxruntime_session` runs the bytes on the CPU execution provider with a given thread
+count. Used by the pose network's engines (:mod:`diff9d_ros.pose.engines`) and by
+``benchmarks/engines.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def onnxruntime_available() -> bool:
+    """True when ``onnxruntime`` and ``onnx`` (which torch's exporter needs) can be imported."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+class Traced(nn.Module):
+    """``run(*inputs)``, a call of ``network``, as a module with positional inputs; the network is
+    a submodule so that its weights go into the exported graph."""
+
+    def __init__(self, network: nn.Module, run: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.network, self.run = network, run
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.run(*inputs)
+
+
+def export_onnx(
+    module: nn.Module, example: Sequence[torch.Tensor], names: Sequence[str], dynamic_batch: bool = True
+) -> bytes:
+    """``module`` traced on ``example`` (inputs named ``names``, one output ``out``) as serialised
+    ONNX; ``dynamic_batch``: the first axis of every input and of the output is left free, else
+    every shape is the example's."""
+    names = list(names)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            tuple(example),
+            buffer,
+            input_names=names,
+            output_names=["out"],
+            dynamic_axes={name: {0: "batch"} for name in [*names, "out"]} if dynamic_batch else None,
+            dynamo=False,
+        )
+    return buffer.getvalue()
+
+
+def onnxruntime_session(model: bytes, threads: int) -> Any:
+    """An ONNX Runtime session of the serialised ``model`` on the CPU execution provider with
+    ``threads`` intra-op threads (and one inter-op thread)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
