@@ -2,10 +2,11 @@
 
 :func:`export_onnx` traces a module with torch's TorchScript exporter into serialised ONNX bytes
 (no file); :class:`Traced` makes any call of a network (keyword arguments, methods other than
-``forward``) a module with positional inputs, which is what the exporter traces;
-:func:`onnxruntime_session` runs the bytes on the CPU execution provider with a given thread
-count. Used by the pose network's engines (:mod:`diff9d_ros.pose.engines`) and by
-``benchmarks/engines.py``.
+``forward``) a module with positional inputs, which is what the exporter traces; :func:`export_call`
+exports one call of a module with its keyword arguments and every shape fixed, and returns the
+ONNX inputs of that call with it; :func:`onnxruntime_session` runs the bytes on the CPU execution
+provider with a given thread count. Used by the pose network's engines
+(:mod:`diff9d_ros.pose.engines`) and by ``benchmarks/engines.py``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import importlib.util
 import io
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,6 +59,24 @@ def export_onnx(
             dynamo=False,
         )
     return buffer.getvalue()
+
+
+def export_call(
+    module: nn.Module, args: Sequence[torch.Tensor], kwargs: Mapping[str, torch.Tensor | None]
+) -> tuple[bytes, dict[str, np.ndarray]]:
+    """The call ``module(*args, **kwargs)`` exported with every shape fixed (keyword arguments that
+    are None stay out of the graph), and its ONNX inputs: ``arg0``, ``arg1``, ... and the keyword
+    names."""
+    present = {name: value for name, value in kwargs.items() if value is not None}
+    keys, count = list(present), len(args)
+    names = [*(f"arg{i}" for i in range(count)), *keys]
+    values = [*args, *present.values()]
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
+        return module(*inputs[:count], **dict(zip(keys, inputs[count:], strict=True)))
+
+    model = export_onnx(Traced(module, run), values, names, dynamic_batch=False)
+    return model, {name: value.detach().cpu().numpy() for name, value in zip(names, values, strict=True)}
 
 
 def onnxruntime_session(model: bytes, threads: int) -> Any:
