@@ -4,8 +4,9 @@
 (no file); :class:`Traced` makes any call of a network (keyword arguments, methods other than
 ``forward``) a module with positional inputs, which is what the exporter traces; :func:`export_call`
 exports one call of a module with its keyword arguments and every shape fixed, and returns the
-ONNX inputs of that call with it; :func:`onnxruntime_session` runs the bytes on the CPU execution
-provider with a given thread count. Used by the pose network's engines
+ONNX inputs of that call with it; :func:`quantize_dynamic` gives a model int8 weights and
+activations quantised per call (ONNX Runtime's dynamic quantisation); :func:`onnxruntime_session`
+runs the bytes on the CPU execution provider with a given thread count. Used by the pose network's engines
 (:mod:`diff9d_ros.pose.engines`) and by ``benchmarks/engines.py``.
 """
 
@@ -13,8 +14,12 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import logging
+import tempfile
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +82,36 @@ def export_call(
 
     model = export_onnx(Traced(module, run), values, names, dynamic_batch=False)
     return model, {name: value.detach().cpu().numpy() for name, value in zip(names, values, strict=True)}
+
+
+@contextmanager
+def quiet_root_logger() -> Iterator[None]:
+    """ONNX Runtime's quantisation tools log advice (pre-processing) through the root logger:
+    silence warnings and below while they run."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def quantize_dynamic(model: bytes, op_types: Sequence[str] | None = None) -> bytes:
+    """The serialised ``model`` with int8 weights and activations quantised at run time
+    (``onnxruntime.quantization.quantize_dynamic``, signed weights); ``op_types``: the operators
+    to quantise, None for every one ONNX Runtime can (convolutions included)."""
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import quantize_dynamic as quantize
+
+    with tempfile.TemporaryDirectory() as folder, quiet_root_logger():
+        source, target = Path(folder, "fp32.onnx"), Path(folder, "int8.onnx")
+        source.write_bytes(model)
+        quantize(
+            source,
+            target,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=None if op_types is None else list(op_types),
+        )
+        return target.read_bytes()
 
 
 def onnxruntime_session(model: bytes, threads: int) -> Any:

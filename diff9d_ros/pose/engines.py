@@ -1,15 +1,20 @@
-"""Inference engines of the pose network: torch, or ONNX Runtime on the CPU.
+"""Inference engines of the pose network: torch, or ONNX Runtime on the CPU in fp32 or int8.
 
 The network's three parts that run per frame (observation encoder, category head, denoiser) are
 exported to ONNX in memory when the estimator loads (:func:`export_parts`: TorchScript exporter,
 dynamic batch) and run by ONNX Runtime's CPU execution provider with the process's torch thread
-count. The pose codec and the sampler stay in torch. ``auto`` picks ONNX Runtime on the CPU when
-it is installed (it ran the encoder 1.5x and a denoiser step several times faster than torch
-eager at batch 3, with outputs equal to 1e-5: ``benchmarks/engines.py``, docs/pose.md#engines),
-else torch.
+count; ``onnxruntime-int8`` first quantises their fully connected layers (:data:`INT8_OPERATORS`)
+to int8 weights with activations quantised per call (ONNX Runtime's dynamic quantisation; the
+convolutions stay fp32: quantised, they ran three times slower and cost 10deg5cm). The pose codec
+and the sampler stay in torch.
+
+``auto`` picks ``onnxruntime-int8`` on the CPU when ONNX Runtime is installed, else torch (and
+torch on a GPU): ``benchmarks/engines.py`` measured every engine and precision side by side
+(torch eager, torch.compile, ONNX Runtime fp32 and int8 dynamic or static, OpenVINO) and it was
+the fastest per frame of those that keep 10deg5cm within 1 point of torch (docs/pose.md#engines).
 
 :class:`ExportedPoseNetwork` runs the exported parts with any runner (ONNX inputs by name -> the
-output array); ``benchmarks/engines.py`` gives it other runtimes and quantised models.
+output array); the benchmark gives it other runtimes and quantisations.
 """
 
 from __future__ import annotations
@@ -20,11 +25,22 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from diff9d_ros.onnx_export import Traced, export_onnx, onnxruntime_available, onnxruntime_session
+from diff9d_ros.onnx_export import (
+    Traced,
+    export_onnx,
+    onnxruntime_available,
+    onnxruntime_session,
+    quantize_dynamic,
+)
 from diff9d_ros.pose.network import POSE_DIM, PoseNetwork
 
-#: The engines that run the network; ``auto`` chooses one (PipelineConfig.pose_engine lists both).
-ENGINES: tuple[str, ...] = ("torch", "onnxruntime")
+#: The engines that run the network; ``auto`` chooses one (PipelineConfig.pose_engine lists them).
+ENGINES: tuple[str, ...] = ("torch", "onnxruntime", "onnxruntime-int8")
+#: The engines that run on ONNX Runtime, and the one ``auto`` picks on the CPU.
+ONNXRUNTIME_ENGINES: tuple[str, ...] = ("onnxruntime", "onnxruntime-int8")
+AUTO_CPU_ENGINE = "onnxruntime-int8"
+#: The operators ``onnxruntime-int8`` quantises: the fully connected layers.
+INT8_OPERATORS: tuple[str, ...] = ("Gemm", "MatMul")
 #: The network's parts that run per frame and the names of their ONNX inputs, in call order.
 PART_INPUTS: dict[str, tuple[str, ...]] = {
     "encoder": ("points", "crop"),
@@ -55,19 +71,19 @@ class PoseRunner(Protocol):
 
 
 def resolve_engine(name: str, device: torch.device) -> str:
-    """``torch`` or ``onnxruntime`` for the requested ``name`` on ``device``; ValueError naming the
-    problem for an unknown engine, ONNX Runtime requested but not installed, or on a GPU."""
+    """The engine of :data:`ENGINES` the requested ``name`` runs on ``device``; ValueError naming
+    the problem for an unknown engine, an ONNX Runtime engine requested but not installed, or on a
+    GPU."""
     if name != "auto" and name not in ENGINES:
         raise ValueError(f"pose engine must be auto or one of {ENGINES}, got {name!r}")
     if name == "auto":
-        return "onnxruntime" if device.type == "cpu" and onnxruntime_available() else "torch"
-    if name == "onnxruntime":
+        return AUTO_CPU_ENGINE if device.type == "cpu" and onnxruntime_available() else "torch"
+    if name in ONNXRUNTIME_ENGINES:
         if device.type != "cpu":
-            raise ValueError(f"pose engine 'onnxruntime' runs on the CPU here, not on {device}: use 'torch'")
+            raise ValueError(f"pose engine {name!r} runs on the CPU here, not on {device}: use 'torch'")
         if not onnxruntime_available():
             raise ValueError(
-                "pose engine 'onnxruntime' needs the onnxruntime and onnx packages "
-                "(pip install onnxruntime onnx)"
+                f"pose engine {name!r} needs the onnxruntime and onnx packages (pip install onnxruntime onnx)"
             )
     return name
 
@@ -150,6 +166,8 @@ def pose_engine(network: PoseNetwork, name: str, device: torch.device) -> tuple[
     engine = resolve_engine(name, device)
     if engine == "torch":
         return network, engine
+    models = export_parts(network)
+    if engine == "onnxruntime-int8":
+        models = {part: quantize_dynamic(model, INT8_OPERATORS) for part, model in models.items()}
     threads = torch.get_num_threads()
-    runners = {part: onnxruntime_runner(model, threads) for part, model in export_parts(network).items()}
-    return ExportedPoseNetwork(runners), engine
+    return ExportedPoseNetwork({part: onnxruntime_runner(m, threads) for part, m in models.items()}), engine
