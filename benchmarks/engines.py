@@ -93,7 +93,7 @@ OBJECTS = 3
 #: Largest loss of 10deg5cm (points) against torch fp32 for an engine to count as accurate.
 ACCURACY_POINTS = 1.0
 #: Test and validation frames, pose-stage rounds, per-call rounds, GeoTDM rounds: full, quick.
-SIZES = {False: (200, 60, 100, 300, 30), True: (3, 2, 5, 20, 3)}
+SIZES = {False: (200, 60, 200, 300, 30), True: (3, 2, 5, 20, 3)}
 
 
 @dataclass
