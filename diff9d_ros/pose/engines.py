@@ -5,7 +5,7 @@ exported to ONNX in memory when the estimator loads (:func:`export_parts`: Torch
 dynamic batch) and run by ONNX Runtime's CPU execution provider with the process's torch thread
 count; ``onnxruntime-int8`` first quantises their fully connected layers (:data:`INT8_OPERATORS`)
 to int8 weights with activations quantised per call (ONNX Runtime's dynamic quantisation; the
-convolutions stay fp32: quantised, they ran three times slower and cost 10deg5cm). The pose codec
+convolutions stay fp32: quantised too, they made the encoder three times slower). The pose codec
 and the sampler stay in torch.
 
 ``auto`` picks ``onnxruntime-int8`` on the CPU when ONNX Runtime is installed, else torch (and
