@@ -86,8 +86,6 @@ from diff9d_ros.pose.network import PoseNetwork
 from diff9d_ros.threads import DEFAULT_THREADS, apply_threads
 from diff9d_ros.trajectory.forecaster import Forecaster
 
-LOG = logging.getLogger("benchmarks.engines")
-
 #: Objects per frame of the latency rows (the camera-rate scene) and batch of the per-call rows.
 OBJECTS = 3
 #: Largest loss of 10deg5cm (points) against torch fp32 for an engine to count as accurate.
@@ -313,7 +311,12 @@ def round_robin_ms(calls: dict[str, Callable[[int], Any]], rounds: int, label: s
 
 
 def pose_rows(
-    model: Path, engines: list[Engine], calibration: dict, test_frames: list, rounds: int, part_rounds: int
+    model: Path,
+    engines: list[Engine],
+    calibration: dict[str, list[dict[str, np.ndarray]]],
+    test_frames: list,
+    rounds: int,
+    part_rounds: int,
 ) -> list[dict]:
     """The pose network's row per engine: per-call and per-frame latency, output difference from
     torch, NOCS accuracy on ``test_frames``."""
