@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from benchmarks.common import Target, repo_relative, report
 from diff9d_ros.geometry.camera import Intrinsics
@@ -54,13 +55,15 @@ def rendered_frames(count: int, split: str, seed: int, config=None) -> list:
     renderer = Renderer(intrinsics)
     rng = np.random.default_rng(seed)
     frames = []
-    for _ in range(count):
+    for _ in tqdm(range(count), desc=f"render {split} frames"):
         synth = synthesize(compose_scene(rng, config, intrinsics, split), renderer, config.sensor, rng)
         frames.append((synth.frame, synth.objects))
     return frames
 
 
-def _frames(data: Path | None, count: int, split: str, seed: int) -> list:
+def split_frames(data: Path | None, count: int, split: str, seed: int) -> list:
+    """``count`` (frame, objects) pairs of ``split``: read from the shard directory ``data``
+    (ValueError if it holds another split), else rendered here with ``seed``."""
     if data is None:
         return rendered_frames(count, split, seed)
     from diff9d_ros.pose.dataset import read_frames
@@ -99,22 +102,32 @@ def family_rows(results_by_split: dict[str, dict], method: str) -> list[dict]:
     ]
 
 
-def latency_ms(estimator: PoseEstimator, frames: list, objects: int, repeats: int) -> float:
-    """Median wall time (ms) of the pose stage, ``estimate_masks`` given the masks and the table
-    plane the segmentation stage found, on ``objects`` masks per frame (masks of a frame with fewer
-    objects are repeated), over ``repeats`` timed calls after one warm-up."""
+def latency_inputs(frames: list, objects: int, count: int) -> list[tuple]:
+    """``count`` inputs of the pose stage, ``(frame, masks, categories, plane)`` as
+    ``estimate_masks`` gets them from the segmentation stage, cycling through ``frames`` with
+    ``objects`` masks each (masks of a frame with fewer objects are repeated)."""
     from diff9d_ros.pose.segmentation import table_plane
 
-    planes = [table_plane(frame) for frame, _ in frames[: repeats + 1]]
-    times = []
-    for i in range(repeats + 1):
+    planes = [table_plane(frame) for frame, _ in frames[:count]]
+    inputs = []
+    for i in range(count):
         frame, truths = frames[i % len(frames)]
         ids = [t.detection.mask_id for t in truths]
         chosen = [ids[k % len(ids)] for k in range(objects)]
         masks = {k + 1: frame.instance_mask == mask_id for k, mask_id in enumerate(chosen)}
         categories = {k + 1: frame.categories[mask_id] for k, mask_id in enumerate(chosen)}
+        inputs.append((frame, masks, categories, planes[i % len(planes)]))
+    return inputs
+
+
+def latency_ms(estimator: PoseEstimator, frames: list, objects: int, repeats: int) -> float:
+    """Median wall time (ms) of the pose stage, ``estimate_masks`` given the masks and the table
+    plane the segmentation stage found (:func:`latency_inputs`), on ``objects`` masks per frame,
+    over ``repeats`` timed calls after one warm-up."""
+    times = []
+    for i, inputs in enumerate(latency_inputs(frames, objects, repeats + 1)):
         start = time.perf_counter()
-        estimator.estimate_masks(frame, masks, categories, planes[i % len(planes)])
+        estimator.estimate_masks(*inputs)
         if i > 0:
             times.append((time.perf_counter() - start) * 1000.0)
     return statistics.median(times)
@@ -136,9 +149,9 @@ def main() -> None:
     count = args.frames or (4 if args.quick else 100)
     val_count = args.val_frames or (2 if args.quick else 60)
     started = time.perf_counter()
-    val_frames = _frames(args.val_data, val_count, "val", seed=8)
+    val_frames = split_frames(args.val_data, val_count, "val", seed=8)
     spacing, val_tables = choose_spacing(args.model, val_frames)
-    frames = _frames(args.data, count, "test", seed=7)
+    frames = split_frames(args.data, count, "test", seed=7)
     steps = (1, 3) if args.quick else STEPS
     methods = {
         f"diff9d_ddim{n}": PoseEstimator.from_file(
@@ -149,7 +162,7 @@ def main() -> None:
     methods["obb_baseline"] = baseline_method
     results = evaluate_with_gt_masks(frames, methods)
     tables = {name: r.table()["mean"] for name, r in results.items()}
-    ood_frames = _frames(args.ood_data, args.ood_frames or (2 if args.quick else count), "ood", seed=9)
+    ood_frames = split_frames(args.ood_data, args.ood_frames or (2 if args.quick else count), "ood", seed=9)
     ood_methods = {name: methods[name] for name in ("diff9d_ddim3", "obb_baseline")}
     ood_results = evaluate_with_gt_masks(ood_frames, ood_methods)
     rows = [

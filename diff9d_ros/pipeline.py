@@ -31,7 +31,7 @@ from diff9d_ros.threads import DEFAULT_THREADS
 LOG = logging.getLogger(__name__)
 
 POSE_BACKENDS: tuple[str, ...] = ("auto", "diff9d", "baseline")
-POSE_ENGINES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
+POSE_ENGINES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "onnxruntime-int8")
 FORECAST_BACKENDS: tuple[str, ...] = ("auto", "geotdm", "constant_velocity")
 FORECAST_SAMPLERS: tuple[str, ...] = ("dpmpp_2m", "ddim")
 STAGE_NAMES: tuple[str, ...] = (
@@ -57,12 +57,12 @@ class PipelineConfig:
     ``constant_velocity``. ``use_given_masks``: use a frame's own instance mask (external
     segmenter, synthetic renderer) instead of the built-in tabletop segmentation;
     ``segmentation_stride`` is its pixel stride at 640 px width, scaled with the image width.
-    ``pose_engine``: ``auto`` (ONNX Runtime on the CPU when installed, else torch), ``torch`` or
-    ``onnxruntime`` (:mod:`diff9d_ros.pose.engines`).
+    ``pose_engine``: ``auto`` (ONNX Runtime int8 on the CPU when installed, else torch), ``torch``,
+    ``onnxruntime`` (fp32) or ``onnxruntime-int8`` (:mod:`diff9d_ros.pose.engines`).
     Temporal warm start (:mod:`diff9d_ros.pose.warm_start`): with ``pose_warm_steps`` > 0 an
-    object seen in the last frame whose points' centroid moved less than ``pose_warm_gate_m`` starts from
-    its last pose and runs only the last ``pose_warm_steps`` DDIM steps (0, or not fewer than
-    ``ddim_steps``: every object cold).
+    object seen in the last frame whose points' centroid moved less than ``pose_warm_gate_m``
+    starts from its last pose and runs only the last ``pose_warm_steps`` DDIM steps (0, or not
+    fewer than ``ddim_steps``: every object cold).
     ``threads``: CPU threads of torch, OpenMP and BLAS in this process (0 = the free cores;
     :mod:`diff9d_ros.threads`), set when the stages are built.
     Work at the rate it is needed: with ``forecast_at_model_rate`` the forecast stage runs once per

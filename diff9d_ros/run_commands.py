@@ -74,7 +74,7 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
         "--pose-engine",
         choices=POSE_ENGINES,
         default=DEFAULTS.pose_engine,
-        help="runs the pose network: auto = ONNX Runtime on the CPU when installed, else torch",
+        help="runs the pose network: auto = ONNX Runtime int8 on the CPU when installed, else torch",
     )
     group.add_argument(
         "--ddim-steps", type=int, default=DEFAULTS.ddim_steps, help="DDIM steps of the pose sampler"

@@ -24,6 +24,7 @@ RANKS: dict[str, int] = {
     "diffusion": 1,
     "geometry": 1,
     "training": 1,
+    "onnx_export": 1,
     "synth": 2,
     "pose": 3,
     "trajectory": 3,

@@ -104,7 +104,7 @@ def test_external_masks_through_diff9d_run_equal_the_api(
         convert.msg_to_detections(msg) for _, _, msg in read_messages(out / "bag", ["/diff9d/detections"])
     ]
     assert len(written) == FRAMES
-    estimator = PoseEstimator.from_file(model, SamplerConfig(seed=0))
+    estimator = PoseEstimator.from_file(model, SamplerConfig(seed=0), engine=PipelineConfig().pose_engine)
     stage = SegmentationStage(PipelineConfig())
     for frame, detections in zip(_bag_frames(bag), written, strict=True):
         masks = {int(i): frame.instance_mask == i for i in np.unique(frame.instance_mask) if i > 0}

@@ -1,130 +1,152 @@
-"""Inference engines of the pose network: torch, or ONNX Runtime on the CPU.
+"""Inference engines of the pose network: torch, or ONNX Runtime on the CPU in fp32 or int8.
 
 The network's three parts that run per frame (observation encoder, category head, denoiser) are
-exported to ONNX in memory when the estimator loads (TorchScript exporter, dynamic batch) and run
-by ONNX Runtime's CPU execution provider with the process's torch thread count. The pose codec
-and the sampler stay in torch. ``auto`` picks ONNX Runtime on the CPU when it is installed (it ran
-the encoder 1.5x and a denoiser step several times faster than torch eager at batch 3, with
-outputs equal to 1e-5: ``benchmarks/pipeline.py``'s engine rows), else torch.
+exported to ONNX in memory when the estimator loads (:func:`export_parts`: TorchScript exporter,
+dynamic batch) and run by ONNX Runtime's CPU execution provider with the process's torch thread
+count; ``onnxruntime-int8`` first quantises their fully connected layers (:data:`INT8_OPERATORS`)
+to int8 weights with activations quantised per call (ONNX Runtime's dynamic quantisation; the
+convolutions stay fp32: quantised too, they made the encoder three times slower). The pose codec
+and the sampler stay in torch.
+
+``auto`` picks ``onnxruntime-int8`` on the CPU when ONNX Runtime is installed, else torch (and
+torch on a GPU): ``benchmarks/engines.py`` measured every engine and precision side by side
+(torch eager, torch.compile, ONNX Runtime fp32 and int8 dynamic or static, OpenVINO) and it was
+the fastest per frame of those that keep 10deg5cm within 1 point of torch (docs/pose.md#engines).
+
+:class:`ExportedPoseNetwork` runs the exported parts with any runner (ONNX inputs by name -> the
+output array); the benchmark gives it other runtimes and quantisations.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import io
-import logging
-import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import torch
-from torch import nn
 
+from diff9d_ros.onnx_export import (
+    Traced,
+    export_onnx,
+    onnxruntime_available,
+    onnxruntime_session,
+    quantize_dynamic,
+)
 from diff9d_ros.pose.network import POSE_DIM, PoseNetwork
 
-LOG = logging.getLogger(__name__)
+#: The engines that run the network; ``auto`` chooses one (PipelineConfig.pose_engine lists them).
+ENGINES: tuple[str, ...] = ("torch", "onnxruntime", "onnxruntime-int8")
+#: The engines that run on ONNX Runtime, and the one ``auto`` picks on the CPU.
+ONNXRUNTIME_ENGINES: tuple[str, ...] = ("onnxruntime", "onnxruntime-int8")
+AUTO_CPU_ENGINE = "onnxruntime-int8"
+#: The operators ``onnxruntime-int8`` quantises: the fully connected layers.
+INT8_OPERATORS: tuple[str, ...] = ("Gemm", "MatMul")
+#: The network's parts that run per frame and the names of their ONNX inputs, in call order.
+PART_INPUTS: dict[str, tuple[str, ...]] = {
+    "encoder": ("points", "crop"),
+    "classifier": ("cond",),
+    "denoiser": ("x_t", "t", "cond", "category", "prior"),
+}
+#: Runs one exported part: its ONNX inputs by name -> its output.
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
 
-#: The engines that run the network; ``auto`` chooses one (PipelineConfig.pose_engine lists both).
-ENGINES: tuple[str, ...] = ("torch", "onnxruntime")
 
+class PoseRunner(Protocol):
+    """What runs the pose network for :class:`~diff9d_ros.pose.estimator.PoseEstimator`: the
+    calls of :class:`~diff9d_ros.pose.network.PoseNetwork` it makes."""
 
-def onnxruntime_available() -> bool:
-    """True when ``onnxruntime`` and ``onnx`` (which torch's exporter needs) can be imported."""
-    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+    def encode(self, points_m: torch.Tensor, crop: torch.Tensor) -> torch.Tensor: ...
+
+    def classify(self, cond: torch.Tensor) -> torch.Tensor: ...
+
+    def __call__(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        *,
+        cond: torch.Tensor,
+        category: torch.Tensor,
+        prior: torch.Tensor,
+    ) -> torch.Tensor: ...
 
 
 def resolve_engine(name: str, device: torch.device) -> str:
-    """``torch`` or ``onnxruntime`` for the requested ``name`` on ``device``; ValueError naming the
-    problem for an unknown engine, ONNX Runtime requested but not installed, or on a GPU."""
+    """The engine of :data:`ENGINES` the requested ``name`` runs on ``device``; ValueError naming
+    the problem for an unknown engine, an ONNX Runtime engine requested but not installed, or on a
+    GPU."""
     if name != "auto" and name not in ENGINES:
         raise ValueError(f"pose engine must be auto or one of {ENGINES}, got {name!r}")
     if name == "auto":
-        return "onnxruntime" if device.type == "cpu" and onnxruntime_available() else "torch"
-    if name == "onnxruntime":
+        return AUTO_CPU_ENGINE if device.type == "cpu" and onnxruntime_available() else "torch"
+    if name in ONNXRUNTIME_ENGINES:
         if device.type != "cpu":
-            raise ValueError(f"pose engine 'onnxruntime' runs on the CPU here, not on {device}: use 'torch'")
+            raise ValueError(f"pose engine {name!r} runs on the CPU here, not on {device}: use 'torch'")
         if not onnxruntime_available():
             raise ValueError(
-                "pose engine 'onnxruntime' needs the onnxruntime and onnx packages "
-                "(pip install onnxruntime onnx)"
+                f"pose engine {name!r} needs the onnxruntime and onnx packages (pip install onnxruntime onnx)"
             )
     return name
 
 
-class _Part(nn.Module):
-    """One part of the network (``run(*inputs)``) as a module with positional inputs, what the
-    exporter traces; the network is a submodule so that its weights go into the graph."""
-
-    def __init__(self, network: PoseNetwork, run: Callable[..., torch.Tensor]) -> None:
-        super().__init__()
-        self.network, self.run = network, run
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.run(*inputs)
+def part_feeds(part: str, *values: torch.Tensor) -> dict[str, np.ndarray]:
+    """The ONNX inputs of ``part`` (:data:`PART_INPUTS`) for its call's tensors: CPU arrays,
+    float32 except the int64 category."""
+    feeds = {}
+    for name, value in zip(PART_INPUTS[part], values, strict=True):
+        dtype = np.int64 if name == "category" else np.float32
+        feeds[name] = value.detach().cpu().numpy().astype(dtype, copy=False)
+    return feeds
 
 
-def _session(module: nn.Module, example: tuple[torch.Tensor, ...], names: list[str], threads: int) -> Any:
-    """An ONNX Runtime CPU session of ``module`` exported in memory with a dynamic batch axis."""
-    import onnxruntime
-
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notes
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            example,
-            buffer,
-            input_names=names,
-            output_names=["out"],
-            dynamic_axes={name: {0: "batch"} for name in [*names, "out"]},
-            dynamo=False,
-        )
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-
-
-class OnnxRuntimePoseNetwork:
-    """The pose network's encoder, category head and denoiser as ONNX Runtime sessions, called like
-    :class:`~diff9d_ros.pose.network.PoseNetwork` (``encode``, ``classify``, ``(x_t, t, cond=...,
-    category=..., prior=...)``) with CPU torch tensors in and out."""
-
-    def __init__(self, network: PoseNetwork, threads: int | None = None) -> None:
-        network = network.cpu().eval()
-        threads = threads or torch.get_num_threads()
-        c, batch = network.config, 2
-        points = torch.zeros(batch, c.num_points, 3)
-        crop = torch.zeros(batch, 3, c.crop_px, c.crop_px)
-        with torch.no_grad():
-            cond = network.encode(points, crop)
-        x_t, t = torch.zeros(batch, POSE_DIM), torch.full((batch,), 10.0)
-        category = torch.zeros(batch, dtype=torch.int64)
-        self.config, self.codec = network.config, network.codec
-        self._encoder = _session(_Part(network, network.encode), (points, crop), ["points", "crop"], threads)
-        self._classifier = _session(_Part(network, network.classify), (cond,), ["cond"], threads)
-        self._denoiser = _session(
-            _Part(network, lambda x, t, cond, c, prior: network(x, t, cond=cond, category=c, prior=prior)),
+def export_parts(network: PoseNetwork) -> dict[str, bytes]:
+    """The serialised ONNX models of ``network``'s encoder, category head and denoiser (keys of
+    :data:`PART_INPUTS`), traced on the CPU with a dynamic batch axis."""
+    network = network.cpu().eval()
+    c, batch = network.config, 2
+    points = torch.zeros(batch, c.num_points, 3)
+    crop = torch.zeros(batch, 3, c.crop_px, c.crop_px)
+    with torch.no_grad():
+        cond = network.encode(points, crop)
+    x_t, t = torch.zeros(batch, POSE_DIM), torch.full((batch,), 10.0)
+    category = torch.zeros(batch, dtype=torch.int64)
+    calls: dict[str, tuple[Callable[..., torch.Tensor], tuple[torch.Tensor, ...]]] = {
+        "encoder": (network.encode, (points, crop)),
+        "classifier": (network.classify, (cond,)),
+        "denoiser": (
+            lambda x, t, cond, c, prior: network(x, t, cond=cond, category=c, prior=prior),
             (x_t, t, cond, category, x_t),
-            ["x_t", "t", "cond", "category", "prior"],
-            threads,
-        )
+        ),
+    }
+    return {
+        part: export_onnx(Traced(network, run), example, PART_INPUTS[part])
+        for part, (run, example) in calls.items()
+    }
 
-    @staticmethod
-    def _run(session: Any, **inputs: torch.Tensor) -> torch.Tensor:
-        feeds = {name: value.detach().cpu().numpy() for name, value in inputs.items()}
-        feeds = {
-            k: v.astype(np.int64 if k == "category" else np.float32, copy=False) for k, v in feeds.items()
-        }
-        return torch.from_numpy(session.run(None, feeds)[0])
+
+def onnxruntime_runner(model: bytes, threads: int) -> Runner:
+    """A :data:`Runner` of the serialised ``model`` on ONNX Runtime's CPU provider."""
+    session = onnxruntime_session(model, threads)
+    return lambda feeds: session.run(None, feeds)[0]
+
+
+class ExportedPoseNetwork:
+    """The pose network's exported parts run by ``runners`` (one per key of :data:`PART_INPUTS`),
+    called like :class:`~diff9d_ros.pose.network.PoseNetwork` (``encode``, ``classify``, ``(x_t,
+    t, cond=..., category=..., prior=...)``) with CPU torch tensors in and out."""
+
+    def __init__(self, runners: dict[str, Runner]) -> None:
+        if set(runners) != set(PART_INPUTS):
+            raise ValueError(f"need one runner per part {tuple(PART_INPUTS)}, got {tuple(runners)}")
+        self.runners = runners
+
+    def _run(self, part: str, *values: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.runners[part](part_feeds(part, *values)))
 
     def encode(self, points_m: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
-        return self._run(self._encoder, points=points_m, crop=crop)
+        return self._run("encoder", points_m, crop)
 
     def classify(self, cond: torch.Tensor) -> torch.Tensor:
-        return self._run(self._classifier, cond=cond)
+        return self._run("classifier", cond)
 
     def __call__(
         self,
@@ -136,12 +158,16 @@ class OnnxRuntimePoseNetwork:
         prior: torch.Tensor,
     ) -> torch.Tensor:
         t = t.expand(x_t.shape[0]) if t.ndim == 0 else t
-        return self._run(self._denoiser, x_t=x_t, t=t, cond=cond, category=category, prior=prior)
+        return self._run("denoiser", x_t, t, cond, category, prior)
 
 
-def pose_engine(network: PoseNetwork, name: str, device: torch.device) -> tuple[Any, str]:
-    """The object that runs ``network`` (the network itself for torch) and the engine's name."""
+def pose_engine(network: PoseNetwork, name: str, device: torch.device) -> tuple[PoseRunner, str]:
+    """What runs ``network`` (the network itself for torch) and the engine's name."""
     engine = resolve_engine(name, device)
     if engine == "torch":
         return network, engine
-    return OnnxRuntimePoseNetwork(network), engine
+    models = export_parts(network)
+    if engine == "onnxruntime-int8":
+        models = {part: quantize_dynamic(model, INT8_OPERATORS) for part, model in models.items()}
+    threads = torch.get_num_threads()
+    return ExportedPoseNetwork({part: onnxruntime_runner(m, threads) for part, m in models.items()}), engine

@@ -50,7 +50,7 @@ from diff9d_ros.geometry.camera import RGBDFrame, instance_masks
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
 from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
-from diff9d_ros.pose.engines import pose_engine
+from diff9d_ros.pose.engines import PoseRunner, pose_engine
 from diff9d_ros.pose.network import BACKGROUND, POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
     Observation,
@@ -180,13 +180,19 @@ class PoseEstimator:
     ) -> None:
         self.device = torch_device(device)
         self.network = network.to(self.device).eval()
-        self.engine, self.engine_name = pose_engine(self.network, engine, self.device)
-        self.denoiser = Denoiser(self.engine, make_schedule(schedule), PREDICTION)
+        self.schedule = make_schedule(schedule)
+        self.use_engine(*pose_engine(self.network, engine, self.device))
         self.sampler = sampler
         self.calibration = calibration or Calibration()
         self.segmentation = segmentation or SegmentationConfig()
         if sampler.hypotheses < 1 or sampler.num_steps < 1:
             raise ValueError(f"hypotheses and num_steps must be >= 1, got {sampler}")
+
+    def use_engine(self, engine: PoseRunner, name: str) -> None:
+        """Run the network with ``engine`` (anything called like the network:
+        :class:`~diff9d_ros.pose.engines.PoseRunner`), reported as ``name``."""
+        self.engine, self.engine_name = engine, name
+        self.denoiser = Denoiser(engine, self.schedule, PREDICTION)
 
     @classmethod
     def from_file(

@@ -96,7 +96,7 @@ class SpatialLayer(nn.Module):
         else:
             hidden = nn.functional.silu(pre.addcmul_(dist2, self.distance.weight[:, 0]), inplace=True)
         # The j = i term (distance 0) enters the sum; remove it instead of masking every pair.
-        self_term = hidden.diagonal(dim1=1, dim2=2).movedim(-1, 1)  # (B, N, T, H)
+        self_term = hidden.diagonal(dim1=1, dim2=2).movedim(3, 1)  # (B, N, T, H)
         out = self.message_out  # sum_j (W a_ij + b) = W sum_j a_ij + (N - 1) b
         message = nn.functional.linear(hidden.sum(2) - self_term, out.weight) + (n - 1) * out.bias
         h = h + self.node(torch.cat([h_in, message], dim=-1))

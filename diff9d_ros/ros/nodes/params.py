@@ -208,7 +208,8 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
     _DEVICE,
     pipeline_param(
         "pose_engine",
-        "runs the pose network: auto (ONNX Runtime on the CPU if installed, else torch), torch, onnxruntime",
+        "runs the pose network: auto (onnxruntime-int8 on the CPU if ONNX Runtime is installed, else "
+        "torch), torch, onnxruntime (fp32), onnxruntime-int8",
         choices=POSE_ENGINES,
     ),
     pipeline_param("ddim_steps", "DDIM steps of the pose sampler (Diff9D uses 3)", range=(1, 1000)),

@@ -1,0 +1,126 @@
+"""Networks exported to ONNX in memory, and ONNX Runtime CPU sessions of them.
+
+:func:`export_onnx` traces a module with torch's TorchScript exporter into serialised ONNX bytes
+(no file); :class:`Traced` makes any call of a network (keyword arguments, methods other than
+``forward``) a module with positional inputs, which is what the exporter traces; :func:`export_call`
+exports one call of a module with its keyword arguments and every shape fixed, and returns the
+ONNX inputs of that call with it; :func:`quantize_dynamic` gives a model int8 weights and
+activations quantised per call (ONNX Runtime's dynamic quantisation); :func:`onnxruntime_session`
+runs the bytes on the CPU execution provider with a given thread count. Used by the pose network's engines
+(:mod:`diff9d_ros.pose.engines`) and by ``benchmarks/engines.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import logging
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def onnxruntime_available() -> bool:
+    """True when ``onnxruntime`` and ``onnx`` (which torch's exporter needs) can be imported."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+class Traced(nn.Module):
+    """``run(*inputs)``, a call of ``network``, as a module with positional inputs; the network is
+    a submodule so that its weights go into the exported graph."""
+
+    def __init__(self, network: nn.Module, run: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.network, self.run = network, run
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.run(*inputs)
+
+
+def export_onnx(
+    module: nn.Module, example: Sequence[torch.Tensor], names: Sequence[str], dynamic_batch: bool = True
+) -> bytes:
+    """``module`` traced on ``example`` (inputs named ``names``, one output ``out``) as serialised
+    ONNX; ``dynamic_batch``: the first axis of every input and of the output is left free, else
+    every shape is the example's."""
+    names = list(names)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            tuple(example),
+            buffer,
+            input_names=names,
+            output_names=["out"],
+            dynamic_axes={name: {0: "batch"} for name in [*names, "out"]} if dynamic_batch else None,
+            dynamo=False,
+        )
+    return buffer.getvalue()
+
+
+def export_call(
+    module: nn.Module, args: Sequence[torch.Tensor], kwargs: Mapping[str, torch.Tensor | None]
+) -> tuple[bytes, dict[str, np.ndarray]]:
+    """The call ``module(*args, **kwargs)`` exported with every shape fixed (keyword arguments that
+    are None stay out of the graph), and its ONNX inputs: ``arg0``, ``arg1``, ... and the keyword
+    names."""
+    present = {name: value for name, value in kwargs.items() if value is not None}
+    keys, count = list(present), len(args)
+    names = [*(f"arg{i}" for i in range(count)), *keys]
+    values = [*args, *present.values()]
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
+        return module(*inputs[:count], **dict(zip(keys, inputs[count:], strict=True)))
+
+    model = export_onnx(Traced(module, run), values, names, dynamic_batch=False)
+    return model, {name: value.detach().cpu().numpy() for name, value in zip(names, values, strict=True)}
+
+
+@contextmanager
+def quiet_root_logger() -> Iterator[None]:
+    """ONNX Runtime's quantisation tools log advice (pre-processing) through the root logger:
+    silence warnings and below while they run."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def quantize_dynamic(model: bytes, op_types: Sequence[str] | None = None) -> bytes:
+    """The serialised ``model`` with int8 weights and activations quantised at run time
+    (``onnxruntime.quantization.quantize_dynamic``, signed weights); ``op_types``: the operators
+    to quantise, None for every one ONNX Runtime can (convolutions included)."""
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import quantize_dynamic as quantize
+
+    with tempfile.TemporaryDirectory() as folder, quiet_root_logger():
+        source, target = Path(folder, "fp32.onnx"), Path(folder, "int8.onnx")
+        source.write_bytes(model)
+        quantize(
+            source,
+            target,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=None if op_types is None else list(op_types),
+        )
+        return target.read_bytes()
+
+
+def onnxruntime_session(model: bytes, threads: int) -> Any:
+    """An ONNX Runtime session of the serialised ``model`` on the CPU execution provider with
+    ``threads`` intra-op threads (and one inter-op thread)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
