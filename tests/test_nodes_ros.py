@@ -7,6 +7,7 @@ with the SDK's software device.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -320,3 +321,122 @@ def test_pose_and_grasp_nodes_on_rendered_frames(ros) -> None:
         executor.shutdown()
         for node in (pose, grasp, listener.node):
             node.destroy_node()
+
+
+def test_grasp_node_plans_grasps_on_request(ros) -> None:
+    pytest.importorskip(
+        "diff9d_interfaces",
+        reason="needs diff9d_interfaces: colcon build interfaces/diff9d_interfaces and source its setup",
+    )
+    from diff9d_interfaces.srv import PlanGrasps
+    from geometry_msgs.msg import PoseArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CameraInfo, Image
+    from vision_msgs.msg import Detection3DArray
+
+    from diff9d_ros.geometry.camera import Intrinsics
+    from diff9d_ros.grasp.on_request import GraspRequests
+    from diff9d_ros.pipeline import PipelineConfig
+    from diff9d_ros.ros import convert
+    from diff9d_ros.ros.convert_grasp_service import plan_grasps_request, response_to_plan
+    from diff9d_ros.ros.frames import frame_from_messages
+    from diff9d_ros.ros.nodes.grasp_node import GraspNode
+    from diff9d_ros.sources.synthetic import SyntheticSource
+    from diff9d_ros.stages import build_stages
+
+    item = next(
+        iter(SyntheticSource(seconds=0.1, fps=10, seed=3, intrinsics=Intrinsics.realsense_d435(320, 240)))
+    )
+    truth = item.truth  # detections with ids, as the forecast node's tracks carry them
+    grasp = GraspNode(namespace="t", parameter_overrides=[Parameter("grasp_per_frame", value=False)])
+    listener = Listener(ros, {"/t/grasps": PoseArray})
+    publishers = {
+        key: listener.node.create_publisher(msg_type, f"/t/{key}", 10)
+        for key, msg_type in (
+            ("rgb/image", Image),
+            ("depth/image", Image),
+            ("rgb/camera_info", CameraInfo),
+            ("detections", Detection3DArray),
+        )
+    }
+    client = listener.node.create_client(PlanGrasps, "/t/grasp_node/plan_grasps")
+    executor = SingleThreadedExecutor()
+    for node in (grasp, listener.node):
+        executor.add_node(node)
+    types = convert.RclpyTypes()
+
+    def call(object_ids: list[str]):
+        future = client.call_async(plan_grasps_request(object_ids, types))
+        assert _spin_until(executor, future.done, 60.0), "no answer from ~/plan_grasps"
+        return future.result()
+
+    try:
+        assert grasp.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert grasp.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert _spin_until(executor, lambda: client.service_is_ready(), 10.0)
+        first = call([])
+        assert not first.success and "no frame with detections yet" in first.message
+
+        stamp = grasp.now_ns()
+        frame_id = item.frame.frame_id
+        messages = (
+            convert.rgb_to_image(item.frame.rgb, stamp, frame_id, types),
+            convert.depth_to_image(item.frame.depth_m, stamp, frame_id, types, "16UC1"),
+            convert.intrinsics_to_camera_info(item.frame.intrinsics, stamp, frame_id, types),
+        )
+        for key, msg in zip(("rgb/image", "depth/image", "rgb/camera_info"), messages, strict=True):
+            publishers[key].publish(msg)
+        _spin_until(executor, lambda: len(grasp.frames) == 1, 10.0)
+        publishers["detections"].publish(convert.detections_to_msg(truth, stamp, frame_id, types))
+        assert _spin_until(executor, lambda: grasp.stats.processed == 1, 30.0)
+
+        # the same frame as the node sees it (depth in mm), planned without ROS
+        (stage,) = build_stages(PipelineConfig(), ["grasp"])
+        expected = GraspRequests(stage)
+        expected.offer(frame_from_messages(*messages), truth)
+        everything = call([])
+        assert everything.success, everything.message
+        plan = response_to_plan(everything)
+        reference = expected.plan([], stamp)
+        assert plan.stamp_ns == stamp and plan.frame_id == frame_id
+        assert plan.object_ids == [d.track_id for d in truth] == reference.object_ids
+        assert [p.object_id for p in plan.grasps] == [p.object_id for p in reference.grasps]
+        assert len(plan.grasps) >= 1
+        for got, want in zip(plan.grasps, reference.grasps, strict=True):
+            np.testing.assert_allclose(got.grasp.pose, want.grasp.pose, atol=1e-9)
+            assert got.grasp.score == pytest.approx(want.grasp.score, rel=1e-6)
+
+        chosen = plan.grasps[0].object_id
+        some = response_to_plan(call([chosen]))
+        assert some.object_ids == [chosen] and {p.object_id for p in some.grasps} == {chosen}
+        unknown = call(["no_such_object", chosen])
+        assert not unknown.success and "unknown object id(s) 'no_such_object'" in unknown.message
+        assert listener.messages["/t/grasps"] == []  # grasp_per_frame off: nothing planned per frame
+    finally:
+        grasp.teardown()
+        executor.shutdown()
+        grasp.destroy_node()
+        listener.node.destroy_node()
+
+
+def test_grasp_node_without_the_service_type_says_so_once(ros, monkeypatch, capfd) -> None:
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from diff9d_ros.ros.nodes.grasp_node import GraspNode
+
+    monkeypatch.setitem(sys.modules, "diff9d_interfaces", None)  # as where it is not built
+    monkeypatch.setitem(sys.modules, "diff9d_interfaces.srv", None)
+    grasp = GraspNode(namespace="t")
+    try:
+        assert grasp.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert grasp.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert not any(s.srv_name.endswith("plan_grasps") for s in grasp.services)
+        assert grasp.outputs["grasps"] is not None  # the topic path is unchanged
+    finally:
+        grasp.teardown()
+        grasp.destroy_node()
+    lines = [line for line in capfd.readouterr().err.splitlines() if "plan_grasps" in line]
+    assert len(lines) == 1 and "service ~/plan_grasps is off" in lines[0]
+    assert "diff9d_interfaces" in lines[0] and "docs/install.md" in lines[0]

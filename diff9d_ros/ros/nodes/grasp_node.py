@@ -3,15 +3,25 @@
 RGB-D sets are kept in a :class:`~diff9d_ros.ros.frames.StampedBuffer`; a Detection3DArray
 (header copied from its RGB image by the pose node) meets its frame by stamp, whatever the pose
 node's latency. Runs ``build_stages(config, ["grasp"])`` and publishes ``grasps`` (PoseArray, best
-first), ``grasp`` (the best, PoseStamped) and ``grasp_markers``, in the detections' frame.
+first), ``grasp`` (the best, PoseStamped) and ``grasp_markers``, in the detections' frame, at most
+once per ``grasp_period_s`` (never with ``grasp_per_frame`` off).
+
+The service ``~/plan_grasps`` (``diff9d_interfaces/srv/PlanGrasps``) plans on request, on the
+newest matched pair, for the objects named by their detection ids (track ids on the forecast node's
+``tracks``; none: every object), with the same planner
+(:class:`~diff9d_ros.grasp.on_request.GraspRequests`). Where ``diff9d_interfaces`` is not built,
+the node says so in one line and runs without the service.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from typing import Any
 
+from diff9d_ros.grasp.on_request import GraspRequests
 from diff9d_ros.pipeline import FrameState
+from diff9d_ros.ros.convert_grasp_service import error_response, plan_to_response, request_object_ids
 from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.frames import StampedBuffer, frame_from_messages
@@ -33,21 +43,27 @@ class GraspNode(Diff9dNode):
         self._subscribers: list[Any] = []
         self._sync: Any = None
         self._detections_sub: Any = None
+        self.requests: GraspRequests | None = None
+        self._service: Any = None
 
     def load_model(self) -> None:
         from diff9d_ros.pipeline import Pipeline
         from diff9d_ros.stages import build_stages
 
-        stages = build_stages(pipeline_config(self.params), ["grasp"])
+        config = pipeline_config(self.params)
+        stages = build_stages(config, ["grasp"])
         self.pipeline = Pipeline(stages, inputs=("frame", "detections"))
+        self.requests = GraspRequests(stages[0], config.grasp_request_max_age_s)
 
     def release_model(self) -> None:
         self.pipeline = None
+        self.requests = None
 
     def create_inputs(self) -> None:
         self.frames = StampedBuffer(int(self.params["frame_buffer_size"]))
         self._subscribers, self._sync = subscribe_synchronised(self, CAMERA_KEYS, self._on_frame)
         self._detections_sub = self.subscribe_topic("detections", self._on_detections)
+        self._service = self._create_service()
 
     def destroy_inputs(self) -> None:
         destroy_synchronised(self, self._subscribers)
@@ -55,6 +71,38 @@ class GraspNode(Diff9dNode):
         if self._detections_sub is not None:
             self.destroy_subscription(self._detections_sub)
             self._detections_sub = None
+        if self._service is not None:
+            self.destroy_service(self._service)
+            self._service = None
+
+    def _create_service(self) -> Any:
+        """``~/plan_grasps`` where diff9d_interfaces can be imported; otherwise None, said in one line."""
+        try:
+            from diff9d_interfaces.srv import PlanGrasps
+        except ImportError as error:
+            self.get_logger().warning(
+                f"service ~/plan_grasps is off: its type diff9d_interfaces/srv/PlanGrasps cannot be "
+                f"imported ({error}); build interfaces/diff9d_interfaces with colcon and source the "
+                "workspace (docs/install.md); the grasps topics work without it"
+            )
+            return None
+        return self.create_service(PlanGrasps, "~/plan_grasps", self._on_plan_grasps)
+
+    def _on_plan_grasps(self, request: Any, response: Any) -> Any:
+        """Answer a PlanGrasps request on the newest matched pair; a request that cannot be
+        answered gets ``success`` false and the reason, never an exception in the executor."""
+        requests = self.requests
+        try:
+            if requests is None:
+                raise ValueError("grasp_node is not active")
+            plan = requests.plan(request_object_ids(request), self.now_ns())
+        except ValueError as error:
+            self.warn(f"plan_grasps refused: {error}")
+            return error_response(str(error), self.types)
+        except Exception as error:  # a failing plan must not take the node down
+            self.get_logger().error(f"plan_grasps failed: {error}\n{traceback.format_exc()}")
+            return error_response(f"{type(error).__name__}: {error}", self.types)
+        return plan_to_response(plan, self.types)
 
     def _on_frame(self, *msgs: Any) -> None:
         self.frames.put(header_stamp_ns(msgs[0].header), msgs)
@@ -84,12 +132,13 @@ class GraspNode(Diff9dNode):
         except ValueError as error:
             self.reject(str(error))
             return False
+        self.requests.offer(frame, detections)
         state = self.pipeline.process_state(FrameState(index, frame=frame, detections=detections))
         if not state.ok:
             self.stats.on_failed(time.monotonic(), f"{state.failed_stage}: {state.error}")
             self.warn(f"detections {index} failed in {state.failed_stage}: {state.error}")
             return False
-        if "grasp" in state.skipped:  # grasp_period_s has not passed since the last plan
+        if "grasp" in state.skipped:  # grasp_period_s has not passed since the last plan, or on request only
             return True
         messages = grasp_messages(state, frame.frame_id, self.types, float(self.params["marker_lifetime_s"]))
         self.outputs["grasps"].publish(messages.grasps)
