@@ -11,7 +11,7 @@ import pytest
 
 from diff9d_ros.bag.io import bag_topics
 from diff9d_ros.geometry.camera import Intrinsics
-from diff9d_ros.grasp.on_request import GraspRequests
+from diff9d_ros.grasp.on_request import GraspRequests, NoFrameError, StaleFrameError, UnknownObjectError
 from diff9d_ros.pipeline import FrameState, PipelineConfig
 from diff9d_ros.runner import Stack, run_stack
 from diff9d_ros.sources.synthetic import SyntheticSource
@@ -61,6 +61,7 @@ def test_a_request_for_every_object_gives_the_per_frame_grasps(per_frame: FrameS
             assert (a.score, a.width_m, a.family) == (b.score, b.width_m, b.family)
     assert plan.without_grasps == [i for n, i in enumerate(ids) if not per_frame.grasps[n]]
     assert plan.planning_s > 0
+    np.testing.assert_allclose(plan.table_normal, per_frame.table_plane.normal, atol=1e-12)
 
 
 def test_a_request_for_some_objects_plans_only_those(per_frame: FrameState, on_request: Stack) -> None:
@@ -77,7 +78,7 @@ def test_a_request_for_some_objects_plans_only_those(per_frame: FrameState, on_r
 
 def test_unknown_ids_and_a_bare_string_are_refused(per_frame: FrameState, on_request: Stack) -> None:
     known = per_frame.detections[0].track_id
-    with pytest.raises(ValueError, match=rf"unknown object id\(s\) 'track_99', '': .* has '{known}'"):
+    with pytest.raises(UnknownObjectError, match=rf"unknown object id\(s\) 'track_99', '': .* has '{known}'"):
         on_request.plan_grasps(["track_99", known, ""])
     with pytest.raises(ValueError, match="must be a list of track id strings"):
         on_request.plan_grasps(known)
@@ -87,7 +88,7 @@ def test_unknown_ids_and_a_bare_string_are_refused(per_frame: FrameState, on_req
 
 def test_no_frame_yet_and_a_stale_frame_are_refused(frames: list) -> None:
     stack = Stack(replace(CONFIG, grasp_per_frame=False, grasp_request_max_age_s=0.5))
-    with pytest.raises(ValueError, match="no frame with detections yet"):
+    with pytest.raises(NoFrameError, match="no frame with detections yet"):
         stack.plan_grasps()
     assert stack.process(0, frames[0]).ok
     assert stack.plan_grasps().stamp_ns == frames[0].stamp_ns
@@ -96,7 +97,7 @@ def test_no_frame_yet_and_a_stale_frame_are_refused(frames: list) -> None:
         frames[1], stamp_ns=frames[0].stamp_ns + 2_000_000_000, depth_m=frames[1].depth_m * np.nan
     )
     assert not stack.process(1, broken).ok
-    with pytest.raises(ValueError, match=r"is 2\.000 s old, more than max_age_s 0\.5 s"):
+    with pytest.raises(StaleFrameError, match=r"is 2\.000 s old, more than max_age_s 0\.5 s"):
         stack.plan_grasps()
     later = replace(frames[2], stamp_ns=broken.stamp_ns + 100_000_000)
     assert stack.process(2, later).ok

@@ -10,8 +10,10 @@ frame. The scene cloud of a frame is prepared once, at its first request.
 
 Frames are offered by the pipeline's thread and requests may come from another (the runner's
 ``Stack.plan_grasps``, the grasp node's ``~/plan_grasps`` service). A request that cannot be
-answered raises ValueError naming the problem: no frame yet, a newest frame more than
-``max_age_s`` older than the caller's clock, an unknown object id.
+answered raises a ValueError naming the problem, of a class per problem (so a service can answer
+with a code): :class:`NoFrameError` (no frame yet), :class:`StaleFrameError` (the newest frame
+more than ``max_age_s`` older than the caller's clock), :class:`UnknownObjectError` (an object id
+the newest frame does not have).
 """
 
 from __future__ import annotations
@@ -22,10 +24,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp.planner import Grasp, SceneCloud
 from diff9d_ros.nocs import Detection
+
+
+class NoFrameError(ValueError):
+    """No (frame, detections) pair has been offered yet."""
+
+
+class StaleFrameError(ValueError):
+    """The newest pair is older than ``max_age_s``: no frame has been processed since."""
+
+
+class UnknownObjectError(ValueError):
+    """A requested object id is not among the newest frame's tracked detections."""
 
 
 class FramePlanner(Protocol):
@@ -56,7 +72,8 @@ class GraspPlan:
     ``object_ids`` the objects planned for, in request order (for an empty request every object of
     the frame, a detection not tracked yet as ""); ``grasps`` every grasp of them, best score
     first; ``without_grasps`` those of them with no grasp (nothing collision-free and certain
-    enough); ``planning_s`` the wall time of the request.
+    enough); ``planning_s`` the wall time of the request; ``table_normal`` the unit normal (3,)
+    of the frame's table plane, pointing up (camera frame), None where no table was found.
     """
 
     stamp_ns: int
@@ -65,6 +82,7 @@ class GraspPlan:
     grasps: list[PlannedGrasp]
     without_grasps: list[str]
     planning_s: float
+    table_normal: np.ndarray | None = None
 
 
 @dataclass
@@ -105,8 +123,9 @@ class GraspRequests:
         """Grasps of the objects ``object_ids`` (track ids; empty: every object) on the newest pair.
 
         ``now_ns`` is the caller's clock in the stamps' time base (the newest frame stamp a runner
-        has seen, a node's ROS time). ValueError: no pair yet, the pair older than ``max_age_s``,
-        an id the pair's frame does not have.
+        has seen, a node's ROS time). Raises :class:`NoFrameError` (no pair yet),
+        :class:`StaleFrameError` (the pair older than ``max_age_s``), :class:`UnknownObjectError`
+        (an id the pair's frame does not have), ValueError (``object_ids`` not a list of strings).
         """
         start = time.perf_counter()
         if isinstance(object_ids, str) or not all(isinstance(i, str) for i in object_ids):
@@ -114,11 +133,13 @@ class GraspRequests:
         with self._lock:
             held = self._held
         if held is None:
-            raise ValueError("no frame with detections yet: grasps are planned on the newest processed frame")
+            raise NoFrameError(
+                "no frame with detections yet: grasps are planned on the newest processed frame"
+            )
         stamp_ns = held.frame.stamp_ns
         age_s = (now_ns - stamp_ns) * 1e-9
         if self.max_age_s > 0 and age_s > self.max_age_s:
-            raise ValueError(
+            raise StaleFrameError(
                 f"the newest frame with detections (stamp {stamp_ns} ns) is {age_s:.3f} s old, more than "
                 f"max_age_s {self.max_age_s:g} s: no frame has been processed since"
             )
@@ -139,6 +160,7 @@ class GraspRequests:
             grasps=grasps,
             without_grasps=[i for (i, _), ranked in zip(chosen, per_object, strict=True) if not ranked],
             planning_s=time.perf_counter() - start,
+            table_normal=None if held.scene.table_plane is None else held.scene.table_plane.normal.copy(),
         )
 
 
@@ -151,7 +173,7 @@ def _choose(held: _Held, object_ids: Sequence[str]) -> list[tuple[str, Detection
     unknown = [i for i in requested if i not in by_id]
     if unknown:
         have = ", ".join(repr(i) for i in by_id) or "no tracked object"
-        raise ValueError(
+        raise UnknownObjectError(
             f"unknown object id(s) {', '.join(repr(i) for i in unknown)}: the newest frame "
             f"(stamp {held.frame.stamp_ns} ns) has {have}"
         )
