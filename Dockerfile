@@ -27,22 +27,18 @@ RUN python3 -m pip install "${TORCH_SPEC}" --index-url "${TORCH_INDEX_URL}"
 
 WORKDIR /ws
 COPY package.xml src/diff9d_ros/package.xml
-COPY interfaces/diff9d_interfaces/package.xml src/diff9d_ros/interfaces/diff9d_interfaces/package.xml
-# ROS packages and the Python dependencies with rosdep keys (both package.xml files; the service
-# types' package sits inside the repository, where neither rosdep nor colcon looks by itself);
-# Gazebo and RViz are for sim.launch.py and the desktop, not for a robot container.
+# ROS packages and the Python dependencies with rosdep keys (package.xml); Gazebo and RViz are for
+# sim.launch.py and the desktop, not for a robot container.
 RUN apt-get update && rosdep update --rosdistro "${ROS_DISTRO}" \
-    && rosdep install -y --rosdistro "${ROS_DISTRO}" --from-paths src/diff9d_ros src/diff9d_ros/interfaces \
-        --ignore-src \
+    && rosdep install -y --rosdistro "${ROS_DISTRO}" --from-paths src --ignore-src \
         --skip-keys "ros_gz_sim ros_gz_bridge rviz2 ament_copyright ament_flake8 launch_testing launch_testing_ros" \
     && rm -rf /var/lib/apt/lists/*
 
 COPY . src/diff9d_ros
-# The rest of the Python dependencies (manifold3d, ...), then the ament packages: diff9d_ros and
-# diff9d_interfaces (the ~/plan_grasps service type).
+# The rest of the Python dependencies (manifold3d, ...), then the ament package.
 RUN python3 -m pip install "src/diff9d_ros" \
     && source "/opt/ros/${ROS_DISTRO}/setup.bash" \
-    && colcon build --merge-install --base-paths src/diff9d_ros src/diff9d_ros/interfaces \
+    && colcon build --merge-install --packages-select diff9d_ros \
     && rm -rf build log
 
 RUN printf '#!/bin/bash\nset -e\nsource "/opt/ros/%s/setup.bash"\nsource /ws/install/setup.bash\nexec "$@"\n' \

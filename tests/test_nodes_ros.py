@@ -324,23 +324,28 @@ def test_pose_and_grasp_nodes_on_rendered_frames(ros) -> None:
 
 
 def test_grasp_node_plans_grasps_on_request(ros) -> None:
-    pytest.importorskip(
-        "diff9d_interfaces",
-        reason="needs diff9d_interfaces: colcon build interfaces/diff9d_interfaces and source its setup",
-    )
-    from diff9d_interfaces.srv import PlanGrasps
+    pytest.importorskip("moveit_msgs", reason="needs moveit_msgs: apt install ros-<distro>-moveit-msgs")
     from geometry_msgs.msg import PoseArray
-    from rclpy.executors import SingleThreadedExecutor
+    from moveit_msgs.srv import GraspPlanning
+    from rclpy.executors import MultiThreadedExecutor
     from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import CameraInfo, Image
     from vision_msgs.msg import Detection3DArray
 
     from diff9d_ros.geometry.camera import Intrinsics
+    from diff9d_ros.grasp.gripper import load_gripper
     from diff9d_ros.grasp.on_request import GraspRequests
     from diff9d_ros.pipeline import PipelineConfig
     from diff9d_ros.ros import convert
-    from diff9d_ros.ros.convert_grasp_service import plan_grasps_request, response_to_plan
+    from diff9d_ros.ros.convert_grasp_planning import (
+        FAILURE,
+        INVALID_OBJECT_NAME,
+        SUCCESS,
+        UNABLE_TO_AQUIRE_SENSOR_DATA,
+        grasp_planning_request,
+        response_grasps,
+    )
     from diff9d_ros.ros.frames import frame_from_messages
     from diff9d_ros.ros.nodes.grasp_node import GraspNode
     from diff9d_ros.sources.synthetic import SyntheticSource
@@ -361,23 +366,29 @@ def test_grasp_node_plans_grasps_on_request(ros) -> None:
             ("detections", Detection3DArray),
         )
     }
-    client = listener.node.create_client(PlanGrasps, "/t/grasp_node/plan_grasps")
-    executor = SingleThreadedExecutor()
+    client = listener.node.create_client(GraspPlanning, "/t/grasp_node/plan_grasps")
+    executor = MultiThreadedExecutor(num_threads=2)  # as spin_node runs grasp_node
     for node in (grasp, listener.node):
         executor.add_node(node)
     types = convert.RclpyTypes()
+    gripper = load_gripper()
 
-    def call(object_ids: list[str]):
-        future = client.call_async(plan_grasps_request(object_ids, types))
+    def call(object_id: str, **unused):
+        request = grasp_planning_request(object_id, types)
+        for name, value in unused.items():
+            setattr(request, name, value)
+        future = client.call_async(request)
         assert _spin_until(executor, future.done, 60.0), "no answer from ~/plan_grasps"
         return future.result()
 
     try:
+        assert grasp._service.callback_group is not grasp.default_callback_group
+        assert _spin_until(executor, lambda: client.service_is_ready(), 10.0)
+        assert call("").error_code.val == FAILURE  # the service is there before the node is active
         assert grasp.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert grasp.trigger_activate() == TransitionCallbackReturn.SUCCESS
-        assert _spin_until(executor, lambda: client.service_is_ready(), 10.0)
-        first = call([])
-        assert not first.success and "no frame with detections yet" in first.message
+        first = call("")
+        assert first.error_code.val == UNABLE_TO_AQUIRE_SENSOR_DATA and len(first.grasps) == 0
 
         stamp = grasp.now_ns()
         frame_id = item.frame.frame_id
@@ -396,23 +407,25 @@ def test_grasp_node_plans_grasps_on_request(ros) -> None:
         (stage,) = build_stages(PipelineConfig(), ["grasp"])
         expected = GraspRequests(stage)
         expected.offer(frame_from_messages(*messages), truth)
-        everything = call([])
-        assert everything.success, everything.message
-        plan = response_to_plan(everything)
         reference = expected.plan([], stamp)
-        assert plan.stamp_ns == stamp and plan.frame_id == frame_id
-        assert plan.object_ids == [d.track_id for d in truth] == reference.object_ids
-        assert [p.object_id for p in plan.grasps] == [p.object_id for p in reference.grasps]
-        assert len(plan.grasps) >= 1
-        for got, want in zip(plan.grasps, reference.grasps, strict=True):
-            np.testing.assert_allclose(got.grasp.pose, want.grasp.pose, atol=1e-9)
-            assert got.grasp.score == pytest.approx(want.grasp.score, rel=1e-6)
+        everything = call("")
+        assert everything.error_code.val == SUCCESS and len(everything.grasps) >= 1
+        for msg in everything.grasps:
+            header = msg.grasp_pose.header
+            assert convert.header_stamp_ns(header) == stamp and header.frame_id == frame_id
+        got = response_grasps(everything, gripper)
+        assert [p.object_id for p in got] == [p.object_id for p in reference.grasps]
+        for planned, want in zip(got, reference.grasps, strict=True):
+            np.testing.assert_allclose(planned.grasp.pose, want.grasp.pose, atol=1e-9)
+            assert planned.grasp.score == pytest.approx(want.grasp.score, rel=1e-9)
 
-        chosen = plan.grasps[0].object_id
-        some = response_to_plan(call([chosen]))
-        assert some.object_ids == [chosen] and {p.object_id for p in some.grasps} == {chosen}
-        unknown = call(["no_such_object", chosen])
-        assert not unknown.success and "unknown object id(s) 'no_such_object'" in unknown.message
+        chosen = got[0].object_id
+        some = call(chosen, group_name="arm", support_surfaces=["table"])  # not used: same answer
+        assert some.error_code.val == SUCCESS
+        assert {g.id.rsplit("/", 1)[0] for g in some.grasps} == {chosen}
+        assert [g.id for g in some.grasps] == [f"{chosen}/{rank}" for rank in range(len(some.grasps))]
+        unknown = call("no_such_object")
+        assert unknown.error_code.val == INVALID_OBJECT_NAME and len(unknown.grasps) == 0
         assert listener.messages["/t/grasps"] == []  # grasp_per_frame off: nothing planned per frame
     finally:
         grasp.teardown()
@@ -426,8 +439,8 @@ def test_grasp_node_without_the_service_type_says_so_once(ros, monkeypatch, capf
 
     from diff9d_ros.ros.nodes.grasp_node import GraspNode
 
-    monkeypatch.setitem(sys.modules, "diff9d_interfaces", None)  # as where it is not built
-    monkeypatch.setitem(sys.modules, "diff9d_interfaces.srv", None)
+    monkeypatch.setitem(sys.modules, "moveit_msgs", None)  # as where it is not installed
+    monkeypatch.setitem(sys.modules, "moveit_msgs.srv", None)
     grasp = GraspNode(namespace="t")
     try:
         assert grasp.trigger_configure() == TransitionCallbackReturn.SUCCESS
@@ -439,4 +452,4 @@ def test_grasp_node_without_the_service_type_says_so_once(ros, monkeypatch, capf
         grasp.destroy_node()
     lines = [line for line in capfd.readouterr().err.splitlines() if "plan_grasps" in line]
     assert len(lines) == 1 and "service ~/plan_grasps is off" in lines[0]
-    assert "diff9d_interfaces" in lines[0] and "docs/install.md" in lines[0]
+    assert "moveit_msgs/srv/GraspPlanning" in lines[0] and "ros-<distro>-moveit-msgs" in lines[0]

@@ -6,11 +6,15 @@ node's latency. Runs ``build_stages(config, ["grasp"])`` and publishes ``grasps`
 first), ``grasp`` (the best, PoseStamped) and ``grasp_markers``, in the detections' frame, at most
 once per ``grasp_period_s`` (never with ``grasp_per_frame`` off).
 
-The service ``~/plan_grasps`` (``diff9d_interfaces/srv/PlanGrasps``) plans on request, on the
-newest matched pair, for the objects named by their detection ids (track ids on the forecast node's
-``tracks``; none: every object), with the same planner
-(:class:`~diff9d_ros.grasp.on_request.GraspRequests`). Where ``diff9d_interfaces`` is not built,
-the node says so in one line and runs without the service.
+The service ``~/plan_grasps`` (``moveit_msgs/srv/GraspPlanning``) plans on request, on the
+newest matched pair, for the object named by ``target.id`` (its detection id, the track id on the
+forecast node's ``tracks``; empty: every object), with the same planner
+(:class:`~diff9d_ros.grasp.on_request.GraspRequests`); the mapping is in
+:mod:`~diff9d_ros.ros.convert_grasp_planning`. The service lives as long as the node, in its own
+callback group, and the node spins on a two-thread executor, so a plan does not hold up the
+topics; while the node is not active it answers FAILURE. A request that gets no grasps is
+answered with a MoveItErrorCodes value and one warning line with the reason. Where moveit_msgs
+is not installed, the node says so in one line and runs without the service.
 """
 
 from __future__ import annotations
@@ -19,9 +23,21 @@ import time
 import traceback
 from typing import Any
 
-from diff9d_ros.grasp.on_request import GraspRequests
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+
+from diff9d_ros.grasp.gripper import GripperModel
+from diff9d_ros.grasp.on_request import GraspPlan, GraspRequests
 from diff9d_ros.pipeline import FrameState
-from diff9d_ros.ros.convert_grasp_service import error_response, plan_to_response, request_object_ids
+from diff9d_ros.ros.convert_grasp_planning import (
+    ERROR_NAMES,
+    FAILURE,
+    PLANNING_FAILED,
+    error_code_of,
+    error_response,
+    ignored_request_fields,
+    plan_to_response,
+    request_object_ids,
+)
 from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.frames import StampedBuffer, frame_from_messages
@@ -44,7 +60,8 @@ class GraspNode(Diff9dNode):
         self._sync: Any = None
         self._detections_sub: Any = None
         self.requests: GraspRequests | None = None
-        self._service: Any = None
+        self.gripper: GripperModel | None = None
+        self._service = self._create_service()
 
     def load_model(self) -> None:
         from diff9d_ros.pipeline import Pipeline
@@ -54,16 +71,17 @@ class GraspNode(Diff9dNode):
         stages = build_stages(config, ["grasp"])
         self.pipeline = Pipeline(stages, inputs=("frame", "detections"))
         self.requests = GraspRequests(stages[0], config.grasp_request_max_age_s)
+        self.gripper = stages[0].planner.gripper
 
     def release_model(self) -> None:
         self.pipeline = None
         self.requests = None
+        self.gripper = None
 
     def create_inputs(self) -> None:
         self.frames = StampedBuffer(int(self.params["frame_buffer_size"]))
         self._subscribers, self._sync = subscribe_synchronised(self, CAMERA_KEYS, self._on_frame)
         self._detections_sub = self.subscribe_topic("detections", self._on_detections)
-        self._service = self._create_service()
 
     def destroy_inputs(self) -> None:
         destroy_synchronised(self, self._subscribers)
@@ -71,38 +89,50 @@ class GraspNode(Diff9dNode):
         if self._detections_sub is not None:
             self.destroy_subscription(self._detections_sub)
             self._detections_sub = None
-        if self._service is not None:
-            self.destroy_service(self._service)
-            self._service = None
 
     def _create_service(self) -> Any:
-        """``~/plan_grasps`` where diff9d_interfaces can be imported; otherwise None, said in one line."""
+        """``~/plan_grasps`` in its own callback group where moveit_msgs can be imported; otherwise
+        None, said in one line."""
         try:
-            from diff9d_interfaces.srv import PlanGrasps
+            from moveit_msgs.srv import GraspPlanning
         except ImportError as error:
             self.get_logger().warning(
-                f"service ~/plan_grasps is off: its type diff9d_interfaces/srv/PlanGrasps cannot be "
-                f"imported ({error}); build interfaces/diff9d_interfaces with colcon and source the "
-                "workspace (docs/install.md); the grasps topics work without it"
+                f"service ~/plan_grasps is off: its type moveit_msgs/srv/GraspPlanning cannot be imported "
+                f"({error}); install ros-<distro>-moveit-msgs (docs/install.md); the grasps topics work "
+                "without it"
             )
             return None
-        return self.create_service(PlanGrasps, "~/plan_grasps", self._on_plan_grasps)
+        return self.create_service(
+            GraspPlanning,
+            "~/plan_grasps",
+            self._on_plan_grasps,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
 
     def _on_plan_grasps(self, request: Any, response: Any) -> Any:
-        """Answer a PlanGrasps request on the newest matched pair; a request that cannot be
-        answered gets ``success`` false and the reason, never an exception in the executor."""
-        requests = self.requests
+        """Answer a GraspPlanning request on the newest matched pair; a request that gets no grasps
+        is answered with its error code and one warning line, never an exception in the executor."""
+        ignored = ignored_request_fields(request)
+        if ignored:
+            self.get_logger().debug(f"plan_grasps: not used: {', '.join(ignored)} (only target.id is)")
+        requests, gripper = self.requests, self.gripper
         try:
-            if requests is None:
+            if requests is None or gripper is None:
                 raise ValueError("grasp_node is not active")
             plan = requests.plan(request_object_ids(request), self.now_ns())
         except ValueError as error:
-            self.warn(f"plan_grasps refused: {error}")
-            return error_response(str(error), self.types)
+            return self._refuse(error_code_of(error), str(error))
         except Exception as error:  # a failing plan must not take the node down
             self.get_logger().error(f"plan_grasps failed: {error}\n{traceback.format_exc()}")
-            return error_response(f"{type(error).__name__}: {error}", self.types)
-        return plan_to_response(plan, self.types)
+            return error_response(FAILURE, self.types)
+        if not plan.grasps:
+            return self._refuse(PLANNING_FAILED, _no_grasp_reason(plan))
+        return plan_to_response(plan, gripper, self.types)
+
+    def _refuse(self, code: int, reason: str) -> Any:
+        """The response without grasps for error ``code``, after one warning line with ``reason``."""
+        self.get_logger().warning(f"plan_grasps: {ERROR_NAMES[code]} ({code}): {reason}")
+        return error_response(code, self.types)
 
     def _on_frame(self, *msgs: Any) -> None:
         self.frames.put(header_stamp_ns(msgs[0].header), msgs)
@@ -148,8 +178,19 @@ class GraspNode(Diff9dNode):
         return True
 
 
+def _no_grasp_reason(plan: GraspPlan) -> str:
+    """Why a plan without grasps has none."""
+    if not plan.object_ids:
+        return f"the newest frame (stamp {plan.stamp_ns} ns) has no objects"
+    names = ", ".join(repr(i) for i in plan.without_grasps)
+    return (
+        f"no grasp for {names} on the newest frame (stamp {plan.stamp_ns} ns): "
+        "none collision-free and certain enough"
+    )
+
+
 def main(args: list[str] | None = None) -> None:
-    spin_node(GraspNode, args)
+    spin_node(GraspNode, args, executor_threads=2)
 
 
 if __name__ == "__main__":
