@@ -32,8 +32,8 @@ from diff9d_ros.ros.convert_grasp_planning import (
     PLANNING_FAILED,
     SUCCESS,
     error_code_of,
-    error_response,
     grasp_planning_request,
+    grasp_planning_response,
     ignored_request_fields,
     plan_to_response,
     request_object_ids,
@@ -189,7 +189,7 @@ def test_refusals_answer_a_moveit_error_code(plan: GraspPlan, gripper: GripperMo
     assert error_code_of(NoFrameError("x")) == -5  # UNABLE_TO_AQUIRE_SENSOR_DATA
     assert error_code_of(StaleFrameError("x")) == -24  # SENSOR_INFO_STALE
     assert error_code_of(ValueError("x")) == 99999  # FAILURE
-    refused = cdr_round_trip(error_response(INVALID_OBJECT_NAME, TYPES))
+    refused = cdr_round_trip(grasp_planning_response(INVALID_OBJECT_NAME, TYPES))
     assert refused.error_code.val == INVALID_OBJECT_NAME and len(refused.grasps) == 0
     with pytest.raises(ValueError, match=r"plan_grasps failed: INVALID_OBJECT_NAME \(-19\)"):
         response_grasps(refused, gripper)

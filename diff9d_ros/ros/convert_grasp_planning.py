@@ -99,7 +99,7 @@ def error_code_of(error: Exception) -> int:
     return FAILURE
 
 
-def error_response(code: int, types: MessageTypes, grasps: list[Any] | None = None) -> Any:
+def grasp_planning_response(code: int, types: MessageTypes, grasps: list[Any] | None = None) -> Any:
     """A GraspPlanning response with ``error_code.val`` ``code`` and ``grasps`` (default none)."""
     error_code = types.new("moveit_msgs/msg/MoveItErrorCodes", val=int(code))
     return types.new(GRASP_PLANNING_RESPONSE, grasps=list(grasps or []), error_code=error_code)
@@ -109,14 +109,14 @@ def plan_to_response(plan: GraspPlan, gripper: GripperModel, types: MessageTypes
     """The GraspPlanning response of ``plan``: its grasps in order (best first) with SUCCESS, or
     none with PLANNING_FAILED where the plan has no grasp."""
     if not plan.grasps:
-        return error_response(PLANNING_FAILED, types)
+        return grasp_planning_response(PLANNING_FAILED, types)
     ranks: dict[str, int] = {}
     grasps = []
     for planned in plan.grasps:
         rank = ranks.get(planned.object_id, 0)
         ranks[planned.object_id] = rank + 1
         grasps.append(_grasp_msg(planned, rank, plan, gripper, types))
-    return error_response(SUCCESS, types, grasps)
+    return grasp_planning_response(SUCCESS, types, grasps)
 
 
 def _grasp_msg(
@@ -169,8 +169,9 @@ def _translation(direction: np.ndarray, distance_m: float, plan: GraspPlan, type
 
 def response_grasps(msg: Any, gripper: GripperModel) -> list[PlannedGrasp]:
     """The grasps of a GraspPlanning response made by :func:`plan_to_response`, best first: TCP and
-    pre-grasp poses, width and opening (float32 distances), score and approach; category and family
-    are not in the message (empty). ValueError naming the code where it is not SUCCESS."""
+    pre-grasp poses (the pre-grasp distance at float32 precision), width and opening, score and
+    approach; category and family are not in the message (empty). ValueError naming the code
+    where it is not SUCCESS."""
     code = int(msg.error_code.val)
     if code != SUCCESS:
         raise ValueError(f"plan_grasps failed: {ERROR_NAMES.get(code, 'MoveItErrorCodes')} ({code})")

@@ -33,7 +33,7 @@ from diff9d_ros.ros.convert_grasp_planning import (
     FAILURE,
     PLANNING_FAILED,
     error_code_of,
-    error_response,
+    grasp_planning_response,
     ignored_request_fields,
     plan_to_response,
     request_object_ids,
@@ -124,7 +124,7 @@ class GraspNode(Diff9dNode):
             return self._refuse(error_code_of(error), str(error))
         except Exception as error:  # a failing plan must not take the node down
             self.get_logger().error(f"plan_grasps failed: {error}\n{traceback.format_exc()}")
-            return error_response(FAILURE, self.types)
+            return grasp_planning_response(FAILURE, self.types)
         if not plan.grasps:
             return self._refuse(PLANNING_FAILED, _no_grasp_reason(plan))
         return plan_to_response(plan, gripper, self.types)
@@ -132,7 +132,7 @@ class GraspNode(Diff9dNode):
     def _refuse(self, code: int, reason: str) -> Any:
         """The response without grasps for error ``code``, after one warning line with ``reason``."""
         self.get_logger().warning(f"plan_grasps: {ERROR_NAMES[code]} ({code}): {reason}")
-        return error_response(code, self.types)
+        return grasp_planning_response(code, self.types)
 
     def _on_frame(self, *msgs: Any) -> None:
         self.frames.put(header_stamp_ns(msgs[0].header), msgs)
