@@ -35,7 +35,7 @@ setup(
     name=PACKAGE,
     version=read_version(),
     packages=find_packages(exclude=["tests", "tests.*"]),
-    package_data={"diff9d_ros.ros": ["msg/*.msg"]},
+    package_data={"diff9d_ros.ros": ["definitions/*/msg/*.msg", "definitions/*/srv/*.srv"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

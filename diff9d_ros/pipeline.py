@@ -68,7 +68,10 @@ class PipelineConfig:
     Work at the rate it is needed: with ``forecast_at_model_rate`` the forecast stage runs once per
     forecaster frame period (a GeoTDM model's 0.1 s for objects, 0.4 s for people) and skips the
     camera frames in between; ``grasp_period_s`` > 0 plans grasps at most once per that many
-    seconds (0: on every frame). Skipped stages are listed in ``FrameState.skipped``.
+    seconds (0: on every frame), and ``grasp_per_frame`` off plans them only on request
+    (:mod:`diff9d_ros.grasp.on_request`), on the newest frame when its stamp is at most
+    ``grasp_request_max_age_s`` behind the newest frame in (0: any age). Skipped stages are listed
+    in ``FrameState.skipped``.
     The built-in segmentation's workspace: clusters beyond ``max_range_m`` or off the table are
     rejected, and so are those outside ``workspace_polygon_m`` when given ("x y z; x y z; ..."
     camera-frame vertices of a polygon on the table, metres); its detections need a score of at
@@ -105,6 +108,8 @@ class PipelineConfig:
     forecast_steps: int = 3
     forecast_at_model_rate: bool = True
     grasp_period_s: float = 0.0
+    grasp_per_frame: bool = True
+    grasp_request_max_age_s: float = 1.0
     # People (trajectory.people): planar GeoTDM on person detections in a fixed z-up frame.
     people_model_path: str = ""
     fixed_frame: str = "map"
@@ -161,6 +166,11 @@ class PipelineConfig:
         if not 0.0 <= self.grasp_period_s <= 3600.0:
             raise ValueError(
                 f"grasp_period_s must lie in [0, 3600] (0 = every frame), got {self.grasp_period_s}"
+            )
+        if not 0.0 <= self.grasp_request_max_age_s <= 3600.0:
+            raise ValueError(
+                "grasp_request_max_age_s must lie in [0, 3600] (0 = any age), got "
+                f"{self.grasp_request_max_age_s}"
             )
         if self.max_range_m <= 0 or not 0.0 <= self.min_score <= 1.0:
             raise ValueError(

@@ -16,13 +16,17 @@ and writes into ``out_dir``:
 Every input frame ends as a :class:`~diff9d_ros.bag.evaluate.FrameRecord`: processed, failed
 (stage and reason) or dropped (``realtime``: the source is played at its recorded rate and the
 newest frame wins, as in the nodes).
+
+The stages run in a :class:`Stack`, which a Python program can also drive itself, frame by
+frame, and ask for grasps on request (:meth:`Stack.plan_grasps`), from any thread, while frames
+go on.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,8 @@ from tqdm import tqdm
 
 from diff9d_ros.bag.evaluate import FrameRecord, evaluate_records
 from diff9d_ros.bag.report import RunResult, write_report
+from diff9d_ros.geometry.camera import RGBDFrame
+from diff9d_ros.grasp.on_request import GraspPlan, GraspRequests
 from diff9d_ros.log_throttle import ReasonThrottle
 from diff9d_ros.pipeline import FrameState, Pipeline, PipelineConfig, SourceFrame, run_newest_first
 from diff9d_ros.threads import apply_threads
@@ -41,6 +47,43 @@ LOG = logging.getLogger(__name__)
 RUN_STAGES: tuple[str, ...] = ("segmentation", "pose", "tracking", "grasp", "forecast")
 NAMESPACE = "/diff9d"
 DEFAULT_PERIOD_S = 0.1
+
+
+class Stack:
+    """The runner's stages (:data:`RUN_STAGES`) as one object: frames in, states out, and grasps
+    planned on request for the newest frame's tracked objects.
+
+    :meth:`process` runs the stages on a frame and keeps the frame and its tracked detections;
+    :meth:`plan_grasps` plans for some of them by track id, from any thread, while frames go on
+    (with ``config.grasp_per_frame`` off the grasp stage plans on no frame by itself). A request
+    fails (ValueError) when the newest frame the stages processed is more than
+    ``config.grasp_request_max_age_s`` behind the newest frame in: the frames in between failed.
+    """
+
+    def __init__(self, config: PipelineConfig) -> None:
+        """Build the stages; ValueError for a bad config or a missing or corrupt model."""
+        from diff9d_ros.stages import build_stages
+
+        self.config = config
+        self.stages = build_stages(config, RUN_STAGES)
+        self.pipeline = Pipeline(self.stages)
+        grasp_stage = self.stages[RUN_STAGES.index("grasp")]
+        self.grasp_requests = GraspRequests(grasp_stage, config.grasp_request_max_age_s)
+        self._newest_stamp_ns = 0
+
+    def process(self, index: int, frame: RGBDFrame) -> FrameState:
+        """Run the stages on ``frame`` (input number ``index``); a failure is recorded in the state."""
+        state = self.pipeline.process(index, frame)
+        self._newest_stamp_ns = state.stamp_ns
+        if state.ok:
+            self.grasp_requests.offer(frame, state.detections, state.table_plane)
+        return state
+
+    def plan_grasps(self, object_ids: Sequence[str] = ()) -> GraspPlan:
+        """Ranked grasps of the objects ``object_ids`` (track ids, e.g. ``"track_3"``; empty: every
+        object) of the newest processed frame; ValueError naming the problem (no frame yet, the
+        newest frame too old, an unknown id)."""
+        return self.grasp_requests.plan(object_ids, self._newest_stamp_ns)
 
 
 class BagOutputs:
@@ -109,9 +152,9 @@ class _Run:
     """One pass over a source: process, record, write messages and overlays."""
 
     def __init__(
-        self, pipeline: Pipeline, out_dir: Path, bag: BagOutputs | None, overlay_every: int, overlays: int
+        self, stack: Stack, out_dir: Path, bag: BagOutputs | None, overlay_every: int, overlays: int
     ):
-        self.pipeline, self.out_dir, self.bag = pipeline, out_dir, bag
+        self.stack, self.out_dir, self.bag = stack, out_dir, bag
         self.overlay_every, self.max_overlays = overlay_every, overlays
         self.records: dict[int, FrameRecord] = {}
         self.overlays: list[Path] = []
@@ -138,7 +181,7 @@ class _Run:
             self._warn(f"frame {index}: {item.error}")
             self._tick()
             return
-        state = self.pipeline.process(index, item.frame)
+        state = self.stack.process(index, item.frame)
         if not state.ok:
             self._warn(f"frame {index} failed in {state.failed_stage}: {state.error}")
         record = FrameRecord(
@@ -257,20 +300,24 @@ def run_stack(
     storage: str = "mcap",
     progress: bool = True,
     title: str = "diff9d run",
+    stack: Stack | None = None,
 ) -> RunResult:
     """Run the stack on ``source`` and write bag, overlays and report into ``out_dir`` (new or empty).
 
-    ValueError before any frame for a bad config, a missing or corrupt model or an existing bag.
-    Ctrl-C ends the stream like the end of the source: the bag is closed and the report written.
+    ``stack``: a :class:`Stack` built from ``config``, for a program that calls its
+    :meth:`~Stack.plan_grasps` from another thread during the run (default: built here).
+    ValueError before any frame for a bad config, a missing or corrupt model, a ``stack`` of
+    another config or an existing bag. Ctrl-C ends the stream like the end of the source: the bag
+    is closed and the report written.
     """
-    from diff9d_ros.stages import build_stages
-
     out_dir = Path(out_dir)
     if (out_dir / "bag").exists():
         raise ValueError(f"{out_dir / 'bag'} already exists: choose a new output folder")
+    if stack is not None and stack.config != config:
+        raise ValueError("run_stack: the stack was built from another config than the one given")
     threads = apply_threads(config.threads)
-    stages = build_stages(config, RUN_STAGES)
-    pipeline = Pipeline(stages)
+    stack = stack or Stack(config)
+    stages = stack.stages
     out_dir.mkdir(parents=True, exist_ok=True)
     info = {
         "title": title,
@@ -288,7 +335,7 @@ def run_stack(
     }
     total = len(source) if hasattr(source, "__len__") else 0
     bag = BagOutputs(out_dir / "bag", storage, record_inputs)
-    run = _Run(pipeline, out_dir, bag, max(1, total // max(overlays, 1)) if total else 10, overlays)
+    run = _Run(stack, out_dir, bag, max(1, total // max(overlays, 1)) if total else 10, overlays)
     try:
         records, wall_s, interrupted = drive(
             source, run, realtime=realtime, rate=rate, title=title, progress=progress

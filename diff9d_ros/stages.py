@@ -24,9 +24,11 @@ the pipeline machinery (used by the message layer) must not.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +45,9 @@ from diff9d_ros.pose.segmentation import (
 from diff9d_ros.threads import apply_threads
 from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S
 from diff9d_ros.validation import one_line
+
+if TYPE_CHECKING:
+    from diff9d_ros.grasp.planner import Grasp, SceneCloud
 
 LOG = logging.getLogger(__name__)
 
@@ -461,7 +466,12 @@ class PeopleForecastStage(ForecastStage):
 
 class GraspStage(Stage):
     """Ranked grasps per detection index, on the segmentation stage's table plane; only where no
-    segmentation stage runs (the grasp node, a separate process) is the plane fitted here."""
+    segmentation stage runs (the grasp node, a separate process) is the plane fitted here.
+
+    Plans on every frame due at ``grasp_period_s``, or on none with ``grasp_per_frame`` off; it is
+    also the :class:`~diff9d_ros.grasp.on_request.FramePlanner` of grasps planned on request, which
+    may come from another thread: one plan runs at a time.
+    """
 
     name = "grasp"
     reads = ("frame", "detections")
@@ -479,23 +489,32 @@ class GraspStage(Stage):
         self.plane_config = SegmentationConfig(stride=8, ransac_iterations=config.ransac_iterations)
         self.seed = config.seed
         self.gate = RateGate(config.grasp_period_s)
+        self.per_frame = config.grasp_per_frame
+        self._planning = threading.Lock()
+
+    def prepare_scene(self, frame: RGBDFrame, table_plane: TablePlane | None) -> SceneCloud:
+        """The planner's scene cloud of ``frame`` on ``table_plane`` (None: fitted here)."""
+        plane = table_plane
+        if plane is None:
+            plane = fit_table_plane(frame, self.plane_config, self.seed)
+        points, _, _ = frame.intrinsics.backproject_grid(frame.depth_m, self.stride)
+        return self.planner.prepare_scene(points, plane)
+
+    def plan_objects(self, detections: Sequence[Detection], scene: SceneCloud) -> list[list[Grasp]]:
+        """Ranked grasps of each of ``detections`` in ``scene``, one caller at a time (the planner
+        keeps the counts of its last plan)."""
+        with self._planning:
+            return [self.planner.plan(detection, scene) for detection in detections]
 
     def __call__(self, state: FrameState) -> None:
-        frame = state.frame
-        if not self.gate.due(state.stamp_ns):
+        if not (self.per_frame and self.gate.due(state.stamp_ns)):
             state.skipped.append(self.name)
             return
         if not state.detections:
             state.grasps = {}
             return
-        plane = (
-            state.table_plane
-            if state.table_plane is not None
-            else fit_table_plane(frame, self.plane_config, self.seed)
-        )
-        points, _, _ = frame.intrinsics.backproject_grid(frame.depth_m, self.stride)
-        scene = self.planner.prepare_scene(points, plane)
-        state.grasps = {i: self.planner.plan(d, scene) for i, d in enumerate(state.detections)}
+        scene = self.prepare_scene(state.frame, state.table_plane)
+        state.grasps = dict(enumerate(self.plan_objects(state.detections, scene)))
 
 
 STAGE_CLASSES: dict[str, type[Stage]] = {

@@ -38,6 +38,7 @@ PASSED_ON = (
     "rgb_topic",
     "depth_topic",
     "camera_info_topic",
+    "grasp_input_topic",
     "rgb_transport",
     "depth_transport",
     "log_level",

@@ -74,7 +74,7 @@ def _setup(context, *args, **kwargs) -> list:
     topics = {
         "camera_node": camera,
         "pose_node": {**camera, "detections": arg["detections_topic"]},
-        "grasp_node": {**camera, "detections": arg["detections_topic"]},
+        "grasp_node": {**camera, "detections": arg["grasp_input_topic"] or arg["detections_topic"]},
         "forecast_node": {"detections": arg["forecast_input_topic"]},
         "people_forecast_node": {"people": arg["people_topic"]},
     }

@@ -28,6 +28,7 @@ PASSED_ON = (
     "rgb_topic",
     "depth_topic",
     "camera_info_topic",
+    "grasp_input_topic",
     "log_level",
 )
 

@@ -24,7 +24,15 @@ from launch_ros.actions import Node
 from diff9d_ros.ros.gz_bridge import OPTICAL_IN_BODY_XYZW, bridged_camera, load_bridge_config, world_cameras
 from diff9d_ros.ros.nodes.launch_arguments import declare, node_arguments, rviz_actions
 
-PASSED_ON = ("namespace", "params_file", "device", "pose_model_path", "forecast_model_path", "log_level")
+PASSED_ON = (
+    "namespace",
+    "params_file",
+    "device",
+    "pose_model_path",
+    "forecast_model_path",
+    "grasp_input_topic",
+    "log_level",
+)
 
 
 def world_path(share: str, world: str) -> str:

@@ -45,8 +45,40 @@ def test_finger_geometry_tracks_the_opening() -> None:
         assert high[1] - low[1] == pytest.approx(opening)
         f_low, f_high = gripper.finger_bounds(opening)
         assert f_low[0, 1] == pytest.approx(opening / 2) and f_high[1, 1] == pytest.approx(-opening / 2)
+        assert gripper.opening_m(gripper.joint_value_m(opening)) == pytest.approx(opening)
     with pytest.raises(ValueError, match="opening"):
         gripper.joint_value_m(0.09)
+
+
+def test_the_end_effector_parent_link_is_where_the_hand_is_fixed() -> None:
+    """The flange carries the hand: its pose in the TCP frame is yourdfpy's forward kinematics."""
+    gripper = load_gripper()
+    assert gripper.parent_link == "arm_flange"
+    robot = yourdfpy.URDF.load(str(default_urdf_path()), load_meshes=False)
+    np.testing.assert_allclose(
+        gripper.tcp_to_parent, robot.get_transform("arm_flange", "gripper_tcp"), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        gripper.tcp_to_hand, robot.get_transform("gripper_hand", "gripper_tcp"), atol=1e-12
+    )
+
+
+def test_a_gripper_alone_is_its_own_parent(tmp_path) -> None:
+    """A description whose root is the hand (no arm): the hand link is the parent link."""
+    root = ET.parse(default_urdf_path()).getroot()
+    gripper_parts = {"gripper_hand", "gripper_left_finger", "gripper_right_finger", "gripper_tcp"}
+    for element in list(root):
+        child = element.find("child")
+        is_part = element.get("name") in gripper_parts if element.tag == "link" else True
+        if element.tag == "joint" and child.get("link") not in gripper_parts - {"gripper_hand"}:
+            is_part = False
+        if element.tag in ("link", "joint") and not is_part:
+            root.remove(element)
+    path = tmp_path / "gripper.urdf"
+    ET.ElementTree(root).write(path)
+    alone = load_gripper(str(path))
+    assert alone.parent_link == "gripper_hand"
+    np.testing.assert_allclose(alone.tcp_to_parent, load_gripper().tcp_to_hand, atol=1e-12)
 
 
 def test_urdf_tf_tree_is_complete_and_optical_frame_follows_rep103() -> None:

@@ -122,30 +122,33 @@ def _change_state(node, client, transition_id: int) -> bool:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_active_node_process_ends_cleanly_on_a_signal(prefix: Path, tmp_path: Path, signum) -> None:
+@pytest.mark.parametrize(
+    ("node_name", "parameters"),
+    [("forecast_node", ["forecast_backend:=constant_velocity"]), ("grasp_node", [])],
+    ids=["single_threaded", "grasp_node_two_threads"],
+)
+def test_an_active_node_process_ends_cleanly_on_a_signal(
+    prefix: Path, tmp_path: Path, signum, node_name: str, parameters: list[str]
+) -> None:
     """A node process (as ``ros2 run`` starts it), configured and activated, ends within launch's 5 s
-    grace after SIGINT or SIGTERM, with status 0 and no traceback."""
+    grace after SIGINT or SIGTERM, with status 0 and no traceback; on one executor thread
+    (forecast_node) and on two (grasp_node)."""
     import rclpy
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
 
-    script = prefix / "lib" / "diff9d_ros" / "forecast_node"
+    script = prefix / "lib" / "diff9d_ros" / node_name
     namespace = f"/signal_{signum.name.lower()}"
-    command = [
-        str(script),
-        "--ros-args",
-        "-r",
-        f"__ns:={namespace}",
-        "-p",
-        "forecast_backend:=constant_velocity",
-    ]
+    command = [str(script), "--ros-args", "-r", f"__ns:={namespace}"]
+    for parameter in parameters:
+        command += ["-p", parameter]
     log_path = tmp_path / "node.log"
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     rclpy.init()
     node = rclpy.create_node("signal_test_client")
     try:
-        client = node.create_client(ChangeState, f"{namespace}/forecast_node/change_state")
+        client = node.create_client(ChangeState, f"{namespace}/{node_name}/change_state")
         assert client.wait_for_service(timeout_sec=60.0), log_path.read_text(encoding="utf-8")
         assert _change_state(node, client, Transition.TRANSITION_CONFIGURE)
         assert _change_state(node, client, Transition.TRANSITION_ACTIVATE)
@@ -159,7 +162,7 @@ def test_an_active_node_process_ends_cleanly_on_a_signal(prefix: Path, tmp_path:
         process.kill()
         process.wait()
         pytest.fail(
-            f"forecast_node still runs 5 s after {signum.name}:\n{log_path.read_text(encoding='utf-8')}"
+            f"{node_name} still runs 5 s after {signum.name}:\n{log_path.read_text(encoding='utf-8')}"
         )
     output = log_path.read_text(encoding="utf-8")
     assert returncode == 0 and "Traceback" not in output, output

@@ -7,6 +7,7 @@ with the SDK's software device.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -320,3 +321,135 @@ def test_pose_and_grasp_nodes_on_rendered_frames(ros) -> None:
         executor.shutdown()
         for node in (pose, grasp, listener.node):
             node.destroy_node()
+
+
+def test_grasp_node_plans_grasps_on_request(ros) -> None:
+    pytest.importorskip("moveit_msgs", reason="needs moveit_msgs: apt install ros-<distro>-moveit-msgs")
+    from geometry_msgs.msg import PoseArray
+    from moveit_msgs.srv import GraspPlanning
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CameraInfo, Image
+    from vision_msgs.msg import Detection3DArray
+
+    from diff9d_ros.geometry.camera import Intrinsics
+    from diff9d_ros.grasp.gripper import load_gripper
+    from diff9d_ros.grasp.on_request import GraspRequests
+    from diff9d_ros.pipeline import PipelineConfig
+    from diff9d_ros.ros import convert
+    from diff9d_ros.ros.convert_grasp_planning import (
+        FAILURE,
+        INVALID_OBJECT_NAME,
+        SUCCESS,
+        UNABLE_TO_AQUIRE_SENSOR_DATA,
+        grasp_planning_request,
+        response_grasps,
+    )
+    from diff9d_ros.ros.frames import frame_from_messages
+    from diff9d_ros.ros.nodes.grasp_node import GraspNode
+    from diff9d_ros.sources.synthetic import SyntheticSource
+    from diff9d_ros.stages import build_stages
+
+    item = next(
+        iter(SyntheticSource(seconds=0.1, fps=10, seed=3, intrinsics=Intrinsics.realsense_d435(320, 240)))
+    )
+    truth = item.truth  # detections with ids, as the forecast node's tracks carry them
+    grasp = GraspNode(namespace="t", parameter_overrides=[Parameter("grasp_per_frame", value=False)])
+    listener = Listener(ros, {"/t/grasps": PoseArray})
+    publishers = {
+        key: listener.node.create_publisher(msg_type, f"/t/{key}", 10)
+        for key, msg_type in (
+            ("rgb/image", Image),
+            ("depth/image", Image),
+            ("rgb/camera_info", CameraInfo),
+            ("detections", Detection3DArray),
+        )
+    }
+    client = listener.node.create_client(GraspPlanning, "/t/grasp_node/plan_grasps")
+    executor = MultiThreadedExecutor(num_threads=2)  # as spin_node runs grasp_node
+    for node in (grasp, listener.node):
+        executor.add_node(node)
+    types = convert.RclpyTypes()
+    gripper = load_gripper()
+
+    def call(object_id: str, **unused):
+        request = grasp_planning_request(object_id, types)
+        for name, value in unused.items():
+            setattr(request, name, value)
+        future = client.call_async(request)
+        assert _spin_until(executor, future.done, 60.0), "no answer from ~/plan_grasps"
+        return future.result()
+
+    try:
+        assert grasp._service.callback_group is not grasp.default_callback_group
+        assert _spin_until(executor, lambda: client.service_is_ready(), 10.0)
+        assert call("").error_code.val == FAILURE  # the service is there before the node is active
+        assert grasp.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert grasp.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        first = call("")
+        assert first.error_code.val == UNABLE_TO_AQUIRE_SENSOR_DATA and len(first.grasps) == 0
+
+        stamp = grasp.now_ns()
+        frame_id = item.frame.frame_id
+        messages = (
+            convert.rgb_to_image(item.frame.rgb, stamp, frame_id, types),
+            convert.depth_to_image(item.frame.depth_m, stamp, frame_id, types, "16UC1"),
+            convert.intrinsics_to_camera_info(item.frame.intrinsics, stamp, frame_id, types),
+        )
+        for key, msg in zip(("rgb/image", "depth/image", "rgb/camera_info"), messages, strict=True):
+            publishers[key].publish(msg)
+        _spin_until(executor, lambda: len(grasp.frames) == 1, 10.0)
+        publishers["detections"].publish(convert.detections_to_msg(truth, stamp, frame_id, types))
+        assert _spin_until(executor, lambda: grasp.stats.processed == 1, 30.0)
+
+        # the same frame as the node sees it (depth in mm), planned without ROS
+        (stage,) = build_stages(PipelineConfig(), ["grasp"])
+        expected = GraspRequests(stage)
+        expected.offer(frame_from_messages(*messages), truth)
+        reference = expected.plan([], stamp)
+        everything = call("")
+        assert everything.error_code.val == SUCCESS and len(everything.grasps) >= 1
+        for msg in everything.grasps:
+            header = msg.grasp_pose.header
+            assert convert.header_stamp_ns(header) == stamp and header.frame_id == frame_id
+        got = response_grasps(everything, gripper)
+        assert [p.object_id for p in got] == [p.object_id for p in reference.grasps]
+        for planned, want in zip(got, reference.grasps, strict=True):
+            np.testing.assert_allclose(planned.grasp.pose, want.grasp.pose, atol=1e-9)
+            assert planned.grasp.score == pytest.approx(want.grasp.score, rel=1e-9)
+
+        chosen = got[0].object_id
+        some = call(chosen, group_name="arm", support_surfaces=["table"])  # not used: same answer
+        assert some.error_code.val == SUCCESS
+        assert {g.id.rsplit("/", 1)[0] for g in some.grasps} == {chosen}
+        assert [g.id for g in some.grasps] == [f"{chosen}/{rank}" for rank in range(len(some.grasps))]
+        unknown = call("no_such_object")
+        assert unknown.error_code.val == INVALID_OBJECT_NAME and len(unknown.grasps) == 0
+        assert listener.messages["/t/grasps"] == []  # grasp_per_frame off: nothing planned per frame
+    finally:
+        grasp.teardown()
+        executor.shutdown()
+        grasp.destroy_node()
+        listener.node.destroy_node()
+
+
+def test_grasp_node_without_the_service_type_says_so_once(ros, monkeypatch, capfd) -> None:
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from diff9d_ros.ros.nodes.grasp_node import GraspNode
+
+    monkeypatch.setitem(sys.modules, "moveit_msgs", None)  # as where it is not installed
+    monkeypatch.setitem(sys.modules, "moveit_msgs.srv", None)
+    grasp = GraspNode(namespace="t")
+    try:
+        assert grasp.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert grasp.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert not any(s.srv_name.endswith("plan_grasps") for s in grasp.services)
+        assert grasp.outputs["grasps"] is not None  # the topic path is unchanged
+    finally:
+        grasp.teardown()
+        grasp.destroy_node()
+    lines = [line for line in capfd.readouterr().err.splitlines() if "plan_grasps" in line]
+    assert len(lines) == 1 and "service ~/plan_grasps is off" in lines[0]
+    assert "moveit_msgs/srv/GraspPlanning" in lines[0] and "ros-<distro>-moveit-msgs" in lines[0]

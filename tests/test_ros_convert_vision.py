@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 
 from diff9d_ros.nocs import CATEGORIES, Detection
 from diff9d_ros.ros import convert
-from diff9d_ros.ros.typestore import VISION_MSGS, cdr_round_trip, get_typestore
+from diff9d_ros.ros.typestore import SHIPPED_TYPES, cdr_round_trip, get_typestore
 
 TYPES = convert.RosbagsTypes()
 FRAME = "camera_color_optical_frame"
@@ -35,7 +35,8 @@ def random_detections(count: int, seed: int = 0) -> list[Detection]:
 
 def test_vision_msgs_are_registered_with_the_humble_fields() -> None:
     store = get_typestore()
-    fields = {name: [f for f, _ in store.fielddefs[f"vision_msgs/msg/{name}"][1]] for name in VISION_MSGS}
+    vision = [t for t in SHIPPED_TYPES if t.startswith("vision_msgs/msg/")]
+    fields = {t.rsplit("/", 1)[1]: [f for f, _ in store.fielddefs[t][1]] for t in vision}
     assert fields["Detection3D"] == ["header", "results", "bbox", "id"]
     assert fields["Detection3DArray"] == ["header", "detections"]
     assert fields["ObjectHypothesisWithPose"] == ["hypothesis", "pose"]

@@ -68,6 +68,11 @@ class GripperModel:
 
     ``palm`` holds the boxes rigidly attached to the hand; ``fingers`` the two moving fingers.
     The opening is the gap between the fingers' inner faces along the closing axis (y).
+    ``tcp_to_hand`` is the pose (4x4) of the hand link in the TCP frame; ``parent_link`` the link
+    the hand is fixed to (the end effector's parent link in MoveIt's sense, e.g. the arm's
+    flange; the hand link itself where it is the root or hangs from a moving joint) and
+    ``tcp_to_parent`` its pose in the TCP frame: a TCP pose ``T`` puts that link at
+    ``T @ tcp_to_parent``.
     """
 
     palm: tuple[Box, ...]
@@ -76,6 +81,8 @@ class GripperModel:
     finger_force_n: float
     tcp_to_hand: np.ndarray
     source: str
+    parent_link: str
+    tcp_to_parent: np.ndarray
 
     def __post_init__(self) -> None:
         for finger in self.fingers:
@@ -110,6 +117,11 @@ class GripperModel:
         if np.any(opening_m < 0.0) or np.any(opening_m > self.max_opening_m + 1e-9):
             raise ValueError(f"opening {opening_m} m outside [0, {self.max_opening_m:.4f}] m")
         return np.maximum(0.0, (opening_m - self.closed_gap_m) / 2.0)
+
+    def opening_m(self, joint_value_m: np.ndarray | float) -> np.ndarray:
+        """The opening at finger joint value(s) ``joint_value_m``: the inverse of :meth:`joint_value_m`
+        (which maps every opening below :attr:`closed_gap_m` to 0)."""
+        return self.closed_gap_m + 2.0 * np.asarray(joint_value_m, dtype=np.float64)
 
     def finger_bounds(self, opening_m: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """Bounds (low, high), each (..., 2, 3), of the (left, right) finger boxes at ``opening_m``."""
@@ -220,4 +232,18 @@ def load_gripper(urdf_path: str | None = None) -> GripperModel:
     if not palm:
         raise ValueError(f"{path}: the hand link {HAND_LINK!r} has no collision boxes")
     effort = min(float(robot.joint_map[j].limit.effort) for j in FINGER_JOINTS)
-    return GripperModel(tuple(palm), (fingers[0], fingers[1]), hand_mass, effort, tcp_to_hand, str(path))
+    parent_link, tcp_to_parent = HAND_LINK, tcp_to_hand
+    into_hand = next((j for j in robot.joint_map.values() if j.child == HAND_LINK), None)
+    if into_hand is not None and into_hand.type == "fixed":
+        hand_in_parent = into_hand.origin if into_hand.origin is not None else np.eye(4)
+        parent_link, tcp_to_parent = into_hand.parent, tcp_to_hand @ np.linalg.inv(hand_in_parent)
+    return GripperModel(
+        tuple(palm),
+        (fingers[0], fingers[1]),
+        hand_mass,
+        effort,
+        tcp_to_hand,
+        str(path),
+        parent_link,
+        tcp_to_parent,
+    )

@@ -123,7 +123,9 @@ class RclpyTypes:
     """:class:`MessageTypes` over the Python interfaces of a sourced ROS 2 install.
 
     ``sensor_msgs/msg/Image`` is ``sensor_msgs.msg.Image``, imported on first use, so importing
-    this module needs no ROS; rclpy message constructors already default missing fields.
+    this module needs no ROS; rclpy message constructors already default missing fields. A
+    service's request and response, ``pkg/srv/Name_Request`` and ``pkg/srv/Name_Response``, are
+    ``pkg.srv.Name.Request`` and ``pkg.srv.Name.Response``.
     """
 
     def new(self, msgtype: str, **fields: Any) -> Any:
@@ -135,7 +137,11 @@ class RclpyTypes:
             raise ValueError(
                 f"cannot build {msgtype}: Python package {package!r} is not installed (source a ROS 2 setup)"
             ) from error
-        cls = getattr(module, name, None)
+        if kind == "srv":
+            service, _, part = name.rpartition("_")
+            cls = getattr(getattr(module, service, None), part, None)
+        else:
+            cls = getattr(module, name, None)
         if cls is None:
             raise ValueError(f"cannot build {msgtype}: {package}.{kind} has no {name}")
         return cls(**fields)
@@ -151,8 +157,13 @@ class RclpyTypes:
 
 
 def _split_msgtype(msgtype: str) -> tuple[str, str, str]:
-    """(package, "msg", Name) of ``package/msg/Name``; ValueError otherwise."""
+    """(package, kind, Name) of ``package/msg/Name`` or ``package/srv/Name_Request`` (or
+    ``_Response``); ValueError otherwise."""
     parts = msgtype.split("/")
-    if len(parts) != 3 or parts[1] != "msg" or not all(parts):
-        raise ValueError(f"message type must look like 'package/msg/Name', got {msgtype!r}")
+    service_part = parts[-1].endswith(("_Request", "_Response"))
+    if len(parts) != 3 or not all(parts) or not (parts[1] == "msg" or (parts[1] == "srv" and service_part)):
+        raise ValueError(
+            "message type must look like 'package/msg/Name' or 'package/srv/Name_Request' (_Response), "
+            f"got {msgtype!r}"
+        )
     return parts[0], parts[1], parts[2]

@@ -26,6 +26,11 @@ NODE_ARGUMENTS: dict[str, tuple[str, str]] = {
     "rgb_transport": ("", "colour input: raw or compressed (empty = YAML: raw)"),
     "depth_transport": ("", "depth input: raw or compressedDepth (empty = YAML: raw)"),
     "detections_topic": ("detections", "pose node output, grasp node input"),
+    "grasp_input_topic": (
+        "",
+        "grasp node input (empty = detections_topic); tracks: the forecast node's detections, whose track "
+        "ids name the objects of ~/plan_grasps",
+    ),
     "forecast_input_topic": ("detections", "forecast node input: object detections (people: use_people)"),
     "use_camera": ("false", "start camera_node (RealSense)"),
     "use_pose": ("true", "start pose_node"),

@@ -23,7 +23,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -337,8 +337,15 @@ class Diff9dNode(LifecycleNode):
         raise NotImplementedError
 
 
-def spin_node(factory: Callable[[], Diff9dNode], args: list[str] | None = None) -> None:
+def spin_node(
+    factory: Callable[[], Diff9dNode], args: list[str] | None = None, executor_threads: int = 1
+) -> None:
     """``main`` of a node: init, spin until shutdown, clean up, exit at once.
+
+    ``executor_threads`` above 1 spins on a :class:`MultiThreadedExecutor` of that many threads:
+    callbacks of one callback group still run one at a time (the node's default group holds the
+    subscriptions, timers and lifecycle services), those of a node's other groups (grasp_node's
+    service) beside them.
 
     Transitions come from the launch file (configure, then activate once inactive) or from
     ``ros2 lifecycle set``; the node starts unconfigured like every managed node. After Ctrl-C
@@ -352,8 +359,9 @@ def spin_node(factory: Callable[[], Diff9dNode], args: list[str] | None = None) 
     """
     rclpy.init(args=args)
     node = factory()
+    executor = MultiThreadedExecutor(num_threads=executor_threads) if executor_threads > 1 else None
     try:
-        rclpy.spin(node)
+        rclpy.spin(node, executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:

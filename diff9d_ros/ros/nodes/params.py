@@ -270,6 +270,17 @@ GRASP_PARAMS: tuple[ParamSpec, ...] = (
         "plan grasps at most once per this many seconds of stamps (0 = every frame)",
         range=(0.0, 3600.0),
     ),
+    pipeline_param(
+        "grasp_per_frame",
+        "plan grasps on the incoming detections (at most once per grasp_period_s) and publish them; "
+        "false: only on request (~/plan_grasps)",
+    ),
+    pipeline_param(
+        "grasp_request_max_age_s",
+        "~/plan_grasps refuses a request when the newest frame with detections is older than this "
+        "(0 = any age)",
+        range=(0.0, 3600.0),
+    ),
     ParamSpec(
         "frame_buffer_size",
         60,
