@@ -781,7 +781,6 @@ def main() -> None:
         "objects",
         "10deg5cm",
         "IoU50",
-        "pose_ms",
         "warm_share",
     ]
     if args.camera_rate_only:

@@ -324,19 +324,17 @@ class PoseEstimator:
         priors, starts = [], []
         warm = np.zeros(len(rows), dtype=bool)
         for j, name in enumerate(cat_names):
-            first = views[rows[j * k]]
-            box = prior_pose(first.points_m + first.centroid_m, name, plane, frames[rows[j * k]])
-            last = lasts[keep[j]].detection if lasts[keep[j]] is not None else None
-            if last is None or last.category != name or memory is None or not memory.config.steps:
-                last = None
+            seen = lasts[keep[j]]
+            warm_steps = memory.config.steps if memory is not None else 0
+            last = (
+                seen.detection
+                if seen is not None and seen.detection.category == name and warm_steps
+                else None
+            )
             warm[j * k : (j + 1) * k] = last is not None
             for row in rows[j * k : (j + 1) * k]:
                 view, frame_g = views[row], frames[row]
-                prior = (
-                    box
-                    if row == rows[j * k]
-                    else prior_pose(view.points_m + view.centroid_m, name, plane, frame_g)
-                )
+                prior = prior_pose(view.points_m + view.centroid_m, name, plane, frame_g)
                 strength = self.sampler.perturbation if row % k else 0.0
                 priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
                 starts.append(last_pose_prior(last, view.centroid_m, frame_g) if last is not None else prior)
