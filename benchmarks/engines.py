@@ -46,7 +46,6 @@ import argparse
 import importlib.util
 import logging
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ from diff9d_ros.onnx_export import (
     onnxruntime_available,
     onnxruntime_session,
     quantize_dynamic,
-    quiet_root_logger,
+    quantized,
 )
 from diff9d_ros.pipeline import PipelineConfig
 from diff9d_ros.pose.engines import (
@@ -169,10 +168,9 @@ def quantize_static(model: bytes, calibration: list[dict[str, np.ndarray]]) -> b
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.feeds, None)
 
-    with tempfile.TemporaryDirectory() as folder, quiet_root_logger():
-        source, target = Path(folder, "fp32.onnx"), Path(folder, "int8.onnx")
-        source.write_bytes(model)
-        quantize(
+    return quantized(
+        model,
+        lambda source, target: quantize(
             source,
             target,
             Reader(),
@@ -180,8 +178,8 @@ def quantize_static(model: bytes, calibration: list[dict[str, np.ndarray]]) -> b
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             reduce_range=True,
-        )
-        return target.read_bytes()
+        ),
+    )
 
 
 def openvino_runner(model: bytes, threads: int) -> Runner:

@@ -95,6 +95,16 @@ def quiet_root_logger() -> Iterator[None]:
         logging.disable(logging.NOTSET)
 
 
+def quantized(model: bytes, quantize: Callable[[Path, Path], None]) -> bytes:
+    """The serialised ``model`` passed through ``quantize(source, target)``, a function of
+    ``onnxruntime.quantization`` bound to its options, which reads and writes files."""
+    with tempfile.TemporaryDirectory() as folder, quiet_root_logger():
+        source, target = Path(folder, "fp32.onnx"), Path(folder, "int8.onnx")
+        source.write_bytes(model)
+        quantize(source, target)
+        return target.read_bytes()
+
+
 def quantize_dynamic(model: bytes, op_types: Sequence[str] | None = None) -> bytes:
     """The serialised ``model`` with int8 weights and activations quantised at run time
     (``onnxruntime.quantization.quantize_dynamic``, signed weights); ``op_types``: the operators
@@ -102,16 +112,15 @@ def quantize_dynamic(model: bytes, op_types: Sequence[str] | None = None) -> byt
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization import quantize_dynamic as quantize
 
-    with tempfile.TemporaryDirectory() as folder, quiet_root_logger():
-        source, target = Path(folder, "fp32.onnx"), Path(folder, "int8.onnx")
-        source.write_bytes(model)
-        quantize(
+    return quantized(
+        model,
+        lambda source, target: quantize(
             source,
             target,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=None if op_types is None else list(op_types),
-        )
-        return target.read_bytes()
+        ),
+    )
 
 
 def onnxruntime_session(model: bytes, threads: int) -> Any:
