@@ -100,6 +100,7 @@ class PipelineConfig:
     tracker_min_hits: int = 3
     tracker_max_misses: int = 5
     tracker_reid_window_s: float = 3.0
+    tracker_coast_frames: int = 3
     forecast_backend: str = "auto"
     forecast_model_path: str = ""
     forecast_horizon: int = 12
@@ -180,6 +181,11 @@ class PipelineConfig:
             raise ValueError(
                 f"tracker_gate_m must be > 0 and tracker_max_misses >= 0, got "
                 f"{self.tracker_gate_m}, {self.tracker_max_misses}"
+            )
+        if not 0 <= self.tracker_coast_frames <= self.tracker_max_misses:
+            raise ValueError(
+                f"tracker_coast_frames must lie in [0, tracker_max_misses = {self.tracker_max_misses}], "
+                f"got {self.tracker_coast_frames}"
             )
 
 

@@ -293,6 +293,7 @@ class TrackingStage(Stage):
             max_misses=config.tracker_max_misses,
             history_length=64,
             reid_window_s=config.tracker_reid_window_s,
+            coast_frames=config.tracker_coast_frames,
         )
 
     def __call__(self, state: FrameState) -> None:
@@ -300,6 +301,7 @@ class TrackingStage(Stage):
             if not (np.all(np.isfinite(detection.translation_m)) and np.all(np.isfinite(detection.rotation))):
                 raise ValueError(f"detection {detection.track_id or detection.mask_id} has a NaN or inf pose")
         state.tracks = self.tracker.update(state.detections, state.stamp_ns)
+        state.detections = [*state.detections, *self.tracker.coasting()]
 
 
 class ConstantVelocityForecaster:

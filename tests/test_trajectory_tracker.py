@@ -169,3 +169,27 @@ def test_bad_arguments_raise() -> None:
     tracker.update([], 10)
     with pytest.raises(ValueError, match="stamps must increase: 10 repeats"):
         tracker.update([], 10)
+
+
+def test_a_confirmed_track_coasts_for_coast_frames_at_its_predicted_centre() -> None:
+    """Missed for 1..coast_frames updates, a confirmed track is reported as a detection of its own
+    (its last one, moved to the predicted centre, under its id); after that, and while tentative
+    or matched, it is not."""
+    tracker = MultiObjectTracker(gate_m=0.2, min_hits=2, max_misses=5, coast_frames=2)
+    stamp = 0
+    for k in range(3):  # moving 1 cm per frame along x: confirmed
+        stamp += PERIOD_NS
+        tracker.update([det(np.array([0.01 * k, 0.0, 1.0]), "mug")], stamp)
+        assert tracker.coasting() == []  # matched: its own detection carries the id
+    (track,) = [t for t in tracker.tracks if t.confirmed]
+    for missed in (1, 2):
+        stamp += PERIOD_NS
+        tracker.update([], stamp)
+        (coast,) = tracker.coasting()
+        assert coast.track_id == track.track_id and coast.category == "mug" and coast.mask_id == 0
+        np.testing.assert_allclose(coast.translation_m, [0.02 + 0.01 * missed, 0.0, 1.0], atol=1e-9)
+    stamp += PERIOD_NS
+    tracker.update([], stamp)  # a third miss: still a live track, no longer reported
+    assert tracker.coasting() == [] and [t.track_id for t in tracker.tracks] == [track.track_id]
+    with pytest.raises(ValueError, match="coast_frames must lie in"):
+        MultiObjectTracker(max_misses=2, coast_frames=3)

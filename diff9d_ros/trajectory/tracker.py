@@ -20,7 +20,11 @@ its gating on more than position. Every update
 4. suppresses duplicates: an unmatched detection whose centre lies inside the box, or within half
    the gate of the centre, of a detection matched (or, larger, born) in this update is a second
    segment of the same object, not a new object, and gets no track;
-5. gives birth to a tentative track for every other detection.
+5. gives birth to a tentative track for every other detection;
+6. coasts: a confirmed track missed for at most ``coast_frames`` updates in a row is reported as
+   a detection of its own (:meth:`MultiObjectTracker.coasting`: its last detection moved to the
+   predicted centre, under its id), so that a detection that flickers for a frame or two (a
+   merged or split segment, an arm passing) does not take the object's id off the output.
 
 A track is confirmed after ``min_hits`` matched updates; only confirmed tracks are returned and
 only their detections get a ``track_id`` (``publish_tentative`` gives tentative ones theirs too). A
@@ -39,7 +43,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -69,6 +73,7 @@ class Track:
     size_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
     categories: Counter = field(default_factory=Counter)
     last_seen_ns: int = 0
+    last_detection: Detection | None = None
 
     @property
     def history(self) -> np.ndarray:
@@ -101,7 +106,8 @@ class MultiObjectTracker:
     matching cost of a category change (inf: strict category gate); ``reid_window_s``: how long a
     lost track can be re-identified (0: never); ``reid_gate_m``: its centre gate (default twice
     ``gate_m``); ``suppress_duplicates``: no track for a detection inside a matched one's box;
-    ``publish_tentative``: give tentative tracks' detections their id as well.
+    ``publish_tentative``: give tentative tracks' detections their id as well; ``coast_frames``:
+    consecutive misses during which a confirmed track is still reported by :meth:`coasting`.
     """
 
     def __init__(
@@ -120,11 +126,16 @@ class MultiObjectTracker:
         reid_gate_m: float | None = None,
         suppress_duplicates: bool = True,
         publish_tentative: bool = False,
+        coast_frames: int = 0,
     ) -> None:
         if gate_m <= 0 or min_hits < 1 or max_misses < 0 or history_length < 2:
             raise ValueError(
                 f"tracker: need gate_m > 0, min_hits >= 1, max_misses >= 0, history_length >= 2; got "
                 f"{gate_m}, {min_hits}, {max_misses}, {history_length}"
+            )
+        if coast_frames < 0 or coast_frames > max_misses:
+            raise ValueError(
+                f"tracker: coast_frames must lie in [0, max_misses = {max_misses}], got {coast_frames}"
             )
         if not 0.0 <= velocity_smoothing < 1.0:
             raise ValueError(f"velocity_smoothing must lie in [0, 1), got {velocity_smoothing}")
@@ -146,6 +157,7 @@ class MultiObjectTracker:
         self.reid_gate_m = 2.0 * gate_m if reid_gate_m is None else reid_gate_m
         self.suppress_duplicates = suppress_duplicates
         self.publish_tentative = publish_tentative
+        self.coast_frames = coast_frames
         self.tracks: list[Track] = []
         self.lost: list[Track] = []
         self.resets = 0
@@ -261,6 +273,22 @@ class MultiObjectTracker:
         self.tracks = survivors
         return [t for t in self.tracks if t.confirmed]
 
+    def coasting(self) -> list[Detection]:
+        """A detection of each confirmed track missed in the last ``1..coast_frames`` updates: a
+        copy of its last detection at the predicted centre, with its ``track_id`` (step 6)."""
+        out = []
+        for track in self.tracks:
+            if track.confirmed and 1 <= track.misses <= self.coast_frames and track.last_detection:
+                out.append(
+                    replace(
+                        track.last_detection,
+                        translation_m=track.positions_m[-1].copy(),
+                        mask_id=0,
+                        track_id=track.track_id,
+                    )
+                )
+        return out
+
     def _duplicate(self, detection: Detection, other: Detection) -> bool:
         """Whether ``detection`` is a second segment of ``other``'s object: its centre inside
         ``other``'s box or within half the gate of ``other``'s centre."""
@@ -289,6 +317,7 @@ class MultiObjectTracker:
         track.categories[detection.category] += 1
         track.category = track.categories.most_common(1)[0][0]
         track.confirmed |= track.hits >= self.min_hits
+        track.last_detection = detection
         if track.confirmed or self.publish_tentative:
             detection.track_id = track.track_id
 
@@ -299,6 +328,7 @@ class MultiObjectTracker:
         track.size_m = np.asarray(detection.size_m, dtype=np.float64).copy()
         track.categories[detection.category] += 1
         track.last_seen_ns = stamp_ns
+        track.last_detection = detection
         track.confirmed = self.min_hits <= 1
         if track.confirmed or self.publish_tentative:
             detection.track_id = track.track_id

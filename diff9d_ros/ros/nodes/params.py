@@ -327,6 +327,12 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
         "seconds a lost track can be re-identified under its old id (0 = never)",
         range=(0.0, 3600.0),
     ),
+    pipeline_param(
+        "tracker_coast_frames",
+        "missed frames during which a confirmed track is still published, at its predicted centre "
+        "(at most tracker_max_misses)",
+        range=(0, 1000),
+    ),
     ParamSpec(
         "forecast_period_s",
         0.1,
