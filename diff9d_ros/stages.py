@@ -225,10 +225,9 @@ class PoseStage(Stage):
                 f"pose model {model} is corrupt or not a Diff9D checkpoint: {one_line(error)}"
             ) from error
         engine = self.estimator.engine_name
-        warm_steps = config.pose_warm_steps if config.pose_warm_steps < config.ddim_steps else 0
-        self.memory = (
-            WarmStartMemory(WarmStartConfig(warm_steps, config.pose_warm_gate_m)) if warm_steps else None
-        )
+        warm_config = WarmStartConfig(config.pose_warm_steps, config.pose_warm_gate_m)
+        warm_steps = warm_config.chain_steps(config.ddim_steps)
+        self.memory = WarmStartMemory(warm_config) if warm_steps else None
         warm = f", warm {warm_steps}" if warm_steps else ""
         self.backend_name = (
             f"diff9d (DDIM-{config.ddim_steps}{warm}, K={config.num_hypotheses}, {config.device}, {engine})"

@@ -321,33 +321,28 @@ class PoseEstimator:
         rows = np.concatenate([np.arange(i * k, (i + 1) * k) for i in keep])
         category = torch.tensor([CATEGORIES.index(c) for c in cat_names], device=device).repeat_interleave(k)
         rng = np.random.default_rng(self.sampler.seed + 1)
-        priors, starts = [], []
+        priors, starts = [], []  # starts: the warm rows' last poses, in row order
         warm = np.zeros(len(rows), dtype=bool)
+        warm_steps = memory.config.chain_steps(self.sampler.num_steps) if memory is not None else 0
         for j, name in enumerate(cat_names):
             seen = lasts[keep[j]]
-            warm_steps = memory.config.steps if memory is not None else 0
-            last = (
-                seen.detection
-                if seen is not None and seen.detection.category == name and warm_steps
-                else None
-            )
-            warm[j * k : (j + 1) * k] = last is not None
+            warm_start = warm_steps > 0 and seen is not None and seen.detection.category == name
+            warm[j * k : (j + 1) * k] = warm_start
             for row in rows[j * k : (j + 1) * k]:
                 view, frame_g = views[row], frames[row]
                 prior = prior_pose(view.points_m + view.centroid_m, name, plane, frame_g)
                 strength = self.sampler.perturbation if row % k else 0.0
                 priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
-                starts.append(last_pose_prior(last, view.centroid_m, frame_g) if last is not None else prior)
-        prior, start = (
-            net.codec.encode(
-                *(
-                    torch.from_numpy(np.stack(parts).astype(np.float32)).to(device)
-                    for parts in zip(*poses, strict=True)
-                ),
-                category,
+                if warm_start:
+                    starts.append(last_pose_prior(seen.detection, view.centroid_m, frame_g))
+
+        def encoded(poses: list[tuple[np.ndarray, ...]], rows_category: torch.Tensor) -> torch.Tensor:
+            parts = (
+                torch.from_numpy(np.stack(p).astype(np.float32)).to(device) for p in zip(*poses, strict=True)
             )
-            for poses in (priors, starts)
-        )
+            return net.codec.encode(*parts, rows_category)
+
+        prior = encoded(priors, category)
         x0 = torch.empty_like(prior)
         cond_rows = cond[torch.from_numpy(rows).to(device)]
         generator = torch.Generator(device=device).manual_seed(self.sampler.seed)
@@ -365,8 +360,8 @@ class PoseEstimator:
                 prior_mean=prior[chosen],
                 generator=generator,
                 device=device,
-                start_step=self.sampler.num_steps - memory.config.steps if chain is warm else 0,
-                start_from=start[chosen] if chain is warm else None,
+                start_step=self.sampler.num_steps - warm_steps if chain is warm else 0,
+                start_from=encoded(starts, category[chosen]) if chain is warm else None,
             )
         rotation, residual, size = (v.double().cpu().numpy() for v in net.codec.decode(x0, category))
         out, remembered = [], []

@@ -24,7 +24,7 @@ from diff9d_ros.nocs import SYMMETRIC_CATEGORIES, Detection
 @dataclass(frozen=True)
 class WarmStartConfig:
     """``steps``: DDIM steps of a warm chain (the last ones of the cold schedule; 0 = warm start
-    off); ``gate_m``: largest move of an object's box-prior centre since the last frame;
+    off); ``gate_m``: largest move of the centroid of an object's points since the last frame;
     ``max_age_s``: largest gap between the frames."""
 
     steps: int = 1
@@ -34,6 +34,11 @@ class WarmStartConfig:
     def __post_init__(self) -> None:
         if self.steps < 0 or not self.gate_m > 0 or not self.max_age_s > 0:
             raise ValueError(f"warm start needs steps >= 0 and positive gate_m and max_age_s, got {self}")
+
+    def chain_steps(self, num_steps: int) -> int:
+        """The steps of a warm chain when the cold one has ``num_steps``: :attr:`steps`, or 0 (warm
+        start off) where that is not fewer than ``num_steps``."""
+        return self.steps if self.steps < num_steps else 0
 
 
 def last_pose_prior(
@@ -58,7 +63,8 @@ class Remembered:
 
 
 class WarmStartMemory:
-    """The detections of the last frame, by category, for the warm start of the next."""
+    """The detections of the last frame, by the centroid of their points, for the warm start of
+    the next."""
 
     def __init__(self, config: WarmStartConfig) -> None:
         self.config = config
