@@ -51,6 +51,7 @@ from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
 from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
 from diff9d_ros.pose.engines import PoseRunner, pose_engine
+from diff9d_ros.pose.lying import align_to_axis, lying_box_axis
 from diff9d_ros.pose.network import BACKGROUND, POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
     Observation,
@@ -80,8 +81,9 @@ MASK_JITTER_PX = 2
 @dataclass
 class SamplerConfig:
     """How poses are sampled: DDIM steps, their timesteps (a spacing or a named schedule), K
-    hypotheses, the strength of their perturbation (0: noise only), and the score under which a
-    detection of the built-in segmentation is dropped."""
+    hypotheses, the strength of their perturbation (0: noise only), the score under which a
+    detection of the built-in segmentation is dropped, and whether a lying bottle or can takes
+    its axis from its points (:mod:`diff9d_ros.pose.lying`)."""
 
     num_steps: int = 3
     timesteps: str = "trailing"
@@ -89,6 +91,7 @@ class SamplerConfig:
     seed: int = 0
     perturbation: float = 1.0
     min_score: float = 0.5
+    align_lying: bool = True  # a lying bottle's or can's axis from its points (:mod:`.lying`)
 
 
 @dataclass(frozen=True)
@@ -322,6 +325,7 @@ class PoseEstimator:
         category = torch.tensor([CATEGORIES.index(c) for c in cat_names], device=device).repeat_interleave(k)
         rng = np.random.default_rng(self.sampler.seed + 1)
         priors, starts = [], []  # starts: the warm rows' last poses, in row order
+        lying_axes: list[np.ndarray | None] = []  # per kept object: its lying starting box's axis
         warm = np.zeros(len(rows), dtype=bool)
         warm_steps = memory.config.chain_steps(self.sampler.num_steps) if memory is not None else 0
         for j, name in enumerate(cat_names):
@@ -331,6 +335,9 @@ class PoseEstimator:
             for row in rows[j * k : (j + 1) * k]:
                 view, frame_g = views[row], frames[row]
                 prior = prior_pose(view.points_m + view.centroid_m, name, plane, frame_g)
+                if row % k == 0:  # the unperturbed row; a box lies only on a fitted table
+                    lying = plane is not None and self.sampler.align_lying
+                    lying_axes.append(lying_box_axis(name, frame_g @ prior[0][:, 1], up) if lying else None)
                 strength = self.sampler.perturbation if row % k else 0.0
                 priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
                 if warm_start:
@@ -373,6 +380,8 @@ class PoseEstimator:
             trans = centroids + np.einsum("kij,kj->ki", g, residual[span])
             mask_id = objects[i].mask_id
             detection = self._summarise(cat_names[j], cat_prob[j], mask_id, rots, trans, size[span])
+            if lying_axes[j] is not None:
+                detection = align_to_axis(detection, lying_axes[j])
             if objects[i].category is None and detection.score < self.sampler.min_score:
                 LOG.info(
                     "mask %d: %s score %.2f < %.2f: dropped",

@@ -1,0 +1,46 @@
+"""Aligning a lying bottle's or can's sampled pose with the measured axis line."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from diff9d_ros.nocs import Detection
+from diff9d_ros.pose.lying import AGREE_DEG, align_to_axis, lying_box_axis
+
+UP = np.array([0.0, -0.8, -0.6])
+
+
+def _detection(rotation: np.ndarray) -> Detection:
+    return Detection("bottle", rotation, np.array([0.0, 0.1, 0.7]), np.array([0.07, 0.25, 0.07]), score=0.9)
+
+
+def test_only_a_lying_box_of_a_lying_category_gives_an_axis() -> None:
+    horizontal = np.cross(UP, [1.0, 0.0, 0.0])
+    horizontal /= np.linalg.norm(horizontal)
+    assert lying_box_axis("can", horizontal * 2.0, UP) is not None
+    assert np.isclose(np.linalg.norm(lying_box_axis("bottle", horizontal, UP)), 1.0)
+    assert lying_box_axis("can", UP, UP) is None  # standing
+    assert lying_box_axis("mug", horizontal, UP) is None  # mugs are not aligned
+
+
+def test_the_axis_becomes_the_line_with_the_network_sign() -> None:
+    rotation = Rotation.from_euler("xyz", [80.0, 10.0, 30.0], degrees=True).as_matrix()
+    tilted = Rotation.from_rotvec(np.radians(20.0) * rotation[:, 0]).as_matrix() @ rotation
+    detection = _detection(tilted)
+    line = -rotation[:, 1]  # the measured line, signed the other way
+    aligned = align_to_axis(detection, line)
+    assert np.allclose(aligned.rotation[:, 1], rotation[:, 1], atol=1e-9)  # the network's sign
+    assert np.allclose(aligned.rotation.T @ aligned.rotation, np.eye(3), atol=1e-9)
+    assert np.isclose(np.linalg.det(aligned.rotation), 1.0)
+    assert np.allclose(aligned.translation_m, detection.translation_m)
+    assert np.allclose(aligned.size_m, detection.size_m) and aligned.score == detection.score
+
+
+def test_a_sampled_axis_far_from_the_line_is_kept() -> None:
+    rotation = np.eye(3)
+    far = Rotation.from_rotvec(np.radians(AGREE_DEG + 5.0) * np.array([1.0, 0.0, 0.0])).as_matrix()
+    detection = _detection(rotation)
+    assert align_to_axis(detection, far[:, 1]) is detection
+    near = Rotation.from_rotvec(np.radians(AGREE_DEG - 5.0) * np.array([1.0, 0.0, 0.0])).as_matrix()
+    assert np.allclose(align_to_axis(detection, near[:, 1]).rotation, near, atol=1e-9)
