@@ -92,7 +92,7 @@ class PipelineConfig:
     ransac_iterations: int = 100
     max_range_m: float = 2.0
     workspace_polygon_m: str = ""
-    min_score: float = 0.5
+    min_score: float = 0.8
     grasp_urdf_path: str = ""
     max_grasps: int = 5
     scene_stride: int = 2

@@ -11,7 +11,12 @@ from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.pose.baseline import obb_baseline
 from diff9d_ros.pose.metrics import pose_error
 from diff9d_ros.pose.observation import gravity_frame, masked_points
-from diff9d_ros.pose.segmentation import fit_table_plane, segment_tabletop
+from diff9d_ros.pose.segmentation import (
+    SegmentationConfig,
+    fit_table_plane,
+    grow_into_holes,
+    segment_tabletop,
+)
 from diff9d_ros.synth.noise import RandomizationConfig
 from diff9d_ros.synth.render import Renderer
 from diff9d_ros.synth.scene import compose_scene
@@ -176,3 +181,38 @@ def test_table_tracker_refits_the_full_fit_and_falls_back_when_the_table_is_gone
     assert tracker.full_fits == 3
     tracker.fit(frames[0], config)  # backwards
     assert tracker.full_fits == 4
+
+
+def test_labels_grow_into_the_depth_holes_that_touch_them() -> None:
+    labels = np.zeros((9, 12), dtype=np.int32)
+    labels[2:5, 1:3] = 1
+    labels[2:5, 9:11] = 2
+    holes = np.zeros(labels.shape, dtype=bool)
+    holes[2:5, 3:9] = True  # a hole between both objects: each takes its nearer half
+    holes[7:9, 0:3] = True  # a hole touching no label
+    grown = grow_into_holes(labels, holes, max_px=10.0)
+    assert (grown[2:5, 3:6] == 1).all() and (grown[2:5, 6:9] == 2).all()
+    assert (grown[7:9, 0:3] == 0).all()
+    assert (grown[~holes] == labels[~holes]).all()  # pixels with depth keep their label
+    near = grow_into_holes(labels, holes, max_px=1.0)
+    assert (near[2:5, 3] == 1).all() and (near[2:5, 4:8] == 0).all()
+    assert grow_into_holes(labels, holes, max_px=0.0) is labels
+
+
+def test_an_object_with_missing_depth_keeps_its_whole_mask(clean_frame: SynthFrame) -> None:
+    """The upper third of an object's depth gone (a dark or shiny top): its segment still covers it."""
+    frame = clean_frame.frame
+    obj = max((o for o in clean_frame.objects if o.category != "laptop"), key=lambda o: o.visible_pixels)
+    whole = frame.instance_mask == obj.mask_id
+    rows = np.nonzero(whole.any(axis=1))[0]
+    lost = whole & (np.arange(frame.depth_m.shape[0])[:, None] < np.quantile(rows, 1 / 3))
+    holed = replace(frame, depth_m=np.where(lost, 0.0, frame.depth_m))
+
+    def iou(config: SegmentationConfig) -> float:
+        mask, _ = segment_tabletop(holed, config)
+        labels, counts = np.unique(mask[whole & ~lost], return_counts=True)
+        segment = mask == labels[np.argmax(counts)]
+        return np.sum(segment & whole) / np.sum(segment | whole)
+
+    assert iou(SegmentationConfig()) > 0.8
+    assert iou(SegmentationConfig(hole_fill_m=0.0)) < 0.7

@@ -14,8 +14,10 @@
    ``max_range_m`` and its footprint centre (on the plane) lies on the table (the convex hull of
    the plane's inliers, grown by ``table_margin_m``) and inside the optional workspace polygon;
    clutter beyond the table or off it is rejected.
-4. The kept clusters become instances; the label image is brought back to full resolution and
-   intersected with the full-resolution above-plane mask.
+4. The kept clusters become instances; each grows into the depth holes that touch it, up to
+   ``hole_fill_m`` away (:func:`grow_into_holes`: dark, shiny and transparent objects return depth
+   on part of their surface only). The label image is brought back to full resolution, where a
+   pixel keeps its label if its depth stands above the plane or it has no depth.
 
 Categories come from the pose network's category head, whose background class and a score
 threshold reject what is on the table but is none of the categories
@@ -28,6 +30,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from diff9d_ros.geometry.camera import RGBDFrame
@@ -56,6 +59,7 @@ class SegmentationConfig:
     min_cluster_points: int = 60
     max_range_m: float = 2.0
     table_margin_m: float = 0.03
+    hole_fill_m: float = 0.04  # 0: no growth into depth holes
     workspace_polygon_m: tuple[tuple[float, float, float], ...] = ()
     depth_noise_per_m: float = STEREO_DEPTH_NOISE_PER_M
 
@@ -307,7 +311,10 @@ def segment_tabletop(
     for instance, label in enumerate(big[keep], start=1):
         members = labels == label
         coarse[v[above][members] // stride, u[above][members] // stride] = instance
-    full = np.repeat(np.repeat(coarse, stride, axis=0), stride, axis=1)[:h, :w]
+    holes = np.ones(coarse.shape, dtype=bool)
+    holes[v // stride, u // stride] = False
+    grown = grow_into_holes(coarse, holes, config.hole_fill_m / spacing_m)
+    full = np.repeat(np.repeat(grown, stride, axis=0), stride, axis=1)[:h, :w]
     # Full-resolution support: valid depth above the plane, looked at only where a cluster is.
     depth_m = frame.depth_m
     rows, cols = np.nonzero((full > 0) & np.isfinite(depth_m) & (depth_m > 0))
@@ -316,4 +323,26 @@ def segment_tabletop(
     low = config.min_height_m + NOISE_MARGIN * depth_noise_m(full_pts[:, 2], config.depth_noise_per_m)
     keep_px = (full_height > low) & (full_height < config.max_height_m)
     mask[rows[keep_px], cols[keep_px]] = full[rows[keep_px], cols[keep_px]]
+    no_depth = (full > 0) & ~(np.isfinite(depth_m) & (depth_m > 0))
+    mask[no_depth] = full[no_depth]
     return mask, plane
+
+
+def grow_into_holes(labels: np.ndarray, holes: np.ndarray, max_px: float) -> np.ndarray:
+    """``labels`` (H, W; 0 none) grown into the ``holes`` (pixels without depth) that touch them,
+    each hole pixel taking the nearest label no more than ``max_px`` away through holes or that
+    label (a geodesic reach approximated by the Euclidean distance inside one connected
+    component of holes and labels).
+
+    Dark, shiny and transparent objects return depth on part of their surface only; their depth
+    cluster covers that part, and the rest of the object, a hole in the depth image, is theirs
+    too. Holes that touch no label (and so no object) stay unlabelled."""
+    unlabelled = labels == 0
+    if max_px <= 0 or not unlabelled.any() or unlabelled.all():
+        return labels
+    components, _ = ndimage.label(holes | ~unlabelled)
+    distance, (near_rows, near_cols) = ndimage.distance_transform_edt(unlabelled, return_indices=True)
+    grow = holes & unlabelled & (distance <= max_px) & (components == components[near_rows, near_cols])
+    out = labels.copy()
+    out[grow] = labels[near_rows[grow], near_cols[grow]]
+    return out

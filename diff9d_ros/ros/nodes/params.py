@@ -236,11 +236,8 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
     ),
     pipeline_param("segmentation_stride", "pixel stride of the tabletop segmentation", range=(1, 64)),
     pipeline_param("ransac_iterations", "RANSAC iterations of the table-plane fit", range=(1, 100000)),
-    ParamSpec(
-        "max_range_m",
-        2.0,
-        "built-in segmentation: clusters beyond this range are rejected",
-        range=(0.1, 20.0),
+    pipeline_param(
+        "max_range_m", "built-in segmentation: clusters beyond this range are rejected", range=(0.1, 20.0)
     ),
     ParamSpec(
         "workspace_polygon_m",
@@ -248,8 +245,8 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
         "built-in segmentation: 'x y z; x y z; ...' camera-frame polygon on the table; clusters outside it "
         "are rejected (empty = the whole table)",
     ),
-    ParamSpec(
-        "min_score", 0.5, "built-in segmentation: detections scoring less are dropped", range=(0.0, 1.0)
+    pipeline_param(
+        "min_score", "built-in segmentation: detections scoring less are dropped", range=(0.0, 1.0)
     ),
     ParamSpec(
         "frame_id_override",
