@@ -16,7 +16,8 @@ from diff9d_ros.pipeline import FrameState, PipelineConfig
 from diff9d_ros.runner import Stack, run_stack
 from diff9d_ros.sources.synthetic import SyntheticSource
 
-CONFIG = PipelineConfig(pose_backend="baseline", forecast_backend="constant_velocity", tracker_min_hits=2)
+# Every detection tracked from its first frame: these tests are about requests, not confirmation.
+CONFIG = PipelineConfig(pose_backend="baseline", forecast_backend="constant_velocity", tracker_min_hits=1)
 
 
 @pytest.fixture(scope="module")

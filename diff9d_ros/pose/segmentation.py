@@ -328,21 +328,40 @@ def segment_tabletop(
     return mask, plane
 
 
+#: Narrowest depth hole (pixels of the grid :func:`grow_into_holes` works on) grown into from afar.
+MIN_HOLE_PX = 3
+#: Labelled neighbours (of 8) that make a dropped pixel part of the object around it.
+SPECKLE_NEIGHBOURS = 4
+
+
 def grow_into_holes(labels: np.ndarray, holes: np.ndarray, max_px: float) -> np.ndarray:
-    """``labels`` (H, W; 0 none) grown into the ``holes`` (pixels without depth) that touch them,
-    each hole pixel taking the nearest label no more than ``max_px`` away through holes or that
-    label (a geodesic reach approximated by the Euclidean distance inside one connected
-    component of holes and labels).
+    """``labels`` (H, W; 0 none) grown into the ``holes`` (pixels without depth) that are theirs.
 
     Dark, shiny and transparent objects return depth on part of their surface only; their depth
     cluster covers that part, and the rest of the object, a hole in the depth image, is theirs
-    too. Holes that touch no label (and so no object) stay unlabelled."""
+    too. Two kinds of hole pixel take the nearest label:
+
+    * a solid hole (what remains of the holes after a morphological opening by a
+      :data:`MIN_HOLE_PX` square) within ``max_px`` of a label, through holes or that label (a
+      geodesic reach approximated by the Euclidean distance inside one connected component of
+      solid holes and labels);
+    * a dropped pixel with at least :data:`SPECKLE_NEIGHBOURS` of its 8 neighbours labelled (the
+      speckle a stereo sensor leaves on a dark surface, inside an object).
+
+    Speckle with few labelled neighbours, on the table around an object, stays unlabelled: it is
+    no object's, and growing into it would make the mask bleed onto the table."""
     unlabelled = labels == 0
     if max_px <= 0 or not unlabelled.any() or unlabelled.all():
         return labels
-    components, _ = ndimage.label(holes | ~unlabelled)
+    solid = ndimage.binary_opening(holes, structure=np.ones((MIN_HOLE_PX, MIN_HOLE_PX), dtype=bool))
+    components, _ = ndimage.label(solid | ~unlabelled)
     distance, (near_rows, near_cols) = ndimage.distance_transform_edt(unlabelled, return_indices=True)
-    grow = holes & unlabelled & (distance <= max_px) & (components == components[near_rows, near_cols])
+    reached = solid & (distance <= max_px) & (components == components[near_rows, near_cols])
+    labelled_neighbours = ndimage.convolve(
+        (~unlabelled).astype(np.int32), np.ones((3, 3), np.int32), mode="constant"
+    )
+    speckle = holes & (labelled_neighbours >= SPECKLE_NEIGHBOURS)
+    grow = unlabelled & (reached | speckle)
     out = labels.copy()
     out[grow] = labels[near_rows[grow], near_cols[grow]]
     return out
