@@ -21,10 +21,12 @@ Pose network (``models/diff9d_pose.pt``), on the CPU with ``--threads`` threads 
 Per engine: the median wall time of one call of the encoder, the category head and one denoiser
 step at batch 3 (validation inputs), and the largest difference of their outputs from torch's;
 the pose stage per frame (``estimate_masks`` on 3 objects given masks and the table plane, as the
-pipeline calls it: DDIM-3, K = 1); NOCS 10deg5cm and IoU50 (means over the categories) on held-out
-test frames with exact masks (``benchmarks/pose.py``'s test split: realsense domain, test
-instances, seed 7). Calls are timed round-robin over the engines, so load on the machine is shared
-between them. Each row's note says whether the engine is shipped, and why not.
+pipeline calls it: DDIM-3, K = 1, on validation frames); NOCS 10deg5cm (mean over the categories)
+on the validation frames (``val_10deg5cm``, what the choice of ``auto`` rests on), and 10deg5cm and
+IoU50 on held-out test frames with exact masks (``benchmarks/pose.py``'s test split: realsense
+domain, test instances, seed 7; reported, not used to choose). Calls are timed round-robin over the
+engines, so load on the machine is shared between them. Each row's note says whether the engine is
+shipped, and why not.
 
 GeoTDM denoiser: torch eager against ONNX Runtime (each batch shape of a forecast exported with
 fixed shapes) on the calls of one online forecast, 20 samples: the object model
@@ -32,8 +34,9 @@ fixed shapes) on the calls of one online forecast, 20 samples: the object model
 people, cut into scene groups of at most 8); per denoiser step (one call per group size), with the
 largest output difference.
 
-Targets: every int8 engine keeps 10deg5cm within 1 point of torch fp32; the engine ``auto`` picks is
-the fastest one per frame among the engines within 1 point of torch fp32.
+Targets: every int8 engine keeps test 10deg5cm within 1 point of torch fp32; the engine ``auto``
+picks is the fastest one per frame among the engines within 1 point of torch fp32 on the
+validation frames.
 
 Run from the repository root: ``python -m benchmarks.engines [--quick] [--threads 1] [--model PATH]
 [--data TEST_DIR] [--val-data VAL_DIR]``. Writes ``engines.json`` (``engines_quick.json``) into
@@ -312,12 +315,13 @@ def pose_rows(
     model: Path,
     engines: list[Engine],
     calibration: dict[str, list[dict[str, np.ndarray]]],
+    val_frames: list,
     test_frames: list,
     rounds: int,
     part_rounds: int,
 ) -> list[dict]:
-    """The pose network's row per engine: per-call and per-frame latency, output difference from
-    torch, NOCS accuracy on ``test_frames``."""
+    """The pose network's row per engine: per-call and per-frame latency (on ``val_frames``),
+    output difference from torch, NOCS accuracy on ``val_frames`` and on ``test_frames``."""
     ready = [e for e in engines if e.runner is not None]
     estimators = {}
     for engine in ready:
@@ -332,15 +336,15 @@ def pose_rows(
         part: round_robin_ms({n: (lambda _, c=c[part]: c()) for n, c in calls.items()}, part_rounds, part)
         for part in PART_INPUTS
     }
-    frames_in = latency_inputs(test_frames, OBJECTS, rounds + 1)
+    frames_in = latency_inputs(val_frames, OBJECTS, rounds + 1)
     per_frame = round_robin_ms(
         {n: (lambda i, e=e: e.estimate_masks(*frames_in[i])) for n, e in estimators.items()},
         rounds,
         "pose stage",
     )
-    results = evaluate_with_gt_masks(
-        tqdm(test_frames, desc="accuracy (test frames)"), {n: e.estimate_masks for n, e in estimators.items()}
-    )
+    methods = {n: e.estimate_masks for n, e in estimators.items()}
+    val_results = evaluate_with_gt_masks(tqdm(val_frames, desc="accuracy (val frames)"), methods)
+    results = evaluate_with_gt_masks(tqdm(test_frames, desc="accuracy (test frames)"), methods)
     rows = []
     for engine in engines:
         row: dict[str, Any] = {"network": "Diff9D pose", "engine": engine.name, "precision": engine.precision}
@@ -355,6 +359,7 @@ def pose_rows(
                 "load_s": round(engine.load_s, 2),
                 **{f"{p}_ms": round(statistics.median(per_call[p][engine.name]), 3) for p in PART_INPUTS},
                 "pose_stage_ms": round(statistics.median(per_frame[engine.name]), 2),
+                "val_10deg5cm": round(val_results[engine.name].table()["mean"]["10deg5cm"], 2),
                 "10deg5cm": round(table["10deg5cm"], 2),
                 "IoU50": round(table["IoU50"], 2),
                 "objects": len(results[engine.name].errors),
@@ -366,12 +371,14 @@ def pose_rows(
 
 def verdicts(rows: list[dict], auto: str) -> tuple[str, str]:
     """Note on each measured pose row why it is or is not shipped (``auto``: the engine ``auto``
-    resolves to); returns ``auto`` and the fastest accurate engine's name."""
+    resolves to); returns ``auto`` and the fastest engine within :data:`ACCURACY_POINTS` of torch
+    on the validation frames."""
     torch_row = next(r for r in rows if r["engine"] == "torch")
     measured = [r for r in rows if "pose_stage_ms" in r]
     for row in measured:
+        row["val_10deg5cm_loss"] = round(torch_row["val_10deg5cm"] - row["val_10deg5cm"], 2)
         row["10deg5cm_loss"] = round(torch_row["10deg5cm"] - row["10deg5cm"], 2)
-    accurate = [r for r in measured if r["10deg5cm_loss"] <= ACCURACY_POINTS]
+    accurate = [r for r in measured if r["val_10deg5cm_loss"] <= ACCURACY_POINTS]
     fastest = min(accurate, key=lambda r: r["pose_stage_ms"])
     auto_ms = next(r["pose_stage_ms"] for r in measured if r["engine"] == auto)
     for row in measured:
@@ -379,8 +386,8 @@ def verdicts(rows: list[dict], auto: str) -> tuple[str, str]:
             row["note"] = "shipped, auto"
         elif row["engine"] in ENGINES:
             row["note"] = "shipped"
-        elif row["10deg5cm_loss"] > ACCURACY_POINTS:
-            row["note"] = f"not shipped: 10deg5cm {row['10deg5cm_loss']:.2f} points below torch"
+        elif row["val_10deg5cm_loss"] > ACCURACY_POINTS:
+            row["note"] = f"not shipped: val 10deg5cm {row['val_10deg5cm_loss']:.2f} points below torch"
         elif row["pose_stage_ms"] >= auto_ms:
             row["note"] = f"not shipped: pose stage no faster than {auto}"
         else:
@@ -467,18 +474,17 @@ def main() -> None:
     estimator = PoseEstimator.from_file(args.model)
     recorder = RecordingNetwork(estimator.network)
     estimator.use_engine(recorder, "torch, recording")
-    val = evaluate_with_gt_masks(
-        tqdm(val_frames, desc="calibration (val frames)"), {"torch": estimator.estimate_masks}
-    )
+    calibrating = tqdm(val_frames, desc="calibration (val frames)")
+    evaluate_with_gt_masks(calibrating, {"torch": estimator.estimate_masks})  # records the network's inputs
     test_frames = split_frames(args.data, args.frames or test_count, "test", seed=7)
     engines = build_engines(estimator.network, recorder.feeds, threads, compile_=not args.quick)
-    rows = pose_rows(args.model, engines, recorder.feeds, test_frames, rounds, part_rounds)
+    rows = pose_rows(args.model, engines, recorder.feeds, val_frames, test_frames, rounds, part_rounds)
     auto, fastest = verdicts(rows, resolve_engine("auto", torch.device("cpu")))
     rows += geotdm_rows(threads, geotdm_rounds)
     by_name = {r["engine"]: r for r in rows if r.get("network") == "Diff9D pose" and "pose_stage_ms" in r}
     targets = [
         Target(
-            f"{name}: 10deg5cm loss against torch fp32 (points)",
+            f"{name}: test 10deg5cm loss against torch fp32 (points)",
             row["10deg5cm_loss"],
             ACCURACY_POINTS,
             higher_is_better=False,
@@ -489,7 +495,7 @@ def main() -> None:
     targets.append(
         Target(
             f"pose stage per frame, auto ({auto}) / fastest engine within {ACCURACY_POINTS:g} point "
-            f"of torch fp32 ({fastest})",
+            f"of torch fp32 on val ({fastest})",
             by_name[auto]["pose_stage_ms"] / by_name[fastest]["pose_stage_ms"],
             1.0,
             higher_is_better=False,
@@ -504,6 +510,8 @@ def main() -> None:
         "classifier_ms",
         "denoiser_ms",
         "pose_stage_ms",
+        "val_10deg5cm",
+        "val_10deg5cm_loss",
         "10deg5cm",
         "IoU50",
         "10deg5cm_loss",
@@ -517,7 +525,6 @@ def main() -> None:
         "test_frames": len(test_frames),
         "val_frames": len(val_frames),
         "calibration_calls": {part: len(feeds) for part, feeds in recorder.feeds.items()},
-        "val_torch": val["torch"].table()["mean"],
         "batch": OBJECTS,
         "rounds": {"pose_stage": rounds, "per_call": part_rounds, "geotdm": geotdm_rounds},
         "auto": auto,
