@@ -14,10 +14,11 @@
    ``max_range_m`` and its footprint centre (on the plane) lies on the table (the convex hull of
    the plane's inliers, grown by ``table_margin_m``) and inside the optional workspace polygon;
    clutter beyond the table or off it is rejected.
-4. The kept clusters become instances; each grows into the depth holes that touch it, up to
-   ``hole_fill_m`` away (:func:`grow_into_holes`: dark, shiny and transparent objects return depth
-   on part of their surface only). The label image is brought back to full resolution, where a
-   pixel keeps its label if its depth stands above the plane or it has no depth.
+4. The kept clusters become instances; each takes the pixels without depth that are its own
+   (:func:`grow_into_holes`: solid holes up to ``hole_fill_m`` away, speckle inside it; dark,
+   shiny and transparent objects return depth on part of their surface only). The label image is
+   brought back to full resolution, where a pixel keeps its label if its depth stands above the
+   plane or it has no depth.
 
 Categories come from the pose network's category head, whose background class and a score
 threshold reject what is on the table but is none of the categories
