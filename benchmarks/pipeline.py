@@ -197,17 +197,27 @@ def camera_rate_run(
 
 def engine_agreement(reference: list[FrameState], other: list[FrameState]) -> dict[str, float]:
     """The largest difference of ``other``'s poses from the ``reference`` engine's on the same
-    frames (rotation entries, translation in mm): the fp32 engines compute the same function, so
-    accuracy carries over when these stay at float precision; int8's accuracy on test frames is
-    measured by ``benchmarks/engines.py``."""
+    frames (rotation entries, translation in mm), detections paired by their segment, and the
+    detections only one of the two reports (a score near ``min_score`` can fall on either side
+    of it): the fp32 engines compute the same function, so accuracy carries over when these stay
+    at float precision; int8's accuracy on test frames is measured by ``benchmarks/engines.py``."""
     rotation = translation_mm = 0.0
+    unpaired = 0
     for a_state, b_state in zip(reference, other, strict=True):
-        for a, b in zip(a_state.detections, b_state.detections, strict=True):
+        a_by_mask = {d.mask_id: d for d in a_state.detections if d.mask_id}
+        b_by_mask = {d.mask_id: d for d in b_state.detections if d.mask_id}
+        unpaired += len(a_by_mask.keys() ^ b_by_mask.keys())
+        for mask_id in a_by_mask.keys() & b_by_mask.keys():
+            a, b = a_by_mask[mask_id], b_by_mask[mask_id]
             rotation = max(rotation, float(np.abs(a.rotation - b.rotation).max()))
             translation_mm = max(
                 translation_mm, 1000 * float(np.abs(a.translation_m - b.translation_m).max())
             )
-    return {"max_rotation_diff": rotation, "max_translation_diff_mm": translation_mm}
+    return {
+        "max_rotation_diff": rotation,
+        "max_translation_diff_mm": translation_mm,
+        "unpaired_detections": unpaired,
+    }
 
 
 def realtime_row(config: PipelineConfig, frames: list, seconds: float) -> dict:
@@ -809,6 +819,7 @@ def main() -> None:
         "engine",
         "max_rotation_diff",
         "max_translation_diff_mm",
+        "unpaired_detections",
         "objects",
         "10deg5cm",
         "IoU50",
