@@ -82,10 +82,14 @@ class SegmentationConfig:
 
 @dataclass(frozen=True)
 class TableTop:
-    """The support plane and its extent: the plane's inlier points (M, 3), camera frame."""
+    """The support plane and its extent: the plane's inlier points (M, 3), camera frame; and the
+    frame's valid-depth points on the ``stride`` grid it was fitted on, with their rows and
+    columns (:func:`_pixel_grid_points`), which :func:`segment_tabletop` reuses."""
 
     plane: TablePlane
     inliers_m: np.ndarray
+    stride: int
+    grid: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _pixel_grid_points(frame: RGBDFrame, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,12 +155,14 @@ def fit_table(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: 
     """The support plane of the frame and its inliers (module docstring, step 1); ValueError if
     there are too few points. Deterministic for a given ``seed``."""
     config = config or SegmentationConfig()
-    pts, _, _ = _pixel_grid_points(frame, config.stride_for(frame.intrinsics.width))
+    stride = config.stride_for(frame.intrinsics.width)
+    grid = _pixel_grid_points(frame, stride)
+    pts = grid[0]
     if len(pts) < 100:
         raise ValueError(f"table plane: only {len(pts)} valid depth points")
     rng = np.random.default_rng(seed)
     dominant, inliers = _ransac_plane(pts, config, rng)
-    best = TableTop(dominant, pts[inliers])
+    best = TableTop(dominant, pts[inliers], stride, grid)
     rest = pts[~inliers]
     for _ in range(PLANES_TRIED - 1):
         if len(rest) < max(100, MIN_TABLE_SUPPORT * len(best.inliers_m)):
@@ -166,7 +172,7 @@ def fit_table(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: 
         above = dominant.offset_m - plane.offset_m > config.min_support_gap_m
         supported = inliers.sum() >= MIN_TABLE_SUPPORT * len(best.inliers_m)
         if parallel and above and supported and plane.offset_m < best.plane.offset_m:
-            best = TableTop(plane, rest[inliers])
+            best = TableTop(plane, rest[inliers], stride, grid)
         rest = rest[~inliers]
     return best
 
@@ -209,7 +215,9 @@ class TableTracker:
         return self._last
 
     def _track(self, frame: RGBDFrame, config: SegmentationConfig, last: TablePlane) -> TableTop | None:
-        pts, _, _ = _pixel_grid_points(frame, config.stride_for(frame.intrinsics.width))
+        stride = config.stride_for(frame.intrinsics.width)
+        grid = _pixel_grid_points(frame, stride)
+        pts = grid[0]
         try:
             plane, inliers = _refit(pts, last.normal, last.offset_m, config.plane_distance_m)
         except ValueError:
@@ -219,7 +227,7 @@ class TableTracker:
             or plane.normal @ last.normal < TRACK_MAX_TURN_COS
         ):
             return None
-        return TableTop(plane, pts[inliers])
+        return TableTop(plane, pts[inliers], stride, grid)
 
 
 def fit_table_plane(frame: RGBDFrame, config: SegmentationConfig | None = None, seed: int = 0) -> TablePlane:
@@ -281,14 +289,15 @@ def workspace_filter(
 def segment_tabletop(
     frame: RGBDFrame, config: SegmentationConfig | None = None, seed: int = 0, table: TableTop | None = None
 ) -> tuple[np.ndarray, TablePlane]:
-    """Instance mask (H, W) int32 (0 = background, 1..n objects) and the table plane (``table``
-    when given, else fitted by :func:`fit_table`)."""
+    """Instance mask (H, W) int32 (0 = background, 1..n objects) and the table plane (``table``,
+    this frame's, when given, else fitted by :func:`fit_table`; its depth grid is reused when its
+    stride is this config's)."""
     config = config or SegmentationConfig()
     frame.validate()
     table = table or fit_table(frame, config, seed)
     plane = table.plane
     stride = config.stride_for(frame.intrinsics.width)
-    pts, v, u = _pixel_grid_points(frame, stride)
+    pts, v, u = table.grid if table.stride == stride else _pixel_grid_points(frame, stride)
     height = plane.height_m(pts)
     low = config.min_height_m + NOISE_MARGIN * depth_noise_m(pts[:, 2], config.depth_noise_per_m)
     above = (height > low) & (height < config.max_height_m) & (pts[:, 2] <= config.max_range_m)
@@ -318,13 +327,14 @@ def segment_tabletop(
     full = np.repeat(np.repeat(grown, stride, axis=0), stride, axis=1)[:h, :w]
     # Full-resolution support: valid depth above the plane, looked at only where a cluster is.
     depth_m = frame.depth_m
-    rows, cols = np.nonzero((full > 0) & np.isfinite(depth_m) & (depth_m > 0))
+    has_depth = np.isfinite(depth_m) & (depth_m > 0)
+    rows, cols = np.nonzero((full > 0) & has_depth)
     full_pts = frame.intrinsics.points_at(rows, cols, depth_m[rows, cols])
     full_height = plane.height_m(full_pts)
     low = config.min_height_m + NOISE_MARGIN * depth_noise_m(full_pts[:, 2], config.depth_noise_per_m)
     keep_px = (full_height > low) & (full_height < config.max_height_m)
     mask[rows[keep_px], cols[keep_px]] = full[rows[keep_px], cols[keep_px]]
-    no_depth = (full > 0) & ~(np.isfinite(depth_m) & (depth_m > 0))
+    no_depth = (full > 0) & ~has_depth
     mask[no_depth] = full[no_depth]
     return mask, plane
 
