@@ -27,7 +27,7 @@ Diff9D and every NOCS tool read), metric instead of normalised::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -159,3 +159,17 @@ class Detection:
         out[:3, :3] = self.rotation
         out[:3, 3] = self.translation_m
         return out
+
+    def moved(self, transform: np.ndarray) -> Detection:
+        """A copy expressed in another frame: ``transform`` (4x4, rigid) maps this detection's frame
+        into it. The covariance turns with the rotation (both its position and rotation blocks);
+        category, size, score, mask id and track id are kept."""
+        rotation = np.asarray(transform, dtype=np.float64)[:3, :3]
+        turn = np.kron(np.eye(2), rotation)
+        return replace(
+            self,
+            rotation=rotation @ self.rotation,
+            translation_m=rotation @ self.translation_m + np.asarray(transform, dtype=np.float64)[:3, 3],
+            size_m=self.size_m.copy(),
+            covariance=turn @ self.covariance @ turn.T,
+        )

@@ -196,7 +196,8 @@ class FrameState:
     ``index`` counts input frames from 0 (gaps in a run's indices are frames dropped by
     newest-frame-wins). ``error`` is ``None`` for a frame that went through every stage.
     ``frame`` is ``None`` where a stage chain starts from detections (the forecast node), then
-    ``stamp_ns`` comes from the detections' header.
+    ``stamp_ns`` comes from the detections' header. ``camera_pose`` (4x4, the camera's pose in a
+    fixed frame at ``stamp_ns``, or None) comes from the frame's own unless given.
     """
 
     index: int
@@ -214,6 +215,7 @@ class FrameState:
     skipped: list[str] = field(default_factory=list)
     error: str | None = None
     failed_stage: str | None = None
+    camera_pose: np.ndarray | None = None
 
     @property
     def ok(self) -> bool:
@@ -222,6 +224,8 @@ class FrameState:
     def __post_init__(self) -> None:
         if self.frame is not None and not self.stamp_ns:
             self.stamp_ns = self.frame.stamp_ns
+        if self.frame is not None and self.camera_pose is None:
+            self.camera_pose = self.frame.camera_pose
 
 
 @dataclass

@@ -195,7 +195,7 @@ class _Run:
         if state.ok:
             self.stamps.append(state.stamp_ns)
             record.detections, record.forecasts = state.detections, state.forecasts
-            record.forecast_period_s = state.forecast_period_s
+            record.forecast_period_s, record.camera_pose = state.forecast_period_s, state.camera_pose
             record.grasp_count = sum(len(g) for g in state.grasps.values())
             try:
                 if self.bag is not None:

@@ -277,7 +277,17 @@ class PoseStage(Stage):
 
 
 class TrackingStage(Stage):
-    """Track ids over time (sets ``Detection.track_id``) and the confirmed tracks."""
+    """Track ids over time (sets ``Detection.track_id``) and the confirmed tracks.
+
+    With a camera pose (``state.camera_pose``: the frame's camera in a fixed frame, from tf or a
+    simulator), the tracker sees the detections moved into that fixed frame, so a camera that moves
+    (on an arm, on a mobile base, orbiting in simulation) does not move the objects: gates,
+    constant-velocity prediction and re-identification after a gap then see a still object as still.
+    The tracks' histories are in the fixed frame; the detections keep the camera frame and get
+    their ids, and coasted detections come back into the camera frame. Without poses, tracking runs
+    in the camera frame. When poses start or stop arriving the tracks are dropped (their frame
+    changed) and that is logged once.
+    """
 
     name = "tracking"
     reads = ("detections",)
@@ -294,13 +304,33 @@ class TrackingStage(Stage):
             reid_window_s=config.tracker_reid_window_s,
             coast_frames=config.tracker_coast_frames,
         )
+        self._in_fixed_frame: bool | None = None
 
     def __call__(self, state: FrameState) -> None:
         for detection in state.detections:
             if not (np.all(np.isfinite(detection.translation_m)) and np.all(np.isfinite(detection.rotation))):
                 raise ValueError(f"detection {detection.track_id or detection.mask_id} has a NaN or inf pose")
-        state.tracks = self.tracker.update(state.detections, state.stamp_ns)
-        state.detections = [*state.detections, *self.tracker.coasting()]
+        pose = state.camera_pose
+        fixed = pose is not None
+        if self._in_fixed_frame is not None and fixed != self._in_fixed_frame:
+            LOG.warning(
+                "camera poses %s: dropping %d track(s) and tracking in the %s frame from now on",
+                "started" if fixed else "stopped",
+                len(self.tracker.tracks),
+                "fixed" if fixed else "camera",
+            )
+            self.tracker.reset()
+        self._in_fixed_frame = fixed
+        if not fixed:
+            state.tracks = self.tracker.update(state.detections, state.stamp_ns)
+            state.detections = [*state.detections, *self.tracker.coasting()]
+            return
+        in_fixed = [detection.moved(pose) for detection in state.detections]
+        state.tracks = self.tracker.update(in_fixed, state.stamp_ns)
+        for detection, moved in zip(state.detections, in_fixed, strict=True):
+            detection.track_id = moved.track_id
+        to_camera = np.linalg.inv(pose)
+        state.detections = [*state.detections, *(d.moved(to_camera) for d in self.tracker.coasting())]
 
 
 class ConstantVelocityForecaster:
@@ -332,9 +362,12 @@ class ForecastStage(Stage):
     """Future centre samples (K, horizon, 3) per confirmed track, ``forecast_period_s`` apart (the
     GeoTDM model's frame period; the constant-velocity fallback leaves it None: one processed frame).
 
-    Object tracks live in the camera optical frame (3-D models); a planar (pedestrian) checkpoint is
-    refused with a clear error, and the people stage below refuses a 3-D one: they are told apart by
-    the ``planar`` flag every GeoTDM checkpoint stores.
+    Object tracks live in the camera optical frame (3-D models), or in the fixed frame of the
+    camera poses when frames carry them (:class:`TrackingStage`); the forecasts are then moved
+    back into the camera frame at the input's stamp, so every consumer reads forecasts in the
+    frame of the input. A planar (pedestrian) checkpoint is refused with a clear error, and the
+    people stage below refuses a 3-D one: they are told apart by the ``planar`` flag every GeoTDM
+    checkpoint stores.
     """
 
     name = "forecast"
@@ -420,7 +453,14 @@ class ForecastStage(Stage):
         if not self.gate.due(state.stamp_ns):
             state.skipped.append(self.name)
             return
-        state.forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
+        forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
+        if state.camera_pose is not None:
+            to_camera = np.linalg.inv(state.camera_pose)
+            forecasts = {
+                track_id: samples @ to_camera[:3, :3].T + to_camera[:3, 3]
+                for track_id, samples in forecasts.items()
+            }
+        state.forecasts = forecasts
 
 
 class PeopleTrackingStage(Stage):

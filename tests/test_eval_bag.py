@@ -141,3 +141,34 @@ def test_forecast_errors_follow_the_forecast_period_not_the_frame_rate() -> None
     errors = forecast_errors(records, gate_m=0.1)
     assert errors["forecasts_scored"] == 1
     assert errors["ade_m"] == pytest.approx(0.03) and errors["fde_m"] == pytest.approx(0.03)
+
+
+def test_forecast_errors_move_the_later_truth_into_the_forecasts_camera_frame() -> None:
+    """A still object seen by a camera sliding 1 cm per frame along its x axis appears to move
+    -1 cm per frame. With the camera poses, a forecast that keeps it where frame 0 saw it is exact
+    (the later truth is moved into frame 0's camera frame); without them it is scored against the
+    apparent motion."""
+    poses = []
+    for k in range(5):
+        pose = np.eye(4)
+        pose[0, 3] = 0.01 * k
+        poses.append(pose)
+    truth = [[_det(-0.01 * k, "a")] for k in range(5)]
+
+    def records(with_poses: bool) -> list[FrameRecord]:
+        out = [
+            FrameRecord(
+                k,
+                k,
+                "ok",
+                detections=[_det(-0.01 * k, "t")],
+                truth=truth[k],
+                camera_pose=poses[k] if with_poses else None,
+            )
+            for k in range(5)
+        ]
+        out[0].forecasts = {"t": np.tile([[0.0, 0.0, 0.5]], (1, 3, 1))}
+        return out
+
+    assert forecast_errors(records(True), gate_m=0.1)["fde_m"] == pytest.approx(0.0, abs=1e-12)
+    assert forecast_errors(records(False), gate_m=0.1)["fde_m"] == pytest.approx(0.03)

@@ -60,6 +60,94 @@ def test_repeated_stamps_fail_the_frame_and_a_jump_back_restarts_tracking() -> N
     assert pipeline.stages[0].tracker.resets == 1
 
 
+def _orbiting_camera(angle_rad: float) -> np.ndarray:
+    """Pose in the world of a camera 0.8 m from the world origin, turned by ``angle_rad`` about the
+    world z axis and looking at the origin (optical z towards it, y down)."""
+    c, s = np.cos(angle_rad), np.sin(angle_rad)
+    eye = np.array([0.8 * c, 0.8 * s, 0.0])
+    forward = -eye / np.linalg.norm(eye)
+    down = np.array([0.0, 0.0, -1.0])
+    right = np.cross(down, forward)
+    pose = np.eye(4)
+    pose[:3, :3] = np.stack([right, down, forward], axis=1)
+    pose[:3, 3] = eye
+    return pose
+
+
+def _seen_from(pose: np.ndarray, world_m: np.ndarray) -> Detection:
+    """A can at ``world_m`` (world frame) as the camera at ``pose`` detects it."""
+    in_world = Detection("can", np.eye(3), world_m, [0.06, 0.1, 0.06])
+    return in_world.moved(np.linalg.inv(pose))
+
+
+@pytest.mark.parametrize("camera_poses", [True, False])
+def test_with_camera_poses_a_still_object_keeps_its_id_while_the_camera_orbits(camera_poses: bool) -> None:
+    """A can standing still 0.5 m from the orbit centre, seen by a camera turning 0.25 rad/s, is
+    hidden for 2 s (longer than max_misses, within the re-identification window). With the camera's
+    poses it stays put in the fixed frame and comes back under its id; in the camera frame it has
+    moved about 0.25 m by then, beyond the re-identification gate: a new id."""
+    config = PipelineConfig(
+        forecast_backend="constant_velocity", tracker_max_misses=5, tracker_coast_frames=3
+    )
+    pipeline = Pipeline(build_stages(config, ["tracking", "forecast"]), inputs=("detections",))
+    can_m = np.array([0.5, 0.0, 0.0])
+    ids, states = set(), []
+    for k in range(60):
+        pose = _orbiting_camera(0.025 * k)  # 10 Hz
+        hidden = 20 <= k < 40
+        detections = [] if hidden else [_seen_from(pose, can_m)]
+        state = FrameState(
+            k, None, (k + 1) * 100_000_000, detections=detections, camera_pose=pose if camera_poses else None
+        )
+        state = pipeline.process_state(state)
+        assert state.ok, state.error
+        states.append((state, pose))
+        ids |= {d.track_id for d in state.detections if d.track_id}
+    assert len(ids) == (1 if camera_poses else 2)
+    state, pose = states[-1]
+    own = state.detections[0]
+    np.testing.assert_allclose(own.translation_m, _seen_from(pose, can_m).translation_m, atol=1e-12)
+    if camera_poses:  # the forecast of the still can stays where the camera sees it now
+        ((_, samples),) = state.forecasts.items()
+        np.testing.assert_allclose(
+            samples[0], np.tile(own.translation_m, (config.forecast_horizon, 1)), atol=1e-9
+        )
+
+
+def test_coasted_detections_come_back_into_the_camera_frame() -> None:
+    config = PipelineConfig(forecast_backend="constant_velocity", tracker_coast_frames=3)
+    pipeline = Pipeline(build_stages(config, ["tracking"]), inputs=("detections",))
+    can_m = np.array([0.1, -0.05, 0.0])
+    for k in range(5):
+        pose = _orbiting_camera(0.1 * k)
+        detections = [_seen_from(pose, can_m)] if k < 4 else []
+        state = pipeline.process_state(
+            FrameState(k, None, (k + 1) * 10**8, detections=detections, camera_pose=pose)
+        )
+    (coasted,) = state.detections
+    assert coasted.track_id and coasted.mask_id == 0
+    np.testing.assert_allclose(coasted.translation_m, _seen_from(pose, can_m).translation_m, atol=1e-9)
+
+
+def test_tracks_restart_when_camera_poses_start_or_stop(caplog: pytest.LogCaptureFixture) -> None:
+    config = PipelineConfig(forecast_backend="constant_velocity", tracker_min_hits=1)
+    pipeline = Pipeline(build_stages(config, ["tracking"]), inputs=("detections",))
+    poses = [None, None, np.eye(4), np.eye(4), None]
+    states = [
+        pipeline.process_state(FrameState(k, None, k + 1, detections=[_detection(0.0)], camera_pose=pose))
+        for k, pose in enumerate(poses)
+    ]
+    assert [s.detections[0].track_id for s in states] == [
+        "track_0",
+        "track_0",
+        "track_1",
+        "track_1",
+        "track_2",
+    ]
+    messages = [r.getMessage() for r in caplog.records if "camera poses" in r.getMessage()]
+    assert len(messages) == 2 and "started" in messages[0] and "stopped" in messages[1]
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

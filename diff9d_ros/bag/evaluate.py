@@ -14,7 +14,9 @@
   of the object at the forecast's times: ``stamp + (i + 1) * forecast_period_s`` (a GeoTDM model's
   frame period; ground truth linearly interpolated between processed frames) or, without a period
   (constant velocity), the next ``horizon`` processed frames; averaged over the K samples, and
-  minADE/minFDE (best sample), as in GeoTDM (Han et al. NeurIPS 2024, Sec. 5). With
+  minADE/minFDE (best sample), as in GeoTDM (Han et al. NeurIPS 2024, Sec. 5). Forecasts are in
+  the camera frame of their input; where records carry camera poses (a moving camera whose poses
+  are known), the later ground truth is moved into that frame first. With
   ``history_frames`` (people), only forecasts whose object was in the ground truth at the
   ``history_frames`` times ``stamp - k * forecast_period_s`` before them are scored: with the
   horizon, the ETH-UCY window rule (every agent present in all 8 + 12 frames).
@@ -54,6 +56,7 @@ class FrameRecord:
     forecast_period_s: float | None = None
     grasp_count: int = 0
     truth: list[Detection] | None = None
+    camera_pose: np.ndarray | None = None
 
 
 def match_to_truth(
@@ -111,20 +114,25 @@ def id_switches(records: Sequence[FrameRecord], gate_m: float) -> dict[str, floa
 def _future_truth(
     ok: Sequence[FrameRecord], i: int, gt_id: str, horizon: int, period_s: float | None
 ) -> np.ndarray | None:
-    """Ground-truth centres (horizon, 3) of ``gt_id`` at the forecast times of record ``i``, or None
-    where the ground truth does not cover them."""
+    """Ground-truth centres (horizon, 3) of ``gt_id`` at the forecast times of record ``i``, in the
+    camera frame of record ``i``, or None where the ground truth does not cover them."""
+
+    def centre_of(record: FrameRecord) -> np.ndarray | None:
+        centre = next((t.translation_m for t in record.truth if t.track_id == gt_id), None)
+        if centre is None or record.camera_pose is None or ok[i].camera_pose is None:
+            return centre
+        into_i = np.linalg.inv(ok[i].camera_pose) @ record.camera_pose
+        return into_i[:3, :3] @ centre + into_i[:3, 3]
+
     if period_s is None:
-        future = [
-            next((t.translation_m for t in r.truth if t.track_id == gt_id), None)
-            for r in ok[i + 1 : i + 1 + horizon]
-        ]
+        future = [centre_of(r) for r in ok[i + 1 : i + 1 + horizon]]
         if len(future) < horizon or any(p is None for p in future):
             return None
         return np.array(future)
     targets_ns = ok[i].stamp_ns + np.round(period_s * 1e9 * np.arange(1, horizon + 1))
     stamps, centres = [], []
     for record in ok[i:]:
-        centre = next((t.translation_m for t in record.truth if t.track_id == gt_id), None)
+        centre = centre_of(record)
         if centre is None:
             break
         stamps.append(record.stamp_ns)

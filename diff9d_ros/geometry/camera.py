@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from diff9d_ros.geometry.transforms import split_transform
+
 
 @dataclass(frozen=True)
 class Intrinsics:
@@ -142,7 +144,10 @@ class RGBDFrame:
     ``rgb`` is (H, W, 3) uint8 RGB; ``depth_m`` is (H, W) float32 metres with NaN where there is
     no measurement. ``instance_mask`` (optional, (H, W) int32, 0 = background) and
     ``categories`` (instance id -> category name) come from an external segmenter or from the
-    synthetic renderer; without them the pipeline segments the tabletop itself.
+    synthetic renderer; without them the pipeline segments the tabletop itself. ``camera_pose``
+    (optional, 4x4) is the pose of this camera frame in a fixed frame (the robot's ``odom`` or
+    ``map`` through tf, a simulator's world) at ``stamp_ns``: with it, objects are tracked in that
+    fixed frame, so a moving camera does not move them (see ``stages.TrackingStage``).
     """
 
     rgb: np.ndarray
@@ -152,6 +157,7 @@ class RGBDFrame:
     frame_id: str = "camera_color_optical_frame"
     instance_mask: np.ndarray | None = None
     categories: dict[int, str] = field(default_factory=dict)
+    camera_pose: np.ndarray | None = None
 
     @classmethod
     def from_arrays(
@@ -188,7 +194,8 @@ class RGBDFrame:
     def validate(self) -> None:
         """Raise ValueError naming the problem if the frame is malformed: image sizes and dtypes,
         depth not in metres (integer raw units, or float millimetres: a median beyond
-        :data:`MAX_PLAUSIBLE_DEPTH_M`), negative depth, no valid depth, a bad instance mask."""
+        :data:`MAX_PLAUSIBLE_DEPTH_M`), negative depth, no valid depth, a bad instance mask, a
+        camera pose that is not a rigid transform."""
         h, w = self.intrinsics.height, self.intrinsics.width
         if not isinstance(self.rgb, np.ndarray) or not isinstance(self.depth_m, np.ndarray):
             raise ValueError("rgb and depth_m must be numpy arrays")
@@ -224,6 +231,11 @@ class RGBDFrame:
                 raise ValueError(f"instance mask must hold integer ids, got {mask.dtype}")
             if mask.size and mask.min() < 0:
                 raise ValueError("instance mask has negative ids; 0 is the background, objects are 1, 2, ...")
+        if self.camera_pose is not None:
+            try:
+                split_transform(self.camera_pose)
+            except ValueError as error:
+                raise ValueError(f"camera_pose must be a rigid 4x4 transform: {error}") from error
 
 
 #: Largest instance id counted with a histogram; larger ids (or negative ones) go through a sort.

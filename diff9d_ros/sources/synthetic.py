@@ -5,7 +5,8 @@ bobbing camera while up to two objects slide or roll) frame by frame with the se
 domain; :class:`SdfSource` renders a Gazebo world read by :func:`diff9d_ros.synth.sdf.load_world`
 from its own camera, orbiting about the objects at ``orbit_deg_s``. Both yield
 :class:`~diff9d_ros.pipeline.SourceFrame` with the ground truth of the visible objects
-(``track_id`` = the object's stable id). The renderer's instance masks are passed on only with
+(``track_id`` = the object's stable id) and the camera's pose in the world (``camera_pose``, as
+tf gives it on a robot). The renderer's instance masks are passed on only with
 ``give_masks`` (an "external segmenter"); otherwise the pipeline segments the tabletop itself.
 """
 
@@ -29,7 +30,7 @@ SDF_START_NS = 1_700_000_000_000_000_000
 
 
 def _source_frame(synth: SynthFrame, give_masks: bool) -> SourceFrame:
-    frame = synth.frame
+    frame = replace(synth.frame, camera_pose=synth.camera_pose)  # the simulator knows where its camera is
     if not give_masks:
         frame = replace(frame, instance_mask=None, categories={})
     truth = [o.detection for o in synth.objects if o.visible_pixels > 0]

@@ -155,23 +155,14 @@ def people_in_frame(
     Other classes are dropped; ids, scores and sizes are kept. ValueError for a non-rigid transform
     or a detection with a NaN or inf centre.
     """
-    rotation, translation = split_transform(transform)
+    split_transform(transform)  # a rigid 4x4, or ValueError
     out = []
     for index, detection in enumerate(detections):
         if detection.category != person_class:
             continue
         if not np.all(np.isfinite(detection.translation_m)):
             raise ValueError(f"person detection {index} (id {detection.track_id!r}) has a NaN or inf centre")
-        out.append(
-            Detection(
-                person_class,
-                rotation @ detection.rotation,
-                rotation @ detection.translation_m + translation,
-                detection.size_m,
-                score=detection.score,
-                track_id=detection.track_id,
-            )
-        )
+        out.append(detection.moved(transform))
     return out
 
 
