@@ -149,6 +149,12 @@ def _add_bag_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--info-topic", default="", help="colour CameraInfo topic (overrides the preset)")
     group.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC, help="ground-truth Detection3DArray")
     group.add_argument(
+        "--tracking-frame",
+        default="",
+        help="fixed frame of the bag's /tf (odom, map; world in a synth bag) to track objects in, so a "
+        "moving camera does not move them (empty: the camera frame)",
+    )
+    group.add_argument(
         "--mask-topic",
         default="",
         help="external instance masks (16UC1 ids, e.g. /segmentation/image): use them instead of the "
@@ -194,7 +200,14 @@ def _bag_source(path: str, args: argparse.Namespace) -> BagSource:
 
     topics = topics_for_bag(path, args.topics, args.rgb_topic, args.depth_topic, args.info_topic)
     masks = MaskTopics(args.mask_topic, args.mask_detections_topic) if args.mask_topic else None
-    return BagSource(path, topics, gt_topic=args.gt_topic, slop_s=args.slop_ms / 1000.0, masks=masks)
+    return BagSource(
+        path,
+        topics,
+        gt_topic=args.gt_topic,
+        slop_s=args.slop_ms / 1000.0,
+        masks=masks,
+        tracking_frame=args.tracking_frame,
+    )
 
 
 def _realsense_source(spec: str, args: argparse.Namespace) -> Iterable[SourceFrame]:

@@ -64,6 +64,7 @@ def _setup(context, *args, **kwargs) -> list:
         "frame_id_override",
         "people_model_path",
         "fixed_frame",
+        "tracking_frame",
         "rgb_transport",
         "depth_transport",
     ):

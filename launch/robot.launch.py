@@ -29,6 +29,7 @@ PASSED_ON = (
     "depth_topic",
     "camera_info_topic",
     "grasp_input_topic",
+    "tracking_frame",
     "log_level",
 )
 

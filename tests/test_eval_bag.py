@@ -53,6 +53,26 @@ def test_synthetic_bag_replays_with_ground_truth(synth_bag) -> None:
     assert items[0].frame.depth_m.shape == (240, 320)
 
 
+def test_camera_poses_come_from_the_bags_tf_in_the_tracking_frame(synth_bag, tmp_path) -> None:
+    """A synth bag's /tf (world -> camera_link, camera_link -> optical) gives each frame the pose the
+    sequence rendered it from; a frame the tree cannot reach is reported; a bag without /tf is
+    refused when a tracking frame is asked for."""
+    from diff9d_ros.synth.noise import RandomizationConfig
+    from diff9d_ros.synth.sequence import make_sequence
+
+    items = list(BagSource(synth_bag, tracking_frame="world"))
+    rendered = make_sequence(0, 0.8, 10, RandomizationConfig(), Intrinsics.realsense_d435(320, 240), "test")
+    for item, (stamp_ns, scene) in zip(items, rendered, strict=True):
+        assert item.stamp_ns == stamp_ns
+        np.testing.assert_allclose(item.frame.camera_pose, scene.camera_pose, atol=1e-6)
+    assert all(item.frame.camera_pose is None for item in BagSource(synth_bag))
+    (first, *_) = BagSource(synth_bag, tracking_frame="odom")
+    assert first.frame is None and "no transform from 'camera_color_optical_frame' to 'odom'" in first.error
+    _write_rgbd(tmp_path / "no_tf", [10**8], [10**8], [10**8])
+    with pytest.raises(BagError, match="has no /tf or /tf_static: no camera poses in tracking frame 'odom'"):
+        BagSource(tmp_path / "no_tf", tracking_frame="odom")
+
+
 def test_missing_topics_name_what_the_bag_has(synth_bag) -> None:
     with pytest.raises(
         BagError, match=r"no topic\(s\) /rgbd_camera/image.*it has: .*/camera/color/image_raw"

@@ -224,6 +224,72 @@ def test_forecast_node_tracks_and_forecasts_moving_detections(ros) -> None:
         listener.node.destroy_node()
 
 
+def test_forecast_node_tracks_in_tracking_frame_through_tf2(ros) -> None:
+    """A still can seen by a camera sliding 2 cm per frame along x (published on /tf as odom ->
+    camera): with tracking_frame odom the track stands still, so the constant-velocity forecast
+    stays where the camera sees the can now; messages without a transform are rejected by name."""
+    from nav_msgs.msg import Path as PathMsg
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    from tf2_msgs.msg import TFMessage
+    from vision_msgs.msg import Detection3DArray
+
+    from diff9d_ros.nocs import Detection
+    from diff9d_ros.ros import convert
+    from diff9d_ros.ros.nodes.forecast_node import ForecastNode
+
+    node = ForecastNode(
+        namespace="t",
+        parameter_overrides=[
+            Parameter("tracking_frame", value="odom"),
+            Parameter("forecast_backend", value="constant_velocity"),
+            Parameter("tf_timeout_s", value=0.2),
+        ],
+    )
+    listener = Listener(ros, {"/t/tracks": Detection3DArray, "/t/forecasts": PathMsg})
+    publisher = listener.node.create_publisher(Detection3DArray, "/t/detections", 10)
+    tf_pub = listener.node.create_publisher(TFMessage, "/tf", 10)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(listener.node)
+    types = convert.RclpyTypes()
+    can_odom = np.array([0.3, 0.0, 1.0])
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        start_ns = node.now_ns()
+        for step in range(8):
+            stamp_ns = start_ns + step * 100_000_000
+            pose = np.eye(4)
+            pose[0, 3] = 0.02 * step
+            transform = convert.FrameTransform("odom", "camera_color_optical_frame", pose, stamp_ns)
+            tf_pub.publish(convert.frame_transforms_to_tf([transform], types))
+            _spin_until(executor, lambda: False, 0.1)
+            seen = Detection("can", np.eye(3), can_odom - pose[:3, 3], [0.07, 0.12, 0.07])
+            msg = convert.detections_to_msg([seen], stamp_ns, "camera_color_optical_frame", types)
+            publisher.publish(msg)
+            _spin_until(executor, lambda: False, 0.2)
+        assert _spin_until(executor, lambda: len(listener.messages["/t/forecasts"]) >= 2, 30.0)
+        path = listener.messages["/t/forecasts"][-1]
+        last = convert.header_stamp_ns(listener.messages["/t/tracks"][-1].header)
+        now_seen = can_odom[0] - 0.02 * round((last - start_ns) / 100_000_000)
+        assert path.header.frame_id == "camera_color_optical_frame"
+        xs = [p.pose.position.x for p in path.poses]
+        np.testing.assert_allclose(xs, now_seen, atol=1e-6)  # still in odom: no apparent motion forecast
+
+        invalid = node.stats.dropped_invalid
+        orphan = Detection("can", np.eye(3), can_odom, [0.07, 0.12, 0.07])
+        publisher.publish(convert.detections_to_msg([orphan], start_ns + 20 * 10**9, "elsewhere", types))
+        assert _spin_until(executor, lambda: node.stats.dropped_invalid > invalid, 10.0)
+        assert "elsewhere -> odom (tracking_frame)" in node.stats.last_error
+    finally:
+        node.teardown()
+        executor.shutdown()
+        node.destroy_node()
+        listener.node.destroy_node()
+
+
 def test_pose_and_grasp_nodes_on_rendered_frames(ros) -> None:
     from geometry_msgs.msg import PoseArray, PoseStamped
     from rclpy.executors import SingleThreadedExecutor

@@ -24,6 +24,12 @@ External masks (:class:`MaskTopics`): instance masks of any 2-D detector, as our
 Each colour frame takes the mask stamped within ``slop_s`` of it, read by a second cursor over
 the bag so that a detector's latency (masks logged after their image) does not matter; a frame
 without one is reported.
+
+Camera poses (``tracking_frame``, e.g. ``odom``, ``map`` or a synthetic bag's ``world``): the bag's
+``/tf`` and ``/tf_static`` are read in the first pass, and every frame gets the pose of its camera
+frame in ``tracking_frame`` at its stamp (``RGBDFrame.camera_pose``), so objects are tracked in that
+frame as ``forecast_node`` does with the same parameter; a frame whose transform the bag lacks is
+reported with the reason.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +46,11 @@ import numpy as np
 from diff9d_ros.bag.io import BagError, bag_topics, read_messages
 from diff9d_ros.nocs import Detection
 from diff9d_ros.pipeline import SourceFrame
+from diff9d_ros.ros.convert_nav import tf_to_frame_transforms
 from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.frames import frame_from_messages
+from diff9d_ros.trajectory.people import TransformTree
 
 LOG = logging.getLogger(__name__)
 
@@ -52,6 +60,7 @@ INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 DETECTIONS_TYPE = "vision_msgs/msg/Detection3DArray"
 DETECTIONS_2D_TYPE = "vision_msgs/msg/Detection2DArray"
 DEFAULT_GT_TOPIC = "/ground_truth/detections"
+TF_TOPICS: tuple[str, ...] = ("/tf", "/tf_static")
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,12 @@ class _MaskCursor:
                 self.head = None
                 return msg
             return None
+
+
+def add_tf(tree: TransformTree, topic: str, msg: Any) -> None:
+    """Every transform of a ``/tf`` or ``/tf_static`` (static: at every time) message into ``tree``."""
+    for edge in tf_to_frame_transforms(msg):
+        tree.add(edge.parent_frame, edge.child_frame, edge.transform, edge.stamp_ns, topic == "/tf_static")
 
 
 def topics_from_options(preset: str, rgb: str = "", depth: str = "", info: str = "") -> RgbdTopics:
@@ -185,6 +200,7 @@ class BagSource:
         gt_topic: str | None = None,
         slop_s: float = 0.02,
         masks: MaskTopics | None = None,
+        tracking_frame: str = "",
     ) -> None:
         self.path = Path(path)
         self.topics = topics or TOPIC_PRESETS["synth"]
@@ -196,6 +212,14 @@ class BagSource:
             raise ValueError(f"slop_s must be >= 0, got {slop_s}")
         available = bag_topics(self.path)
         self._check_topics(available)
+        self.tracking_frame = tracking_frame
+        self.tf_topics = [t for t in TF_TOPICS if t in available] if tracking_frame else []
+        if tracking_frame and not self.tf_topics:
+            raise BagError(
+                f"bag {self.path} has no /tf or /tf_static: no camera poses in tracking frame "
+                f"{tracking_frame!r} (leave the tracking frame empty to track in the camera frame)"
+            )
+        self.tree = TransformTree()
         self.gt_topic = gt_topic if gt_topic and gt_topic in available else None
         if gt_topic and self.gt_topic is None:
             LOG.warning("bag %s has no ground-truth topic %s: no accuracy metrics", self.path, gt_topic)
@@ -204,7 +228,10 @@ class BagSource:
         self.count = self._count_rgb()
         #: Frame period from the CameraInfo stamps (known once iteration has started; 0 before).
         self.period_s = 0.0
-        self.description = f"rosbag2 {self.path} ({self.topics.rgb}, {self.topics.depth}, {self.topics.info})"
+        self.description = (
+            f"rosbag2 {self.path} ({self.topics.rgb}, {self.topics.depth}, {self.topics.info})"
+            + (f", objects tracked in {tracking_frame} through the bag's /tf" if tracking_frame else "")
+        )
 
     def _check_topics(self, available: dict[str, str]) -> None:
         image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
@@ -248,11 +275,14 @@ class BagSource:
         infos: list[tuple[int, Any]] = []
         truth: dict[int, list[Detection]] = {}
         categories: dict[int, Any] = {}
-        topics = [self.topics.info] + ([self.gt_topic] if self.gt_topic else [])
+        topics = [self.topics.info] + ([self.gt_topic] if self.gt_topic else []) + self.tf_topics
         if self.masks is not None:
             topics.append(self.masks.detections)
         try:
             for topic, _, msg in read_messages(self.path, topics):
+                if topic in TF_TOPICS:
+                    add_tf(self.tree, topic, msg)
+                    continue
                 stamp = header_stamp_ns(msg.header)
                 if topic == self.topics.info:
                     infos.append((stamp, msg))
@@ -313,6 +343,9 @@ class BagSource:
                 masks = {"mask_msg": mask_msg, "categories_msg": categories[int(category_stamps[near])]}
             try:
                 frame = frame_from_messages(rgb_msg, depth_msg, info, **masks)
+                if self.tracking_frame:
+                    pose = self.tree.lookup(self.tracking_frame, frame.frame_id, stamp_ns)
+                    frame = replace(frame, camera_pose=pose)
             except ValueError as error:
                 return SourceFrame(stamp_ns, error=f"source: {error}")
             return SourceFrame(stamp_ns, frame=frame, truth=self._truth_for(truth, truth_stamps, stamp_ns))

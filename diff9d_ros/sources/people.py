@@ -35,6 +35,7 @@ from diff9d_ros.geometry.transforms import make_transform
 from diff9d_ros.nocs import Detection
 from diff9d_ros.ros import convert
 from diff9d_ros.ros.convert_std import NS_PER_S, header_stamp_ns
+from diff9d_ros.sources.bag import TF_TOPICS, add_tf
 from diff9d_ros.trajectory.eth_ucy import FRAME_PERIOD_S, SCENES, read_tracks
 from diff9d_ros.trajectory.people import PERSON_CLASS, TransformTree
 
@@ -202,7 +203,7 @@ class PeopleBagSource:
             )
         self.topic = topic
         self.gt_topic = gt_topic if gt_topic and available.get(gt_topic) == DETECTIONS_TYPE else None
-        self.tf_topics = [topic for topic in ("/tf", "/tf_static") if topic in available]
+        self.tf_topics = [topic for topic in TF_TOPICS if topic in available]
         self.scene = bag_custom_data(self.path).get(SCENE_KEY)
         self.count = self._count()
         self.error: str | None = None
@@ -232,11 +233,7 @@ class PeopleBagSource:
         try:
             for topic, _, msg in read_messages(self.path, topics):
                 if topic in self.tf_topics:
-                    for edge in convert.tf_to_frame_transforms(msg):
-                        static = topic == "/tf_static"
-                        self.tree.add(
-                            edge.parent_frame, edge.child_frame, edge.transform, edge.stamp_ns, static
-                        )
+                    add_tf(self.tree, topic, msg)
                 else:
                     people = convert.msg_to_detections(msg)
                     truth[header_stamp_ns(msg.header)] = (str(msg.header.frame_id), people)

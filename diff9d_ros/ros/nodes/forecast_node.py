@@ -4,6 +4,12 @@ Runs ``Pipeline(build_stages(config, ["tracking", "forecast"]), inputs=("detecti
 :class:`~diff9d_ros.pipeline.FrameState` holding only the detections, and publishes ``tracks``
 (Detection3DArray, id = track id), one mean ``forecasts`` Path per track (in the order of
 ``tracks``) and the samples as ``forecast_markers``.
+
+With ``tracking_frame`` set (``odom``, ``map``), the camera's pose in that frame is looked up
+through tf2 at each message's stamp and given to the tracker (``FrameState.camera_pose``), so that
+a camera on a moving arm or base does not move still objects; everything published stays in the
+detections' frame. A message whose transform does not come within ``tf_timeout_s`` is rejected
+with the reason; when stamps jump backwards the tf2 buffer is cleared.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from diff9d_ros.ros.convert_std import header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
 from diff9d_ros.ros.nodes.params import pipeline_config
+from diff9d_ros.ros.nodes.tf_lookup import TfLookup
 from diff9d_ros.ros.outputs import forecast_messages
 
 
@@ -28,6 +35,10 @@ class ForecastNode(Diff9dNode):
         super().__init__(**kwargs)
         self.pipeline: Any = None
         self._subscription: Any = None
+        self.tf: TfLookup | None = None
+
+    def configure_node(self) -> None:
+        self.tf = TfLookup(self) if self.params["tracking_frame"] else None
 
     def load_model(self) -> None:
         from diff9d_ros.pipeline import Pipeline
@@ -49,18 +60,25 @@ class ForecastNode(Diff9dNode):
 
     def _on_detections(self, msg: Any) -> None:
         self.stats.on_received(time.monotonic())
+        if self.tf is not None and self.tf.jumped_back(header_stamp_ns(msg.header)):
+            self.warn("detection stamps jumped backwards (bag loop or reset): cleared the tf2 buffer")
         if self.drop_stale(header_stamp_ns(msg.header)):
             return
         self.submit(msg)
 
     def process(self, index: int, item: Any) -> bool:
+        stamp_ns = header_stamp_ns(item.header)
+        camera_pose = None
         try:
             detections = msg_to_detections(item)
+            if self.tf is not None:
+                camera_pose = self._camera_pose(str(item.header.frame_id), stamp_ns)
         except ValueError as error:
             self.reject(str(error))
             return False
-        stamp_ns = header_stamp_ns(item.header)
-        state = FrameState(index, frame=None, stamp_ns=stamp_ns, detections=detections)
+        state = FrameState(
+            index, frame=None, stamp_ns=stamp_ns, detections=detections, camera_pose=camera_pose
+        )
         state = self.pipeline.process_state(state)
         if not state.ok:
             self.stats.on_failed(time.monotonic(), f"{state.failed_stage}: {state.error}")
@@ -79,6 +97,17 @@ class ForecastNode(Diff9dNode):
         if messages.markers is not None:  # None: the forecast waits for the model's next period
             self.outputs["forecast_markers"].publish(messages.markers)
         return True
+
+    def _camera_pose(self, camera_frame: str, stamp_ns: int) -> Any:
+        """The detections' frame in ``tracking_frame`` at ``stamp_ns`` (4x4); ValueError naming the
+        frames when tf2 has no such transform in time."""
+        from tf2_ros import TransformException
+
+        target = str(self.params["tracking_frame"])
+        try:
+            return self.tf.transform(target, camera_frame, stamp_ns, float(self.params["tf_timeout_s"]))
+        except TransformException as error:
+            raise ValueError(f"no transform {camera_frame} -> {target} (tracking_frame): {error}") from error
 
 
 def main(args: list[str] | None = None) -> None:

@@ -40,6 +40,11 @@ NODE_ARGUMENTS: dict[str, tuple[str, str]] = {
     "people_topic": ("/people", "people_forecast_node input: person Detection3DArray, any frame"),
     "people_model_path": ("", "planar GeoTDM checkpoint of people_forecast_node (empty = YAML / shipped)"),
     "fixed_frame": ("", "frame people are forecast in (map, odom; empty = YAML)"),
+    "tracking_frame": (
+        "",
+        "fixed frame forecast_node tracks objects in through tf2, for a moving camera (odom, map; empty = "
+        "YAML: the camera frame)",
+    ),
     "start_delay_s": (
         "60.0",
         "the camera (or bag playback) starts when pose, grasp and forecast node are active or failed, "

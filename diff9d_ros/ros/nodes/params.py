@@ -293,6 +293,13 @@ GRASP_PARAMS: tuple[ParamSpec, ...] = (
     _LIFETIME,
 )
 
+_TF_TIMEOUT = ParamSpec(
+    "tf_timeout_s",
+    0.1,
+    "wait this long for a tf2 transform at the detections' stamp (into fixed_frame or tracking_frame)",
+    range=(0.0, 10.0),
+)
+
 FORECAST_PARAMS: tuple[ParamSpec, ...] = (
     pipeline_param(
         "forecast_backend",
@@ -331,6 +338,14 @@ FORECAST_PARAMS: tuple[ParamSpec, ...] = (
         range=(0, 1000),
     ),
     ParamSpec(
+        "tracking_frame",
+        "",
+        "fixed frame (odom, map) the objects are tracked in, through tf2 at the detections' stamp, so that "
+        "a moving camera does not move them; forecasts still come in the detections' frame; empty: "
+        "track in the detections' own (camera) frame",
+    ),
+    _TF_TIMEOUT,
+    ParamSpec(
         "forecast_period_s",
         0.1,
         "time between constant-velocity forecast frames (Path pose stamps); a GeoTDM model's own "
@@ -363,12 +378,7 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
     ),
     _FORECAST_BY_NAME["tracker_min_hits"],
     _FORECAST_BY_NAME["tracker_max_misses"],
-    ParamSpec(
-        "tf_timeout_s",
-        0.1,
-        "wait this long for the transform into fixed_frame at the detections' stamp",
-        range=(0.0, 10.0),
-    ),
+    _TF_TIMEOUT,
     _LIFETIME,
 )
 

@@ -20,12 +20,12 @@ import time
 from typing import Any
 
 from diff9d_ros.pipeline import PEOPLE_STAGES, FrameState
-from diff9d_ros.ros.convert_nav import transform_stamped_to_frame_transform
 from diff9d_ros.ros.convert_std import header_stamp_ns
 from diff9d_ros.ros.convert_vision import msg_to_detections
 from diff9d_ros.ros.frames import is_stale
 from diff9d_ros.ros.nodes.lifecycle_base import Diff9dNode, spin_node
 from diff9d_ros.ros.nodes.params import pipeline_config
+from diff9d_ros.ros.nodes.tf_lookup import TfLookup
 from diff9d_ros.ros.outputs import people_messages
 
 
@@ -38,16 +38,10 @@ class PeopleForecastNode(Diff9dNode):
         super().__init__(**kwargs)
         self.pipeline: Any = None
         self._subscription: Any = None
-        self.tf_buffer: Any = None
-        self._tf_listener: Any = None
-        self._last_stamp_ns: int | None = None
+        self.tf: TfLookup | None = None
 
     def configure_node(self) -> None:
-        from tf2_ros.buffer import Buffer
-        from tf2_ros.transform_listener import TransformListener
-
-        self.tf_buffer = Buffer()
-        self._tf_listener = TransformListener(self.tf_buffer, self)
+        self.tf = TfLookup(self)
 
     def load_model(self) -> None:
         from diff9d_ros.pipeline import Pipeline
@@ -71,27 +65,12 @@ class PeopleForecastNode(Diff9dNode):
     def _on_people(self, msg: Any) -> None:
         self.stats.on_received(time.monotonic())
         stamp_ns = header_stamp_ns(msg.header)
-        if self._last_stamp_ns is not None and stamp_ns < self._last_stamp_ns and self.tf_buffer is not None:
-            self.warn("people stamps jumped backwards (bag loop or reset): clearing the tf2 buffer")
-            self.tf_buffer.clear()
-        self._last_stamp_ns = stamp_ns
+        if self.tf is not None and self.tf.jumped_back(stamp_ns):
+            self.warn("people stamps jumped backwards (bag loop or reset): cleared the tf2 buffer")
         if is_stale(stamp_ns, self.now_ns(), float(self.params["max_frame_age_s"])):
             self.stats.on_stale()
             return
         self.submit(msg)
-
-    def _to_fixed_frame(self, msg: Any) -> Any:
-        """The 4x4 transform of the message's frame into ``fixed_frame`` at its stamp (tf2)."""
-        from rclpy.duration import Duration
-        from rclpy.time import Time
-
-        stamped = self.tf_buffer.lookup_transform(
-            str(self.params["fixed_frame"]),
-            str(msg.header.frame_id),
-            Time(nanoseconds=header_stamp_ns(msg.header)),
-            timeout=Duration(nanoseconds=round(float(self.params["tf_timeout_s"]) * 1e9)),
-        )
-        return transform_stamped_to_frame_transform(stamped).transform
 
     def process(self, index: int, item: Any) -> bool:
         from tf2_ros import TransformException
@@ -100,7 +79,12 @@ class PeopleForecastNode(Diff9dNode):
 
         try:
             detections = msg_to_detections(item)
-            transform = self._to_fixed_frame(item)
+            transform = self.tf.transform(
+                str(self.params["fixed_frame"]),
+                str(item.header.frame_id),
+                header_stamp_ns(item.header),
+                float(self.params["tf_timeout_s"]),
+            )
             people = people_in_frame(detections, transform, str(self.params["person_class"]))
         except (ValueError, TransformException) as error:
             self.reject(f"{type(error).__name__}: {error}")
