@@ -392,15 +392,15 @@ def ddpm_rows(
 ) -> tuple[list[dict], list[Target]]:
     """The fast sampler against the stored DDPM-1000 reference on the same windows and noise seed."""
     name = f"{sampler[0]}-{sampler[1]}"
-    path = models.get(DDPM_SCENE)
-    path = results_dir() / REFERENCE_NAME
-    reference = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-    if path is None or reference is None or reference["sha256"] != _sha256(path):
-        why = "no zara1 model" if path is None else "no DDPM-1000 reference for this zara1 model"
+    model_path = models.get(DDPM_SCENE)
+    reference_path = results_dir() / REFERENCE_NAME
+    reference = json.loads(reference_path.read_text(encoding="utf-8")) if reference_path.is_file() else None
+    if model_path is None or reference is None or reference["sha256"] != _sha256(model_path):
+        why = "no zara1 model" if model_path is None else "no DDPM-1000 reference for this zara1 model"
         print(f"{why}: run --ddpm-reference once; the DDPM targets are missed")
         return [], [Target(f"{name} vs DDPM-1000 measured ({why})", 0, 1, True)]
     windows = ddpm_windows(data)
-    result = _eval(_load(path), windows, DDPM_SCENE, *sampler, progress=True)
+    result = _eval(_load(model_path), windows, DDPM_SCENE, *sampler, progress=True)
     count = sum(len(g) for g in windows)
     label = f"{DDPM_SCENE} test[{count} drawn, seed {DDPM_SEED}]"
     rows = [
