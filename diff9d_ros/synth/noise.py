@@ -275,6 +275,30 @@ def shift_image(image: np.ndarray, dx: int, dy: int, fill: float) -> np.ndarray:
     return out
 
 
+def _filter_3x3(image: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+    """The 3x3 maximum (``np.maximum``) or minimum (``np.minimum``) filter of a 2-D image over the
+    pixels inside it (``scipy.ndimage.maximum_filter(image, 3)`` with its default border, which
+    repeats the edge pixel), as two separable passes of shifted slices."""
+    rows = image.copy()
+    reduce(rows[1:], image[:-1], out=rows[1:])
+    reduce(rows[:-1], image[1:], out=rows[:-1])
+    out = rows.copy()
+    reduce(out[:, 1:], rows[:, :-1], out=out[:, 1:])
+    reduce(out[:, :-1], rows[:, 1:], out=out[:, :-1])
+    return out
+
+
+def _dilate_cross(mask: np.ndarray) -> np.ndarray:
+    """One binary dilation of a 2-D mask by the 3x3 cross (``scipy.ndimage.binary_dilation``'s
+    default structure), as shifted slices."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
+
+
 def corrupt_depth(
     depth_m: np.ndarray,
     view_cos: np.ndarray,
@@ -305,11 +329,11 @@ def corrupt_depth(
     holes = np.zeros(depth.shape, dtype=bool)
     if sensor.edge_hole_probability > 0 or sensor.flying_pixel_probability > 0:
         inverse = np.where(valid, np.float32(1.0) / np.where(valid, depth, np.float32(1.0)), np.float32(0.0))
-        near_inv = ndimage.maximum_filter(inverse, size=3)
-        far_inv = ndimage.minimum_filter(inverse, size=3)
+        near_inv = _filter_3x3(inverse, np.maximum)
+        far_inv = _filter_3x3(inverse, np.minimum)
         edges = (near_inv - far_inv) > sensor.edge_jump_m  # a disparity step: edge_jump_m at 1 m
-        if sensor.edge_width_px > 1:
-            edges = ndimage.binary_dilation(edges, iterations=sensor.edge_width_px - 1)
+        for _ in range(sensor.edge_width_px - 1):
+            edges = _dilate_cross(edges)
         flying = edges & valid & (far_inv > 0) & (uniform[0] < sensor.flying_pixel_probability)
         near_m, far_m = np.float32(1.0) / near_inv[flying], np.float32(1.0) / far_inv[flying]
         mix = rng.random(len(near_m), dtype=np.float32)
