@@ -75,8 +75,9 @@ def surface_normals(
     PCA; Hoppe et al., "Surface Reconstruction from Unorganized Points", SIGGRAPH 1992)."""
     k = min(neighbours, len(points_m))
     _, index = cKDTree(points_m).query(points_m if at is None else at, k)
-    local = points_m[index] - points_m[index].mean(axis=1, keepdims=True)
-    _, vecs = np.linalg.eigh(np.einsum("nki,nkj->nij", local, local))
+    neighbourhoods = points_m[index]
+    local = neighbourhoods - neighbourhoods.mean(axis=1, keepdims=True)
+    _, vecs = np.linalg.eigh(local.transpose(0, 2, 1) @ local)
     return vecs[:, :, 0]
 
 
