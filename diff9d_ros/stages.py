@@ -454,7 +454,7 @@ class ForecastStage(Stage):
             state.skipped.append(self.name)
             return
         forecasts = self.forecaster.forecast(state.tracks, self.horizon, self.samples)
-        if state.camera_pose is not None:
+        if state.camera_pose is not None and not self.planar_model:  # people stay in the fixed frame
             to_camera = np.linalg.inv(state.camera_pose)
             forecasts = {
                 track_id: samples @ to_camera[:3, :3].T + to_camera[:3, 3]
