@@ -117,11 +117,13 @@ def _future_truth(
     """Ground-truth centres (horizon, 3) of ``gt_id`` at the forecast times of record ``i``, in the
     camera frame of record ``i``, or None where the ground truth does not cover them."""
 
+    to_camera_i = None if ok[i].camera_pose is None else np.linalg.inv(ok[i].camera_pose)
+
     def centre_of(record: FrameRecord) -> np.ndarray | None:
         centre = next((t.translation_m for t in record.truth if t.track_id == gt_id), None)
-        if centre is None or record.camera_pose is None or ok[i].camera_pose is None:
+        if centre is None or record.camera_pose is None or to_camera_i is None:
             return centre
-        into_i = np.linalg.inv(ok[i].camera_pose) @ record.camera_pose
+        into_i = to_camera_i @ record.camera_pose
         return into_i[:3, :3] @ centre + into_i[:3, 3]
 
     if period_s is None:

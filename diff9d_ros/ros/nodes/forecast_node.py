@@ -60,9 +60,10 @@ class ForecastNode(Diff9dNode):
 
     def _on_detections(self, msg: Any) -> None:
         self.stats.on_received(time.monotonic())
-        if self.tf is not None and self.tf.jumped_back(header_stamp_ns(msg.header)):
+        stamp_ns = header_stamp_ns(msg.header)
+        if self.tf is not None and self.tf.jumped_back(stamp_ns):
             self.warn("detection stamps jumped backwards (bag loop or reset): cleared the tf2 buffer")
-        if self.drop_stale(header_stamp_ns(msg.header)):
+        if self.drop_stale(stamp_ns):
             return
         self.submit(msg)
 

@@ -1,7 +1,7 @@
 """tf2 for the nodes: a buffer with its listener, lookups as 4x4 transforms at a message's stamp,
 and the buffer cleared when stamps jump backwards (``ros2 bag play -l``, a simulation reset), where
-the old transforms would otherwise be taken for the new ones. rclpy and tf2_ros are imported here
-only, inside the node process."""
+the old transforms would otherwise be taken for the new ones. rclpy and tf2_ros are imported only
+when a node builds or uses one, so the module loads without ROS."""
 
 from __future__ import annotations
 
