@@ -27,8 +27,9 @@ errors within the reported 2 sigma (the model's calibration, fitted on validatio
 ``diff9d pose calibrate``) and Spearman's correlation of the reported sigma and the error.
 
 Run from the repository root: ``python -m benchmarks.robustness [--quick] [--model PATH]
-[--frames N]``. Writes ``robustness.json`` into ``diff9d_out/benchmarks/`` (``robustness_quick.json`` with
-``--quick``).
+[--frames N] [--split val]``. Writes ``robustness.json`` into ``diff9d_out/benchmarks/``
+(``robustness_quick.json`` with ``--quick``; ``robustness_val.json`` on validation instances, the
+split models and settings are chosen on).
 """
 
 from __future__ import annotations
@@ -153,6 +154,13 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--frames", type=int, default=None, help="frames per condition")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--split",
+        choices=("val", "test"),
+        default="test",
+        help="instances to render: test (the published table) or val (to choose models and settings "
+        "on; writes robustness_val.json)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     count = args.frames or (2 if args.quick else 30)
@@ -168,7 +176,7 @@ def main() -> None:
     frames_of: dict[str, list] = {}
     for index, condition in enumerate(CONDITIONS):
         scene = RandomizationConfig.for_domain("realsense", **condition.scene)
-        frames = rendered_frames(count, "test", args.seed + 100 * index, scene)
+        frames = rendered_frames(count, args.split, args.seed + 100 * index, scene)
         frames_of[condition.name] = frames
         masks = condition.mask_source(args.seed + 100 * index + 1)
         if condition.name == "bleed":
@@ -255,6 +263,7 @@ def main() -> None:
         Target("calibration: Spearman(sigma, rotation error)", calibration["rotation_spearman"], 0.4),
     ]
     extra = {
+        "split": args.split,
         "frames_per_condition": count,
         "model": repo_relative(args.model),
         "calibration_of_model": vars(calibrated.calibration),
@@ -263,7 +272,8 @@ def main() -> None:
         "eval_seconds": time.perf_counter() - started,
     }
     columns = ["condition", "method", *metric_names(), "value"]
-    report("robustness", rows, targets, quick=args.quick, columns=columns, extra=extra)
+    name = "robustness" if args.split == "test" else "robustness_val"
+    report(name, rows, targets, quick=args.quick, columns=columns, extra=extra)
 
 
 if __name__ == "__main__":

@@ -188,15 +188,17 @@ def test_datasets_draw_their_sensor_per_frame_and_stay_deterministic(tmp_path: P
 def test_generate_command_takes_a_sensor_and_the_ood_split(tmp_path: Path) -> None:
     out = tmp_path / "ood"
     args = ["synth", "generate", "--out", str(out), "--frames", "2", "--workers", "1", "--split", "ood"]
-    assert (
-        cli.main([*args, "--sensor", "d435_640x480", "--lying-probability", "0.3", "--materials", "1"]) == 0
-    )
+    realism = ["--lying-probability", "0.3", "--materials", "1", "--distractors", "4", "5"]
+    assert cli.main([*args, "--sensor", "d435_640x480", *realism]) == 0
     dataset = SynthDataset(out)
     assert dataset.split == "ood" and dataset.intrinsics.width == 640
     assert dataset.index["config"]["lying_probability"] == 0.3
     assert dataset.index["config"]["realistic_material_probability"] == 1.0
+    assert dataset.index["config"]["distractors_range"] == [4, 5]
     with pytest.raises(ValueError, match="drop --width"):
         cli.main([*args, "--sensor", "d435", "--width", "320"])
+    with pytest.raises(ValueError, match="--distractors MIN MAX"):
+        cli.main([*args, "--sensor", "d435", "--distractors", "3", "1"])
 
 
 def test_renders_are_deterministic_with_materials_and_presets() -> None:

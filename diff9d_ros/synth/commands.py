@@ -70,6 +70,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     generate.add_argument("--shard-size", type=int, default=32, help="frames per shard (default 32)")
     generate.add_argument("--objects", type=int, nargs=2, metavar=("MIN", "MAX"), default=(1, 6))
+    generate.add_argument(
+        "--distractors",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=None,
+        help="non-NOCS clutter objects per frame (default 0 3); more teaches the category head's "
+        "background class",
+    )
     _add_camera_args(generate, several_sensors=True)
     generate.set_defaults(func=_generate)
 
@@ -133,7 +142,13 @@ def _world(
 def _generate(args: argparse.Namespace) -> int:
     from diff9d_ros.synth.dataset import generate_dataset
 
-    config, intrinsics, library = _world(args, several_sensors=True, objects_range=tuple(args.objects))
+    overrides: dict[str, object] = {"objects_range": tuple(args.objects)}
+    if args.distractors is not None:
+        low, high = args.distractors
+        if not 0 <= low <= high:
+            raise ValueError(f"--distractors MIN MAX needs 0 <= MIN <= MAX, got {low} {high}")
+        overrides["distractors_range"] = (low, high)
+    config, intrinsics, library = _world(args, several_sensors=True, **overrides)
     index = generate_dataset(
         args.out,
         args.frames,
