@@ -160,6 +160,11 @@ class Detection:
         out[:3, 3] = self.translation_m
         return out
 
+    def contains(self, point_m: np.ndarray) -> bool:
+        """Whether ``point_m`` (3,) lies inside this detection's oriented box."""
+        local = self.rotation.T @ (np.asarray(point_m, dtype=np.float64) - self.translation_m)
+        return bool(np.all(np.abs(local) <= 0.5 * self.size_m))
+
     def moved(self, transform: np.ndarray) -> Detection:
         """A copy expressed in another frame: ``transform`` (4x4, rigid) maps this detection's frame
         into it. The covariance turns with the rotation (both its position and rotation blocks);

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from diff9d_ros.geometry.camera import Intrinsics, RGBDFrame, depth_from_raw
-from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
+from diff9d_ros.nocs import Detection
+from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig, second_segments
 from diff9d_ros.pose.network import BACKGROUND, NetworkConfig, PoseNetwork
 from diff9d_ros.pose.train import TrainConfig, save_checkpoint
 from diff9d_ros.synth.noise import RandomizationConfig
@@ -221,3 +222,20 @@ def test_model_file_of_another_format_is_refused(tmp_path: Path) -> None:
     torch.save({"format": "diff9d_ros.pose/1", "state_dict": {}}, path)
     with pytest.raises(ValueError, match="retrain"):
         PoseEstimator.from_file(path)
+
+
+def test_a_second_segment_of_a_detected_object_is_dropped() -> None:
+    """A laptop split into lid and base gives two laptop detections whose boxes share the centre
+    region: only the higher-scored one stays. Other categories, and objects whose category was
+    given (an external detector's masks), are kept."""
+
+    def laptop(x_m: float, score: float, category: str = "laptop") -> Detection:
+        return Detection(category, np.eye(3), np.array([x_m, 0.0, 1.0]), np.array([0.3, 0.2, 0.3]), score)
+
+    base, lid, neighbour = laptop(0.0, 0.9), laptop(0.1, 0.95), laptop(0.5, 0.8)
+    assert lid.contains(base.translation_m) and not lid.contains(neighbour.translation_m)
+    assert second_segments([base, lid, neighbour], [True, True, True]) == {0}
+    assert second_segments([base, lid], [False, True]) == set()  # a given mask is never dropped
+    assert second_segments([base, lid], [True, False]) == {0}
+    assert second_segments([base, lid], [False, False]) == set()
+    assert second_segments([laptop(0.0, 0.9, "camera"), lid], [True, True]) == set()

@@ -27,9 +27,12 @@ spread. Per object the K hypotheses give
 Objects come from the given masks (or the frame's instance mask) and categories (names in any
 case, or NOCS class ids), otherwise from the built-in tabletop segmentation and the network's
 category head: segments the head calls background, or whose score is under ``min_score``, are
-dropped. Every entry point validates its input and raises ValueError naming the problem; masks
-that are well formed but unusable (empty, too little valid depth) are skipped with a logged
-reason. The frame's table plane is fitted once (or passed in) and shared by every object.
+dropped, and so is a classified segment that is a second segment of an object already detected
+(:func:`second_segments`: a laptop's lid and base split by a depth hole, both called laptop, would
+be two laptops for a tracker and for a grasp planner). Every entry point validates its input and
+raises ValueError naming the problem; masks that are well formed but unusable (empty, too little
+valid depth) are skipped with a logged reason. The frame's table plane is fitted once (or passed
+in) and shared by every object.
 """
 
 from __future__ import annotations
@@ -273,7 +276,8 @@ class PoseEstimator:
         """Detections of the objects under ``masks`` (id -> bool (H, W)) on the table ``plane``
         (fitted here when None). ``categories`` maps ids to NOCS names (any case) or class ids;
         masks without one are classified by the network, and dropped when it calls them
-        background or their score is under ``min_score``. With a ``memory`` of the stream's last
+        background or their score is under ``min_score``, or when they are a second segment of an
+        object detected with a higher score (:func:`second_segments`). With a ``memory`` of the stream's last
         frame, objects seen there start from their last pose (:mod:`.warm_start`) and the
         detections are remembered for the next frame."""
         frame.validate()
@@ -371,7 +375,7 @@ class PoseEstimator:
                 start_from=encoded(starts, category[chosen]) if chain is warm else None,
             )
         rotation, residual, size = (v.double().cpu().numpy() for v in net.codec.decode(x0, category))
-        out, remembered = [], []
+        out, remembered, classified = [], [], []
         for j, i in enumerate(keep):
             span = slice(j * k, (j + 1) * k)
             g = frames[rows[span]]
@@ -392,7 +396,13 @@ class PoseEstimator:
                 )
                 continue
             out.append(detection)
+            classified.append(objects[i].category is None)
             remembered.append(Remembered(objects[i].observations[0].centroid_m, detection))
+        seconds = second_segments(out, classified)
+        for n in seconds:
+            LOG.info("mask %d: a second segment of a detected %s: dropped", out[n].mask_id, out[n].category)
+        out = [d for n, d in enumerate(out) if n not in seconds]
+        remembered = [r for n, r in enumerate(remembered) if n not in seconds]
         if memory is not None:
             memory.remember(frame.stamp_ns, remembered)
         return out
@@ -422,6 +432,28 @@ class PoseEstimator:
             covariance=covariance,
             mask_id=mask_id,
         )
+
+
+def second_segments(detections: list[Detection], classified: list[bool]) -> set[int]:
+    """Indices of the ``classified`` detections (categories from the network, not given) that are
+    a second segment of an object detected with a higher score: the same category, and one's
+    centre inside the other's box. Non-maximum suppression in 3-D by box containment rather than
+    IoU: the network sizes a partial segment (a laptop's lid) as the whole object, so the two
+    boxes share the object's centre region while their overlap depends on each one's pose error."""
+    order = sorted(range(len(detections)), key=lambda n: -detections[n].score)
+    kept: list[Detection] = []
+    out = set()
+    for n in order:
+        detection = detections[n]
+        if classified[n] and any(
+            other.category == detection.category
+            and (other.contains(detection.translation_m) or detection.contains(other.translation_m))
+            for other in kept
+        ):
+            out.add(n)
+        else:
+            kept.append(detection)
+    return out
 
 
 def rotation_sigma_rad(detection: Detection) -> float:

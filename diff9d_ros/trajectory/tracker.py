@@ -293,7 +293,7 @@ class MultiObjectTracker:
         """Whether ``detection`` is a second segment of ``other``'s object: its centre inside
         ``other``'s box or within half the gate of ``other``'s centre."""
         close = np.linalg.norm(detection.translation_m - other.translation_m) <= 0.5 * self.gate_m
-        return bool(close or _inside(detection, other))
+        return bool(close or other.contains(detection.translation_m))
 
     def _append(self, track: Track, position: np.ndarray, stamp_ns: int, observed: bool) -> None:
         track.positions_m.append(position)
@@ -333,9 +333,3 @@ class MultiObjectTracker:
         if track.confirmed or self.publish_tentative:
             detection.track_id = track.track_id
         return track
-
-
-def _inside(point_of: Detection, box_of: Detection) -> bool:
-    """Whether ``point_of``'s centre lies inside ``box_of``'s oriented box."""
-    local = np.asarray(box_of.rotation).T @ (point_of.translation_m - box_of.translation_m)
-    return bool(np.all(np.abs(local) <= 0.5 * np.asarray(box_of.size_m)))
