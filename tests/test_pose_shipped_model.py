@@ -46,8 +46,8 @@ def estimator() -> PoseEstimator:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a camera of these scenes turns 5.6 degrees (mugs up to 12) when its mask bleeds: the RGB crop, "
-    "not the cleaned points, moves the network (benchmarks/robustness.py: bleed 10deg5cm 71.9 vs clean 65.0)",
+    reason="a camera of these scenes turns 2.5 degrees (2 allowed) when its mask bleeds: the RGB crop, "
+    "not the cleaned points, moves the network (benchmarks/robustness.py: bleed 10deg5cm 77.8 vs clean 75.7)",
 )
 def test_injected_bleed_gives_the_clean_pose(estimator: PoseEstimator) -> None:
     frames = _frames(7, 4, objects_range=(4, 5), lying_probability=0.0, camera_elevation_deg=(20.0, 35.0))
