@@ -312,14 +312,16 @@ def segment_tabletop(
     if above.sum() < config.min_cluster_points:
         LOG.info("tabletop segmentation: nothing stands on the table")
         return mask, plane
-    spacing_m = float(np.median(pts[above, 2])) * stride / frame.intrinsics.fx
-    labels = voxel_clusters(pts[above], max(config.cluster_voxel_m, 1.5 * spacing_m))
+    above_pts, above_v, above_u = pts[above], v[above], u[above]
+    spacing_m = float(np.median(above_pts[:, 2])) * stride / frame.intrinsics.fx
+    grid_spacing_m = above_pts[:, 2] * stride / frame.intrinsics.fx  # per point, at its depth
+    labels = voxel_clusters(above_pts, max(config.cluster_voxel_m, 1.5 * spacing_m))
     sizes = np.bincount(labels)
-    areas_m2 = np.bincount(labels, weights=(pts[above, 2] * stride / frame.intrinsics.fx) ** 2)
+    areas_m2 = np.bincount(labels, weights=grid_spacing_m**2)
     big = np.flatnonzero((sizes >= config.min_cluster_points) & (areas_m2 >= config.min_cluster_area_m2))
     if not len(big):
         return mask, plane
-    centres = np.array([pts[above][labels == label].mean(axis=0) for label in big])
+    centres = np.array([above_pts[labels == label].mean(axis=0) for label in big])
     footprints = centres - np.outer(plane.height_m(centres), plane.normal)
     keep, reasons = workspace_filter(table, footprints, config)
     for label, reason in zip(big[~keep], reasons, strict=True):
@@ -327,7 +329,7 @@ def segment_tabletop(
     coarse = np.zeros((-(-h // stride), -(-w // stride)), dtype=np.int32)
     for instance, label in enumerate(big[keep], start=1):
         members = labels == label
-        coarse[v[above][members] // stride, u[above][members] // stride] = instance
+        coarse[above_v[members] // stride, above_u[members] // stride] = instance
     holes = np.ones(coarse.shape, dtype=bool)
     holes[v // stride, u // stride] = False
     grown = grow_into_holes(coarse, holes, config.hole_fill_m / spacing_m)
