@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from diff9d_ros.bag.evaluate import FrameRecord, forecast_errors, id_switches
+from diff9d_ros.bag.evaluate import (
+    FrameRecord,
+    forecast_error_table,
+    forecast_errors,
+    id_switches,
+    mean_forecast_errors,
+)
 from diff9d_ros.bag.io import BagError, BagWriter
 from diff9d_ros.bag.synthetic import write_sequence_bag
 from diff9d_ros.cli import main
@@ -143,6 +149,32 @@ def test_id_switches_and_forecast_errors_on_known_answers() -> None:
     errors = forecast_errors(records, gate_m=0.1)
     assert errors["forecasts_scored"] == 1
     assert errors["ade_m"] == pytest.approx(0.02) and errors["fde_m"] == pytest.approx(0.02)
+
+
+def test_forecast_error_table_keys_forecasts_by_frame_and_object() -> None:
+    """Two runs over one stream compare on the forecasts both made: the same object at the same
+    frame, whatever track id each run gave it."""
+    truth = [[_det(0.01 * k, "a"), _det(0.5, "b")] for k in range(5)]
+
+    def run(track_ids: tuple[str, str], forecast_b: bool) -> list[FrameRecord]:
+        records = [
+            FrameRecord(
+                k, k, "ok", detections=[_det(0.01 * k, track_ids[0]), _det(0.5, track_ids[1])], truth=truth[k]
+            )
+            for k in range(5)
+        ]
+        records[0].forecasts = {track_ids[0]: np.array([[[0.01 * k + 0.02, 0.0, 0.5] for k in (1, 2, 3)]])}
+        if forecast_b:
+            records[1].forecasts = {track_ids[1]: np.array([[[0.5, 0.04, 0.5]] * 3])}
+        return records
+
+    one = forecast_error_table(run(("t1", "t2"), forecast_b=False), gate_m=0.1)
+    two = forecast_error_table(run(("u7", "u8"), forecast_b=True), gate_m=0.1)
+    assert set(one) == {(0, "a")} and set(two) == {(0, "a"), (1, "b")}
+    assert one[(0, "a")] == pytest.approx((0.02, 0.02, 0.02, 0.02))
+    assert two[(1, "b")] == pytest.approx((0.04, 0.04, 0.04, 0.04))
+    assert mean_forecast_errors(list(two.values()))["ade_m"] == pytest.approx(0.03)
+    assert mean_forecast_errors([]) == {"forecasts_scored": 0}
 
 
 def test_forecast_errors_follow_the_forecast_period_not_the_frame_rate() -> None:

@@ -165,14 +165,15 @@ def _past_covered(ok: Sequence[FrameRecord], i: int, gt_id: str, frames: int, pe
     return False
 
 
-def forecast_errors(
+def forecast_error_table(
     records: Sequence[FrameRecord], gate_m: float, history_frames: int = 0
-) -> dict[str, float]:
-    """Mean ADE/FDE (over K samples) and minADE/minFDE (metres) of every forecast whose object has
-    ground truth over the whole forecast horizon (and, with ``history_frames``, over that many
-    frames up to the forecast)."""
+) -> dict[tuple[int, str], tuple[float, float, float, float]]:
+    """{(frame index, ground-truth id): (ADE, FDE, minADE, minFDE)} in metres of every forecast whose
+    object has ground truth over the whole forecast horizon (and, with ``history_frames``, over that
+    many frames up to the forecast): the forecasts :func:`forecast_errors` averages, keyed so that two
+    runs over the same stream can be compared on the forecasts both made."""
     ok = [r for r in records if r.status == "ok" and r.truth is not None]
-    ade, fde, min_ade, min_fde = [], [], [], []
+    table: dict[tuple[int, str], tuple[float, float, float, float]] = {}
     for i, record in enumerate(ok):
         track_to_gt = {v: k for k, v in match_to_truth(record.detections, record.truth, gate_m).items()}
         for track_id, samples in record.forecasts.items():
@@ -185,18 +186,36 @@ def forecast_errors(
             if future is None:
                 continue
             dist = np.linalg.norm(samples - future[None], axis=-1)  # (K, T)
-            ade.append(dist.mean(axis=1).mean())
-            fde.append(dist[:, -1].mean())
-            min_ade.append(dist.mean(axis=1).min())
-            min_fde.append(dist[:, -1].min())
-    if not ade:
+            ade_k = dist.mean(axis=1)
+            table[(record.index, gt_id)] = (
+                float(ade_k.mean()),
+                float(dist[:, -1].mean()),
+                float(ade_k.min()),
+                float(dist[:, -1].min()),
+            )
+    return table
+
+
+def forecast_errors(
+    records: Sequence[FrameRecord], gate_m: float, history_frames: int = 0
+) -> dict[str, float]:
+    """Mean ADE/FDE (over K samples) and minADE/minFDE (metres) of every forecast whose object has
+    ground truth over the whole forecast horizon (and, with ``history_frames``, over that many
+    frames up to the forecast)."""
+    return mean_forecast_errors(list(forecast_error_table(records, gate_m, history_frames).values()))
+
+
+def mean_forecast_errors(errors: Sequence[tuple[float, float, float, float]]) -> dict[str, float]:
+    """The means of (ADE, FDE, minADE, minFDE) rows of :func:`forecast_error_table`, with their count."""
+    if not errors:
         return {"forecasts_scored": 0}
+    ade, fde, min_ade, min_fde = np.asarray(errors, dtype=float).mean(axis=0)
     return {
-        "forecasts_scored": len(ade),
-        "ade_m": float(np.mean(ade)),
-        "fde_m": float(np.mean(fde)),
-        "min_ade_m": float(np.mean(min_ade)),
-        "min_fde_m": float(np.mean(min_fde)),
+        "forecasts_scored": len(errors),
+        "ade_m": float(ade),
+        "fde_m": float(fde),
+        "min_ade_m": float(min_ade),
+        "min_fde_m": float(min_fde),
     }
 
 
