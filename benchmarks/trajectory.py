@@ -13,7 +13,10 @@ Run from the repository root:
   windows of every pedestrian model (its training scenes' recordings, never its test scene); the
   rows report minADE, the spread of the 20 samples and the energy score. The table uses the one with
   the lowest minADE among those the online budget affords (at most ``ONLINE_MAX_STEPS`` network
-  evaluations).
+  evaluations). Then the temperature of its initial noise (``TEMPERATURES``; a few-step deterministic
+  sampler's samples spread less than the data) is chosen on the same windows by the lowest energy
+  score, a proper score of the whole forecast distribution (Gneiting & Raftery 2007), so
+  the spread is chosen for calibration rather than for the best of 20 alone.
 * **The people path.** The zara1 test scene is written as a rosbag2 (``diff9d traj bag``) and run
   through ``diff9d eval-bag``'s people runner; its minADE must reproduce the table's zara1 row.
 * **Fast sampling against DDPM-1000** (the paper's sampler) on at least 256 zara1 test trajectories:
@@ -88,6 +91,8 @@ FAST = (
 #: The charged model's candidates: its error grows with the step count past 5 (model card), and each
 #: step costs 8 times a pedestrian one.
 CHARGED_SAMPLERS = tuple((name, steps) for name, steps in FAST if steps <= 5)
+#: Initial-noise temperatures tried on validation for the chosen pedestrian sampler.
+TEMPERATURES = (1.0, 1.4, 1.7, 2.0, 2.4, 2.8)
 ONLINE_SAMPLER = (PipelineConfig().forecast_sampler, PipelineConfig().forecast_steps)
 #: The stored DDPM-1000 reference, in the results folder of the run (``--ddpm-reference`` writes it).
 REFERENCE_NAME = "trajectory_ddpm_reference.json"
@@ -217,28 +222,43 @@ def forecast_ms(
 
 def choose_pedestrian_sampler(
     models: dict[str, Path], data: Path, per_model: int, candidates_only: bool = False
-) -> tuple[tuple[str, int], list[dict]]:
-    """The fast sampler for the pedestrian table, chosen on validation windows only.
+) -> tuple[tuple[str, int], float, list[dict]]:
+    """The fast sampler for the pedestrian table and the temperature of its initial noise, chosen on
+    validation windows only.
 
     Every sampler of :data:`FAST` runs on ``per_model`` validation windows of each model (windows of
     its training scenes' recordings, never its held-out scene); the rows show how the sampler and
     its step count move minADE, the spread of the samples and the energy score. Candidates are the
     samplers the online budget affords (at most :data:`ONLINE_MAX_STEPS` network evaluations); of
-    those the one with the lowest pooled minADE wins.
+    those the one with the lowest pooled minADE wins. Then every temperature of :data:`TEMPERATURES`
+    runs with it on the same windows, and the one with the lowest pooled energy score wins.
     """
     loaded = {scene: _load(path) for scene, path in models.items()}
     val = {scene: subset(load_windows(scene, "val", data_dir=data), per_model, seed=0) for scene in models}
+    windows = f"val[{per_model} x {len(models)}]"
     rows, best, best_ade = [], None, float("inf")
     for name, steps in FAST:
         if candidates_only and steps > ONLINE_MAX_STEPS:
             continue
         result = pooled([_eval(loaded[s], val[s], s, name, steps, progress=True) for s in models])
-        row = _row("pedestrian val", f"GeoTDM {name}-{steps}", f"val[{per_model} x {len(models)}]", result)
+        row = _row("pedestrian val", f"GeoTDM {name}-{steps}", windows, result)
         row["candidate"] = steps <= ONLINE_MAX_STEPS
         rows.append(row)
         if row["candidate"] and result.ade < best_ade:
             best, best_ade = (name, steps), result.ade
-    return best, rows
+    temperature, best_energy = 1.0, float("inf")
+    for tau in TEMPERATURES:
+        result = pooled([_eval(loaded[s], val[s], s, *best, progress=True, temperature=tau) for s in models])
+        rows.append(_row("pedestrian val temperature", f"GeoTDM {sampler_label(best, tau)}", windows, result))
+        if result.energy < best_energy:
+            temperature, best_energy = tau, result.energy
+    return best, temperature, rows
+
+
+def sampler_label(sampler: tuple[str, int], temperature: float = 1.0) -> str:
+    """``ddim-3``, or ``ddim-3 T2`` with an initial-noise temperature other than 1."""
+    label = f"{sampler[0]}-{sampler[1]}"
+    return label if temperature == 1.0 else f"{label} T{temperature:g}"
 
 
 def _average_row(method: str, ade: float, fde: float, windows: str) -> dict:
@@ -246,12 +266,13 @@ def _average_row(method: str, ade: float, fde: float, windows: str) -> dict:
 
 
 def pedestrian_rows(
-    models: dict[str, Path], data: Path, sampler: tuple[str, int], limit: int | None
+    models: dict[str, Path], data: Path, sampler: tuple[str, int], temperature: float, limit: int | None
 ) -> tuple[list[dict], dict[str, tuple[EvalResult, EvalResult]]]:
-    """Per scene present: constant velocity, the prior alone and GeoTDM (``sampler``) on every test
-    window of the held-out scene, and the published row; then the averages over the scenes."""
+    """Per scene present: constant velocity, the prior alone and GeoTDM (``sampler`` at
+    ``temperature``) on every test window of the held-out scene, and the published row; then the
+    averages over the scenes."""
     rows, found = [], {}
-    name, steps = sampler
+    label_of = sampler_label(sampler, temperature)
     for scene in PEDESTRIAN_TASKS:
         published = _average_row(f"{scene}: GeoTDM (paper, DDPM-1000)", *PUBLISHED[scene], "paper")
         if scene not in models:
@@ -264,17 +285,17 @@ def pedestrian_rows(
         cv = _eval(None, groups, scene)
         prior = _eval(model, groups, scene, "prior", 0)
         start = time.perf_counter()
-        geotdm = _eval(model, groups, scene, name, steps, progress=True)
+        geotdm = _eval(model, groups, scene, *sampler, progress=True, temperature=temperature)
         per_128 = (time.perf_counter() - start) * 128 / max(1, count)
         rows += [
             _row("pedestrian", f"{scene}: constant velocity", label, cv),
             _row("pedestrian", f"{scene}: GeoTDM prior only", label, prior),
-            _row("pedestrian", f"{scene}: GeoTDM {name}-{steps} (min of 20)", label, geotdm, per_128),
+            _row("pedestrian", f"{scene}: GeoTDM {label_of} (min of 20)", label, geotdm, per_128),
             published,
         ]
         found[scene] = (geotdm, cv)
     scenes = f"{len(found)} of 5 scenes" + ("" if len(found) == 5 else f" ({', '.join(found)})")
-    for method, index in (("constant velocity", 1), (f"GeoTDM {name}-{steps}", 0)):
+    for method, index in (("constant velocity", 1), (f"GeoTDM {label_of}", 0)):
         rows.append(
             _average_row(
                 f"average: {method}",
@@ -313,7 +334,12 @@ def pedestrian_targets(found: dict[str, tuple[EvalResult, EvalResult]], name: st
 
 
 def zara1_bag_row(
-    model: Path, data: Path, sampler: tuple[str, int], max_messages: int | None, threads: int
+    model: Path,
+    data: Path,
+    sampler: tuple[str, int],
+    temperature: float,
+    max_messages: int | None,
+    threads: int,
 ) -> tuple[dict, dict]:
     """The zara1 test scene written as a rosbag2 (``diff9d traj bag``) and run through the people
     path (``diff9d eval-bag``): scored forecasts are the protocol's windows, seen online."""
@@ -328,13 +354,14 @@ def zara1_bag_row(
             people_model_path=str(model),
             forecast_sampler=sampler[0],
             forecast_steps=sampler[1],
+            people_temperature=temperature,
             threads=threads,
         )
         result = run_people(PeopleBagSource(bag), config, Path(folder) / "out", title="eval-bag zara1")
     forecast = result.metrics["forecast"]
     row = {
         "section": "pedestrian bag",
-        "method": f"zara1 bag through eval-bag: GeoTDM {sampler[0]}-{sampler[1]}",
+        "method": f"zara1 bag through eval-bag: GeoTDM {sampler_label(sampler, temperature)}",
         "windows": f"{forecast.get('forecasts_scored', 0)} forecasts",
         "agents": forecast.get("forecasts_scored", 0),
         "ade": round(forecast.get("min_ade_m", float("nan")), 4),
@@ -388,10 +415,11 @@ def compute_ddpm_reference(models: dict[str, Path], data: Path) -> dict:
 
 
 def ddpm_rows(
-    models: dict[str, Path], data: Path, sampler: tuple[str, int]
+    models: dict[str, Path], data: Path, sampler: tuple[str, int], temperature: float = 1.0
 ) -> tuple[list[dict], list[Target]]:
-    """The fast sampler against the stored DDPM-1000 reference on the same windows and noise seed."""
-    name = f"{sampler[0]}-{sampler[1]}"
+    """The fast sampler (at ``temperature``) against the stored DDPM-1000 reference on the same
+    windows and noise seed."""
+    name = sampler_label(sampler, temperature)
     model_path = models.get(DDPM_SCENE)
     reference_path = results_dir() / REFERENCE_NAME
     reference = json.loads(reference_path.read_text(encoding="utf-8")) if reference_path.is_file() else None
@@ -400,7 +428,7 @@ def ddpm_rows(
         print(f"{why}: run --ddpm-reference once; the DDPM targets are missed")
         return [], [Target(f"{name} vs DDPM-1000 measured ({why})", 0, 1, True)]
     windows = ddpm_windows(data)
-    result = _eval(_load(model_path), windows, DDPM_SCENE, *sampler, progress=True)
+    result = _eval(_load(model_path), windows, DDPM_SCENE, *sampler, progress=True, temperature=temperature)
     count = sum(len(g) for g in windows)
     label = f"{DDPM_SCENE} test[{count} drawn, seed {DDPM_SEED}]"
     rows = [
@@ -587,7 +615,7 @@ def main() -> int:
         "--ddpm-reference", action="store_true", help="compute the stored DDPM-1000 reference and stop"
     )
     parser.add_argument(
-        "--val-windows", type=int, default=32, help="validation windows per pedestrian model (sampler choice)"
+        "--val-windows", type=int, default=64, help="validation windows per pedestrian model (sampler choice)"
     )
     parser.add_argument(
         "--charged-val-windows", type=int, default=64, help="charged validation windows (sampler choice)"
@@ -632,14 +660,19 @@ def main() -> int:
         section_s[section] = round(time.perf_counter() - start, 1)
 
     start = time.perf_counter()
-    sampler, ped_val_rows = choose_pedestrian_sampler(
+    sampler, temperature, ped_val_rows = choose_pedestrian_sampler(
         models, args.eth_ucy, args.val_windows, args.val_candidates_only
     )
-    name = f"{sampler[0]}-{sampler[1]}"
+    name = sampler_label(sampler, temperature)
     print(f"pedestrian sampler chosen on val: {name}")
+    if temperature != PipelineConfig().people_temperature:
+        print(
+            f"the people path's default people_temperature {PipelineConfig().people_temperature} is not "
+            f"the one chosen here ({temperature}): update PipelineConfig"
+        )
     timed("pedestrian val", start)
     start = time.perf_counter()
-    ped_rows, found = pedestrian_rows(models, args.eth_ucy, sampler, limit)
+    ped_rows, found = pedestrian_rows(models, args.eth_ucy, sampler, temperature, limit)
     targets = pedestrian_targets(found, name)
     rows, bag_throughput = [*ped_rows], None
     timed("pedestrian test", start)
@@ -661,6 +694,7 @@ def main() -> int:
         extra = {
             "complete": done,
             "pedestrian_sampler": name,
+            "pedestrian_temperature": temperature,
             "pedestrian_models_missing": missing,
             "pedestrian_val_rows": ped_val_rows,
             "charged_val_rows": c_val_rows,
@@ -686,7 +720,7 @@ def main() -> int:
     if "zara1" in models:
         start = time.perf_counter()
         bag_row, bag_throughput = zara1_bag_row(
-            models["zara1"], args.eth_ucy, sampler, 20 if args.quick else None, args.threads
+            models["zara1"], args.eth_ucy, sampler, temperature, 20 if args.quick else None, args.threads
         )
         rows.append(bag_row)
         off = 100 * abs(bag_row["ade"] / found["zara1"][0].ade - 1)
@@ -696,7 +730,7 @@ def main() -> int:
         timed("zara1 bag", start)
     if not args.quick:
         start = time.perf_counter()
-        d_rows, d_targets = ddpm_rows(models, args.eth_ucy, sampler)
+        d_rows, d_targets = ddpm_rows(models, args.eth_ucy, sampler, temperature)
         rows += d_rows
         targets += d_targets
         timed("ddpm", start)

@@ -383,6 +383,10 @@ class ForecastStage(Stage):
         """The configured checkpoint path of this stage ("" = shipped default)."""
         return config.forecast_model_path
 
+    def temperature_of(self, config: PipelineConfig) -> float:
+        """The initial-noise temperature of this stage's sampler."""
+        return 1.0
+
     def __init__(self, config: PipelineConfig) -> None:
         self.horizon, self.samples = config.forecast_horizon, config.forecast_samples
         model = (
@@ -418,6 +422,7 @@ class ForecastStage(Stage):
                 model,
                 sampler=config.forecast_sampler,
                 num_steps=config.forecast_steps,
+                temperature=self.temperature_of(config),
                 seed=config.seed,
                 device=config.device,
             )
@@ -432,7 +437,10 @@ class ForecastStage(Stage):
                 f"forecast_horizon {self.horizon} exceeds the model's "
                 f"{self.forecaster.model.config.num_future} future frames"
             )
-        self.backend_name = f"geotdm ({model.name}, {config.forecast_sampler}-{config.forecast_steps})"
+        temperature = self.temperature_of(config)
+        self.backend_name = f"geotdm ({model.name}, {config.forecast_sampler}-{config.forecast_steps}" + (
+            ")" if temperature == 1.0 else f", temperature {temperature:g})"
+        )
         self.gate = self._gate(config)
 
     def _gate(self, config: PipelineConfig) -> RateGate:
@@ -496,6 +504,9 @@ class PeopleForecastStage(ForecastStage):
 
     def model_path_of(self, config: PipelineConfig) -> str:
         return config.people_model_path
+
+    def temperature_of(self, config: PipelineConfig) -> float:
+        return config.people_temperature
 
     @staticmethod
     def _wrong_kind(model: Path) -> str:

@@ -311,3 +311,42 @@ def test_start_step_runs_the_tail_of_the_chain_from_the_prior_mean() -> None:
     for bad in (3, 4):
         with pytest.raises(ValueError, match="start_step must lie in"):
             sample("ddim", oracle, (4, 3), 3, prior_mean=prior[:4], start_step=bad)
+
+
+def test_temperature_scales_the_initial_noise_about_the_prior_mean() -> None:
+    """tau z + x_r with the same z: a deterministic sampler's draws spread wider at tau > 1, and
+    tau = 1 is the plain prior bit for bit."""
+    prior = torch.tensor([[1.0, -2.0, 0.5, 3.0]], dtype=torch.float64).expand(500, 4)
+    draws = {
+        tau: prior_sample(
+            (500, 4),
+            prior_mean=prior,
+            generator=torch.Generator().manual_seed(4),
+            dtype=torch.float64,
+            temperature=tau,
+        )
+        for tau in (1.0, 2.0)
+    }
+    torch.testing.assert_close(draws[2.0] - prior, 2.0 * (draws[1.0] - prior), rtol=0, atol=1e-12)
+    plain = prior_sample(
+        (500, 4), prior_mean=prior, generator=torch.Generator().manual_seed(4), dtype=torch.float64
+    )
+    assert torch.equal(plain, draws[1.0])
+    oracle = GaussianMixtureDenoiser(_gaussian(dim=4, seed=3))
+    spread = {
+        tau: sample(
+            "ddim",
+            oracle,
+            (500, 4),
+            3,
+            generator=torch.Generator().manual_seed(5),
+            dtype=torch.float64,
+            temperature=tau,
+        )
+        .std(0)
+        .mean()
+        for tau in (1.0, 2.0)
+    }
+    assert spread[2.0] > 1.5 * spread[1.0]
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        prior_sample((2, 4), temperature=0.0)

@@ -44,6 +44,7 @@ def test_defaults_validate_and_every_parameter_is_described(node: str) -> None:
         ("camera_node", {"fps": 25}, "'fps' must be one of 6, 15, 30, 60, 90"),
         ("camera_node", {"serial": "123", "recording": "x.bag"}, "either parameter 'serial' or 'recording'"),
         ("forecast_node", {"forecast_samples": 0}, "'forecast_samples' must lie in [1, 1000]"),
+        ("people_forecast_node", {"people_temperature": 0.0}, "'people_temperature' must lie in [0.01, 10]"),
     ],
 )
 def test_bad_values_name_node_parameter_and_rule(node: str, values: dict, message: str) -> None:

@@ -225,7 +225,7 @@ def test_people_runner_refuses_a_model_trained_on_the_bags_scene(tmp_path: Path)
     config = PipelineConfig(people_model_path=str(zara1), forecast_samples=4)
     result = run_people(PeopleBagSource(bag), config, tmp_path / "ok", progress=False)
     assert result.metrics["forecast"]["forecasts_scored"] > 0
-    assert result.info["forecast_backend"] == "geotdm (geotdm_zara1.pt, dpmpp_2m-3)"
+    assert result.info["forecast_backend"] == "geotdm (geotdm_zara1.pt, dpmpp_2m-3, temperature 2)"
 
 
 def test_people_runner_refuses_the_default_model_of_another_scene(

@@ -336,9 +336,17 @@ def prior_sample(
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
+    temperature: float = 1.0,
 ) -> Tensor:
-    """The VP prior ``x_r + P(z)``, ``z ~ N(0, I)`` of ``shape`` (P: the projection, if any)."""
-    z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
+    """The VP prior ``x_r + P(tau z)``, ``z ~ N(0, I)`` of ``shape`` (P: the projection, if any).
+
+    ``temperature`` ``tau`` scales the initial noise, as the sampling temperature of Glow (Kingma &
+    Dhariwal 2018, Sec. 5): 1 is the trained prior; a deterministic few-step sampler draws samples
+    that spread less than the data, and ``tau > 1``, chosen on validation data, widens them again.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    z = temperature * torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
     if projection is not None:
         z = projection(z)
     return z if prior_mean is None else z + prior_mean.to(dtype)
@@ -361,6 +369,7 @@ def sample(
     device: torch.device | str | None = None,
     start_step: int = 0,
     start_from: Tensor | None = None,
+    temperature: float = 1.0,
     **options: Any,
 ) -> Tensor:
     """Draw samples of ``shape`` with sampler ``name`` (a key of :data:`SAMPLERS`) in ``num_steps`` steps.
@@ -374,6 +383,8 @@ def sample(
     of the clean sample; default ``prior_mean``) diffused to their first level,
     ``x = x_r + alpha (x_init - x_r) + sigma_vp P(z)``: SDEdit (Meng et al. 2022, Sec. 3), a warm
     start of the chain; 0 runs the whole chain from pure noise.
+
+    ``temperature``: the scale of the initial noise (:func:`prior_sample`).
     """
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; expected one of {sorted(SAMPLERS)}")
@@ -395,7 +406,13 @@ def sample(
     elif timesteps is not None:
         raise ValueError("give at most one of timesteps and sigmas")
     x = prior_sample(
-        shape, prior_mean=prior_mean, projection=projection, generator=generator, dtype=dtype, device=device
+        shape,
+        prior_mean=prior_mean,
+        projection=projection,
+        generator=generator,
+        dtype=dtype,
+        device=device,
+        temperature=temperature,
     )
     if start_step:
         if sigmas is None:

@@ -94,13 +94,15 @@ def evaluate(
     sampler: str = "ddim",
     num_steps: int = 10,
     planar: bool = False,
+    temperature: float = 1.0,
     batch_size: int = 128,
     max_pairs: int = 2**18,
     seed: int = 0,
     progress: bool = False,
 ) -> EvalResult:
     """ADE/FDE of ``model`` over all windows; ``model=None`` evaluates constant velocity,
-    ``sampler="prior"`` the model's learnable prior alone (one deterministic forecast).
+    ``sampler="prior"`` the model's learnable prior alone (one deterministic forecast);
+    ``temperature`` scales the sampler's initial noise.
 
     A batch holds at most ``batch_size`` windows and ``max_pairs`` agent pairs over its samples
     (``windows * K * N^2``: the spatial layer's memory), so crowded scenes run in smaller batches.
@@ -136,6 +138,7 @@ def evaluate(
                         num_steps=num_steps,
                         planar=planar,
                         generator=generator,
+                        temperature=temperature,
                     )
                 seconds += time.perf_counter() - begin
                 ade, fde = displacement_errors(samples, truth, reduce)

@@ -39,12 +39,14 @@ def forecast_samples(
     planar: bool = False,
     generator: torch.Generator | None = None,
     schedule: DiscreteVPSchedule | None = None,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
     """Future samples (B, K, N, Tf, 3) for scenes (B, N, ...) from ``model`` under ``torch.no_grad``.
 
     ``x_obs`` is None for an unconditional model, whose samples live in the zero centre-of-mass
     subspace (the sampler's projection). ``planar`` keeps z = 0 (the ground plane). Positions go in
     and come out in data units; the chain runs on them times ``model.config.position_scale``.
+    ``temperature`` scales the initial noise (:func:`~diff9d_ros.diffusion.samplers.prior_sample`).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -79,6 +81,7 @@ def forecast_samples(
             generator=generator,
             dtype=node_features.dtype,
             device=node_features.device,
+            temperature=temperature,
         )
     return out.reshape(b, k, n, cfg.num_future, 3) / cfg.position_scale
 

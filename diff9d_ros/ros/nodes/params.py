@@ -367,6 +367,12 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
     _DEVICE,
     *(_FORECAST_BY_NAME[name] for name in ("forecast_horizon", "forecast_samples", "forecast_sampler")),
     _FORECAST_BY_NAME["forecast_steps"],
+    pipeline_param(
+        "people_temperature",
+        "scale of the sampler's initial noise (1 = as trained; the default was chosen on validation: "
+        "3-step samples spread less than people do)",
+        range=(0.01, 10.0),
+    ),
     _FORECAST_BY_NAME["forecast_at_model_rate"],
     pipeline_param("fixed_frame", "z-up frame the people are tracked and forecast in (map or odom)"),
     pipeline_param("person_class", "class id of the detections that are people (others are ignored)"),
