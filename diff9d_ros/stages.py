@@ -417,12 +417,13 @@ class ForecastStage(Stage):
         from diff9d_ros.trajectory.forecaster import Forecaster
 
         torch_device(config.device)  # an unavailable device is its own error, not a "corrupt model"
+        temperature = self.temperature_of(config)
         try:
             self.forecaster = Forecaster.from_checkpoint(
                 model,
                 sampler=config.forecast_sampler,
                 num_steps=config.forecast_steps,
-                temperature=self.temperature_of(config),
+                temperature=temperature,
                 seed=config.seed,
                 device=config.device,
             )
@@ -437,7 +438,6 @@ class ForecastStage(Stage):
                 f"forecast_horizon {self.horizon} exceeds the model's "
                 f"{self.forecaster.model.config.num_future} future frames"
             )
-        temperature = self.temperature_of(config)
         self.backend_name = f"geotdm ({model.name}, {config.forecast_sampler}-{config.forecast_steps}" + (
             ")" if temperature == 1.0 else f", temperature {temperature:g})"
         )

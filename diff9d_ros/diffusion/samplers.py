@@ -341,7 +341,7 @@ def prior_sample(
     """The VP prior ``x_r + P(tau z)``, ``z ~ N(0, I)`` of ``shape`` (P: the projection, if any).
 
     ``temperature`` ``tau`` scales the initial noise, as the sampling temperature of Glow (Kingma &
-    Dhariwal 2018, Sec. 5): 1 is the trained prior; a deterministic few-step sampler draws samples
+    Dhariwal 2018): 1 is the trained prior; a deterministic few-step sampler draws samples
     that spread less than the data, and ``tau > 1``, chosen on validation data, widens them again.
     """
     if not temperature > 0:
