@@ -313,8 +313,8 @@ def segment_tabletop(
         LOG.info("tabletop segmentation: nothing stands on the table")
         return mask, plane
     above_pts, above_v, above_u = pts[above], v[above], u[above]
-    spacing_m = float(np.median(above_pts[:, 2])) * stride / frame.intrinsics.fx
     grid_spacing_m = above_pts[:, 2] * stride / frame.intrinsics.fx  # per point, at its depth
+    spacing_m = float(np.median(grid_spacing_m))
     labels = voxel_clusters(above_pts, max(config.cluster_voxel_m, 1.5 * spacing_m))
     sizes = np.bincount(labels)
     areas_m2 = np.bincount(labels, weights=grid_spacing_m**2)
