@@ -3,17 +3,28 @@ and array caches built on first use.
 
 Caches and checkpoints are read by other processes (DDP ranks, data-generation workers, a resumed
 run) and runs are killed mid-write; the temporary name carries the process id, so concurrent writers
-of the same file never share one.
+of the same file never share one. A cache file that cannot be read (a disk that filled up, a copy cut
+short) is built again rather than failing the run.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+_log = logging.getLogger(__name__)
+
+
+def cache_root() -> Path:
+    """The folder of the project's caches built on first use: ``$DIFF9D_CACHE`` or
+    ``~/.cache/diff9d_ros``."""
+    return Path(os.environ.get("DIFF9D_CACHE") or Path.home() / ".cache" / "diff9d_ros")
 
 
 def _temporary(path: Path, suffix: str) -> Path:
@@ -39,11 +50,15 @@ def save_torch(payload: Any, path: str | Path) -> None:
 
 
 def cached_npz(path: str | Path, build: Callable[[], Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The arrays stored at ``path``; where there are none yet, ``build()``'s, saved there first."""
+    """The arrays stored at ``path``; where there are none yet, or the file cannot be read,
+    ``build()``'s, saved there first."""
     path = Path(path)
     if path.is_file():
-        with np.load(path) as stored:
-            return {key: stored[key] for key in stored.files}
+        try:
+            with np.load(path) as stored:
+                return {key: stored[key] for key in stored.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            _log.warning("cache file %s cannot be read (%s); building it again", path, error)
     arrays = dict(build())
     path.parent.mkdir(parents=True, exist_ok=True)
     save_npz(path, arrays)

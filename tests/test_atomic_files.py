@@ -36,3 +36,12 @@ def test_cached_npz_builds_once_then_reads(tmp_path: Path) -> None:
     second = cached_npz(path, build)
     assert len(calls) == 1 and path.is_file()
     np.testing.assert_array_equal(first["x"], second["x"])
+
+
+def test_cached_npz_builds_again_over_an_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "cache.npz"
+    path.write_bytes(b"PK\x03\x04 cut short")  # a zip header and nothing after it
+    arrays = cached_npz(path, lambda: {"x": np.arange(3)})
+    np.testing.assert_array_equal(arrays["x"], np.arange(3))
+    with np.load(path) as stored:  # replaced by a readable file
+        np.testing.assert_array_equal(stored["x"], np.arange(3))

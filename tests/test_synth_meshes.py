@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import trimesh
 from scipy.spatial.transform import Rotation
 
 from diff9d_ros.nocs import CATEGORIES, SYMMETRY, nocs_box
-from diff9d_ros.synth.meshes import SPLIT_IDS, instance_family, instance_mesh, split_ids, split_of
+from diff9d_ros.synth.meshes import (
+    SPLIT_IDS,
+    generator_digest,
+    instance_family,
+    instance_mesh,
+    mesh_cache_dir,
+    split_ids,
+    split_of,
+)
 
 IDS = (0, 417, 950, 1000, 1150)
 #: Sub-families whose cross-sections are circles (oval and square bottles are not).
@@ -144,3 +154,26 @@ def test_every_instance_is_watertight(category: str) -> None:
     # zero-width step and were not watertight; shoulders above the neck folded the profile.
     for instance_id in range(0, 1200, 6):
         assert instance_mesh.__wrapped__(category, instance_id).mesh.is_watertight, (category, instance_id)
+
+
+def test_meshes_read_from_the_disk_cache_equal_the_built_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIFF9D_CACHE", str(tmp_path))
+    instance_mesh.cache_clear()
+    built = {category: instance_mesh(category, 7) for category in ("mug", "camera")}
+    folder = mesh_cache_dir()
+    assert folder.parent == tmp_path / "meshes" and folder.name == generator_digest()
+    assert sorted(p.name for p in folder.iterdir()) == ["camera_7.npz", "mug_7.npz"]
+    instance_mesh.cache_clear()
+    for category, first in built.items():
+        read = instance_mesh(category, 7)
+        assert read is not first
+        np.testing.assert_array_equal(read.mesh.vertices, first.mesh.vertices)
+        np.testing.assert_array_equal(read.mesh.faces, first.mesh.faces)
+        np.testing.assert_array_equal(read.handle_faces, first.handle_faces)
+        np.testing.assert_array_equal(read.size_m, first.size_m)
+        assert read.params == first.params and read.family == first.family
+        assert read.mesh.is_watertight
+    assert built["mug"].handle_faces.any()
+    instance_mesh.cache_clear()

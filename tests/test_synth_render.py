@@ -11,7 +11,7 @@ from scipy import ndimage
 from diff9d_ros.geometry.boxes import box_corners, points_in_box, to_box_frame
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.synth.noise import RandomizationConfig, SensorModel, corrupt_depth
-from diff9d_ros.synth.render import Renderer
+from diff9d_ros.synth.render import Renderer, camera_from_object
 from diff9d_ros.synth.scene import compose_scene, look_at
 from diff9d_ros.synth.truth import synthesize
 
@@ -167,3 +167,22 @@ def test_a_box_near_the_camera_plane_is_sampled_with_bounded_rays() -> None:
     assert unoccluded_stride(UNOCCLUDED_EXACT_PX + 1) == 2
     for area in (10**8, 10**12, 10**15):
         assert area / unoccluded_stride(area) ** 2 <= UNOCCLUDED_MAX_RAYS
+
+
+def test_top_face_rays_agree_with_the_slab_method(renderer: Renderer) -> None:
+    for seed in range(3):
+        scene, _ = next(_frames(renderer, range(seed, seed + 1)))
+        table = scene.objects[0]
+        pixels = np.arange(SMALL.width * SMALL.height)
+        t, face, _ = renderer._box_hits(scene, table, pixels)
+        box_from_camera = np.linalg.inv(camera_from_object(scene, table))
+        rotation = box_from_camera[:3, :3].astype(np.float32)
+        origin = box_from_camera[:3, 3].astype(np.float32)
+        half = (table.dims_m / 2.0).astype(np.float32)
+        x, y = renderer._dirs[:, 0], renderer._dirs[:, 1]
+        t_slab, face_slab = Renderer._slab_hits(rotation, origin, half, x, y)
+        hit = np.isfinite(t_slab)
+        assert hit.mean() > 0.3 and (face[hit] == 5).mean() > 0.9  # most rays end on the top face
+        np.testing.assert_array_equal(np.isfinite(t), hit)
+        np.testing.assert_allclose(t[hit], t_slab[hit], rtol=1e-6)
+        np.testing.assert_array_equal(face[hit], face_slab[hit])

@@ -24,7 +24,6 @@ tilted (an object held by its rim may swing under the fingers and still count as
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from diff9d_ros.atomic_files import cached_npz
+from diff9d_ros.atomic_files import cache_root, cached_npz
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 from diff9d_ros.grasp.revolution import revolved_parts
 
@@ -54,9 +53,8 @@ MAX_REVOLVED_PARTS = 64
 
 
 def cache_dir() -> Path:
-    """Where convex decompositions are cached (``$DIFF9D_CACHE`` or ``~/.cache/diff9d_ros``)."""
-    root = os.environ.get("DIFF9D_CACHE") or Path.home() / ".cache" / "diff9d_ros"
-    return Path(root) / "coacd"
+    """Where convex decompositions are cached (``coacd`` under :func:`cache_root`)."""
+    return cache_root() / "coacd"
 
 
 def _digest(mesh: trimesh.Trimesh, settings: object) -> str:

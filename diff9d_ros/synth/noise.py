@@ -373,8 +373,12 @@ def corrupt_rgb(linear_rgb: np.ndarray, sensor: SensorModel, rng: np.random.Gene
         if sigma > 0.3:
             image = ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0.0), truncate=2.5)
     if sensor.rgb_read_noise > 0 or sensor.rgb_shot_noise > 0:
-        std = sensor.rgb_read_noise + sensor.rgb_shot_noise * np.sqrt(np.clip(image, 0.0, None))
-        image += rng.standard_normal(image.shape, dtype=np.float32) * std
+        std = np.sqrt(np.maximum(image, np.float32(0.0)))
+        std *= np.float32(sensor.rgb_shot_noise)
+        std += np.float32(sensor.rgb_read_noise)
+        noise = rng.standard_normal(image.shape, dtype=np.float32)
+        noise *= std
+        image += noise
     return to_srgb8(image)
 
 
@@ -384,5 +388,7 @@ _SRGB_LUT = np.round(255.0 * np.linspace(0.0, 1.0, _SRGB_LEVELS) ** (1.0 / 2.2))
 
 def to_srgb8(linear_rgb: np.ndarray) -> np.ndarray:
     """Linear intensities (clipped to [0, 1]) to 8-bit sRGB (gamma 1/2.2, via a 4096-entry table)."""
-    levels = np.clip(linear_rgb * np.float32(_SRGB_LEVELS - 1) + np.float32(0.5), 0, _SRGB_LEVELS - 1)
-    return _SRGB_LUT[levels.astype(np.intp)]
+    levels = linear_rgb * np.float32(_SRGB_LEVELS - 1)
+    levels += np.float32(0.5)
+    np.clip(levels, 0, _SRGB_LEVELS - 1, out=levels)
+    return _SRGB_LUT[levels.astype(np.uint16)]

@@ -120,14 +120,14 @@ def camera_from_object(scene: Scene, obj: SceneObject) -> np.ndarray:
     return np.linalg.inv(scene.camera_pose) @ obj.pose
 
 
-def _pattern_weight(obj: SceneObject, local_m: np.ndarray) -> np.ndarray:
-    """0/1 per point: which of the two pattern colours a local-frame surface point takes."""
+def _second_colour(obj: SceneObject, local_m: np.ndarray) -> np.ndarray:
+    """Per local-frame surface point: whether it takes the pattern's second colour."""
     scale = obj.appearance.pattern_scale_m
     cells = np.floor(local_m / scale).astype(np.int64)
     if obj.appearance.pattern == "stripes":
         axis = 1 if obj.is_category else 0  # bands along the symmetry axis of category objects
-        return (cells[:, axis] % 2).astype(np.float32)
-    return (cells.sum(axis=1) % 2).astype(np.float32)
+        return cells[:, axis] % 2 == 1
+    return cells.sum(axis=1) % 2 == 1
 
 
 class Renderer:
@@ -249,13 +249,41 @@ class Renderer:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Entry distance along the rays of ``pixels`` (flat indices; inf = miss), entry face (0-5:
         -x, +x, -y, +y, -z, +z of the box) and the six outward face normals (camera frame) of the
-        box primitive ``obj``, by the slab method (a ray's direction in the box frame is
-        ``R (x_u, y_v, 1)``)."""
+        box primitive ``obj`` (a ray's direction in the box frame is ``R (x_u, y_v, 1)``).
+
+        Supports lie flat, so with the camera above a box most rays end on its top (+z) face: those
+        rays are met with that face's plane first (hit point inside the face), and only the others
+        take the slab method (Kay and Kajiya, SIGGRAPH 1986).
+        """
         box_from_camera = np.linalg.inv(camera_from_object(scene, obj))
         rotation = box_from_camera[:3, :3].astype(np.float32)
         origin = box_from_camera[:3, 3].astype(np.float32)
         half = (obj.dims_m / 2.0).astype(np.float32)
         x, y = self._dirs[:, 0].take(pixels), self._dirs[:, 1].take(pixels)
+        normals = np.stack([sign * rotation[a] for a in range(3) for sign in (-1.0, 1.0)]).astype(np.float32)
+        t = np.full(len(pixels), np.inf, dtype=np.float32)
+        face = np.full(len(pixels), 5, dtype=np.intp)
+        rest = np.arange(len(pixels))
+        if origin[2] > half[2]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t_top = (half[2] - origin[2]) * (
+                    np.float32(1.0) / (rotation[2, 0] * x + rotation[2, 1] * y + rotation[2, 2])
+                )
+                on_top = t_top > 0
+                for a in range(2):
+                    along = origin[a] + t_top * (rotation[a, 0] * x + rotation[a, 1] * y + rotation[a, 2])
+                    on_top &= np.abs(along) <= half[a]
+            t[on_top] = t_top[on_top]
+            rest = np.flatnonzero(~on_top)
+        t[rest], face[rest] = self._slab_hits(rotation, origin, half, x.take(rest), y.take(rest))
+        return t, face, normals
+
+    @staticmethod
+    def _slab_hits(
+        rotation: np.ndarray, origin: np.ndarray, half: np.ndarray, x: np.ndarray, y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Entry distance (inf = miss) and entry face of the rays ``(x, y, 1)`` into the box of
+        half-extents ``half`` seen from ``origin`` (box frame), by the slab method."""
         entries, leaves, positive = [], [], []
         with np.errstate(divide="ignore", invalid="ignore"):
             for a in range(3):
@@ -271,8 +299,7 @@ class Renderer:
         entering_positive = np.where(axis == 2, positive[2], np.where(axis == 1, positive[1], positive[0]))
         face = (2 * axis + ~entering_positive).astype(np.intp)  # moving along +a enters the -a face
         t = np.where((t_near <= t_far) & (t_near > 0), t_near, np.float32(np.inf))
-        normals = np.stack([sign * rotation[a] for a in range(3) for sign in (-1.0, 1.0)]).astype(np.float32)
-        return t, face, normals
+        return t, face
 
     def render(self, scene: Scene) -> RenderResult:
         """Depth (float32 m, NaN = no surface), instance mask (int32), linear RGB (float32) and more.
@@ -304,10 +331,10 @@ class Renderer:
                 continue
             transform = camera_from_object(scene, obj)
             local = _rotate(points[rows] - transform[:3, 3].astype(np.float32), transform[:3, :3].T)
-            weight = _pattern_weight(obj, local)[:, None]
-            second = obj.appearance.colour2.astype(np.float32)
-            albedo[rows] = albedo[rows] * (1.0 - weight) + second * weight
-            luminance[rows] = _dot(albedo[rows], weights)
+            second = rows[_second_colour(obj, local)]
+            colour2 = obj.appearance.colour2.astype(np.float32)
+            albedo[second] = colour2
+            luminance[second] = _dot(colour2[None], weights)[0]
 
         facing = _rowwise_dot(normals, self._view)
         towards = np.where(facing > 0, np.float32(-1.0), np.float32(1.0))  # turns normals to the camera

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diff9d_ros.atomic_files import cached_npz
+from diff9d_ros.atomic_files import cache_root, cached_npz
 
 LOG = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ DT = 0.001
 FRAME_STRIDE = 100
 NUM_FRAMES = 30
 NUM_OBSERVED = 10
-DEFAULT_CACHE = Path.home() / ".cache" / "diff9d_ros" / "nbody"
 
 _MAX_FORCE = 0.1 / DT
 _GRAVITY_SOFTENING = 0.1
@@ -206,7 +205,7 @@ def load_split(
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {tuple(SPLITS)}")
     count = SPLITS[split] if num_trajectories is None else num_trajectories
-    folder = Path(data_dir) if data_dir is not None else DEFAULT_CACHE
+    folder = Path(data_dir) if data_dir is not None else cache_root() / "nbody"
     path = folder / f"{task}_{split}_{count}_seed{seed}.npz"
 
     def generate() -> dict[str, np.ndarray]:

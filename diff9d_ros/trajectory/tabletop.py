@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diff9d_ros.atomic_files import cached_npz
+from diff9d_ros.atomic_files import cache_root, cached_npz
 from diff9d_ros.trajectory.windows import Windows
 
 LOG = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ OBS_NOISE_M = 0.005
 POSITION_SCALE = 10.0
 #: Sequences per split (each gives 9 windows).
 SPLITS: dict[str, int] = {"train": 2000, "val": 200, "test": 300}
-DEFAULT_CACHE = Path.home() / ".cache" / "diff9d_ros" / "tabletop"
 
 
 def sequence_centres(seed: int, split: str, seconds: float = SEQUENCE_S) -> np.ndarray:
@@ -85,14 +84,15 @@ def load_split(
     """The windows of ``split`` ("train", "val", "test") grouped by object count, largest group first.
 
     Generated on first use (about 30 ms per sequence) and cached under ``data_dir`` (default
-    ``~/.cache/diff9d_ros/tabletop``); ``num_sequences`` overrides the split size (smoke runs).
+    ``tabletop`` under :func:`~diff9d_ros.atomic_files.cache_root`); ``num_sequences`` overrides
+    the split size (smoke runs).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {tuple(SPLITS)}")
     count = SPLITS[split] if num_sequences is None else num_sequences
     if count < 1:
         raise ValueError(f"num_sequences must be >= 1, got {count}")
-    folder = Path(data_dir) if data_dir is not None else DEFAULT_CACHE
+    folder = Path(data_dir) if data_dir is not None else cache_root() / "tabletop"
     path = folder / f"{TASK}_{split}_{count}_seed{seed}.npz"
 
     def generate() -> dict[str, np.ndarray]:
