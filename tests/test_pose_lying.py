@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import Detection
-from diff9d_ros.pose.lying import AGREE_DEG, align_to_axis, lying_box_axis
+from diff9d_ros.pose.lying import AGREE_DEG, align_to_axis, lying_box_axis, measured_axis, top_by_ridge
 
 UP = np.array([0.0, -0.8, -0.6])
 
@@ -44,3 +45,40 @@ def test_a_sampled_axis_far_from_the_line_is_kept() -> None:
     assert align_to_axis(detection, far[:, 1]) is detection
     near = Rotation.from_rotvec(np.radians(AGREE_DEG - 5.0) * np.array([1.0, 0.0, 0.0])).as_matrix()
     assert np.allclose(align_to_axis(detection, near[:, 1]).rotation, near, atol=1e-9)
+
+
+def _lying_beverage_can(top: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, TablePlane]:
+    """Noisy points of the upper half of a lying beverage can (radius 33 mm, 120 mm long) on the
+    table z = 0 of a camera-like frame, its necked-in top (5 mm over 11 mm) towards ``top``
+    (unit, horizontal) and its bevelled foot (5 mm over 5 mm) the other way."""
+    s = rng.uniform(-0.06, 0.06, 6000)  # along the axis, top at +0.06
+    to_top, to_foot = 0.06 - s, s + 0.06
+    radius = 0.033 - np.clip(5.0 / 9.0 * (0.011 - to_top), 0.0, 0.005) - np.clip(0.005 - to_foot, 0.0, None)
+    angle = rng.uniform(0.0, np.pi, len(s))  # the half facing up
+    side = np.cross([0.0, 0.0, 1.0], top)
+    points = (
+        s[:, None] * top
+        + (radius * np.cos(angle))[:, None] * side
+        + (0.033 + radius * np.sin(angle))[:, None] * np.array([0.0, 0.0, 1.0])
+    )
+    points += rng.normal(0.0, 0.0008, points.shape) + np.array([0.1, -0.05, 0.0])
+    return points, TablePlane(np.array([0.0, 0.0, 1.0]), 0.0)
+
+
+def test_the_ridge_tells_a_lying_beverage_can_s_top() -> None:
+    rng = np.random.default_rng(3)
+    for angle in np.radians([0.0, 70.0, 200.0, 300.0]):
+        top = np.array([np.cos(angle), np.sin(angle), 0.0])
+        points, plane = _lying_beverage_can(top, rng)
+        assert np.allclose(top_by_ridge(points, top, plane), top)
+        assert np.allclose(top_by_ridge(points, -top, plane), top)
+        measured = measured_axis(points, -top, plane)
+        assert measured @ top > np.cos(np.radians(3.0))  # the line measured, signed to the top
+
+
+def test_a_signed_axis_overrules_the_network_sign() -> None:
+    rotation = Rotation.from_euler("xyz", [80.0, 10.0, 30.0], degrees=True).as_matrix()
+    detection = _detection(rotation)
+    flipped = align_to_axis(detection, -rotation[:, 1], signed=True)
+    assert np.allclose(flipped.rotation[:, 1], -rotation[:, 1], atol=1e-9)
+    assert np.isclose(np.linalg.det(flipped.rotation), 1.0)

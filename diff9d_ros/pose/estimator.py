@@ -54,7 +54,7 @@ from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
 from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
 from diff9d_ros.pose.engines import PoseRunner, pose_engine
-from diff9d_ros.pose.lying import align_to_axis, lying_box_axis
+from diff9d_ros.pose.lying import RIDGE_SIGNED, align_to_axis, lying_box_axis, measured_axis
 from diff9d_ros.pose.network import BACKGROUND, POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
     Observation,
@@ -62,6 +62,7 @@ from diff9d_ros.pose.observation import (
     PriorNoise,
     as_mask,
     gravity_frame,
+    masked_points,
     observe,
     perturb_prior,
     prior_pose,
@@ -341,7 +342,11 @@ class PoseEstimator:
                 prior = prior_pose(view.points_m + view.centroid_m, name, plane, frame_g)
                 if row % k == 0:  # the unperturbed row; a box lies only on a fitted table
                     lying = plane is not None and self.sampler.align_lying
-                    lying_axes.append(lying_box_axis(name, frame_g @ prior[0][:, 1], up) if lying else None)
+                    axis = lying_box_axis(name, frame_g @ prior[0][:, 1], up) if lying else None
+                    if axis is not None and name in RIDGE_SIGNED:  # line and top from all its points
+                        mask = masks[objects[keep[j]].mask_id]
+                        axis = measured_axis(masked_points(frame, mask, plane), axis, plane)
+                    lying_axes.append(axis)
                 strength = self.sampler.perturbation if row % k else 0.0
                 priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
                 if warm_start:
@@ -385,7 +390,7 @@ class PoseEstimator:
             mask_id = objects[i].mask_id
             detection = self._summarise(cat_names[j], cat_prob[j], mask_id, rots, trans, size[span])
             if lying_axes[j] is not None:
-                detection = align_to_axis(detection, lying_axes[j])
+                detection = align_to_axis(detection, lying_axes[j], cat_names[j] in RIDGE_SIGNED)
             if objects[i].category is None and detection.score < self.sampler.min_score:
                 LOG.info(
                     "mask %d: %s score %.2f < %.2f: dropped",
