@@ -31,12 +31,22 @@ def _temporary(path: Path, suffix: str) -> Path:
     return path.with_name(f"{path.name}.{os.getpid()}.tmp{suffix}")
 
 
+def _write_then_replace(tmp: Path, path: Path, write: Callable[[], object]) -> None:
+    """``write()`` to ``tmp``, then rename it over ``path``; a write that fails (a full disk)
+    leaves neither a temporary file nor a changed ``path``."""
+    try:
+        write()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
     """``np.savez`` of ``arrays`` to ``path``, atomically."""
     path = Path(path)
     tmp = _temporary(path, ".npz")  # np.savez appends .npz to any other name
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    _write_then_replace(tmp, path, lambda: np.savez(tmp, **arrays))
 
 
 def save_torch(payload: Any, path: str | Path) -> None:
@@ -45,13 +55,13 @@ def save_torch(payload: Any, path: str | Path) -> None:
 
     path = Path(path)
     tmp = _temporary(path, "")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    _write_then_replace(tmp, path, lambda: torch.save(payload, tmp))
 
 
 def cached_npz(path: str | Path, build: Callable[[], Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The arrays stored at ``path``; where there are none yet, or the file cannot be read,
-    ``build()``'s, saved there first."""
+    ``build()``'s, saved there first (when the cache folder cannot be written, a read-only or full
+    disk, they are returned unsaved: a cache only saves time)."""
     path = Path(path)
     if path.is_file():
         try:
@@ -60,6 +70,9 @@ def cached_npz(path: str | Path, build: Callable[[], Mapping[str, np.ndarray]]) 
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             _log.warning("cache file %s cannot be read (%s); building it again", path, error)
     arrays = dict(build())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_npz(path, arrays)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_npz(path, arrays)
+    except OSError as error:
+        _log.warning("cache file %s cannot be written (%s); going on without it", path, error)
     return arrays

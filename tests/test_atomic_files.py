@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from diff9d_ros.atomic_files import cached_npz, save_npz, save_torch
@@ -45,3 +46,20 @@ def test_cached_npz_builds_again_over_an_unreadable_file(tmp_path: Path) -> None
     np.testing.assert_array_equal(arrays["x"], np.arange(3))
     with np.load(path) as stored:  # replaced by a readable file
         np.testing.assert_array_equal(stored["x"], np.arange(3))
+
+
+def test_cached_npz_goes_on_when_the_cache_cannot_be_written(tmp_path: Path) -> None:
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("a file where the cache folder would be")
+    arrays = cached_npz(blocked / "cache.npz", lambda: {"x": np.arange(2)})
+    np.testing.assert_array_equal(arrays["x"], np.arange(2))
+    assert blocked.is_file()
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "model.pt"
+    save_torch({"step": 1}, target)
+    with pytest.raises(Exception):  # noqa: B017 - whatever torch raises for an unpicklable payload
+        save_torch({"step": lambda: 2}, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+    assert torch.load(target, weights_only=True) == {"step": 1}
