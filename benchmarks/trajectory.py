@@ -352,7 +352,7 @@ def zara1_bag_row(
         write_people_bag(data, "zara1", bag, max_messages=max_messages)
         config = PipelineConfig(
             people_model_path=str(model),
-            forecast_sampler=sampler[0],
+            people_sampler=sampler[0],
             forecast_steps=sampler[1],
             people_temperature=temperature,
             threads=threads,
@@ -665,10 +665,15 @@ def main() -> int:
     )
     name = sampler_label(sampler, temperature)
     print(f"pedestrian sampler chosen on val: {name}")
-    if temperature != PipelineConfig().people_temperature:
+    shipped = PipelineConfig()
+    if (shipped.people_sampler, shipped.forecast_steps, shipped.people_temperature) != (
+        *sampler,
+        temperature,
+    ):
         print(
-            f"the people path's default people_temperature {PipelineConfig().people_temperature} is not "
-            f"the one chosen here ({temperature}): update PipelineConfig"
+            f"the people path's defaults (people_sampler {shipped.people_sampler}, forecast_steps "
+            f"{shipped.forecast_steps}, people_temperature {shipped.people_temperature}) are not the ones "
+            f"chosen here ({name}): update PipelineConfig"
         )
     timed("pedestrian val", start)
     start = time.perf_counter()

@@ -117,8 +117,10 @@ class PipelineConfig:
     person_class: str = "person"
     people_gate_m: float = 1.0
     people_max_age_s: float = 1.0
-    # Initial-noise temperature of the people sampler (chosen on validation by benchmarks/trajectory.py:
-    # the 3-step samples of the pedestrian models spread less than the people do; objects keep 1).
+    # Sampler and initial-noise temperature of the people forecaster, both chosen on validation by
+    # benchmarks/trajectory.py (DDIM, forecast_steps 3; the 3-step samples of the pedestrian models
+    # spread less than the people do, so the temperature is 2; objects keep forecast_sampler and 1).
+    people_sampler: str = "ddim"
     people_temperature: float = 2.0
     threads: int = DEFAULT_THREADS
 
@@ -132,10 +134,9 @@ class PipelineConfig:
             raise ValueError(
                 f"forecast_backend must be one of {FORECAST_BACKENDS}, got {self.forecast_backend!r}"
             )
-        if self.forecast_sampler not in FORECAST_SAMPLERS:
-            raise ValueError(
-                f"forecast_sampler must be one of {FORECAST_SAMPLERS}, got {self.forecast_sampler!r}"
-            )
+        for name in ("forecast_sampler", "people_sampler"):
+            if getattr(self, name) not in FORECAST_SAMPLERS:
+                raise ValueError(f"{name} must be one of {FORECAST_SAMPLERS}, got {getattr(self, name)!r}")
         positive = (
             "ddim_steps",
             "num_hypotheses",

@@ -383,6 +383,10 @@ class ForecastStage(Stage):
         """The configured checkpoint path of this stage ("" = shipped default)."""
         return config.forecast_model_path
 
+    def sampler_of(self, config: PipelineConfig) -> str:
+        """The fast GeoTDM sampler of this stage."""
+        return config.forecast_sampler
+
     def temperature_of(self, config: PipelineConfig) -> float:
         """The initial-noise temperature of this stage's sampler."""
         return 1.0
@@ -417,11 +421,11 @@ class ForecastStage(Stage):
         from diff9d_ros.trajectory.forecaster import Forecaster
 
         torch_device(config.device)  # an unavailable device is its own error, not a "corrupt model"
-        temperature = self.temperature_of(config)
+        sampler, temperature = self.sampler_of(config), self.temperature_of(config)
         try:
             self.forecaster = Forecaster.from_checkpoint(
                 model,
-                sampler=config.forecast_sampler,
+                sampler=sampler,
                 num_steps=config.forecast_steps,
                 temperature=temperature,
                 seed=config.seed,
@@ -438,7 +442,7 @@ class ForecastStage(Stage):
                 f"forecast_horizon {self.horizon} exceeds the model's "
                 f"{self.forecaster.model.config.num_future} future frames"
             )
-        self.backend_name = f"geotdm ({model.name}, {config.forecast_sampler}-{config.forecast_steps}" + (
+        self.backend_name = f"geotdm ({model.name}, {sampler}-{config.forecast_steps}" + (
             ")" if temperature == 1.0 else f", temperature {temperature:g})"
         )
         self.gate = self._gate(config)
@@ -504,6 +508,9 @@ class PeopleForecastStage(ForecastStage):
 
     def model_path_of(self, config: PipelineConfig) -> str:
         return config.people_model_path
+
+    def sampler_of(self, config: PipelineConfig) -> str:
+        return config.people_sampler
 
     def temperature_of(self, config: PipelineConfig) -> float:
         return config.people_temperature

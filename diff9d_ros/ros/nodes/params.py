@@ -365,7 +365,13 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
         "eth, hotel, univ, zara1, zara2)",
     ),
     _DEVICE,
-    *(_FORECAST_BY_NAME[name] for name in ("forecast_horizon", "forecast_samples", "forecast_sampler")),
+    *(_FORECAST_BY_NAME[name] for name in ("forecast_horizon", "forecast_samples")),
+    pipeline_param(
+        "people_sampler",
+        "fast GeoTDM sampler of the people: ddim or dpmpp_2m (DPM-Solver++ 2M); the default was chosen "
+        "on validation with the temperature",
+        choices=FORECAST_SAMPLERS,
+    ),
     _FORECAST_BY_NAME["forecast_steps"],
     pipeline_param(
         "people_temperature",
