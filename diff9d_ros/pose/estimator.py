@@ -62,7 +62,6 @@ from diff9d_ros.pose.observation import (
     PriorNoise,
     as_mask,
     gravity_frame,
-    masked_points,
     observe,
     perturb_prior,
     prior_pose,
@@ -344,8 +343,7 @@ class PoseEstimator:
                     lying = plane is not None and self.sampler.align_lying
                     axis = lying_box_axis(name, frame_g @ prior[0][:, 1], up) if lying else None
                     if axis is not None and name in RIDGE_SIGNED:  # line and top from all its points
-                        mask = masks[objects[keep[j]].mask_id]
-                        axis = measured_axis(masked_points(frame, mask, plane), axis, plane)
+                        axis = measured_axis(view.cleaned_m, axis, plane)
                     lying_axes.append(axis)
                 strength = self.sampler.perturbation if row % k else 0.0
                 priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))

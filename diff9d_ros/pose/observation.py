@@ -81,11 +81,13 @@ class ObservationError(ValueError):
 
 @dataclass
 class Observation:
-    """One object's network input: centred points (N, 3), their centroid (3,), crop (S, S, 3) uint8."""
+    """One object's network input: centred points (N, 3), their centroid (3,), crop (S, S, 3) uint8;
+    and the cleaned camera-frame points (M, 3) the N were drawn from (:func:`masked_points`)."""
 
     points_m: np.ndarray
     centroid_m: np.ndarray
     crop: np.ndarray
+    cleaned_m: np.ndarray
 
 
 def as_mask(mask: np.ndarray, shape: tuple[int, int], name: str = "mask") -> np.ndarray:
@@ -204,7 +206,7 @@ def observe(
     sampled = points[pick]
     centroid = sampled.mean(axis=0)
     crop = square_crop(frame.rgb, mask, crop_px)
-    return Observation((sampled - centroid).astype(np.float32), centroid, crop)
+    return Observation((sampled - centroid).astype(np.float32), centroid, crop, points)
 
 
 #: Fallback "up" when no support plane is found: the image's up direction (camera -y).
