@@ -36,6 +36,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 from tqdm import tqdm
@@ -118,8 +119,8 @@ def main() -> None:
     scale = {"target": 480, "clean": 240, "single": 120, "mix": 240, "hd": 80}
     if args.quick:
         scale = {"target": 16, "clean": 8, "single": 8, "mix": 8, "hd": 4}
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["DIFF9D_CACHE"] = cache  # the workers inherit it
+    with tempfile.TemporaryDirectory() as cache, mock.patch.dict(os.environ, {"DIFF9D_CACHE": cache}):
+        # the workers inherit the temporary cache; the caller's DIFF9D_CACHE is back afterwards
         rows = [measure(scale["target"], 2, "realsense", seed=1, mesh_cache="cold")]
         rows.append(measure(scale["target"], 2, "realsense", seed=1))
         if not args.quick:
