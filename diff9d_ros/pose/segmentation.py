@@ -17,7 +17,10 @@
    ``min_cluster_points`` points, lies within ``max_range_m`` and its footprint centre (on the
    plane) lies on the table (the convex hull of the plane's inliers, grown by ``table_margin_m``)
    and inside the optional workspace polygon; clutter beyond the table or off it is rejected.
-4. The kept clusters become instances; each takes the pixels without depth that are its own
+4. The kept clusters become instances. Each takes the thin parts attached to it
+   (:func:`grow_into_thin_parts`: a laptop's base, 6-22 mm thick, sinks into the depth noise of the
+   step-2 threshold at range, which would leave the lid alone as the object) and the pixels without
+   depth that are its own
    (:func:`grow_into_holes`: solid holes up to ``hole_fill_m`` away, speckle inside it; dark,
    shiny and transparent objects return depth on part of their surface only). The label image is
    brought back to full resolution, where a pixel keeps its label if its depth stands above the
@@ -65,6 +68,7 @@ class SegmentationConfig:
     max_range_m: float = 2.0
     table_margin_m: float = 0.03
     hole_fill_m: float = 0.04  # 0: no growth into depth holes
+    thin_part_reach_m: float = 0.35  # 0: no growth into thin attached parts
     workspace_polygon_m: tuple[tuple[float, float, float], ...] = ()
     depth_noise_per_m: float = STEREO_DEPTH_NOISE_PER_M
 
@@ -332,8 +336,20 @@ def segment_tabletop(
         coarse[above_v[members] // stride, above_u[members] // stride] = instance
     holes = np.ones(coarse.shape, dtype=bool)
     holes[v // stride, u // stride] = False
+    thin = np.zeros(coarse.shape, dtype=bool)
+    if config.thin_part_reach_m > 0:
+        grid_height = np.full(coarse.shape, np.nan)
+        grid_height[v // stride, u // stride] = height
+        grid_noise = np.zeros(coarse.shape)
+        grid_noise[v // stride, u // stride] = depth_noise_m(pts[:, 2], config.depth_noise_per_m)
+        before = coarse
+        coarse = grow_into_thin_parts(
+            coarse, grid_height, grid_noise, config.min_height_m, config.thin_part_reach_m / spacing_m
+        )
+        thin = coarse != before
     grown = grow_into_holes(coarse, holes, config.hole_fill_m / spacing_m)
     full = np.repeat(np.repeat(grown, stride, axis=0), stride, axis=1)[:h, :w]
+    thin_full = np.repeat(np.repeat(thin, stride, axis=0), stride, axis=1)[:h, :w]
     # Full-resolution support: valid depth above the plane, looked at only where a cluster is.
     depth_m = frame.depth_m
     has_depth = np.isfinite(depth_m) & (depth_m > 0)
@@ -341,11 +357,57 @@ def segment_tabletop(
     full_pts = frame.intrinsics.points_at(rows, cols, depth_m[rows, cols])
     full_height = plane.height_m(full_pts)
     low = config.min_height_m + NOISE_MARGIN * depth_noise_m(full_pts[:, 2], config.depth_noise_per_m)
+    low[thin_full[rows, cols]] = THIN_FLOOR * config.min_height_m  # the cell already stands out
     keep_px = (full_height > low) & (full_height < config.max_height_m)
     mask[rows[keep_px], cols[keep_px]] = full[rows[keep_px], cols[keep_px]]
     no_depth = (full > 0) & ~has_depth
     mask[no_depth] = full[no_depth]
     return mask, plane
+
+
+#: Side (grid cells) of the window whose median height decides a thin part.
+THIN_WINDOW = 5
+#: Share of ``min_height_m`` a thin part's median height must exceed, before the noise margin.
+THIN_FLOOR = 0.5
+#: Deviations of the window median (about sigma / 4 for 25 cells) a thin part must stand above.
+THIN_MEDIAN_DEVIATIONS = 3.0
+
+
+def grow_into_thin_parts(
+    labels: np.ndarray, height_m: np.ndarray, noise_m: np.ndarray, min_height_m: float, max_cells: float
+) -> np.ndarray:
+    """``labels`` (H, W grid; 0 none) grown into the thin parts attached to them.
+
+    A laptop's base (6-22 mm) or a plate under a cup stands above the table by less than the
+    clustering threshold (``min_height_m`` plus :data:`NOISE_MARGIN` depth-noise deviations, 12 mm
+    at 1.4 m), so its cluster keeps only what rises higher. A cell is a thin part when the median
+    height of the valid cells of its :data:`THIN_WINDOW` square window (``height_m``, NaN without
+    depth) stands :data:`THIN_MEDIAN_DEVIATIONS` deviations of that median (``noise_m``, the
+    depth noise of the cell, over the square root of the window's cells, times 1.25 for a median)
+    above :data:`THIN_FLOOR` of ``min_height_m``: hysteresis thresholding (Canny 1986), seeded by
+    the clusters, with the median keeping the table at an object's edge out. Thin cells take the
+    label of the labelled cells they are 8-connected to, within ``max_cells`` steps (first come
+    first served where two labels meet)."""
+    if max_cells <= 0 or not labels.any():
+        return labels
+    pad = THIN_WINDOW // 2
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(height_m, pad, constant_values=np.nan), (THIN_WINDOW, THIN_WINDOW)
+    )
+    valid = np.isfinite(height_m)
+    median = np.full(height_m.shape, -np.inf)
+    with np.errstate(all="ignore"):
+        median[valid] = np.nanmedian(windows[valid].reshape(-1, THIN_WINDOW**2), axis=1)
+    deviation = 1.25 * noise_m / THIN_WINDOW
+    thin = valid & (labels == 0) & (median > THIN_FLOOR * min_height_m + THIN_MEDIAN_DEVIATIONS * deviation)
+    out = labels.copy()
+    for _ in range(int(np.ceil(max_cells))):
+        neighbour = ndimage.maximum_filter(out, size=3)
+        reached = thin & (out == 0) & (neighbour > 0)
+        if not reached.any():
+            break
+        out[reached] = neighbour[reached]
+    return out
 
 
 #: Narrowest depth hole (pixels of the grid :func:`grow_into_holes` works on) grown into from afar.
