@@ -38,6 +38,15 @@ def test_train_then_eval_writes_metrics_curves_and_overlays(shards: Path, tmp_pa
     exported = load_checkpoint(shipped)
     assert "optimizer" not in exported and exported["step"] == 2
     assert shipped.stat().st_size < model.stat().st_size
+    tuned = tmp_path / "tuned.pt"
+    args = ["pose", "train", "--data", str(shards), "--out", str(tuned), "--steps", "1", "--batch-size", "4"]
+    assert cli.main([*args, "--init", str(shipped), "--class-weight", "1.0", "--warmup-steps", "0"]) == 0
+    tuned_payload = load_checkpoint(tuned)
+    assert tuned_payload["step"] == 1 and tuned_payload["train_config"]["class_weight"] == 1.0
+    for name, start in exported["state_dict"].items():  # started from the shipped weights, one step away
+        if start.is_floating_point() and start.numel() > 1000:
+            drift = (tuned_payload["state_dict"][name] - start).abs().max()
+            assert 0 < drift < 0.05, name
     model = shipped
     out = tmp_path / "eval"
     assert (

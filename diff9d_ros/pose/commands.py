@@ -46,6 +46,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--checkpoint-every", type=int, default=250)
     train.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this")
     train.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    train.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="fine-tune: start from this model file's weights (fresh optimiser, step 0)",
+    )
+    train.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up steps (300)")
+    train.add_argument(
+        "--class-weight",
+        type=float,
+        default=None,
+        help="weight of the category head's cross-entropy beside the diffusion loss (0.2)",
+    )
     train.set_defaults(func=_train)
 
     export = sub.add_parser(
@@ -157,12 +170,14 @@ def _train(args: argparse.Namespace) -> int:
 
     from diff9d_ros.pose.dataset import load_objects
     from diff9d_ros.pose.network import NetworkConfig
-    from diff9d_ros.pose.train import TrainConfig, train
+    from diff9d_ros.pose.train import TrainConfig, load_checkpoint, train
 
     torch.set_num_threads(args.threads)
-    net_config = NetworkConfig()
+    initial = load_checkpoint(args.init) if args.init else None
+    net_config = NetworkConfig(**initial["network_config"]) if initial else NetworkConfig()
     objects = load_objects(args.data, net_config.num_points, net_config.crop_px, args.seed)
     LOG.info("training on %d objects", len(objects))
+    tuned = {"warmup_steps": args.warmup_steps, "class_weight": args.class_weight}
     config = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -170,11 +185,19 @@ def _train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
+        **{name: value for name, value in tuned.items() if value is not None},
     )
     max_seconds = args.max_minutes * 60 if args.max_minutes else None
     log_path = args.out.with_suffix(".log.jsonl")
     train(
-        objects, args.out, config, net_config, resume=args.resume, log_path=log_path, max_seconds=max_seconds
+        objects,
+        args.out,
+        config,
+        net_config,
+        resume=args.resume,
+        log_path=log_path,
+        max_seconds=max_seconds,
+        initial=initial,
     )
     return 0
 
