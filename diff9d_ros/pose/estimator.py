@@ -29,9 +29,7 @@ case, or NOCS class ids), otherwise from the built-in tabletop segmentation and 
 category head: segments the head calls background, or whose score is under ``min_score``, are
 dropped, and so is a classified segment that is a second segment of an object already detected
 (:func:`second_segments`: a laptop's lid and base split by a depth hole, both called laptop, would
-be two laptops for a tracker and for a grasp planner), and one whose box rises far above the
-points it was estimated from (:func:`supported_share`: a flat box on the table called a laptop
-with its lid up). Every entry point validates its input and
+be two laptops for a tracker and for a grasp planner). Every entry point validates its input and
 raises ValueError naming the problem; masks that are well formed but unusable (empty, too little
 valid depth) are skipped with a logged reason. The frame's table plane is fitted once (or passed
 in) and shared by every object.
@@ -51,7 +49,6 @@ from scipy.spatial.transform import Rotation
 from diff9d_ros.device import torch_device
 from diff9d_ros.diffusion.parametrisation import Denoiser
 from diff9d_ros.diffusion.samplers import sample
-from diff9d_ros.geometry.boxes import box_corners
 from diff9d_ros.geometry.camera import RGBDFrame, instance_masks
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
@@ -392,16 +389,6 @@ class PoseEstimator:
             detection = self._summarise(cat_names[j], cat_prob[j], mask_id, rots, trans, size[span])
             if lying_axes[j] is not None:
                 detection = align_to_axis(detection, lying_axes[j], cat_names[j] in RIDGE_SIGNED)
-            if objects[i].category is None and plane is not None:
-                share = supported_share(detection, views[rows[j * k]].cleaned_m, plane)
-                if share < MIN_SUPPORTED_SHARE:
-                    LOG.info(
-                        "mask %d: its points reach %.0f %% of its %s box's height: dropped",
-                        mask_id,
-                        100 * share,
-                        detection.category,
-                    )
-                    continue
             if objects[i].category is None and detection.score < self.sampler.min_score:
                 LOG.info(
                     "mask %d: %s score %.2f < %.2f: dropped",
@@ -448,26 +435,6 @@ class PoseEstimator:
             covariance=covariance,
             mask_id=mask_id,
         )
-
-
-#: Share of a classified detection's box height (above the table) its points must reach.
-MIN_SUPPORTED_SHARE = 0.5
-#: Percentile of the points' heights taken as their top (a few noisy points stand higher).
-TOP_PERCENTILE = 98.0
-
-
-def supported_share(detection: Detection, points_m: np.ndarray, plane: TablePlane) -> float:
-    """How much of ``detection``'s box height above the table ``plane`` the object's camera-frame
-    ``points_m`` (N, 3) reach: the :data:`TOP_PERCENTILE` height of the points over the height of
-    the box's highest corner. The camera looks down on the table, so an object's top is seen even
-    when its foot is hidden: a real object's box is supported to its top (0.6 at least on
-    validation clutter, a bottle cut by the image border at 0.4 m), while a category the network
-    imposes on a shape that is not one (a flat box called a laptop, with the lid up) rises far
-    above its points (0.12-0.16)."""
-    corners_m = box_corners(detection.rotation, detection.translation_m, detection.size_m)
-    box_top_m = float(plane.height_m(corners_m).max())
-    points_top_m = float(np.percentile(plane.height_m(points_m), TOP_PERCENTILE))
-    return points_top_m / box_top_m if box_top_m > 0 else 1.0
 
 
 def second_segments(detections: list[Detection], classified: list[bool]) -> set[int]:
