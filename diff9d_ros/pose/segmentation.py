@@ -379,34 +379,40 @@ def grow_into_thin_parts(
     """``labels`` (H, W grid; 0 none) grown into the thin parts attached to them.
 
     A laptop's base (6-22 mm) or a plate under a cup stands above the table by less than the
-    clustering threshold (``min_height_m`` plus :data:`NOISE_MARGIN` depth-noise deviations, 12 mm
-    at 1.4 m), so its cluster keeps only what rises higher. A cell is a thin part when the median
-    height of the valid cells of its :data:`THIN_WINDOW` square window (``height_m``, NaN without
-    depth) stands :data:`THIN_MEDIAN_DEVIATIONS` deviations of that median (``noise_m``, the
-    depth noise of the cell, over the square root of the window's cells, times 1.25 for a median)
-    above :data:`THIN_FLOOR` of ``min_height_m``: hysteresis thresholding (Canny 1986), seeded by
-    the clusters, with the median keeping the table at an object's edge out. Thin cells take the
-    label of the labelled cells they are 8-connected to, within ``max_cells`` steps (first come
-    first served where two labels meet)."""
+    clustering threshold (``min_height_m`` plus :data:`NOISE_MARGIN` depth-noise deviations, 16 mm
+    at 1.4 m), so its cluster keeps only what rises higher. A cell with depth is a thin part when
+    the median height of the cells with depth (``height_m``, NaN without) of its
+    :data:`THIN_WINDOW` square window stands :data:`THIN_MEDIAN_DEVIATIONS` deviations of that
+    median (``noise_m``, the depth noise, over the square root of the window's cells, times 1.25
+    for a median) above :data:`THIN_FLOOR` of ``min_height_m`` (each cell compared with its own
+    threshold, which the depth changes little across a window): hysteresis thresholding
+    (Canny 1986) seeded by the clusters, the median keeping the table at an object's edge out.
+    Thin cells take the label of the labelled cells they are 8-connected to, one step at a time
+    from every label, within ``max_cells`` steps (the larger label where two meet in one step;
+    unlike the Euclidean reach of :func:`grow_into_holes`, a base keeps cells that lie nearer to
+    a neighbour standing on the table than to its own lid)."""
     if max_cells <= 0 or not labels.any():
         return labels
-    pad = THIN_WINDOW // 2
-    windows = np.lib.stride_tricks.sliding_window_view(
-        np.pad(height_m, pad, constant_values=np.nan), (THIN_WINDOW, THIN_WINDOW)
-    )
-    valid = np.isfinite(height_m)
-    median = np.full(height_m.shape, -np.inf)
-    with np.errstate(all="ignore"):
-        median[valid] = np.nanmedian(windows[valid].reshape(-1, THIN_WINDOW**2), axis=1)
-    deviation = 1.25 * noise_m / THIN_WINDOW
-    thin = valid & (labels == 0) & (median > THIN_FLOOR * min_height_m + THIN_MEDIAN_DEVIATIONS * deviation)
-    out = labels.copy()
-    for _ in range(int(np.ceil(max_cells))):
-        neighbour = ndimage.maximum_filter(out, size=3)
-        reached = thin & (out == 0) & (neighbour > 0)
+    window = _reach_window(labels, max_cells + THIN_WINDOW)
+    crop, height, noise = labels[window], height_m[window], noise_m[window]
+    measured = np.isfinite(height)
+    deviation = 1.25 * noise / THIN_WINDOW
+    with np.errstate(invalid="ignore"):
+        above = measured & (height > THIN_FLOOR * min_height_m + THIN_MEDIAN_DEVIATIONS * deviation)
+    # The window's median is above the threshold when most of its measured cells are: two box
+    # sums instead of a median filter (a tenth of the time).
+    votes_above = ndimage.uniform_filter(above.astype(np.float32), THIN_WINDOW, mode="constant")
+    votes_measured = ndimage.uniform_filter(measured.astype(np.float32), THIN_WINDOW, mode="constant")
+    thin = (crop == 0) & measured & (votes_above > 0.5 * votes_measured)
+    grown = crop.copy()
+    for _ in range(int(np.ceil(max_cells))):  # one 8-connected step from every label at a time
+        neighbour = ndimage.maximum_filter(grown, size=3)
+        reached = thin & (grown == 0) & (neighbour > 0)
         if not reached.any():
             break
-        out[reached] = neighbour[reached]
+        grown[reached] = neighbour[reached]
+    out = labels.copy()
+    out[window] = grown
     return out
 
 
@@ -435,14 +441,7 @@ def grow_into_holes(labels: np.ndarray, holes: np.ndarray, max_px: float) -> np.
     unlabelled = labels == 0
     if max_px <= 0 or not unlabelled.any() or unlabelled.all():
         return labels
-    # Only pixels within the reach of a label can change: work on the labels' bounding box grown by
-    # the reach (and the opening's border), which is a fraction of the image on a tabletop.
-    rows, cols = np.nonzero(~unlabelled)
-    margin = int(np.ceil(max_px)) + MIN_HOLE_PX
-    window = (
-        slice(max(rows.min() - margin, 0), rows.max() + margin + 1),
-        slice(max(cols.min() - margin, 0), cols.max() + margin + 1),
-    )
+    window = _reach_window(labels, max_px + MIN_HOLE_PX)
     crop, hole_crop = labels[window], holes[window]
     empty = crop == 0
     # Opening as a minimum then maximum filter (separable; the same as binary_opening by a square).
@@ -451,9 +450,7 @@ def grow_into_holes(labels: np.ndarray, holes: np.ndarray, max_px: float) -> np.
         size=MIN_HOLE_PX,
         mode="constant",
     ).astype(bool)
-    components, _ = ndimage.label(solid | ~empty)
-    distance, (near_rows, near_cols) = ndimage.distance_transform_edt(empty, return_indices=True)
-    reached = solid & (distance <= max_px) & (components == components[near_rows, near_cols])
+    reached, near_rows, near_cols = _reached_within(crop, solid, max_px)
     padded = np.pad(~empty, 1).view(np.uint8)
     h, w = crop.shape
     labelled_neighbours = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
@@ -462,3 +459,27 @@ def grow_into_holes(labels: np.ndarray, holes: np.ndarray, max_px: float) -> np.
     out = labels.copy()
     out[window][grow] = crop[near_rows[grow], near_cols[grow]]
     return out
+
+
+def _reach_window(labels: np.ndarray, margin_px: float) -> tuple[slice, slice]:
+    """The labels' bounding box grown by ``margin_px``: only pixels within the reach of a label can
+    change, a fraction of the image on a tabletop."""
+    rows, cols = np.nonzero(labels)
+    margin = int(np.ceil(margin_px))
+    return (
+        slice(max(rows.min() - margin, 0), rows.max() + margin + 1),
+        slice(max(cols.min() - margin, 0), cols.max() + margin + 1),
+    )
+
+
+def _reached_within(
+    labels: np.ndarray, candidates: np.ndarray, max_px: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which ``candidates`` lie within ``max_px`` of a label, reached through candidates or that
+    label (a geodesic reach approximated by the Euclidean distance inside one connected component
+    of candidates and labels); and per pixel the row and column of its nearest labelled pixel."""
+    empty = labels == 0
+    components, _ = ndimage.label(candidates | ~empty)
+    distance, (near_rows, near_cols) = ndimage.distance_transform_edt(empty, return_indices=True)
+    reached = candidates & (distance <= max_px) & (components == components[near_rows, near_cols])
+    return reached, near_rows, near_cols
