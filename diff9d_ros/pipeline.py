@@ -74,8 +74,9 @@ class PipelineConfig:
     in ``FrameState.skipped``.
     The built-in segmentation's workspace: clusters beyond ``max_range_m`` or off the table are
     rejected, and so are those outside ``workspace_polygon_m`` when given ("x y z; x y z; ..."
-    camera-frame vertices of a polygon on the table, metres); its detections need a score of at
-    least ``min_score``.
+    camera-frame vertices of a polygon on the table, metres); a cluster grows into the thin parts
+    attached to it up to ``thin_part_reach_m`` (a laptop's base; 0: off); its detections need a
+    score of at least ``min_score``.
     """
 
     pose_backend: str = "auto"
@@ -92,6 +93,7 @@ class PipelineConfig:
     ransac_iterations: int = 100
     max_range_m: float = 2.0
     workspace_polygon_m: str = ""
+    thin_part_reach_m: float = 0.35
     min_score: float = 0.8
     grasp_urdf_path: str = ""
     max_grasps: int = 5
@@ -181,6 +183,8 @@ class PipelineConfig:
             raise ValueError(
                 f"max_range_m must be > 0 and min_score in [0, 1], got {self.max_range_m}, {self.min_score}"
             )
+        if self.thin_part_reach_m < 0:
+            raise ValueError(f"thin_part_reach_m must be >= 0 (0: off), got {self.thin_part_reach_m}")
         if self.tracker_gate_m <= 0 or self.tracker_max_misses < 0:
             raise ValueError(
                 f"tracker_gate_m must be > 0 and tracker_max_misses >= 0, got "

@@ -111,6 +111,7 @@ class SegmentationStage(Stage):
         self.stride_640 = config.segmentation_stride
         self.ransac_iterations = config.ransac_iterations
         self.max_range_m = config.max_range_m
+        self.thin_part_reach_m = config.thin_part_reach_m
         self.workspace_polygon_m = parse_polygon(config.workspace_polygon_m)
         self.tables = TableTracker(config.seed)
 
@@ -121,6 +122,7 @@ class SegmentationStage(Stage):
             stride=stride,
             ransac_iterations=self.ransac_iterations,
             max_range_m=self.max_range_m,
+            thin_part_reach_m=self.thin_part_reach_m,
             workspace_polygon_m=self.workspace_polygon_m,
         )
 

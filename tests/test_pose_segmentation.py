@@ -303,3 +303,17 @@ def test_a_laptop_far_away_keeps_its_thin_base() -> None:
     for other in synth.objects:
         if other.mask_id != laptop.mask_id and other.visible_pixels > 200:
             assert iou(with_base, other.mask_id) > iou(lid_only, other.mask_id) - 0.02, other.category
+
+
+def test_thin_part_reach_is_a_pipeline_setting() -> None:
+    """`thin_part_reach_m` (node parameter and PipelineConfig field) reaches the segmentation; 0
+    turns the growth off and a negative reach is refused where it is set."""
+    from diff9d_ros.pipeline import PipelineConfig
+    from diff9d_ros.stages import SegmentationStage
+
+    assert SegmentationStage(PipelineConfig()).config_for(640).thin_part_reach_m == 0.35
+    assert SegmentationStage(PipelineConfig(thin_part_reach_m=0.0)).config_for(640).thin_part_reach_m == 0.0
+    with pytest.raises(ValueError, match="thin_part_reach_m"):
+        PipelineConfig(thin_part_reach_m=-0.1).validate()
+    with pytest.raises(ValueError, match="thin_part_reach_m"):
+        SegmentationConfig(thin_part_reach_m=-0.1)

@@ -75,6 +75,8 @@ class SegmentationConfig:
     def __post_init__(self) -> None:
         if self.stride < 0 or self.ransac_iterations < 1 or self.min_cluster_points < 1:
             raise ValueError(f"stride must be >= 0, ransac_iterations and min_cluster_points >= 1: {self}")
+        if self.thin_part_reach_m < 0:
+            raise ValueError(f"thin_part_reach_m must be >= 0 (0: off), got {self.thin_part_reach_m}")
         if self.max_range_m <= 0 or self.cluster_voxel_m <= 0 or self.min_cluster_area_m2 < 0:
             raise ValueError(
                 f"max_range_m and cluster_voxel_m must be positive, min_cluster_area_m2 >= 0: {self}"

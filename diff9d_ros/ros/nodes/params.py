@@ -246,6 +246,12 @@ POSE_PARAMS: tuple[ParamSpec, ...] = (
         "are rejected (empty = the whole table)",
     ),
     pipeline_param(
+        "thin_part_reach_m",
+        "built-in segmentation: how far a cluster grows into thin parts attached to it (a laptop's base "
+        "under the depth noise); 0 = off",
+        range=(0.0, 2.0),
+    ),
+    pipeline_param(
         "min_score", "built-in segmentation: detections scoring less are dropped", range=(0.0, 1.0)
     ),
     ParamSpec(
