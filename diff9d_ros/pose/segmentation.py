@@ -311,7 +311,8 @@ def segment_tabletop(
     stride = config.stride_for(frame.intrinsics.width)
     pts, v, u = table.grid if table.stride == stride else _pixel_grid_points(frame, stride)
     height = plane.height_m(pts)
-    low = config.min_height_m + NOISE_MARGIN * depth_noise_m(pts[:, 2], config.depth_noise_per_m)
+    noise = depth_noise_m(pts[:, 2], config.depth_noise_per_m)
+    low = config.min_height_m + NOISE_MARGIN * noise
     above = (height > low) & (height < config.max_height_m) & (pts[:, 2] <= config.max_range_m)
     h, w = frame.depth_m.shape
     mask = np.zeros((h, w), dtype=np.int32)
@@ -343,7 +344,7 @@ def segment_tabletop(
         grid_height = np.full(coarse.shape, np.nan)
         grid_height[v // stride, u // stride] = height
         grid_noise = np.zeros(coarse.shape)
-        grid_noise[v // stride, u // stride] = depth_noise_m(pts[:, 2], config.depth_noise_per_m)
+        grid_noise[v // stride, u // stride] = noise
         before = coarse
         coarse = grow_into_thin_parts(
             coarse, grid_height, grid_noise, config.min_height_m, config.thin_part_reach_m / spacing_m
@@ -452,7 +453,9 @@ def grow_into_holes(labels: np.ndarray, holes: np.ndarray, max_px: float) -> np.
         size=MIN_HOLE_PX,
         mode="constant",
     ).astype(bool)
-    reached, near_rows, near_cols = _reached_within(crop, solid, max_px)
+    components, _ = ndimage.label(solid | ~empty)
+    distance, (near_rows, near_cols) = ndimage.distance_transform_edt(empty, return_indices=True)
+    reached = solid & (distance <= max_px) & (components == components[near_rows, near_cols])
     padded = np.pad(~empty, 1).view(np.uint8)
     h, w = crop.shape
     labelled_neighbours = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
@@ -472,16 +475,3 @@ def _reach_window(labels: np.ndarray, margin_px: float) -> tuple[slice, slice]:
         slice(max(rows.min() - margin, 0), rows.max() + margin + 1),
         slice(max(cols.min() - margin, 0), cols.max() + margin + 1),
     )
-
-
-def _reached_within(
-    labels: np.ndarray, candidates: np.ndarray, max_px: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which ``candidates`` lie within ``max_px`` of a label, reached through candidates or that
-    label (a geodesic reach approximated by the Euclidean distance inside one connected component
-    of candidates and labels); and per pixel the row and column of its nearest labelled pixel."""
-    empty = labels == 0
-    components, _ = ndimage.label(candidates | ~empty)
-    distance, (near_rows, near_cols) = ndimage.distance_transform_edt(empty, return_indices=True)
-    reached = candidates & (distance <= max_px) & (components == components[near_rows, near_cols])
-    return reached, near_rows, near_cols
