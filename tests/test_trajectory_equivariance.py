@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from diff9d_ros.trajectory import egtn
 from diff9d_ros.trajectory.egtn import EGTN
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
 from diff9d_ros.trajectory.prior import GeometricPrior
@@ -145,3 +146,16 @@ def test_bad_shapes_raise(inputs: dict[str, torch.Tensor]) -> None:
         )
     with pytest.raises(ValueError, match="x_obs"):
         net(inputs["x_t"], inputs["t"], x_obs=None, node_features=inputs["node_features"])
+
+
+def test_inference_in_slices_of_scenes_matches_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without gradients a large batch runs the spatial layers in slices of scenes: same outputs."""
+    torch.manual_seed(3)
+    net = EGTN(2, 16, 1)
+    x, h, e = torch.randn(7, 5, 6, 3), torch.randn(7, 5, 6, 16), torch.randn(7, 5, 5, 1)
+    with torch.no_grad():
+        x_one, h_one = net(x, h, e)
+        monkeypatch.setattr(egtn, "PAIR_CHUNK_ELEMENTS", 2 * 5 * 5 * 6 * 16)  # slices of 2 scenes
+        x_sliced, h_sliced = net(x, h, e)
+    torch.testing.assert_close(x_sliced, x_one, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h_sliced, h_one, rtol=1e-5, atol=1e-6)

@@ -47,6 +47,13 @@ def sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 100
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
 
+#: Elements of the (B, N, N, T, H) pair tensor that one inference pass of :class:`SpatialLayer` builds
+#: at once; a larger batch runs in slices of scenes. A fresh allocation of tens of MB is paged in anew on
+#: every call, which made the spatial layers of a 30-person, 20-sample forecast 1.7 times slower than
+#: slices of a few MB.
+PAIR_CHUNK_ELEMENTS = 2**20
+
+
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int, last_act: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Linear(in_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, out_dim)]
     if last_act:
@@ -77,6 +84,21 @@ class SpatialLayer(nn.Module):
         self.norm = nn.LayerNorm(hidden_dim)
 
     def forward(
+        self, x: torch.Tensor, h: torch.Tensor, edge_attr: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b, n, t, hidden = h.shape
+        chunk = max(1, PAIR_CHUNK_ELEMENTS // (n * n * t * hidden))
+        if torch.is_grad_enabled() or b <= chunk:
+            return self._layer(x, h, edge_attr)
+        parts = [
+            self._layer(
+                x[i : i + chunk], h[i : i + chunk], None if edge_attr is None else edge_attr[i : i + chunk]
+            )
+            for i in range(0, b, chunk)
+        ]
+        return torch.cat([part[0] for part in parts]), torch.cat([part[1] for part in parts])
+
+    def _layer(
         self, x: torch.Tensor, h: torch.Tensor, edge_attr: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         n = x.shape[1]
