@@ -16,9 +16,10 @@ The tanh bounds on the coordinate gates (as EGNN's ``tanh`` option) keep an untr
 extrapolating network from blowing up far from the data, e.g. in the first steps of a few-step
 sampler.
 
-The relative-offset terms are applied through the shared (T, S, time_dim) sinusoid table, so no
-(B, N, T, S, hidden) tensor is built: ``q_t . W e_ts = (W^T q_t) . e_ts`` and
-``sum_s a_ts W e_ts = W (sum_s a_ts e_ts)`` (softmax weights sum to one, so ``b`` adds once).
+The relative-offset terms are applied through the 2T - 1 distinct offsets, so no (B, N, T, S,
+hidden) tensor is built: with ``R`` the (2T - 1, hidden) table of ``r(o)``, ``q_t . r(t - s)`` is
+entry ``t - s`` of the row ``q_t R^T`` (a gather), and ``sum_s a_ts r(t - s) = (sum_s a_ts
+onehot(t - s)) R`` (a scatter of the attention weights onto offsets, then one matrix product).
 
 Both layers are residual in ``h`` with a pre-LayerNorm (on invariants, so equivariance is kept).
 Every update uses invariants (distances, features) for ``h`` and relative vectors for ``x``, so the
@@ -142,17 +143,17 @@ class TemporalLayer(nn.Module):
         self.norm = nn.LayerNorm(hidden_dim)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        t = x.shape[2]
-        index = torch.arange(t, dtype=x.dtype, device=x.device)
-        table = sinusoidal_embedding(index[:, None] - index[None, :], self.time_dim)  # (T, S, D)
+        b, n, t = x.shape[:3]
+        frames = torch.arange(t, device=x.device)
+        offsets = torch.arange(1 - t, t, dtype=x.dtype, device=x.device)  # o = t - s, row o + T - 1
+        table = self.offset(sinusoidal_embedding(offsets, self.time_dim))  # (2T - 1, H): r(o)
+        index = (frames[:, None] - frames[None, :] + t - 1).expand(b, n, t, t)  # row of r(t - s)
         h_in = self.norm(h)
         q, k, v = self.qkv(h_in).chunk(3, dim=-1)  # (B, N, T, H) each
-        q_offset = q @ self.offset.weight  # (B, N, T, D): W^T q_t
-        logits = q @ k.transpose(-1, -2) + torch.einsum("bntd,tsd->bnts", q_offset, table)
-        logits = (logits + (q @ self.offset.bias)[..., None]) * self.scale
-        attn = torch.softmax(logits, dim=-1)  # (B, N, T, S)
-        mixed_offsets = torch.einsum("bnts,tsd->bntd", attn, table)
-        h = h + self.out(nn.functional.silu(attn @ v + self.offset(mixed_offsets)))
+        logits = q @ k.transpose(-1, -2) + (q @ table.T).gather(-1, index)
+        attn = torch.softmax(logits * self.scale, dim=-1)  # (B, N, T, S)
+        per_offset = attn.new_zeros(b, n, t, 2 * t - 1).scatter_(-1, index, attn)  # a_ts at row t - s
+        h = h + self.out(nn.functional.silu(attn @ v + per_offset @ table))
         gate = torch.tanh(self.coord(nn.functional.silu(v)))[..., 0]  # (B, N, S)
         weights = attn * gate[:, :, None, :]
         x = x + weights.sum(-1, keepdim=True) * x - weights @ x
