@@ -94,16 +94,6 @@ def _pixel_directions(intrinsics: Intrinsics, u: np.ndarray, v: np.ndarray) -> n
     )
 
 
-def _rotate(points: np.ndarray, rotation: np.ndarray) -> np.ndarray:
-    """``points @ rotation.T`` for tall (N, 3) float32 arrays without a BLAS call.
-
-    Column-wise arithmetic: BLAS gemm/gemv on N x 3 operands is slow and, with spinning BLAS
-    threads on a loaded machine, erratic.
-    """
-    r = rotation.astype(np.float32)
-    return points[:, 0:1] * r[:, 0] + points[:, 1:2] * r[:, 1] + points[:, 2:3] * r[:, 2]
-
-
 def _dot(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
     """Row-wise dot product of (N, 3) with one (3,) vector, without a BLAS call."""
     d = direction.astype(np.float32)
@@ -120,14 +110,27 @@ def camera_from_object(scene: Scene, obj: SceneObject) -> np.ndarray:
     return np.linalg.inv(scene.camera_pose) @ obj.pose
 
 
-def _second_colour(obj: SceneObject, local_m: np.ndarray) -> np.ndarray:
-    """Per local-frame surface point: whether it takes the pattern's second colour."""
-    scale = obj.appearance.pattern_scale_m
-    cells = np.floor(local_m / scale).astype(np.int64)
+def _pattern_axes(obj: SceneObject) -> tuple[int, ...]:
+    """The local-frame axes the object's pattern depends on (stripes: one, checker: all three)."""
     if obj.appearance.pattern == "stripes":
-        axis = 1 if obj.is_category else 0  # bands along the symmetry axis of category objects
-        return cells[:, axis] % 2 == 1
-    return cells.sum(axis=1) % 2 == 1
+        return (1 if obj.is_category else 0,)  # bands along the symmetry axis of category objects
+    return (0, 1, 2)
+
+
+def _local_axes(points: np.ndarray, transform: np.ndarray, axes: tuple[int, ...]) -> list[np.ndarray]:
+    """Local-frame coordinates along ``axes`` of camera-frame (N, 3) float32 points, for the
+    object-to-camera ``transform``; only the requested columns of ``(points - t) @ R`` are formed,
+    each as a sum of three column products (no BLAS call, see :func:`_dot`)."""
+    rotation = transform[:3, :3].astype(np.float32)
+    x, y, z = (points[:, k] - np.float32(transform[k, 3]) for k in range(3))
+    return [x * rotation[0, a] + y * rotation[1, a] + z * rotation[2, a] for a in axes]
+
+
+def _second_colour(obj: SceneObject, local_m: list[np.ndarray]) -> np.ndarray:
+    """Per surface point: whether it takes the pattern's second colour, from its local-frame
+    coordinates along :func:`_pattern_axes`."""
+    scale = obj.appearance.pattern_scale_m
+    return sum(np.floor(coordinate / scale).astype(np.int64) for coordinate in local_m) % 2 == 1
 
 
 class Renderer:
@@ -143,6 +146,8 @@ class Renderer:
         v, u = np.mgrid[0 : intrinsics.height, 0 : intrinsics.width]
         self._dirs = _pixel_directions(intrinsics, u, v).reshape(-1, 3).astype(np.float32)
         self._view = self._dirs / np.linalg.norm(self._dirs, axis=1, keepdims=True)
+        #: The unit viewing rays' x, y and z as contiguous arrays (fast gathers of a few pixels).
+        self._view_columns = tuple(np.ascontiguousarray(self._view[:, k]) for k in range(3))
         rays = np.concatenate([np.zeros_like(self._dirs), self._dirs], axis=1)
         self._rays = o3d.core.Tensor(rays)
         self._ray_array = rays
@@ -319,34 +324,16 @@ class Renderer:
         object_index = np.where(valid, geometry.astype(np.int32), np.int32(-1))
         points = self._dirs * np.where(valid, t_hit, np.float32(0.0))[:, None]
 
-        colours = np.array([o.appearance.colour for o in scene.objects] + [scene.background_rgb], np.float32)
-        weights = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-        albedo = colours.take(index, axis=0)
-        luminance = np.r_[colours[:-1] @ weights, np.float32(1.0)].astype(np.float32).take(index)
-        for i, obj in enumerate(scene.objects):
-            if obj.appearance.pattern == "plain":
-                continue
-            rows = np.flatnonzero(index == i)
-            if len(rows) == 0:
-                continue
-            transform = camera_from_object(scene, obj)
-            local = _rotate(points[rows] - transform[:3, 3].astype(np.float32), transform[:3, :3].T)
-            second = rows[_second_colour(obj, local)]
-            colour2 = obj.appearance.colour2.astype(np.float32)
-            albedo[second] = colour2
-            luminance[second] = _dot(colour2[None], weights)[0]
-
+        albedo, luminance = self._albedo(scene, index, points)
         facing = _rowwise_dot(normals, self._view)
         towards = np.where(facing > 0, np.float32(-1.0), np.float32(1.0))  # turns normals to the camera
         view_cos = np.abs(facing)
 
         world_to_camera = scene.camera_pose[:3, :3].T
         shade = np.full(h * w, scene.ambient, dtype=np.float32)
-        ks = np.array([o.appearance.specular for o in scene.objects] + [0.0], dtype=np.float32)[index]
-        glossy = np.flatnonzero(ks > 0)
-        shininess = np.array([o.appearance.shininess for o in scene.objects] + [1.0], np.float32)[
-            index[glossy]
-        ]
+        specular_table = np.array([o.appearance.specular for o in scene.objects] + [0.0], dtype=np.float32)
+        glossy = np.flatnonzero((specular_table > 0).take(index))
+        shininess_table = np.array([o.appearance.shininess for o in scene.objects] + [1.0], np.float32)
         specular = np.zeros(h * w, dtype=np.float32)
         strongest = int(np.argmax([light.intensity for light in scene.lights])) if scene.lights else -1
         for k, light in enumerate(scene.lights):
@@ -358,19 +345,24 @@ class Renderer:
                     scene, raycaster, points, normals, towards, direction, lambert > 0, index
                 )
             shade += np.float32(light.intensity) * lambert
-            if len(glossy):
-                specular[glossy] += (
+            lit = glossy[lambert.take(glossy) > 0]  # the lobe is off where the light does not reach
+            if len(lit):
+                lit_objects = index.take(lit)
+                specular[lit] += (
                     np.float32(light.intensity)
-                    * ks[glossy]
+                    * specular_table.take(lit_objects)
                     * self._blinn_phong(
-                        cos_light[glossy], view_cos[glossy], _dot(self._view[glossy], direction), shininess
+                        cos_light.take(lit),
+                        view_cos.take(lit),
+                        self._view_dot(direction, lit),
+                        shininess_table,
+                        lit_objects,
                     )
-                    * (lambert[glossy] > 0)
                 )
         rgb = albedo
         rgb *= shade[:, None]
         rgb += specular[:, None]
-        rgb[np.flatnonzero(~valid)] = colours[-1]
+        rgb[np.flatnonzero(~valid)] = scene.background_rgb.astype(np.float32)
         return RenderResult(
             depth_m=depth.reshape(h, w),
             instance_mask=mask_ids[index].reshape(h, w),
@@ -382,17 +374,57 @@ class Renderer:
         )
 
     @staticmethod
+    def _albedo(scene: Scene, index: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Linear-RGB albedo (N, 3) and its luminance (N,) per pixel, from the object ``index`` of
+        each pixel (``len(scene.objects)`` = no surface: the background colour) and, on patterned
+        objects, the hit ``points``. Every pixel reads one row of a colour table: the objects'
+        colours, the background, then the second colour of each patterned object."""
+        colours = [o.appearance.colour for o in scene.objects] + [scene.background_rgb]
+        weights = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+        luminance = [np.array(colours[:-1], np.float32) @ weights, np.ones(1, np.float32)]
+        material = index
+        for i, obj in enumerate(scene.objects):
+            if obj.appearance.pattern == "plain":
+                continue
+            rows = np.flatnonzero(index == i)
+            if len(rows) == 0:
+                continue
+            axes = _pattern_axes(obj)
+            local = _local_axes(points.take(rows, axis=0), camera_from_object(scene, obj), axes)
+            second = rows[_second_colour(obj, local)]
+            if material is index:
+                material = index.copy()
+            material[second] = len(colours)
+            colour2 = obj.appearance.colour2.astype(np.float32)
+            colours.append(colour2)
+            luminance.append(_dot(colour2[None], weights))
+        albedo = np.array(colours, dtype=np.float32).take(material, axis=0)
+        return albedo, np.concatenate(luminance).astype(np.float32).take(material)
+
+    def _view_dot(self, direction: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """Dot products of the unit viewing rays of ``pixels`` (flat indices) with ``direction``."""
+        d = direction.astype(np.float32)
+        x, y, z = self._view_columns
+        return x.take(pixels) * d[0] + y.take(pixels) * d[1] + z.take(pixels) * d[2]
+
+    @staticmethod
     def _blinn_phong(
-        cos_light: np.ndarray, cos_view: np.ndarray, light_dot_ray: np.ndarray, shininess: np.ndarray
+        cos_light: np.ndarray,
+        cos_view: np.ndarray,
+        light_dot_ray: np.ndarray,
+        shininess_table: np.ndarray,
+        objects: np.ndarray,
     ) -> np.ndarray:
         """Blinn-Phong lobe ``(n . h)^s`` with ``h = (l - v) / |l - v|`` (l the unit light direction,
         v the unit viewing ray): ``n . h = (n . l + cos_view) / sqrt(2 - 2 l . v)``, all scalars per
-        pixel. The power is taken only where it can exceed 1e-4 (the highlights)."""
+        pixel; ``s`` is the pixel's object's (``shininess_table`` indexed by ``objects``). The power
+        is taken only where it can exceed 1e-4 (the highlights)."""
         cos_half = (cos_light + cos_view) / np.sqrt(np.maximum(2.0 - 2.0 * light_dot_ray, np.float32(1e-12)))
         cos_half = np.clip(cos_half, np.float32(0.0), np.float32(1.0))
         lobe = np.zeros_like(cos_half)
-        bright = np.flatnonzero(cos_half > np.float32(1e-4) ** (np.float32(1.0) / shininess))
-        lobe[bright] = cos_half[bright] ** shininess[bright]
+        threshold_table = np.float32(1e-4) ** (np.float32(1.0) / shininess_table)
+        bright = np.flatnonzero(cos_half > threshold_table.take(objects))
+        lobe[bright] = cos_half.take(bright) ** shininess_table.take(objects.take(bright))
         return lobe
 
     def _unshadowed(
