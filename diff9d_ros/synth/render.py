@@ -1,8 +1,9 @@
 """CPU renderer on open3d's ray casting: depth, instance mask and shaded RGB.
 
-One ``RaycastingScene`` per frame holds every mesh already transformed into the camera optical
-frame, and one ray per pixel centre is cast with direction ``((u - cx) / fx, (v - cy) / fy, 1)``,
-so the hit distance along the ray *is* the z depth. Shading is Lambertian plus ambient with an
+The frame's meshes are transformed into the camera optical frame and put into ``RaycastingScene``s
+(:class:`FrameScenes`: the objects and the supports apart where no support can hide an object),
+and one ray per pixel centre is cast with direction ``((u - cx) / fx, (v - cy) / fy, 1)``, so the
+hit distance along the ray *is* the z depth. Shading is Lambertian plus ambient with an
 optional Blinn-Phong specular lobe (Blinn, SIGGRAPH 1977) and hard shadows from the strongest
 light (one more cast from the hit points), all vectorised over pixels; the result is linear RGB
 (``noise.corrupt_rgb`` / ``noise.to_srgb8`` turn it into 8-bit sRGB). Pixels that can only see the
@@ -58,6 +59,12 @@ HANDLE_HIT_TOLERANCE_M = 1e-3
 CULL_MIN_LIGHT_SIN = 0.05
 #: Pixels of margin around an object's projected box within which primary rays are cast.
 FOOTPRINT_MARGIN_PX = 1.5
+#: Mesh vertices this far below the table top still count as above it (for which scene a ray is cast
+#: against, :meth:`Renderer._footprint_hits`), metres: float32 ray hits are no finer than that.
+ABOVE_TABLE_TOLERANCE_M = 1e-6
+#: Rays leaving a point at least this far above the table top upwards cannot meet a support, metres
+#: (far above the float32 rounding of the points).
+SUPPORT_REACH_M = 1e-4
 #: Single-object raycasting scenes a renderer keeps for ground-truth queries.
 INSTANCE_SCENES = 64
 #: Cells per side of the light-space occupancy grid that culls shadow rays.
@@ -79,8 +86,8 @@ class RenderResult:
     object_index: np.ndarray
     view_cos: np.ndarray
     albedo_luminance: np.ndarray
-    #: The frame's raycasting scene (camera frame, geometry id = object index) for GT queries.
-    raycaster: o3d.t.geometry.RaycastingScene
+    #: The frame's raycasting scenes (camera frame, geometry id = object index) for GT queries.
+    scenes: FrameScenes
 
 
 def _pixel_directions(intrinsics: Intrinsics, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -133,6 +140,114 @@ def _second_colour(obj: SceneObject, local_m: list[np.ndarray]) -> np.ndarray:
     return sum(np.floor(coordinate / scale).astype(np.int64) for coordinate in local_m) % 2 == 1
 
 
+def _raycaster(meshes: list[tuple[np.ndarray, np.ndarray]]) -> o3d.t.geometry.RaycastingScene:
+    """A raycasting scene of (vertices, faces) meshes; geometry id = position in ``meshes``."""
+    raycaster = o3d.t.geometry.RaycastingScene()
+    for vertices, faces in meshes:
+        raycaster.add_triangles(o3d.core.Tensor(vertices), o3d.core.Tensor(faces))
+    return raycaster
+
+
+def _above_table_top(scene: Scene, table: int) -> bool:
+    """Whether the camera and every mesh vertex of the objects other than the supports lie above
+    the top face of the box ``scene.objects[table]`` (to ABOVE_TABLE_TOLERANCE_M)."""
+    box = scene.objects[table]
+    table_from_world = np.linalg.inv(box.pose)
+    top_m = box.dims_m[2] / 2.0 - ABOVE_TABLE_TOLERANCE_M
+    if (table_from_world @ scene.camera_pose)[2, 3] <= top_m:
+        return False
+    for obj in scene.objects:
+        if obj.name in SUPPORT_NAMES:
+            continue
+        transform = table_from_world @ obj.pose
+        if np.min(obj.mesh().vertices @ transform[2, :3]) + transform[2, 3] < top_m:
+            return False
+    return True
+
+
+class FrameScenes:
+    """The raycasting scenes of one frame (camera frame; geometry id = object index), each built
+    when first used.
+
+    Where the scene has a table and a floor and every other object and the camera lie above the
+    table top (:func:`_above_table_top`), no support can be in front of another object, and no
+    ray leaving a point above the table top upwards can meet a support: rays are then cast
+    against two small scenes, the other objects and the supports (in one scene every ray would
+    also test the table's and the floor's large faces). Each scene computes a hit from the same
+    triangle data, so the answers are those of the whole scene, which is used otherwise.
+    """
+
+    def __init__(self, scene: Scene, meshes: list[tuple[np.ndarray, np.ndarray]], nthreads: int) -> None:
+        self._meshes = meshes
+        self._nthreads = nthreads
+        #: The supports, the table first, then the floor below it.
+        self.supports = sorted(
+            (i for i, o in enumerate(scene.objects) if o.name in SUPPORT_NAMES),
+            key=lambda i: SUPPORT_NAMES.index(scene.objects[i].name),
+        )
+        self._others = [i for i in range(len(scene.objects)) if i not in self.supports]
+        self.split = len(self.supports) == len(SUPPORT_NAMES) and _above_table_top(scene, self.supports[0])
+        self._table_up: np.ndarray | None = None
+        if self.split:
+            table = scene.objects[self.supports[0]]
+            camera_from_table = np.linalg.inv(scene.camera_pose) @ table.pose
+            # the table's up axis (camera frame) and its top face's offset along it, float32
+            top_m = table.dims_m[2] / 2.0 + camera_from_table[:3, 2] @ camera_from_table[:3, 3]
+            self._table_up = np.r_[camera_from_table[:3, 2], top_m].astype(np.float32)
+        self._scenes: dict[tuple[int, ...], o3d.t.geometry.RaycastingScene] = {}
+
+    def _scene(self, indices: list[int]) -> o3d.t.geometry.RaycastingScene:
+        key = tuple(indices)
+        if key not in self._scenes:
+            self._scenes[key] = _raycaster([self._meshes[i] for i in indices])
+        return self._scenes[key]
+
+    def _cast(self, indices: list[int], rays: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hits = self._scene(indices).cast_rays(o3d.core.Tensor(rays), nthreads=self._nthreads)
+        object_index = np.array([*indices, INVALID_ID], dtype=np.uint32)
+        geometry = object_index.take(np.minimum(hits["geometry_ids"].numpy(), len(indices)))
+        return geometry, hits["t_hit"].numpy(), hits["primitive_normals"].numpy()
+
+    def first_hits(self, rays: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Object index (INVALID_ID = none), hit distance and face normal of (N, 6) float32 rays
+        from the camera (origin, direction)."""
+        if not self.split:
+            return self._cast(list(range(len(self._meshes))), rays)
+        geometry, t_hit, normals = self._cast(self._others, rays)
+        missed = np.flatnonzero(geometry == INVALID_ID)
+        if len(missed):
+            geometry[missed], t_hit[missed], normals[missed] = self._cast(
+                self.supports, rays.take(missed, axis=0)
+            )
+        return geometry, t_hit, normals
+
+    def occluded(self, rays: np.ndarray) -> np.ndarray:
+        """Whether anything lies along each of the (N, 6) float32 rays (origin, direction)."""
+        if not self.split:
+            return (
+                self._scene(list(range(len(self._meshes))))
+                .test_occlusions(o3d.core.Tensor(rays), nthreads=self._nthreads)
+                .numpy()
+            )
+        blocked = np.zeros(len(rays), dtype=bool)
+        if self._others:
+            blocked = (
+                self._scene(self._others)
+                .test_occlusions(o3d.core.Tensor(rays), nthreads=self._nthreads)
+                .numpy()
+            )
+        up = self._table_up
+        height_m = _dot(rays[:, :3], up[:3]) - up[3]
+        low = np.flatnonzero((height_m <= SUPPORT_REACH_M) | (_dot(rays[:, 3:], up[:3]) <= 0))
+        if len(low):
+            blocked[low] |= (
+                self._scene(self.supports)
+                .test_occlusions(o3d.core.Tensor(rays.take(low, axis=0)), nthreads=self._nthreads)
+                .numpy()
+            )
+        return blocked
+
+
 class Renderer:
     """Renders ``Scene`` objects for fixed intrinsics; ray directions and instance scenes are cached."""
 
@@ -148,9 +263,7 @@ class Renderer:
         self._view = self._dirs / np.linalg.norm(self._dirs, axis=1, keepdims=True)
         #: The unit viewing rays' x, y and z as contiguous arrays (fast gathers of a few pixels).
         self._view_columns = tuple(np.ascontiguousarray(self._view[:, k]) for k in range(3))
-        rays = np.concatenate([np.zeros_like(self._dirs), self._dirs], axis=1)
-        self._rays = o3d.core.Tensor(rays)
-        self._ray_array = rays
+        self._ray_array = np.concatenate([np.zeros_like(self._dirs), self._dirs], axis=1)
         #: The top-left pixel of each pixel's 2x2 block (shadow rays on supports are cast there).
         self._anchor = ((v & ~1) * intrinsics.width + (u & ~1)).reshape(-1)
         self._pixel = np.arange(intrinsics.width * intrinsics.height)
@@ -158,23 +271,21 @@ class Renderer:
             OrderedDict()
         )
 
-    def build(self, scene: Scene) -> o3d.t.geometry.RaycastingScene:
-        """A raycasting scene with every object in the camera frame; geometry id = object index."""
+    def camera_meshes(self, scene: Scene) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per object of ``scene``: its vertices in the camera frame (float32) and faces (uint32)."""
         if scene.intrinsics != self.intrinsics:
             raise ValueError(
                 f"scene intrinsics {scene.intrinsics} differ from the renderer's {self.intrinsics}"
             )
-        raycaster = o3d.t.geometry.RaycastingScene()
+        meshes = []
         for obj in scene.objects:
             transform = camera_from_object(scene, obj)
             mesh = obj.mesh()
             vertices = (mesh.vertices @ transform[:3, :3].T + transform[:3, 3]).astype(np.float32)
-            raycaster.add_triangles(o3d.core.Tensor(vertices), o3d.core.Tensor(mesh.faces.astype(np.uint32)))
-        return raycaster
+            meshes.append((vertices, mesh.faces.astype(np.uint32)))
+        return meshes
 
-    def _primary_hits(
-        self, scene: Scene, raycaster: o3d.t.geometry.RaycastingScene
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _primary_hits(self, scene: Scene, scenes: FrameScenes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Geometry id (INVALID_ID = none), hit distance along the (x, y, 1) ray and face normal
         (zero where none) per pixel.
 
@@ -186,17 +297,13 @@ class Renderer:
         below the table, so a ray meeting the table cannot meet the floor first).
         """
         n = self.intrinsics.width * self.intrinsics.height
-        supports = sorted(
-            (i for i, o in enumerate(scene.objects) if o.name in SUPPORT_NAMES),
-            key=lambda i: SUPPORT_NAMES.index(scene.objects[i].name),
-        )  # the table, then the floor below it
+        supports = scenes.supports
         analytic = (
             self.analytic_supports and scene.camera_pose[2, 3] > 0 and len(supports) == len(SUPPORT_NAMES)
         )
         need = self._object_footprint(scene) if analytic else None
         if need is None or any(scene.objects[i].kind != "box" for i in supports):
-            hits = raycaster.cast_rays(self._rays, nthreads=self.nthreads)
-            return hits["geometry_ids"].numpy(), hits["t_hit"].numpy(), hits["primitive_normals"].numpy()
+            return scenes.first_hits(self._ray_array)
         geometry = np.full(n, INVALID_ID, dtype=np.uint32)
         t_hit = np.full(n, np.inf, dtype=np.float32)
         face = np.full(n, 6 * len(supports), dtype=np.intp)  # the last row of face_normals: none
@@ -210,15 +317,14 @@ class Renderer:
             face_normals.append(box_normals)
             open_pixels = open_pixels[~hit]  # a camera above the table sees the floor only around it
         face_normals.append(np.zeros((1, 3), dtype=np.float32))
-        normals = np.concatenate(face_normals).take(face, axis=0)
         cast = np.flatnonzero(need)
         if len(cast):
-            rays = o3d.core.Tensor(self._ray_array.take(cast, axis=0))
-            hits = raycaster.cast_rays(rays, nthreads=self.nthreads)
-            geometry[cast] = hits["geometry_ids"].numpy()
-            t_hit[cast] = hits["t_hit"].numpy()
-            normals[cast] = hits["primitive_normals"].numpy()
-        return geometry, t_hit, normals
+            hit_geometry, hit_t, hit_normals = scenes.first_hits(self._ray_array.take(cast, axis=0))
+            geometry[cast], t_hit[cast] = hit_geometry, hit_t
+            first_row = 6 * len(supports) + 1  # below: the supports' faces and "none"
+            face[cast] = np.arange(first_row, first_row + len(cast))
+            face_normals.append(hit_normals)
+        return geometry, t_hit, np.concatenate(face_normals).take(face, axis=0)
 
     def _object_footprint(self, scene: Scene) -> np.ndarray | None:
         """Pixels inside the image of the boxes of the non-support objects (the convex hull of the
@@ -315,8 +421,8 @@ class Renderer:
         """
         h, w = self.intrinsics.height, self.intrinsics.width
         n_objects = len(scene.objects)
-        raycaster = self.build(scene)
-        geometry, t_hit, normals = self._primary_hits(scene, raycaster)
+        scenes = FrameScenes(scene, self.camera_meshes(scene), self.nthreads)
+        geometry, t_hit, normals = self._primary_hits(scene, scenes)
         valid = geometry != INVALID_ID
         index = np.where(valid, geometry, n_objects).astype(np.intp)
         depth = np.where(valid, t_hit, np.float32(np.nan))
@@ -342,7 +448,7 @@ class Renderer:
             lambert = np.maximum(cos_light, np.float32(0.0))
             if k == strongest and self.shadows:
                 lambert *= self._unshadowed(
-                    scene, raycaster, points, normals, towards, direction, lambert > 0, index
+                    scene, scenes, points, normals, towards, direction, lambert > 0, index
                 )
             shade += np.float32(light.intensity) * lambert
             lit = glossy[lambert.take(glossy) > 0]  # the lobe is off where the light does not reach
@@ -370,7 +476,7 @@ class Renderer:
             object_index=object_index.reshape(h, w),
             view_cos=view_cos.reshape(h, w),
             albedo_luminance=luminance.reshape(h, w),
-            raycaster=raycaster,
+            scenes=scenes,
         )
 
     @staticmethod
@@ -430,7 +536,7 @@ class Renderer:
     def _unshadowed(
         self,
         scene: Scene,
-        raycaster: o3d.t.geometry.RaycastingScene,
+        scenes: FrameScenes,
         points: np.ndarray,
         normals: np.ndarray,
         towards: np.ndarray,
@@ -458,7 +564,7 @@ class Renderer:
         offset = (np.float32(SHADOW_BIAS_M) * towards.take(own))[:, None] * normals.take(own, axis=0)
         rays[:, :3] = points.take(own, axis=0) + offset
         rays[:, 3:] = direction
-        blocked = raycaster.test_occlusions(o3d.core.Tensor(rays), nthreads=self.nthreads).numpy()
+        blocked = scenes.occluded(rays)
         lit = facing_light.astype(np.float32)
         lit[own[blocked]] = 0.0
         lit[copies] = lit.take(anchor)[copies]
@@ -625,6 +731,6 @@ class Renderer:
         )
         dirs = points / points[:, 2:3]
         rays = np.concatenate([np.zeros_like(dirs), dirs], axis=1).astype(np.float32)
-        t_hit = result.raycaster.cast_rays(o3d.core.Tensor(rays), nthreads=self.nthreads)["t_hit"].numpy()
+        t_hit = result.scenes.first_hits(rays)[1]
         seen = inside & (np.abs(t_hit - points[:, 2]) < HANDLE_HIT_TOLERANCE_M)
         return float(np.mean(seen))
