@@ -261,7 +261,9 @@ class Renderer:
         v, u = np.mgrid[0 : intrinsics.height, 0 : intrinsics.width]
         self._dirs = _pixel_directions(intrinsics, u, v).reshape(-1, 3).astype(np.float32)
         self._view = self._dirs / np.linalg.norm(self._dirs, axis=1, keepdims=True)
-        #: The unit viewing rays' x, y and z as contiguous arrays (fast gathers of a few pixels).
+        #: x and y of the (x, y, 1) ray directions, and the unit viewing rays' x, y and z, as
+        #: contiguous arrays (fast gathers of some pixels).
+        self._dir_columns = tuple(np.ascontiguousarray(self._dirs[:, k]) for k in range(2))
         self._view_columns = tuple(np.ascontiguousarray(self._view[:, k]) for k in range(3))
         self._ray_array = np.concatenate([np.zeros_like(self._dirs), self._dirs], axis=1)
         #: The top-left pixel of each pixel's 2x2 block (shadow rays on supports are cast there).
@@ -370,7 +372,7 @@ class Renderer:
         rotation = box_from_camera[:3, :3].astype(np.float32)
         origin = box_from_camera[:3, 3].astype(np.float32)
         half = (obj.dims_m / 2.0).astype(np.float32)
-        x, y = self._dirs[:, 0].take(pixels), self._dirs[:, 1].take(pixels)
+        x, y = self._dir_columns[0].take(pixels), self._dir_columns[1].take(pixels)
         normals = np.stack([sign * rotation[a] for a in range(3) for sign in (-1.0, 1.0)]).astype(np.float32)
         t = np.full(len(pixels), np.inf, dtype=np.float32)
         face = np.full(len(pixels), 5, dtype=np.intp)
@@ -559,15 +561,17 @@ class Renderer:
             & (anchor != self._pixel)
         )
         own = np.flatnonzero(facing_light & ~copies)
-        own = own[self._shadow_candidates(scene, points.take(own, axis=0), object_index.take(own), direction)]
+        own_points = points.take(own, axis=0)
+        cast = np.flatnonzero(self._shadow_candidates(scene, own_points, object_index.take(own), direction))
+        own = own.take(cast)
         rays = np.empty((len(own), 6), dtype=np.float32)
         offset = (np.float32(SHADOW_BIAS_M) * towards.take(own))[:, None] * normals.take(own, axis=0)
-        rays[:, :3] = points.take(own, axis=0) + offset
+        rays[:, :3] = own_points.take(cast, axis=0) + offset
         rays[:, 3:] = direction
         blocked = scenes.occluded(rays)
         lit = facing_light.astype(np.float32)
         lit[own[blocked]] = 0.0
-        lit[copies] = lit.take(anchor)[copies]
+        np.copyto(lit, lit.take(anchor), where=copies)
         return lit
 
     def _shadow_candidates(
