@@ -653,10 +653,10 @@ class Renderer:
         rays = np.empty((dx.shape[0], 6), dtype=np.float32)
         rays[:, :3] = -translation @ rotation
         rays[:, 3:] = dx * rotation[0] + dy * rotation[1] + rotation[2]
-        hits = self._instance_scene(obj.category_mesh).cast_rays(
+        hits = self._instance_scene(obj.category_mesh).test_occlusions(
             o3d.core.Tensor(rays), nthreads=self.nthreads
-        )
-        return int(np.count_nonzero(hits["geometry_ids"].numpy() != INVALID_ID))
+        )  # any hit: cheaper than the nearest
+        return int(np.count_nonzero(hits.numpy()))
 
     def unoccluded_pixels(self, scene: Scene, obj: SceneObject, result: RenderResult | None = None) -> int:
         """Pixels the object would cover with nothing in front of it, on an unbounded image plane.
