@@ -363,17 +363,17 @@ def corrupt_depth(
 
 def corrupt_rgb(linear_rgb: np.ndarray, sensor: SensorModel, rng: np.random.Generator) -> np.ndarray:
     """Apply exposure, blur and noise to a linear RGB render (H, W, 3) in [0, inf); returns uint8 sRGB."""
-    image = linear_rgb.astype(np.float32, copy=True)
     low, high = sensor.exposure_range
-    if high > low:
-        image *= np.float32(rng.uniform(low, high))
+    gain = np.float32(rng.uniform(low, high)) if high > low else np.float32(1.0)
+    image = linear_rgb.astype(np.float32, copy=False) * gain  # a new array: the noise is added in place
     b_low, b_high = sensor.blur_sigma_px_range
     if b_high > 0:
         sigma = float(rng.uniform(b_low, b_high))
         if sigma > 0.3:
             image = ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0.0), truncate=2.5)
     if sensor.rgb_read_noise > 0 or sensor.rgb_shot_noise > 0:
-        std = np.sqrt(np.maximum(image, np.float32(0.0)))
+        std = np.maximum(image, np.float32(0.0))
+        np.sqrt(std, out=std)
         std *= np.float32(sensor.rgb_shot_noise)
         std += np.float32(sensor.rgb_read_noise)
         noise = rng.standard_normal(image.shape, dtype=np.float32)

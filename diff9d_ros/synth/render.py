@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,15 +102,16 @@ def _pixel_directions(intrinsics: Intrinsics, u: np.ndarray, v: np.ndarray) -> n
     )
 
 
+def _dot_columns(columns: Sequence[np.ndarray], direction: np.ndarray) -> np.ndarray:
+    """Dot products of vectors given as their x, y and z arrays with one (3,) vector, without a
+    BLAS call (contiguous columns make it about three times faster than strided ones)."""
+    d = direction.astype(np.float32)
+    return columns[0] * d[0] + columns[1] * d[1] + columns[2] * d[2]
+
+
 def _dot(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
     """Row-wise dot product of (N, 3) with one (3,) vector, without a BLAS call."""
-    d = direction.astype(np.float32)
-    return vectors[:, 0] * d[0] + vectors[:, 1] * d[1] + vectors[:, 2] * d[2]
-
-
-def _rowwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise dot product of two (N, 3) arrays, without a BLAS call."""
-    return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
+    return _dot_columns(vectors.T, direction)
 
 
 def camera_from_object(scene: Scene, obj: SceneObject) -> np.ndarray:
@@ -260,11 +262,11 @@ class Renderer:
         self.analytic_supports = analytic_supports
         v, u = np.mgrid[0 : intrinsics.height, 0 : intrinsics.width]
         self._dirs = _pixel_directions(intrinsics, u, v).reshape(-1, 3).astype(np.float32)
-        self._view = self._dirs / np.linalg.norm(self._dirs, axis=1, keepdims=True)
+        view = self._dirs / np.linalg.norm(self._dirs, axis=1, keepdims=True)
         #: x and y of the (x, y, 1) ray directions, and the unit viewing rays' x, y and z, as
         #: contiguous arrays (fast gathers of some pixels).
         self._dir_columns = tuple(np.ascontiguousarray(self._dirs[:, k]) for k in range(2))
-        self._view_columns = tuple(np.ascontiguousarray(self._view[:, k]) for k in range(3))
+        self._view_columns = tuple(np.ascontiguousarray(view[:, k]) for k in range(3))
         self._ray_array = np.concatenate([np.zeros_like(self._dirs), self._dirs], axis=1)
         #: The top-left pixel of each pixel's 2x2 block (shadow rays on supports are cast there).
         self._anchor = ((v & ~1) * intrinsics.width + (u & ~1)).reshape(-1)
@@ -289,7 +291,7 @@ class Renderer:
 
     def _primary_hits(self, scene: Scene, scenes: FrameScenes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Geometry id (INVALID_ID = none), hit distance along the (x, y, 1) ray and face normal
-        (zero where none) per pixel.
+        (zero where none; (3, N): x, y and z of all pixels) per pixel.
 
         With ``analytic_supports``, box-shaped supports (table, floor) and the camera above the
         table top, only pixels inside the
@@ -305,7 +307,8 @@ class Renderer:
         )
         need = self._object_footprint(scene) if analytic else None
         if need is None or any(scene.objects[i].kind != "box" for i in supports):
-            return scenes.first_hits(self._ray_array)
+            geometry, t_hit, normals = scenes.first_hits(self._ray_array)
+            return geometry, t_hit, np.ascontiguousarray(normals.T)
         geometry = np.full(n, INVALID_ID, dtype=np.uint32)
         t_hit = np.full(n, np.inf, dtype=np.float32)
         face = np.full(n, 6 * len(supports), dtype=np.intp)  # the last row of face_normals: none
@@ -326,7 +329,7 @@ class Renderer:
             first_row = 6 * len(supports) + 1  # below: the supports' faces and "none"
             face[cast] = np.arange(first_row, first_row + len(cast))
             face_normals.append(hit_normals)
-        return geometry, t_hit, np.concatenate(face_normals).take(face, axis=0)
+        return geometry, t_hit, np.ascontiguousarray(np.concatenate(face_normals).T).take(face, axis=1)
 
     def _object_footprint(self, scene: Scene) -> np.ndarray | None:
         """Pixels inside the image of the boxes of the non-support objects (the convex hull of the
@@ -433,7 +436,8 @@ class Renderer:
         points = self._dirs * np.where(valid, t_hit, np.float32(0.0))[:, None]
 
         albedo, luminance = self._albedo(scene, index, points)
-        facing = _rowwise_dot(normals, self._view)
+        view = self._view_columns
+        facing = normals[0] * view[0] + normals[1] * view[1] + normals[2] * view[2]
         towards = np.where(facing > 0, np.float32(-1.0), np.float32(1.0))  # turns normals to the camera
         view_cos = np.abs(facing)
 
@@ -446,7 +450,7 @@ class Renderer:
         strongest = int(np.argmax([light.intensity for light in scene.lights])) if scene.lights else -1
         for k, light in enumerate(scene.lights):
             direction = (world_to_camera @ light.direction).astype(np.float32)
-            cos_light = _dot(normals, direction) * towards
+            cos_light = _dot_columns(normals, direction) * towards
             lambert = np.maximum(cos_light, np.float32(0.0))
             if k == strongest and self.shadows:
                 lambert *= self._unshadowed(
@@ -511,9 +515,7 @@ class Renderer:
 
     def _view_dot(self, direction: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         """Dot products of the unit viewing rays of ``pixels`` (flat indices) with ``direction``."""
-        d = direction.astype(np.float32)
-        x, y, z = self._view_columns
-        return x.take(pixels) * d[0] + y.take(pixels) * d[1] + z.take(pixels) * d[2]
+        return _dot_columns([column.take(pixels) for column in self._view_columns], direction)
 
     @staticmethod
     def _blinn_phong(
@@ -551,7 +553,8 @@ class Renderer:
         Visibility is resolved on the top-left pixel of each 2x2 block: a pixel whose block corner
         lies on the same object and faces the light copies it (shadow edges are so placed to a
         pixel); the others test their own ray, cast only when :meth:`_shadow_candidates` finds
-        something that could block it. ``towards`` (+-1) turns ``normals`` to the camera.
+        something that could block it. ``towards`` (+-1) turns ``normals`` ((3, N): x, y, z) to the
+        camera.
         """
         anchor = self._anchor
         copies = (
@@ -565,7 +568,7 @@ class Renderer:
         cast = np.flatnonzero(self._shadow_candidates(scene, own_points, object_index.take(own), direction))
         own = own.take(cast)
         rays = np.empty((len(own), 6), dtype=np.float32)
-        offset = (np.float32(SHADOW_BIAS_M) * towards.take(own))[:, None] * normals.take(own, axis=0)
+        offset = (np.float32(SHADOW_BIAS_M) * towards.take(own))[:, None] * normals.take(own, axis=1).T
         rays[:, :3] = own_points.take(cast, axis=0) + offset
         rays[:, 3:] = direction
         blocked = scenes.occluded(rays)
