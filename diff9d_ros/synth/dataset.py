@@ -165,8 +165,12 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray], stored: tuple[str, ...
             archive.writestr(info, buffer.getvalue(), compresslevel=1)
 
 
-def _dump_json(path: Path, payload: object) -> None:
-    path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+def _dump_json(path: Path, payload: object, indent: int | None = 1) -> None:
+    """``payload`` as JSON with sorted keys; ``indent=None`` writes it compact (json's C encoder,
+    about 3x faster than indented: shards, which only programs read)."""
+    separators = None if indent is not None else (",", ":")
+    text = json.dumps(payload, indent=indent, separators=separators, sort_keys=True)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def frame_record(synth: SynthFrame) -> dict:
@@ -201,7 +205,7 @@ def write_shard(job: GenerationJob) -> int:
     sensor = job.config.sensor
     noisy_rgb = sensor.rgb_read_noise > 0 or sensor.rgb_shot_noise > 0
     _write_npz(out / f"shard_{job.shard:05d}.npz", arrays, stored=("_rgb",) if noisy_rgb else ())
-    _dump_json(out / f"shard_{job.shard:05d}.json", records)
+    _dump_json(out / f"shard_{job.shard:05d}.json", records, indent=None)
     return job.count
 
 
