@@ -159,3 +159,16 @@ def test_inference_in_slices_of_scenes_matches_one_batch(monkeypatch: pytest.Mon
         x_sliced, h_sliced = net(x, h, e)
     torch.testing.assert_close(x_sliced, x_one, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(h_sliced, h_one, rtol=1e-5, atol=1e-6)
+
+
+def test_coordinates_of_the_read_frames_match_the_full_forward() -> None:
+    """EGTN.coordinates (the last layer attending from the future frames only, no feature update) gives
+    the same coordinates as the full forward pass, with and without gradients."""
+    torch.manual_seed(5)
+    net = EGTN(2, 8, 0).double()
+    x, h = torch.randn(2, 3, 9, 3, dtype=torch.float64), torch.randn(2, 3, 9, 8, dtype=torch.float64)
+    torch.testing.assert_close(
+        net.coordinates(x, h, None, 4), net(x, h, None)[0][:, :, 4:], atol=1e-12, rtol=0
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(net.coordinates(x, h, None, 0), net(x, h, None)[0], atol=1e-12, rtol=0)

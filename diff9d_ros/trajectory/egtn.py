@@ -143,29 +143,49 @@ class TemporalLayer(nn.Module):
         self.norm = nn.LayerNorm(hidden_dim)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, n, t = x.shape[:3]
-        frames = torch.arange(t, device=x.device)
-        offsets = torch.arange(1 - t, t, dtype=x.dtype, device=x.device)  # o = t - s, row o + T - 1
+        attn, v, table, index = self._attend(h, 0)
+        per_offset = attn.new_zeros(*attn.shape[:-1], table.shape[0]).scatter_(-1, index, attn)
+        h = h + self.out(nn.functional.silu(attn @ v + per_offset @ table))  # per_offset: a_ts at row t - s
+        return self._move(x, attn, v, 0), h
+
+    def coordinates(self, x: torch.Tensor, h: torch.Tensor, first_frame: int) -> torch.Tensor:
+        """Frames ``first_frame:`` of :meth:`forward`'s coordinates, attending from those frames only
+        and without the feature update (for a last layer whose features nothing reads)."""
+        attn, v, _, _ = self._attend(h, first_frame)
+        return self._move(x, attn, v, first_frame)
+
+    def _attend(
+        self, h: torch.Tensor, first_frame: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Attention of frames ``first_frame:`` over all frames (B, N, Tq, S), the values, the offset
+        table ``R`` (2T - 1, H) and each (query, key) pair's row in it (B, N, Tq, S)."""
+        b, n, t = h.shape[:3]
+        frames = torch.arange(t, device=h.device)
+        offsets = torch.arange(1 - t, t, dtype=h.dtype, device=h.device)  # o = t - s, row o + T - 1
         table = self.offset(sinusoidal_embedding(offsets, self.time_dim))  # (2T - 1, H): r(o)
-        index = (frames[:, None] - frames[None, :] + t - 1).expand(b, n, t, t)  # row of r(t - s)
+        index = frames[first_frame:, None] - frames[None, :] + t - 1
+        index = index.expand(b, n, t - first_frame, t)
         h_in = self.norm(h)
         q, k, v = self.qkv(h_in).chunk(3, dim=-1)  # (B, N, T, H) each
+        q = q[:, :, first_frame:]
         logits = q @ k.transpose(-1, -2) + (q @ table.T).gather(-1, index)
-        attn = torch.softmax(logits * self.scale, dim=-1)  # (B, N, T, S)
-        per_offset = attn.new_zeros(b, n, t, 2 * t - 1).scatter_(-1, index, attn)  # a_ts at row t - s
-        h = h + self.out(nn.functional.silu(attn @ v + per_offset @ table))
+        return torch.softmax(logits * self.scale, dim=-1), v, table, index
+
+    def _move(self, x: torch.Tensor, attn: torch.Tensor, v: torch.Tensor, first_frame: int) -> torch.Tensor:
+        """Coordinates of frames ``first_frame:`` moved by the gated attention (Eq. 4)."""
         # v is a strided view of the qkv output; SiLU on a contiguous copy is about 4x faster on a CPU.
         gate = torch.tanh(self.coord(nn.functional.silu(v.contiguous())))[..., 0]  # (B, N, S)
         weights = attn * gate[:, :, None, :]
-        x = x + weights.sum(-1, keepdim=True) * x - weights @ x
-        return x, h
+        query = x[:, :, first_frame:]
+        return query + weights.sum(-1, keepdim=True) * query - weights @ x
 
 
 class EGTN(nn.Module):
     """A stack of (spatial, temporal) layer pairs over (B, N, T) trajectories (GeoTDM Sec. 4.1).
 
     ``forward(x, h, edge_attr)`` maps coordinates (B, N, T, 3) and invariant features (B, N, T, H) to
-    updated coordinates and features of the same shapes.
+    updated coordinates and features of the same shapes; ``coordinates`` returns only the coordinates
+    of the frames a caller reads.
     """
 
     def __init__(self, num_layers: int, hidden_dim: int, edge_dim: int, time_dim: int = 32) -> None:
@@ -182,3 +202,14 @@ class EGTN(nn.Module):
             x, h = spatial(x, h, edge_attr)
             x, h = temporal(x, h)
         return x, h
+
+    def coordinates(
+        self, x: torch.Tensor, h: torch.Tensor, edge_attr: torch.Tensor | None, first_frame: int
+    ) -> torch.Tensor:
+        """Frames ``first_frame:`` of :meth:`forward`'s coordinates (B, N, T - first_frame, 3), with
+        the last temporal layer attending from those frames only and skipping its feature update."""
+        for spatial, temporal in zip(self.spatial[:-1], self.temporal[:-1], strict=True):
+            x, h = spatial(x, h, edge_attr)
+            x, h = temporal(x, h)
+        x, h = self.spatial[-1](x, h, edge_attr)
+        return self.temporal[-1].coordinates(x, h, first_frame)

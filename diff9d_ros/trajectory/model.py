@@ -156,8 +156,7 @@ class GeoTDM(nn.Module):
             ],
             dim=-1,
         )
-        x_out, _ = self.egtn(x, self.input(h), edge_attr)
-        displacement = x_out[:, :, cfg.num_obs :] - x_t
+        displacement = self.egtn.coordinates(x, self.input(h), edge_attr, cfg.num_obs) - x_t
         if x_prior is None:
             return displacement
         # Preconditioned output: E[eps | u] for a Gaussian residual of std sigma_r, plus the network's
