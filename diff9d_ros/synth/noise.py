@@ -299,49 +299,6 @@ def _dilate_cross(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _edge_effects(
-    depth: np.ndarray, valid: np.ndarray, sensor: SensorModel, rng: np.random.Generator
-) -> np.ndarray:
-    """Flying pixels and holes at depth discontinuities: ``depth`` changes in place at the flying
-    pixels; returns the edge holes. One uniform draw per edge pixel decides both (flying below
-    ``flying_pixel_probability``, else a hole with ``edge_hole_probability``)."""
-    inverse = np.where(valid, np.float32(1.0) / np.where(valid, depth, np.float32(1.0)), np.float32(0.0))
-    near_inv = _filter_3x3(inverse, np.maximum)
-    far_inv = _filter_3x3(inverse, np.minimum)
-    edges = (near_inv - far_inv) > sensor.edge_jump_m  # a disparity step: edge_jump_m at 1 m
-    for _ in range(sensor.edge_width_px - 1):
-        edges = _dilate_cross(edges)
-    edge_px = np.flatnonzero(edges)
-    draw = rng.random(edge_px.size, dtype=np.float32)
-    fly = sensor.flying_pixel_probability
-    flies = (draw < fly) & valid.flat[edge_px] & (far_inv.flat[edge_px] > 0)
-    flying_px = edge_px[flies]
-    near_m, far_m = np.float32(1.0) / near_inv.flat[flying_px], np.float32(1.0) / far_inv.flat[flying_px]
-    mix = rng.random(flying_px.size, dtype=np.float32)
-    depth.flat[flying_px] = near_m + mix * (far_m - near_m)
-    hole_below = fly + (1.0 - fly) * sensor.edge_hole_probability
-    holes = np.zeros(depth.shape, dtype=bool)
-    holes.flat[edge_px[~flies & (draw < hole_below)]] = True
-    return holes
-
-
-def _bernoulli_within(mask: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
-    """True with ``probability``, independently per pixel, where ``mask`` is (one draw per pixel of
-    ``mask``); False elsewhere."""
-    out = np.zeros(mask.shape, dtype=bool)
-    out[mask] = rng.random(np.count_nonzero(mask), dtype=np.float32) < probability
-    return out
-
-
-def _bernoulli_everywhere(shape: tuple[int, ...], probability: float, rng: np.random.Generator) -> np.ndarray:
-    """True with ``probability``, independently per pixel: a binomial number of pixels, chosen
-    uniformly without replacement (the same distribution, without a draw per pixel)."""
-    out = np.zeros(shape, dtype=bool)
-    size = out.size
-    out.flat[rng.choice(size, int(rng.binomial(size, probability)), replace=False)] = True
-    return out
-
-
 def corrupt_depth(
     depth_m: np.ndarray,
     view_cos: np.ndarray,
@@ -357,9 +314,10 @@ def corrupt_depth(
     depth discontinuities (in their 3x3 neighbourhood the inverse depth, i.e. the disparity, jumps
     by more than ``edge_jump_m`` / 1 m^2: a 2 cm step at 1 m, 8 cm at 2 m) become flying
     pixels (probability ``flying_pixel_probability``; depth ``near + t (far - near)``, t uniform),
-    else holes (``edge_hole_probability``); holes on dark and grazing surfaces and speckle;
-    disparity noise (drawn only where no hole is); out-of-range depth; quantisation.
+    else holes (``edge_hole_probability``); disparity noise; holes on dark and
+    grazing surfaces, speckle and out-of-range depth; quantisation.
     """
+    h, w = depth_m.shape
     if sensor.depth_shift_px > 0:
         dx, dy = (int(v) for v in rng.integers(-sensor.depth_shift_px, sensor.depth_shift_px + 1, size=2))
         depth_m = shift_image(depth_m, dx, dy, np.nan)
@@ -367,21 +325,33 @@ def corrupt_depth(
         albedo_luminance = shift_image(albedo_luminance, dx, dy, 1.0)
     depth = depth_m.astype(np.float32, copy=True)
     valid = np.isfinite(depth)
+    uniform = rng.random((3, h, w), dtype=np.float32)  # edge, dark-surface and speckle draws
     holes = np.zeros(depth.shape, dtype=bool)
     if sensor.edge_hole_probability > 0 or sensor.flying_pixel_probability > 0:
-        holes |= _edge_effects(depth, valid, sensor, rng)
+        inverse = np.where(valid, np.float32(1.0) / np.where(valid, depth, np.float32(1.0)), np.float32(0.0))
+        near_inv = _filter_3x3(inverse, np.maximum)
+        far_inv = _filter_3x3(inverse, np.minimum)
+        edges = (near_inv - far_inv) > sensor.edge_jump_m  # a disparity step: edge_jump_m at 1 m
+        for _ in range(sensor.edge_width_px - 1):
+            edges = _dilate_cross(edges)
+        flying = edges & valid & (far_inv > 0) & (uniform[0] < sensor.flying_pixel_probability)
+        near_m, far_m = np.float32(1.0) / near_inv[flying], np.float32(1.0) / far_inv[flying]
+        mix = rng.random(len(near_m), dtype=np.float32)
+        depth[flying] = near_m + mix * (far_m - near_m)
+        hole_below = (
+            sensor.flying_pixel_probability
+            + (1.0 - sensor.flying_pixel_probability) * sensor.edge_hole_probability
+        )
+        holes |= edges & ~flying & (uniform[0] < hole_below)
+    if sensor.depth_noise_per_m > 0:
+        sigma = np.float32(sensor.depth_noise_per_m) * np.where(valid, depth, np.float32(0.0)) ** 2
+        depth += rng.standard_normal(depth.shape, dtype=np.float32) * sigma
     if sensor.dark_hole_probability > 0:
-        dark = albedo_luminance < sensor.dark_luminance
-        holes |= _bernoulli_within(dark, sensor.dark_hole_probability, rng)
+        holes |= (albedo_luminance < sensor.dark_luminance) & (uniform[1] < sensor.dark_hole_probability)
     if sensor.grazing_cos > 0:
         holes |= view_cos < sensor.grazing_cos
     if sensor.speckle_probability > 0:
-        holes |= _bernoulli_everywhere(depth.shape, sensor.speckle_probability, rng)
-    if sensor.depth_noise_per_m > 0:
-        noisy = valid & ~holes
-        measured_m = depth[noisy]
-        sigma_m = np.float32(sensor.depth_noise_per_m) * measured_m**2
-        depth[noisy] = measured_m + rng.standard_normal(measured_m.size, dtype=np.float32) * sigma_m
+        holes |= uniform[2] < sensor.speckle_probability
     with np.errstate(invalid="ignore"):
         holes |= (depth < sensor.min_range_m) | (depth > sensor.max_range_m)
     depth[holes] = np.nan
