@@ -120,10 +120,11 @@ class PipelineConfig:
     people_gate_m: float = 1.0
     people_max_age_s: float = 1.0
     # Sampler and initial-noise temperature of the people forecaster, both chosen on validation by
-    # benchmarks/trajectory.py (DDIM, forecast_steps 3; the 3-step samples of the pedestrian models
-    # spread less than the people do, so the temperature is 2; objects keep forecast_sampler and 1).
-    people_sampler: str = "ddim"
-    people_temperature: float = 2.0
+    # benchmarks/trajectory.py (DPM-Solver++ 2M, forecast_steps 3; the 3-step samples of the pedestrian
+    # models spread less than the people do, so the temperature is 2.8; objects keep forecast_sampler
+    # and 1).
+    people_sampler: str = "dpmpp_2m"
+    people_temperature: float = 2.8
     threads: int = DEFAULT_THREADS
 
     def validate(self) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from diff9d_ros.pipeline import PipelineConfig
 from diff9d_ros.trajectory import nbody, tabletop
 from diff9d_ros.trajectory.datasets import PEDESTRIAN_TASKS, task_spec
 from diff9d_ros.trajectory.evaluate import evaluate
@@ -67,14 +68,19 @@ def test_shipped_model_beats_constant_velocity(path: Path, one_torch_thread: Non
     assert payload["planar"] == spec.planar, f"{path.name}: planar flag disagrees with its task {task}"
     groups = fixed_inputs(task)
     cv = evaluate(None, groups, num_samples=1, reduce="mean")
+    shipped = PipelineConfig()  # pedestrian models run with the people path's sampler and temperature
+    sampler, temperature = (
+        (shipped.people_sampler, shipped.people_temperature) if spec.planar else ("dpmpp_2m", 1.0)
+    )
     geotdm = evaluate(
         model.eval(),
         groups,
         num_samples=spec.num_eval_samples,
         reduce=spec.metric,
-        sampler="dpmpp_2m",
+        sampler=sampler,
         num_steps=3,
         planar=spec.planar,
+        temperature=temperature,
     )
     assert geotdm.ade < 0.8 * cv.ade and geotdm.fde < 0.8 * cv.fde, (task, geotdm, cv)
 
