@@ -64,8 +64,8 @@ class Forecaster:
     """Future samples per track from a trained :class:`GeoTDM`.
 
     ``planar``: the model works on the ground plane (pedestrians); default: what the checkpoint
-    says. ``sampler``/``num_steps``: the fast sampler; the default DPM-Solver++ 2M in 3 steps keeps a
-    10-track, 20-sample forecast under 50 ms on a 2-core CPU (DDIM 5 steps did not);
+    says. ``sampler``/``num_steps``: the fast sampler; the default DPM-Solver++ 2M in 3 steps costs three
+    network evaluations (latencies: ``benchmarks/results/trajectory.json``);
     ``temperature``: the scale of the sampler's initial noise (1: as trained; a few-step sampler's
     samples spread less than the data, see :func:`~diff9d_ros.diffusion.samplers.prior_sample`);
     ``threads``: CPU threads of :meth:`forecast` (None: torch's current count). With more than one,
