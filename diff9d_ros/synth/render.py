@@ -635,10 +635,8 @@ class Renderer:
         if record.key in self._instance_scenes:
             self._instance_scenes.move_to_end(record.key)
             return self._instance_scenes[record.key]
-        raycaster = o3d.t.geometry.RaycastingScene()
-        raycaster.add_triangles(
-            o3d.core.Tensor(record.mesh.vertices.astype(np.float32)),
-            o3d.core.Tensor(record.mesh.faces.astype(np.uint32)),
+        raycaster = _raycaster(
+            [(record.mesh.vertices.astype(np.float32), record.mesh.faces.astype(np.uint32))]
         )
         self._instance_scenes[record.key] = raycaster
         if len(self._instance_scenes) > INSTANCE_SCENES:
