@@ -186,3 +186,40 @@ def test_top_face_rays_agree_with_the_slab_method(renderer: Renderer) -> None:
         np.testing.assert_array_equal(np.isfinite(t), hit)
         np.testing.assert_allclose(t[hit], t_slab[hit], rtol=1e-6)
         np.testing.assert_array_equal(face[hit], face_slab[hit])
+
+
+def test_two_scene_casts_answer_as_the_whole_scene(renderer: Renderer) -> None:
+    """FrameScenes casts against the objects and the supports separately when everything stands on the
+    table; first hits and occlusions must be those of one scene of every mesh."""
+    import open3d as o3d
+
+    from diff9d_ros.synth.render import INVALID_ID, FrameScenes
+
+    config = RandomizationConfig.for_domain("clean", lying_probability=0.0)
+    rng = np.random.default_rng(3)
+    split_seen = 0
+    for seed in range(4):
+        scene = compose_scene(np.random.default_rng(seed), config, SMALL, "train")
+        meshes = renderer.camera_meshes(scene)
+        scenes = FrameScenes(scene, meshes, nthreads=1)
+        split_seen += scenes.split
+        whole = o3d.t.geometry.RaycastingScene()
+        for vertices, faces in meshes:
+            whole.add_triangles(o3d.core.Tensor(vertices), o3d.core.Tensor(faces))
+        directions = rng.normal(size=(2000, 3)).astype(np.float32) * [0.4, 0.3, 0.0] + [0, 0, 1]
+        rays = np.hstack([np.zeros_like(directions), directions]).astype(np.float32)
+        geometry, t_hit, _ = scenes.first_hits(rays)
+        expected = whole.cast_rays(o3d.core.Tensor(rays))
+        ids = expected["geometry_ids"].numpy()
+        hit = ids != INVALID_ID
+        np.testing.assert_array_equal(geometry != INVALID_ID, hit)
+        np.testing.assert_array_equal(geometry[hit], ids[hit])
+        np.testing.assert_allclose(t_hit[hit], expected["t_hit"].numpy()[hit], rtol=1e-6)
+        # shadow-like rays: from the first hits towards random directions
+        origins = directions[hit] * t_hit[hit, None] * 0.999
+        towards = rng.normal(size=origins.shape).astype(np.float32)
+        shadow = np.hstack([origins, towards]).astype(np.float32)
+        np.testing.assert_array_equal(
+            scenes.occluded(shadow), whole.test_occlusions(o3d.core.Tensor(shadow)).numpy()
+        )
+    assert split_seen >= 1
