@@ -192,7 +192,7 @@ class FrameScenes:
         self._table_up: np.ndarray | None = None
         if self.split:
             table = scene.objects[self.supports[0]]
-            camera_from_table = np.linalg.inv(scene.camera_pose) @ table.pose
+            camera_from_table = camera_from_object(scene, table)
             # the table's up axis (camera frame) and its top face's offset along it, float32
             top_m = table.dims_m[2] / 2.0 + camera_from_table[:3, 2] @ camera_from_table[:3, 3]
             self._table_up = np.r_[camera_from_table[:3, 2], top_m].astype(np.float32)
