@@ -91,11 +91,11 @@ def test_trajectory_training_runs_under_torchrun(tmp_path: Path) -> None:
         ["-m", "diff9d_ros.cli", "traj", "train", "--task", "springs", "--data", str(tmp_path / "data"),
          "--out", str(out), "--steps", "4", "--batch-size", "4", "--hidden", "8", "--layers", "1",
          "--prior-layers", "1", "--eval-every", "4", "--eval-windows", "4", "--eval-steps", "2",
-         "--num-trajectories", "8"],
+         "--num-trajectories", "8", "--history-encoder"],
         tmp_path,
     )  # fmt: skip
     payload = torch.load(out / "last.pt", weights_only=False)
-    assert payload["world_size"] == 2 and payload["step"] == 4
+    assert payload["world_size"] == 2 and payload["step"] == 4 and payload["config"]["history_encoder"]
     assert (out / "best.pt").is_file() and len((out / "log.jsonl").read_text().splitlines()) == 1
 
 

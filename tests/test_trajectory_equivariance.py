@@ -35,9 +35,18 @@ def inputs() -> dict[str, torch.Tensor]:
     }
 
 
-def model() -> GeoTDM:
+def model(history_encoder: bool = False) -> GeoTDM:
     torch.manual_seed(0)
-    net = GeoTDM(GeoTDMConfig(node_dim=1, edge_dim=1, num_obs=TC, num_future=TF, hidden_dim=16, num_layers=2))
+    config = GeoTDMConfig(
+        node_dim=1,
+        edge_dim=1,
+        num_obs=TC,
+        num_future=TF,
+        hidden_dim=16,
+        num_layers=2,
+        history_encoder=history_encoder,
+    )
+    net = GeoTDM(config)
     # Non-zero prior head, so that the learned weights (not just the last frame) are exercised.
     torch.nn.init.normal_(net.prior.head.weight, std=0.05)
     return net.double()
@@ -56,9 +65,12 @@ def run(net: GeoTDM, d: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Te
     return prior, eps
 
 
+@pytest.mark.parametrize("history_encoder", [False, True])
 @pytest.mark.parametrize("reflect", [False, True])
-def test_denoiser_and_prior_are_e3_equivariant(inputs: dict[str, torch.Tensor], reflect: bool) -> None:
-    net = model()
+def test_denoiser_and_prior_are_e3_equivariant(
+    inputs: dict[str, torch.Tensor], reflect: bool, history_encoder: bool
+) -> None:
+    net = model(history_encoder)
     prior, eps = run(net, inputs)
     rot = orthogonal(reflect)
     shift = torch.tensor([3.0, -1.5, 0.7], dtype=torch.float64)
@@ -93,8 +105,9 @@ def test_noise_rotates_with_the_sample(inputs: dict[str, torch.Tensor]) -> None:
     torch.testing.assert_close(moved, base @ rot.T, atol=1e-4, rtol=0)
 
 
-def test_node_permutation_permutes_outputs(inputs: dict[str, torch.Tensor]) -> None:
-    net = model()
+@pytest.mark.parametrize("history_encoder", [False, True])
+def test_node_permutation_permutes_outputs(inputs: dict[str, torch.Tensor], history_encoder: bool) -> None:
+    net = model(history_encoder)
     prior, eps = run(net, inputs)
     perm = torch.tensor([2, 0, 3, 1])
     permuted = {
@@ -172,3 +185,31 @@ def test_coordinates_of_the_read_frames_match_the_full_forward() -> None:
     )
     with torch.no_grad():
         torch.testing.assert_close(net.coordinates(x, h, None, 0), net(x, h, None)[0], atol=1e-12, rtol=0)
+
+
+def test_temporal_layer_from_a_first_frame_matches_the_full_layer() -> None:
+    """TemporalLayer(x, h, first_frame) gives frames first_frame: of the full layer's output."""
+    torch.manual_seed(6)
+    layer = egtn.TemporalLayer(8, 16).double()
+    x, h = torch.randn(2, 3, 9, 3, dtype=torch.float64), torch.randn(2, 3, 9, 8, dtype=torch.float64)
+    x_all, h_all = layer(x, h)
+    x_part, h_part = layer(x, h, 4)
+    torch.testing.assert_close(x_part, x_all[:, :, 4:], atol=1e-12, rtol=0)
+    torch.testing.assert_close(h_part, h_all[:, :, 4:], atol=1e-12, rtol=0)
+
+
+def test_history_encoder_reads_the_past_and_refuses_where_absent(inputs: dict[str, torch.Tensor]) -> None:
+    """The future's noise prediction depends on the observed frames through the stored past; a history
+    handed to a model without a history encoder is an error, not ignored."""
+    net = model(history_encoder=True)
+    _, eps = run(net, inputs)
+    moved = dict(inputs, x_obs=inputs["x_obs"] + 0.3 * torch.randn_like(inputs["x_obs"]))
+    moved_prior = net.prior_mean(moved["x_obs"], moved["node_features"], moved["edge_attr"])
+    args = {k: moved[k] for k in ("x_obs", "node_features", "edge_attr")}
+    eps_other_past = net(inputs["x_t"], inputs["t"], x_prior=moved_prior, **args)
+    assert (eps_other_past - eps).abs().max() > 1e-3
+    history = net.encode_history(inputs["x_obs"], inputs["node_features"], inputs["edge_attr"])
+    assert len(history) == 2 and history[0][0].shape == (B, N, TC, 3)
+    with pytest.raises(ValueError, match="no history encoder"):
+        run_args = {k: inputs[k] for k in ("x_obs", "node_features", "edge_attr")}
+        model()(inputs["x_t"], inputs["t"], x_prior=moved_prior, history=history, **run_args)

@@ -17,10 +17,16 @@ from diff9d_ros.trajectory.train import RESUME_ONLY_KEYS, TrainOptions, export_w
 from diff9d_ros.trajectory.windows import scene_groups
 
 
-def small_model(num_obs: int = 4, edge_dim: int = 1) -> GeoTDM:
+def small_model(num_obs: int = 4, edge_dim: int = 1, history_encoder: bool = False) -> GeoTDM:
     torch.manual_seed(0)
     config = GeoTDMConfig(
-        node_dim=1, edge_dim=edge_dim, num_obs=num_obs, num_future=5, hidden_dim=16, num_layers=2
+        node_dim=1,
+        edge_dim=edge_dim,
+        num_obs=num_obs,
+        num_future=5,
+        hidden_dim=16,
+        num_layers=2,
+        history_encoder=history_encoder,
     )
     return GeoTDM(config).eval()
 
@@ -50,6 +56,43 @@ def test_samples_translate_with_the_observations(sampler: str, steps: int) -> No
     assert base.shape == (2, 4, 3, 5, 3)
     torch.testing.assert_close(draw(d["x_obs"] + shift), base + shift, atol=1e-6, rtol=0)
     assert base.std(dim=1).mean() > 1e-3  # samples differ from one another
+
+
+def test_history_encoded_once_gives_the_samples_of_one_encoded_every_step() -> None:
+    """A history-encoder model: the sampler encodes the observed frames once per scene and repeats the
+    states for the K samples; the samples equal those of a model that encodes them again at every
+    step from its own (repeated) x_obs, and they still translate with the observations."""
+    model = small_model(history_encoder=True).double()
+    d = {key: value.double() for key, value in scene().items()}
+
+    class EveryStep(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner, self.config = model, model.config
+            self.calls = 0
+
+        def forward(self, x_t: torch.Tensor, t: torch.Tensor, *, history=None, **extra) -> torch.Tensor:
+            assert history is not None  # the sampler passes the stored past
+            self.calls += 1
+            return self.inner(x_t, t, **extra)
+
+        def __getattr__(self, name: str):
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self.inner, name)
+
+    def draw(net: torch.nn.Module, x_obs: torch.Tensor) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(11)
+        args = (d["node_features"], d["edge_attr"], 4)
+        return forecast_samples(net, x_obs, *args, sampler="dpmpp_2m", num_steps=3, generator=gen)
+
+    base = draw(model, d["x_obs"])
+    every_step = EveryStep()
+    torch.testing.assert_close(draw(every_step, d["x_obs"]), base, atol=1e-9, rtol=0)
+    assert every_step.calls == 3 and base.std(dim=1).mean() > 1e-3
+    shift = torch.tensor([5.0, -3.0, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(draw(model, d["x_obs"] + shift), base + shift, atol=1e-6, rtol=0)
 
 
 def test_unconditional_samples_have_zero_centre_of_mass() -> None:
@@ -133,6 +176,9 @@ def test_training_runs_resumes_and_loads(tmp_path: Path) -> None:
     edm = {**options, "out_dir": str(tmp_path / "edm"), "loss_weighting": "edm"}
     train(TrainOptions(steps=2, **edm))
     assert torch.load(tmp_path / "edm" / "last.pt", weights_only=False)["options"]["loss_weighting"] == "edm"
+    history = {**options, "out_dir": str(tmp_path / "history"), "history_encoder": True}
+    train(TrainOptions(steps=2, **history))
+    assert GeoTDM.load(tmp_path / "history" / "last.pt")[0].config.history_encoder
     with pytest.raises(ValueError, match="loss weighting must be one of"):
         train(TrainOptions(steps=2, **{**edm, "loss_weighting": "p2"}))
 

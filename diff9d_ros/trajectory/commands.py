@@ -58,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "auto: measured on the training windows (constant-velocity residual)",
     )
     train.add_argument("--prior-layers", type=int, default=2, help="depth of the prior's EGTN")
+    train.add_argument(
+        "--history-encoder",
+        action="store_true",
+        help="observed frames attend to one another only, encoded once per forecast; each sampler step "
+        "runs on the future frames alone (faster online forecasts)",
+    )
     train.add_argument("--seed", type=int, default=1)
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.add_argument("--checkpoint-minutes", type=float, default=3.0)
@@ -134,6 +140,7 @@ def _train(args: argparse.Namespace) -> int:
         hidden_dim=args.hidden,
         num_layers=args.layers,
         prior_layers=args.prior_layers,
+        history_encoder=args.history_encoder,
         residual_std=_sigma_data(args.sigma_data),
         batch_size=args.batch_size,
         steps=args.steps,

@@ -142,11 +142,14 @@ class TemporalLayer(nn.Module):
         self.scale = hidden_dim**-0.5
         self.norm = nn.LayerNorm(hidden_dim)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        attn, v, table, index = self._attend(h, 0)
+    def forward(
+        self, x: torch.Tensor, h: torch.Tensor, first_frame: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coordinates and features of frames ``first_frame:``, attending from those frames over all."""
+        attn, v, table, index = self._attend(h, first_frame)
         per_offset = attn.new_zeros(*attn.shape[:-1], table.shape[0]).scatter_(-1, index, attn)
-        h = h + self.out(nn.functional.silu(attn @ v + per_offset @ table))  # per_offset: a_ts at row t - s
-        return self._move(x, attn, v, 0), h
+        update = self.out(nn.functional.silu(attn @ v + per_offset @ table))  # per_offset: a_ts at row t - s
+        return self._move(x, attn, v, first_frame), h[:, :, first_frame:] + update
 
     def coordinates(self, x: torch.Tensor, h: torch.Tensor, first_frame: int) -> torch.Tensor:
         """Frames ``first_frame:`` of :meth:`forward`'s coordinates, attending from those frames only
@@ -180,12 +183,24 @@ class TemporalLayer(nn.Module):
         return query + weights.sum(-1, keepdim=True) * query - weights @ x
 
 
+#: Per layer, the observed frames' coordinates (B, N, To, 3) and features (B, N, To, H) after the
+#: layer's spatial step (:meth:`EGTN.encode_history`).
+HistoryStates = list[tuple[torch.Tensor, torch.Tensor]]
+
+
 class EGTN(nn.Module):
     """A stack of (spatial, temporal) layer pairs over (B, N, T) trajectories (GeoTDM Sec. 4.1).
 
     ``forward(x, h, edge_attr)`` maps coordinates (B, N, T, 3) and invariant features (B, N, T, H) to
     updated coordinates and features of the same shapes; ``coordinates`` returns only the coordinates
     of the frames a caller reads.
+
+    ``encode_history`` and ``future_coordinates`` split the frames into a past and a future in which
+    the past attends to itself only (a causal block of the temporal attention; the spatial step is
+    per frame anyway). The past's states then depend neither on the future frames nor on anything
+    that changes between the steps of a sampler, so a forecast computes them once and each
+    denoising step runs the layers on the future frames alone, with their temporal attention
+    reading the stored past.
     """
 
     def __init__(self, num_layers: int, hidden_dim: int, edge_dim: int, time_dim: int = 32) -> None:
@@ -213,3 +228,32 @@ class EGTN(nn.Module):
             x, h = temporal(x, h)
         x, h = self.spatial[-1](x, h, edge_attr)
         return self.temporal[-1].coordinates(x, h, first_frame)
+
+    def encode_history(
+        self, x: torch.Tensor, h: torch.Tensor, edge_attr: torch.Tensor | None
+    ) -> HistoryStates:
+        """Per layer, the past frames' (x, h) after its spatial step: what the future frames' temporal
+        attention reads in that layer. The past attends only to itself; the last layer's temporal
+        step, which nothing reads, is skipped."""
+        states: HistoryStates = []
+        for i, (spatial, temporal) in enumerate(zip(self.spatial, self.temporal, strict=True)):
+            x, h = spatial(x, h, edge_attr)
+            states.append((x, h))
+            if i + 1 < len(self.spatial):
+                x, h = temporal(x, h)
+        return states
+
+    def future_coordinates(
+        self, x: torch.Tensor, h: torch.Tensor, edge_attr: torch.Tensor | None, history: HistoryStates
+    ) -> torch.Tensor:
+        """Coordinates (B, N, Tf, 3) of the future frames ``x``, ``h`` (B, N, Tf, ...) after the stack,
+        their temporal attention reading the past of :meth:`encode_history` before them in time."""
+        if len(history) != len(self.spatial):
+            raise ValueError(f"history has {len(history)} layers, this EGTN {len(self.spatial)}")
+        first = history[0][0].shape[2]
+        *inner, (spatial, temporal, (past_x, past_h)) = zip(self.spatial, self.temporal, history, strict=True)
+        for inner_spatial, inner_temporal, (inner_x, inner_h) in inner:
+            x, h = inner_spatial(x, h, edge_attr)
+            x, h = inner_temporal(torch.cat([inner_x, x], dim=2), torch.cat([inner_h, h], dim=2), first)
+        x, h = spatial(x, h, edge_attr)
+        return temporal.coordinates(torch.cat([past_x, x], dim=2), torch.cat([past_h, h], dim=2), first)

@@ -15,6 +15,11 @@ posterior mean of eps for a Gaussian residual, so at high noise eps no longer ha
 from ``x_t`` to 1e-3 by a network that cannot see ``x_r`` (a few-step sampler's first x0 estimate
 divides eps errors by ``sqrt(abar) ~ 0.006``); plain displacement output diverged under DDIM-10.
 
+With ``history_encoder`` (not in the paper) the observed frames attend to one another only and carry
+no noise level: their states are computed once per forecast (``encode_history``) and each sampler
+step runs the EGTN on the future frames alone, which read the stored past in their temporal
+attention (``EGTN.future_coordinates``). A step then costs the future's share of the frames.
+
 With ``num_obs = 0`` the model is unconditional: there is no prior and sampling runs in the zero
 centre-of-mass subspace (the core's ``zero_mean_projection`` in the sampler, Sec. 4.1), and
 ``F`` is the eps prediction.
@@ -30,7 +35,7 @@ import torch
 from torch import nn
 
 from diff9d_ros.diffusion import DiscreteVPSchedule
-from diff9d_ros.trajectory.egtn import EGTN, sinusoidal_embedding
+from diff9d_ros.trajectory.egtn import EGTN, HistoryStates, sinusoidal_embedding
 from diff9d_ros.trajectory.prior import GeometricPrior
 
 NUM_TRAIN_STEPS = 1000
@@ -73,6 +78,10 @@ class GeoTDMConfig:
     # it before training and sampling (a global scale keeps E(3) equivariance), so that the future's
     # spread about the prior is of the order of ``residual_std`` (tabletop objects move centimetres).
     position_scale: float = 1.0
+    # True: the observed frames attend to one another only and carry no noise level, so their states
+    # are computed once per forecast (``GeoTDM.encode_history``) and every denoising step runs on the
+    # future frames alone (EGTN.encode_history); False: the paper's concatenation over all frames.
+    history_encoder: bool = False
 
     def __post_init__(self) -> None:
         if self.num_obs < 0 or self.num_obs == 1 or self.num_future < 1:
@@ -129,10 +138,13 @@ class GeoTDM(nn.Module):
         x_obs: torch.Tensor | None = None,
         edge_attr: torch.Tensor | None = None,
         x_prior: torch.Tensor | None = None,
+        history: HistoryStates | None = None,
     ) -> torch.Tensor:
         """Predicted noise (B, N, Tf, 3) of the noisy future ``x_t`` at timestep indices ``t`` (B,).
 
-        ``x_prior`` is the prior ``x_r`` of :meth:`prior_mean` (required with ``x_obs``).
+        ``x_prior`` is the prior ``x_r`` of :meth:`prior_mean` (required with ``x_obs``). ``history``:
+        :meth:`encode_history` of ``x_obs`` for a model with ``history_encoder`` (computed here when
+        None; a sampler passes it so that it is computed once for all its steps).
         """
         cfg = self.config
         if x_t.ndim != 4 or x_t.shape[2:] != (cfg.num_future, 3):
@@ -142,21 +154,20 @@ class GeoTDM(nn.Module):
                 f"x_obs and x_prior are required exactly when num_obs > 0 (num_obs = {cfg.num_obs})"
             )
         self._check(x_obs, node_features)
-        b, n = x_t.shape[:2]
-        x = x_t if x_obs is None else torch.cat([x_obs, x_t], dim=2)
-        frames = x.shape[2]
-        observed = torch.zeros(frames, 1, dtype=x.dtype, device=x.device)
-        observed[: cfg.num_obs] = 1.0
-        time_emb = sinusoidal_embedding(t.to(x.dtype), cfg.time_dim)  # (B, D)
-        h = torch.cat(
-            [
-                node_features[:, :, None].expand(b, n, frames, cfg.node_dim),
-                observed.expand(b, n, frames, 1),
-                time_emb[:, None, None].expand(b, n, frames, cfg.time_dim),
-            ],
-            dim=-1,
-        )
-        displacement = self.egtn.coordinates(x, self.input(h), edge_attr, cfg.num_obs) - x_t
+        if history is not None and not cfg.history_encoder:
+            raise ValueError("history is given but this model has no history encoder (history_encoder=False)")
+        time_emb = sinusoidal_embedding(t.to(x_t.dtype), cfg.time_dim)  # (B, D)
+        if cfg.history_encoder and x_obs is not None:
+            if history is None:
+                history = self.encode_history(x_obs, node_features, edge_attr)
+            h = self._frame_features(node_features, cfg.num_future, 0.0, time_emb)
+            displacement = self.egtn.future_coordinates(x_t, h, edge_attr, history) - x_t
+        else:
+            x = x_t if x_obs is None else torch.cat([x_obs, x_t], dim=2)
+            observed = torch.zeros(x.shape[2], 1, dtype=x.dtype, device=x.device)
+            observed[: cfg.num_obs] = 1.0
+            h = self._frame_features(node_features, x.shape[2], observed, time_emb)
+            displacement = self.egtn.coordinates(x, h, edge_attr, cfg.num_obs) - x_t
         if x_prior is None:
             return displacement
         # Preconditioned output: E[eps | u] for a Gaussian residual of std sigma_r, plus the network's
@@ -166,6 +177,36 @@ class GeoTDM(nn.Module):
         var = (alpha * cfg.residual_std) ** 2 + sigma**2
         u = x_t - x_prior
         return sigma * u / var + alpha * cfg.residual_std / var.sqrt() * displacement
+
+    def encode_history(
+        self, x_obs: torch.Tensor, node_features: torch.Tensor, edge_attr: torch.Tensor | None = None
+    ) -> HistoryStates:
+        """The observed frames' states for :meth:`forward` of a ``history_encoder`` model: features
+        without a noise level (a zero time embedding), so they hold for every step of a sampler."""
+        if not self.config.history_encoder:
+            raise ValueError("this model has no history encoder (history_encoder=False)")
+        self._check(x_obs, node_features)
+        b = x_obs.shape[0]
+        silent = torch.zeros(b, self.config.time_dim, dtype=x_obs.dtype, device=x_obs.device)
+        h = self._frame_features(node_features, self.config.num_obs, 1.0, silent)
+        return self.egtn.encode_history(x_obs, h, edge_attr)
+
+    def _frame_features(
+        self, node_features: torch.Tensor, frames: int, observed: float | torch.Tensor, time_emb: torch.Tensor
+    ) -> torch.Tensor:
+        """Embedded per-frame features (B, N, frames, H): node features, the observed flag (a number or
+        a (frames, 1) column) and the time embedding (B, D)."""
+        b, n = node_features.shape[:2]
+        flag = torch.as_tensor(observed, dtype=time_emb.dtype, device=time_emb.device)
+        h = torch.cat(
+            [
+                node_features[:, :, None].expand(b, n, frames, self.config.node_dim),
+                flag.expand(b, n, frames, 1),
+                time_emb[:, None, None].expand(b, n, frames, self.config.time_dim),
+            ],
+            dim=-1,
+        )
+        return self.input(h)
 
     def save(self, path: str | Path, **metadata: object) -> None:
         """Write weights, config and ``metadata`` (task, data statistics, ...) to ``path``."""

@@ -2,7 +2,8 @@
 
 GeoTDM samples with 1000 ancestral DDPM steps; DDIM (eta = 0) and DPM-Solver++ 2M at a few steps are
 the fast alternatives the paper names as future work. All K samples of all scenes run as one batch;
-the prior ``x_r`` is computed once per scene and shared by its samples.
+the prior ``x_r`` is computed once per scene and shared by its samples, and so are the observed frames'
+states of a model with a history encoder (``GeoTDMConfig.history_encoder``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def forecast_samples(
         x_obs = x_obs * cfg.position_scale
     k = num_samples
     with torch.no_grad():
-        extra: dict[str, torch.Tensor | None] = {
+        extra: dict[str, object] = {
             "node_features": node_features.repeat_interleave(k, 0),
             "edge_attr": None if edge_attr is None else edge_attr.repeat_interleave(k, 0),
         }
@@ -70,6 +71,9 @@ def forecast_samples(
             prior = model.prior_mean(x_obs, node_features, edge_attr).repeat_interleave(k, 0)
             extra["x_obs"] = x_obs.repeat_interleave(k, 0)
             extra["x_prior"] = prior
+            if cfg.history_encoder:  # the observed frames' states, once for all steps and samples
+                history = model.encode_history(x_obs, node_features, edge_attr)
+                extra["history"] = [tuple(s.repeat_interleave(k, 0) for s in layer) for layer in history]
         out = sample(
             sampler,
             Denoiser(model, schedule, prediction="eps"),
