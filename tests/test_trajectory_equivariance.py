@@ -209,7 +209,25 @@ def test_history_encoder_reads_the_past_and_refuses_where_absent(inputs: dict[st
     eps_other_past = net(inputs["x_t"], inputs["t"], x_prior=moved_prior, **args)
     assert (eps_other_past - eps).abs().max() > 1e-3
     history = net.encode_history(inputs["x_obs"], inputs["node_features"], inputs["edge_attr"])
-    assert len(history) == 2 and history[0][0].shape == (B, N, TC, 3)
+    assert len(history) == 2 and history[0].x.shape == (B, N, TC, 3)
     with pytest.raises(ValueError, match="no history encoder"):
         run_args = {k: inputs[k] for k in ("x_obs", "node_features", "edge_attr")}
         model()(inputs["x_t"], inputs["t"], x_prior=moved_prior, history=history, **run_args)
+
+
+def test_offset_table_kept_for_inference_follows_the_weights() -> None:
+    """Without gradients the temporal layer keeps its offset table; a weight changed in place (an
+    optimiser step, a loaded state) gives the table of the new weights, as with gradients."""
+    torch.manual_seed(8)
+    layer = egtn.TemporalLayer(8, 16).double()
+    x, h = torch.randn(2, 3, 7, 3, dtype=torch.float64), torch.randn(2, 3, 7, 8, dtype=torch.float64)
+    with torch.no_grad():
+        before = layer(x, h)[1]
+        layer.offset.weight.mul_(3.0)
+        after = layer(x, h)[1]
+    torch.testing.assert_close(after, layer(x, h)[1], atol=1e-12, rtol=0)
+    assert (after - before).abs().max() > 1e-4
+    other = egtn.TemporalLayer(8, 16).double()
+    with torch.no_grad():
+        layer.load_state_dict(other.state_dict())
+        torch.testing.assert_close(layer(x, h)[1], other(x, h)[1], atol=1e-12, rtol=0)

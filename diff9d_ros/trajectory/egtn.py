@@ -29,6 +29,7 @@ network is E(3)-equivariant in ``x``, invariant in ``h`` and equivariant to node
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -129,6 +130,26 @@ class SpatialLayer(nn.Module):
         return x, h
 
 
+@dataclass(frozen=True)
+class FrameKeys:
+    """What a temporal layer's attention reads of a run of frames (B, N, S, ...): coordinates ``x``,
+    keys ``k``, values ``v`` and the coordinate gate ``tanh(w . silu(v) + c)`` (B, N, S)."""
+
+    x: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    gate: torch.Tensor
+
+    def repeat_scenes(self, repeats: int) -> FrameKeys:
+        """Each scene's keys ``repeats`` times in a row (B * repeats, ...), e.g. for its samples."""
+        return FrameKeys(*(getattr(self, f.name).repeat_interleave(repeats, 0) for f in fields(self)))
+
+    def then(self, later: FrameKeys) -> FrameKeys:
+        """These frames followed in time by ``later``."""
+        names = [field.name for field in fields(self)]
+        return FrameKeys(*(torch.cat([getattr(self, a), getattr(later, a)], dim=2) for a in names))
+
+
 class TemporalLayer(nn.Module):
     """Equivariant temporal attention over relative frame offsets (GeoTDM Eq. 4)."""
 
@@ -141,51 +162,78 @@ class TemporalLayer(nn.Module):
         self.offset = nn.Linear(time_dim, hidden_dim)
         self.scale = hidden_dim**-0.5
         self.norm = nn.LayerNorm(hidden_dim)
+        self._tables: dict[tuple, torch.Tensor] = {}  # offset tables of inference, see _offset_table
 
     def forward(
-        self, x: torch.Tensor, h: torch.Tensor, first_frame: int = 0
+        self, x: torch.Tensor, h: torch.Tensor, first_frame: int = 0, past: FrameKeys | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Coordinates and features of frames ``first_frame:``, attending from those frames over all."""
-        attn, v, table, index = self._attend(h, first_frame)
+        """Coordinates and features of frames ``first_frame:``, attending from those frames over all,
+        after the frames of ``past`` when given (what :meth:`keys` returned for them)."""
+        q, keys = self._project(x, h, past)
+        attn, table, index = self._attend(q[:, :, first_frame:], keys)
         per_offset = attn.new_zeros(*attn.shape[:-1], table.shape[0]).scatter_(-1, index, attn)
-        update = self.out(nn.functional.silu(attn @ v + per_offset @ table))  # per_offset: a_ts at row t - s
-        return self._move(x, attn, v, first_frame), h[:, :, first_frame:] + update
+        update = self.out(nn.functional.silu(attn @ keys.v + per_offset @ table))  # per_offset: a_ts at t - s
+        return self._move(keys, attn), h[:, :, first_frame:] + update
 
-    def coordinates(self, x: torch.Tensor, h: torch.Tensor, first_frame: int) -> torch.Tensor:
+    def coordinates(
+        self, x: torch.Tensor, h: torch.Tensor, first_frame: int, past: FrameKeys | None = None
+    ) -> torch.Tensor:
         """Frames ``first_frame:`` of :meth:`forward`'s coordinates, attending from those frames only
         and without the feature update (for a last layer whose features nothing reads)."""
-        attn, v, _, _ = self._attend(h, first_frame)
-        return self._move(x, attn, v, first_frame)
+        q, keys = self._project(x, h, past)
+        return self._move(keys, self._attend(q[:, :, first_frame:], keys)[0])
 
-    def _attend(
-        self, h: torch.Tensor, first_frame: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Attention of frames ``first_frame:`` over all frames (B, N, Tq, S), the values, the offset
-        table ``R`` (2T - 1, H) and each (query, key) pair's row in it (B, N, Tq, S)."""
-        b, n, t = h.shape[:3]
-        frames = torch.arange(t, device=h.device)
-        offsets = torch.arange(1 - t, t, dtype=h.dtype, device=h.device)  # o = t - s, row o + T - 1
-        table = self.offset(sinusoidal_embedding(offsets, self.time_dim))  # (2T - 1, H): r(o)
-        index = frames[first_frame:, None] - frames[None, :] + t - 1
-        index = index.expand(b, n, t - first_frame, t)
-        h_in = self.norm(h)
-        q, k, v = self.qkv(h_in).chunk(3, dim=-1)  # (B, N, T, H) each
-        q = q[:, :, first_frame:]
-        logits = q @ k.transpose(-1, -2) + (q @ table.T).gather(-1, index)
-        return torch.softmax(logits * self.scale, dim=-1), v, table, index
+    def keys(self, x: torch.Tensor, h: torch.Tensor) -> FrameKeys:
+        """What later frames' attention reads of the frames ``x``, ``h`` (B, N, S, ...)."""
+        return self._project(x, h, None)[1]
 
-    def _move(self, x: torch.Tensor, attn: torch.Tensor, v: torch.Tensor, first_frame: int) -> torch.Tensor:
-        """Coordinates of frames ``first_frame:`` moved by the gated attention (Eq. 4)."""
+    def _project(
+        self, x: torch.Tensor, h: torch.Tensor, past: FrameKeys | None
+    ) -> tuple[torch.Tensor, FrameKeys]:
+        """Queries of the frames of ``h`` and the keys of ``past`` (if any) followed by theirs."""
+        q, k, v = self.qkv(self.norm(h)).chunk(3, dim=-1)  # (B, N, T, H) each
         # v is a strided view of the qkv output; SiLU on a contiguous copy is about 4x faster on a CPU.
-        gate = torch.tanh(self.coord(nn.functional.silu(v.contiguous())))[..., 0]  # (B, N, S)
-        weights = attn * gate[:, :, None, :]
-        query = x[:, :, first_frame:]
-        return query + weights.sum(-1, keepdim=True) * query - weights @ x
+        gate = torch.tanh(self.coord(nn.functional.silu(v.contiguous())))[..., 0]  # (B, N, T)
+        own = FrameKeys(x, k, v, gate)
+        return q, own if past is None else past.then(own)
+
+    def _offset_table(self, frames: int, like: torch.Tensor) -> torch.Tensor:
+        """The (2T - 1, H) table of ``r(o)`` for offsets ``o = 1 - T .. T - 1`` (row ``o + T - 1``).
+
+        Without gradients it is kept per frame count, dtype and device, and for the current values of
+        the weights (their in-place version counters: an optimiser step or a loaded state replaces it).
+        """
+        weight, bias = self.offset.weight, self.offset.bias
+        key = (frames, like.dtype, like.device, weight._version, bias._version, weight.data_ptr())
+        if torch.is_grad_enabled() or key not in self._tables:
+            offsets = torch.arange(1 - frames, frames, dtype=like.dtype, device=like.device)
+            table = self.offset(sinusoidal_embedding(offsets, self.time_dim))
+            if torch.is_grad_enabled():
+                return table
+            self._tables = {key: table}
+        return self._tables[key]
+
+    def _attend(self, q: torch.Tensor, keys: FrameKeys) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Attention (B, N, Tq, S) of the queries ``q`` of the last Tq frames of ``keys`` over all S,
+        the offset table ``R`` (2S - 1, H) and each (query, key) pair's row in it (B, N, Tq, S)."""
+        b, n, t_q = q.shape[:3]
+        t = keys.k.shape[2]
+        frames = torch.arange(t, device=q.device)
+        table = self._offset_table(t, q)
+        index = (frames[t - t_q :, None] - frames[None, :] + t - 1).expand(b, n, t_q, t)
+        logits = q @ keys.k.transpose(-1, -2) + (q @ table.T).gather(-1, index)
+        return torch.softmax(logits * self.scale, dim=-1), table, index
+
+    @staticmethod
+    def _move(keys: FrameKeys, attn: torch.Tensor) -> torch.Tensor:
+        """Coordinates of the query frames (the last Tq of ``keys``) moved by the gated attention (Eq. 4)."""
+        weights = attn * keys.gate[:, :, None, :]
+        query = keys.x[:, :, keys.x.shape[2] - attn.shape[2] :]
+        return query + weights.sum(-1, keepdim=True) * query - weights @ keys.x
 
 
-#: Per layer, the observed frames' coordinates (B, N, To, 3) and features (B, N, To, H) after the
-#: layer's spatial step (:meth:`EGTN.encode_history`).
-HistoryStates = list[tuple[torch.Tensor, torch.Tensor]]
+#: Per layer, what its temporal attention reads of the observed frames (:meth:`EGTN.encode_history`).
+HistoryStates = list[FrameKeys]
 
 
 class EGTN(nn.Module):
@@ -232,13 +280,13 @@ class EGTN(nn.Module):
     def encode_history(
         self, x: torch.Tensor, h: torch.Tensor, edge_attr: torch.Tensor | None
     ) -> HistoryStates:
-        """Per layer, the past frames' (x, h) after its spatial step: what the future frames' temporal
-        attention reads in that layer. The past attends only to itself; the last layer's temporal
-        step, which nothing reads, is skipped."""
+        """Per layer, the past frames' keys (:meth:`TemporalLayer.keys`, after the layer's spatial
+        step): what the future frames' temporal attention reads in that layer. The past attends only
+        to itself; the last layer's temporal step, which nothing reads, is skipped."""
         states: HistoryStates = []
         for i, (spatial, temporal) in enumerate(zip(self.spatial, self.temporal, strict=True)):
             x, h = spatial(x, h, edge_attr)
-            states.append((x, h))
+            states.append(temporal.keys(x, h))
             if i + 1 < len(self.spatial):
                 x, h = temporal(x, h)
         return states
@@ -250,10 +298,9 @@ class EGTN(nn.Module):
         their temporal attention reading the past of :meth:`encode_history` before them in time."""
         if len(history) != len(self.spatial):
             raise ValueError(f"history has {len(history)} layers, this EGTN {len(self.spatial)}")
-        first = history[0][0].shape[2]
-        *inner, (spatial, temporal, (past_x, past_h)) = zip(self.spatial, self.temporal, history, strict=True)
-        for inner_spatial, inner_temporal, (inner_x, inner_h) in inner:
+        *inner, (spatial, temporal, past) = zip(self.spatial, self.temporal, history, strict=True)
+        for inner_spatial, inner_temporal, inner_past in inner:
             x, h = inner_spatial(x, h, edge_attr)
-            x, h = inner_temporal(torch.cat([inner_x, x], dim=2), torch.cat([inner_h, h], dim=2), first)
+            x, h = inner_temporal(x, h, past=inner_past)
         x, h = spatial(x, h, edge_attr)
-        return temporal.coordinates(torch.cat([past_x, x], dim=2), torch.cat([past_h, h], dim=2), first)
+        return temporal.coordinates(x, h, 0, past=past)

@@ -73,7 +73,7 @@ def forecast_samples(
             extra["x_prior"] = prior
             if cfg.history_encoder:  # the observed frames' states, once for all steps and samples
                 history = model.encode_history(x_obs, node_features, edge_attr)
-                extra["history"] = [tuple(s.repeat_interleave(k, 0) for s in layer) for layer in history]
+                extra["history"] = [layer.repeat_scenes(k) for layer in history]
         out = sample(
             sampler,
             Denoiser(model, schedule, prediction="eps"),
