@@ -19,6 +19,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,21 +68,45 @@ def export_onnx(
 
 
 def export_call(
-    module: nn.Module, args: Sequence[torch.Tensor], kwargs: Mapping[str, torch.Tensor | None]
+    module: nn.Module, args: Sequence[torch.Tensor], kwargs: Mapping[str, object]
 ) -> tuple[bytes, dict[str, np.ndarray]]:
     """The call ``module(*args, **kwargs)`` exported with every shape fixed (keyword arguments that
     are None stay out of the graph), and its ONNX inputs: ``arg0``, ``arg1``, ... and the keyword
-    names."""
+    names, without those the graph does not read (the exporter prunes them). A keyword argument that
+    is a list of dataclasses of tensors (GeoTDM's stored history) is fed field by field as
+    ``<name>_<index>_<field>`` and rebuilt inside the graph."""
     present = {name: value for name, value in kwargs.items() if value is not None}
-    keys, count = list(present), len(args)
-    names = [*(f"arg{i}" for i in range(count)), *keys]
-    values = [*args, *present.values()]
+    count = len(args)
+    names, values = [f"arg{i}" for i in range(count)], list(args)
+    layouts: dict[str, list[tuple[type, list[str]]]] = {}  # per list of records: each one's type and fields
+    for key, value in present.items():
+        if isinstance(value, list | tuple) and value and all(is_dataclass(item) for item in value):
+            layouts[key] = [(type(item), [f.name for f in fields(item)]) for item in value]
+            for i, item in enumerate(value):
+                for field_name in layouts[key][i][1]:
+                    names.append(f"{key}_{i}_{field_name}")
+                    values.append(getattr(item, field_name))
+        else:
+            names.append(key)
+            values.append(value)
 
     def run(*inputs: torch.Tensor) -> torch.Tensor:
-        return module(*inputs[:count], **dict(zip(keys, inputs[count:], strict=True)))
+        feed = iter(inputs[count:])
+        rebuilt = {
+            key: [kind(**{name: next(feed) for name in item_fields}) for kind, item_fields in layouts[key]]
+            if key in layouts
+            else next(feed)
+            for key in present
+        }
+        return module(*inputs[:count], **rebuilt)
 
     model = export_onnx(Traced(module, run), values, names, dynamic_batch=False)
-    return model, {name: value.detach().cpu().numpy() for name, value in zip(names, values, strict=True)}
+    import onnx  # present wherever the export above ran
+
+    read = {graph_input.name for graph_input in onnx.load_from_string(model).graph.input}  # pruned: unused
+    pairs = zip(names, values, strict=True)
+    feeds = {name: value.detach().cpu().numpy() for name, value in pairs if name in read}
+    return model, feeds
 
 
 @contextmanager

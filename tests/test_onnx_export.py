@@ -1,5 +1,6 @@
 """Networks exported to ONNX in memory (``diff9d_ros.onnx_export``) compute in ONNX Runtime what
-they compute in torch: the GeoTDM denoiser of the shipped object model on the inputs of a forecast."""
+they compute in torch: the GeoTDM denoiser of the shipped object model on the inputs of a forecast,
+with the history its sampler stored."""
 
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ def test_the_geotdm_denoiser_runs_in_onnxruntime(one_torch_thread: None) -> None
     args, kwargs = calls[0]
     model, feeds = export_call(forecaster.model, args, kwargs)
     assert kwargs["edge_attr"] is None  # the object model has no edge attributes: not an input
-    assert list(feeds) == ["arg0", "arg1", "node_features", "x_obs", "x_prior"]
+    # The observed frames' states the sampler stored once go in field by field (3 layers); the graph
+    # reads neither x_obs (the stored states replace it) nor the last layer's values (no feature update).
+    history = [f"history_{i}_{name}" for i in range(3) for name in ("x", "k", "v", "gate")]
+    history.remove("history_2_v")
+    assert list(feeds) == ["arg0", "arg1", "node_features", "x_prior", *history]
     with torch.no_grad():
         expected = forecaster.model(*args, **kwargs).numpy()
     got = onnxruntime_session(model, threads=1).run(None, feeds)[0]
