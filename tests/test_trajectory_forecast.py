@@ -252,17 +252,18 @@ def test_many_tracks_are_forecast_in_groups_of_neighbours() -> None:
     )
 
 
-def test_threads_sample_slices_concurrently_and_reproducibly() -> None:
+@pytest.mark.parametrize("history_encoder", [False, True])
+def test_threads_sample_slices_concurrently_and_reproducibly(history_encoder: bool) -> None:
     """With two threads each scene batch's samples are drawn in two concurrent slices: every track gets
     all its samples, a second forecaster with the same seed draws the same, and torch's own thread
-    count is restored afterwards."""
+    count is restored afterwards (with a history encoder too: the slices share the model's kept
+    offset tables)."""
     rng = np.random.default_rng(5)
     tracks = {f"t{i}": np.cumsum(rng.normal(0.0, 0.1, (4, 3)), axis=0) for i in range(11)}
 
     def forecast(threads: int) -> dict[str, np.ndarray]:
-        return Forecaster(small_model(edge_dim=0), max_scene_tracks=6, threads=threads).forecast(
-            tracks, horizon=5, n_samples=7
-        )
+        model = small_model(edge_dim=0, history_encoder=history_encoder)
+        return Forecaster(model, max_scene_tracks=6, threads=threads).forecast(tracks, horizon=5, n_samples=7)
 
     before = torch.get_num_threads()
     first, again, serial = forecast(2), forecast(2), forecast(1)

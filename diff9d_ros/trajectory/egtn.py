@@ -162,7 +162,7 @@ class TemporalLayer(nn.Module):
         self.offset = nn.Linear(time_dim, hidden_dim)
         self.scale = hidden_dim**-0.5
         self.norm = nn.LayerNorm(hidden_dim)
-        self._tables: dict[tuple, torch.Tensor] = {}  # offset tables of inference, see _offset_table
+        self._tables: dict[tuple, tuple[tuple, torch.Tensor]] = {}  # inference offset tables: _offset_table
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, first_frame: int = 0, past: FrameKeys | None = None
@@ -200,18 +200,21 @@ class TemporalLayer(nn.Module):
     def _offset_table(self, frames: int, like: torch.Tensor) -> torch.Tensor:
         """The (2T - 1, H) table of ``r(o)`` for offsets ``o = 1 - T .. T - 1`` (row ``o + T - 1``).
 
-        Without gradients it is kept per frame count, dtype and device, and for the current values of
-        the weights (their in-place version counters: an optimiser step or a loaded state replaces it).
+        Without gradients it is kept per frame count, dtype and device, for the current values of the
+        weights (their in-place version counters: an optimiser step or a loaded state replaces it);
+        concurrent forecasts at most compute it twice.
         """
         weight, bias = self.offset.weight, self.offset.bias
-        key = (frames, like.dtype, like.device, weight._version, bias._version, weight.data_ptr())
-        if torch.is_grad_enabled() or key not in self._tables:
-            offsets = torch.arange(1 - frames, frames, dtype=like.dtype, device=like.device)
-            table = self.offset(sinusoidal_embedding(offsets, self.time_dim))
-            if torch.is_grad_enabled():
-                return table
-            self._tables = {key: table}
-        return self._tables[key]
+        weights_now = (weight._version, bias._version, weight.data_ptr())
+        slot = (frames, like.dtype, like.device)
+        kept = None if torch.is_grad_enabled() else self._tables.get(slot)
+        if kept is not None and kept[0] == weights_now:
+            return kept[1]
+        offsets = torch.arange(1 - frames, frames, dtype=like.dtype, device=like.device)
+        table = self.offset(sinusoidal_embedding(offsets, self.time_dim))
+        if not torch.is_grad_enabled():
+            self._tables[slot] = (weights_now, table)
+        return table
 
     def _attend(self, q: torch.Tensor, keys: FrameKeys) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Attention (B, N, Tq, S) of the queries ``q`` of the last Tq frames of ``keys`` over all S,
