@@ -210,6 +210,9 @@ class FrameScenes:
         geometry = object_index.take(np.minimum(hits["geometry_ids"].numpy(), len(indices)))
         return geometry, hits["t_hit"].numpy(), hits["primitive_normals"].numpy()
 
+    def _blocked(self, indices: list[int], rays: np.ndarray) -> np.ndarray:
+        return self._scene(indices).test_occlusions(o3d.core.Tensor(rays), nthreads=self._nthreads).numpy()
+
     def first_hits(self, rays: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Object index (INVALID_ID = none), hit distance and face normal of (N, 6) float32 rays
         from the camera (origin, direction)."""
@@ -226,27 +229,13 @@ class FrameScenes:
     def occluded(self, rays: np.ndarray) -> np.ndarray:
         """Whether anything lies along each of the (N, 6) float32 rays (origin, direction)."""
         if not self.split:
-            return (
-                self._scene(list(range(len(self._meshes))))
-                .test_occlusions(o3d.core.Tensor(rays), nthreads=self._nthreads)
-                .numpy()
-            )
-        blocked = np.zeros(len(rays), dtype=bool)
-        if self._others:
-            blocked = (
-                self._scene(self._others)
-                .test_occlusions(o3d.core.Tensor(rays), nthreads=self._nthreads)
-                .numpy()
-            )
+            return self._blocked(list(range(len(self._meshes))), rays)
+        blocked = self._blocked(self._others, rays) if self._others else np.zeros(len(rays), dtype=bool)
         up = self._table_up
         height_m = _dot(rays[:, :3], up[:3]) - up[3]
         low = np.flatnonzero((height_m <= SUPPORT_REACH_M) | (_dot(rays[:, 3:], up[:3]) <= 0))
         if len(low):
-            blocked[low] |= (
-                self._scene(self.supports)
-                .test_occlusions(o3d.core.Tensor(rays.take(low, axis=0)), nthreads=self._nthreads)
-                .numpy()
-            )
+            blocked[low] |= self._blocked(self.supports, rays.take(low, axis=0))
         return blocked
 
 

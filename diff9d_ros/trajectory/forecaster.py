@@ -201,6 +201,8 @@ class Forecaster:
         if workers == 1:
             return self._sample_scenes(x_obs, node_features, n_samples, self.generator)
         if self._pool is None or self._pool_workers != workers:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)  # its threads end once idle
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="forecast")
             self._pool_workers = workers
         seeds = torch.randint(2**62, (workers,), generator=self.generator, device=self.device).tolist()

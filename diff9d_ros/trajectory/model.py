@@ -80,7 +80,7 @@ class GeoTDMConfig:
     position_scale: float = 1.0
     # True: the observed frames attend to one another only and carry no noise level, so their states
     # are computed once per forecast (``GeoTDM.encode_history``) and every denoising step runs on the
-    # future frames alone (EGTN.encode_history); False: the paper's concatenation over all frames.
+    # future frames alone (EGTN.future_coordinates); False: the paper's concatenation over all frames.
     history_encoder: bool = False
 
     def __post_init__(self) -> None:
