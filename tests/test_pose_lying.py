@@ -7,7 +7,14 @@ from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import Detection
-from diff9d_ros.pose.lying import AGREE_DEG, align_to_axis, lying_box_axis, measured_axis, top_by_ridge
+from diff9d_ros.pose.lying import (
+    AGREE_DEG,
+    align_to_axis,
+    certainly_lying,
+    lying_box_axis,
+    measured_axis,
+    top_by_ridge,
+)
 
 UP = np.array([0.0, -0.8, -0.6])
 
@@ -82,3 +89,49 @@ def test_a_signed_axis_overrules_the_network_sign() -> None:
     flipped = align_to_axis(detection, -rotation[:, 1], signed=True)
     assert np.allclose(flipped.rotation[:, 1], -rotation[:, 1], atol=1e-9)
     assert np.isclose(np.linalg.det(flipped.rotation), 1.0)
+
+
+def _visible_cylinder(
+    radius_m: float, length_m: float, axis: np.ndarray, view: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Noisy surface points (end faces included) of a cylinder on the table z = 0 with its axis
+    ``axis`` (unit), the half of them that faces ``view`` (unit, from the object to the camera)."""
+    n = 8000
+    on_side = rng.random(n) < 0.7
+    s = np.where(on_side, rng.uniform(0.0, length_m, n), rng.integers(0, 2, n) * length_m)
+    r = np.where(on_side, radius_m, radius_m * np.sqrt(rng.random(n)))
+    angle = rng.uniform(0.0, 2.0 * np.pi, n)
+    e1 = np.cross(axis, [1.0, 0.0, 0.0] if abs(axis[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(axis, e1)
+    radial = np.cos(angle)[:, None] * e1 + np.sin(angle)[:, None] * e2
+    normal = np.where(on_side[:, None], radial, np.where((s > 0)[:, None], axis, -axis))
+    points = s[:, None] * axis + r[:, None] * radial
+    points -= points.min(axis=0) * np.array([0.0, 0.0, 1.0])  # resting on z = 0
+    points = points[normal @ view > 0]
+    return points + rng.normal(0.0, 0.002, points.shape)
+
+
+def test_extents_tell_a_lying_can_from_a_standing_one() -> None:
+    rng = np.random.default_rng(5)
+    plane = TablePlane(np.array([0.0, 0.0, 1.0]), 0.0)
+    view = np.array([0.0, -np.cos(np.radians(40.0)), np.sin(np.radians(40.0))])  # 40 deg elevation
+    for yaw in np.radians([0.0, 35.0, 90.0]):
+        horizontal = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+        assert certainly_lying(_visible_cylinder(0.033, 0.12, horizontal, view, rng), plane)  # can
+        assert certainly_lying(_visible_cylinder(0.035, 0.28, horizontal, view, rng), plane)  # bottle
+    up = np.array([0.0, 0.0, 1.0])
+    assert not certainly_lying(_visible_cylinder(0.033, 0.12, up, view, rng), plane)  # standing can
+    assert not certainly_lying(_visible_cylinder(0.052, 0.046, up, view, rng), plane)  # squat tin
+    assert not certainly_lying(_visible_cylinder(0.052, 0.10, up, view, rng), plane)  # food tin
+
+
+def test_a_certain_lying_axis_overrules_a_standing_sample() -> None:
+    standing = Detection("can", np.eye(3), np.zeros(3), np.array([0.07, 0.068, 0.12]), score=0.9)
+    axis = np.array([0.0, 0.0, 1.0])  # 90 deg from the sampled y
+    assert align_to_axis(standing, axis) is standing
+    lying = align_to_axis(standing, axis, signed=True, certain=True)
+    assert np.allclose(lying.rotation[:, 1], axis)
+    assert np.allclose(lying.rotation.T @ lying.rotation, np.eye(3), atol=1e-9)
+    assert np.isclose(np.linalg.det(lying.rotation), 1.0)
+    assert np.allclose(lying.size_m, [0.068, 0.12, 0.068])  # its height was its diameter

@@ -47,6 +47,10 @@ AXIS_STEPS = 72
 NORMAL_SAMPLES = 400
 #: Share of the length at each end of a lying object compared to find its top (the lower end).
 END_SHARE = 0.15
+#: Extent test of :func:`lying_axis` when the normals are too noisy to tell: the object lies when
+#: its points' longest horizontal extent exceeds LYING_LENGTH_RATIO x the height of its top and
+#: their extent across that stays under LYING_WIDTH_RATIO x it. Quantile of the extents.
+LYING_LENGTH_RATIO, LYING_WIDTH_RATIO, EXTENT_QUANTILE = 1.25, 1.15, 0.02
 
 
 def _check_points(points_m: np.ndarray, category: str) -> np.ndarray:
@@ -96,6 +100,17 @@ def _axis_consistency(normals: np.ndarray, axes: np.ndarray) -> np.ndarray:
     return np.mean((cos < ACROSS_COS) | (cos > ALONG_COS), axis=0)
 
 
+def _normal_scores(points_m: np.ndarray, plane: TablePlane) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Surface normals of a thinned sample of the points, and the :func:`_axis_consistency` scores
+    of the table normal (first) and of :data:`AXIS_STEPS` horizontal directions (the rest, whose
+    unit vectors are returned too)."""
+    normals = surface_normals(points_m, points_m[:: max(1, len(points_m) // NORMAL_SAMPLES)])
+    e1, e2 = _plane_basis(plane.normal)
+    angles = np.linspace(0.0, np.pi, AXIS_STEPS, endpoint=False)
+    axes = np.cos(angles)[:, None] * e1 + np.sin(angles)[:, None] * e2
+    return normals, _axis_consistency(normals, np.vstack([plane.normal, axes])), axes
+
+
 def lying_axis(points_m: np.ndarray, plane: TablePlane) -> np.ndarray | None:
     """The axis (unit, camera frame) of a body of revolution lying on ``plane``, or None if it
     stands upright.
@@ -104,29 +119,60 @@ def lying_axis(points_m: np.ndarray, plane: TablePlane) -> np.ndarray | None:
     faces). The table normal and :data:`AXIS_STEPS` horizontal directions are scored by that
     fraction of the points' normals (:func:`surface_normals`); a horizontal direction that beats
     the table normal by :data:`LYING_MARGIN` is the axis, refined to the horizontal direction
-    least along the side normals, and signed towards the end that is lower above the table (a
-    bottle's neck, a can's necked-in top).
+    least along the side normals. Where it wins by less (depth noise scrambles the normals of a
+    small object far away), the points' extents decide (:func:`axis_by_extent`). The axis is
+    signed towards the end that is lower above the table (a bottle's neck, a can's necked-in top).
     """
-    normals = surface_normals(points_m, points_m[:: max(1, len(points_m) // NORMAL_SAMPLES)])
-    e1, e2 = _plane_basis(plane.normal)
-    angles = np.linspace(0.0, np.pi, AXIS_STEPS, endpoint=False)
-    axes = np.cos(angles)[:, None] * e1 + np.sin(angles)[:, None] * e2
-    scores = _axis_consistency(normals, np.vstack([plane.normal, axes]))
+    normals, scores, axes = _normal_scores(points_m, plane)
     best = int(np.argmax(scores[1:]))
-    if scores[1 + best] < scores[0] + LYING_MARGIN:
-        return None
-    axis = axes[best]
-    for _ in range(2):  # refine: the horizontal direction least along the side normals
-        side = normals[np.abs(normals @ axis) < ACROSS_COS]
-        flat = np.stack([side @ e1, side @ e2], axis=1)
-        _, vecs = np.linalg.eigh(flat.T @ flat)
-        axis = vecs[0, 0] * e1 + vecs[1, 0] * e2
+    if scores[1 + best] >= scores[0] + LYING_MARGIN:
+        e1, e2 = _plane_basis(plane.normal)
+        axis = axes[best]
+        for _ in range(2):  # refine: the horizontal direction least along the side normals
+            side = normals[np.abs(normals @ axis) < ACROSS_COS]
+            flat = np.stack([side @ e1, side @ e2], axis=1)
+            _, vecs = np.linalg.eigh(flat.T @ flat)
+            axis = vecs[0, 0] * e1 + vecs[1, 0] * e2
+    else:
+        axis = axis_by_extent(points_m, plane, scores)
+        if axis is None:
+            return None
     along = points_m @ axis
     heights = plane.height_m(points_m)
     low, high = np.quantile(along, [END_SHARE, 1.0 - END_SHARE])
     if np.quantile(heights[along >= high], 0.9) > np.quantile(heights[along <= low], 0.9):
         axis = -axis
     return axis
+
+
+def axis_by_extent(
+    points_m: np.ndarray, plane: TablePlane, scores: np.ndarray | None = None
+) -> np.ndarray | None:
+    """The longest horizontal direction of a bottle's or can's points (N, 3) if their extents say
+    it lies, else None.
+
+    A standing bottle or can shows at most its diameter along the table and its height above it;
+    a lying one its length along the table, its diameter above it and at most its diameter across
+    its axis. So it lies when the longest horizontal extent exceeds :data:`LYING_LENGTH_RATIO`
+    times the height of its top and the extent across that stays under
+    :data:`LYING_WIDTH_RATIO` times it, unless its surface normals favour standing (``scores``:
+    :func:`_normal_scores`, computed when None): a squat tin seen partly has a long footprint
+    and a low top, but the normals of its flat lid.
+    """
+    e1, e2 = _plane_basis(plane.normal)
+    flat = np.stack([points_m @ e1, points_m @ e2], axis=1)
+    flat = flat - flat.mean(axis=0)
+    _, vecs = np.linalg.eigh(flat.T @ flat)
+    q = (EXTENT_QUANTILE, 1.0 - EXTENT_QUANTILE)
+    length, width = (float(np.ptp(np.quantile(flat @ vecs[:, i], q))) for i in (1, 0))
+    top = float(np.quantile(plane.height_m(points_m), 1.0 - EXTENT_QUANTILE))
+    if length < LYING_LENGTH_RATIO * top or width > LYING_WIDTH_RATIO * top:
+        return None
+    if scores is None:
+        scores = _normal_scores(points_m, plane)[1]
+    if scores[1:].max() < scores[0]:
+        return None
+    return vecs[0, 1] * e1 + vecs[1, 1] * e2
 
 
 def _lying_box(

@@ -54,7 +54,13 @@ from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
 from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
 from diff9d_ros.pose.engines import PoseRunner, pose_engine
-from diff9d_ros.pose.lying import RIDGE_SIGNED, align_to_axis, lying_box_axis, measured_axis
+from diff9d_ros.pose.lying import (
+    RIDGE_SIGNED,
+    align_to_axis,
+    certainly_lying,
+    lying_box_axis,
+    measured_axis,
+)
 from diff9d_ros.pose.network import BACKGROUND, POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
     Observation,
@@ -330,6 +336,7 @@ class PoseEstimator:
         rng = np.random.default_rng(self.sampler.seed + 1)
         priors, starts = [], []  # starts: the warm rows' last poses, in row order
         lying_axes: list[np.ndarray | None] = []  # per kept object: its lying starting box's axis
+        certain: list[bool] = []  # per kept object: whether its extents alone say it lies
         warm = np.zeros(len(rows), dtype=bool)
         warm_steps = memory.config.chain_steps(self.sampler.num_steps) if memory is not None else 0
         for j, name in enumerate(cat_names):
@@ -345,6 +352,7 @@ class PoseEstimator:
                     if axis is not None and name in RIDGE_SIGNED:  # line and top from all its points
                         axis = measured_axis(view.cleaned_m, axis, plane)
                     lying_axes.append(axis)
+                    certain.append(axis is not None and certainly_lying(view.cleaned_m, plane))
                 strength = self.sampler.perturbation if row % k else 0.0
                 priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
                 if warm_start:
@@ -388,7 +396,7 @@ class PoseEstimator:
             mask_id = objects[i].mask_id
             detection = self._summarise(cat_names[j], cat_prob[j], mask_id, rots, trans, size[span])
             if lying_axes[j] is not None:
-                detection = align_to_axis(detection, lying_axes[j], cat_names[j] in RIDGE_SIGNED)
+                detection = align_to_axis(detection, lying_axes[j], cat_names[j] in RIDGE_SIGNED, certain[j])
             if objects[i].category is None and detection.score < self.sampler.min_score:
                 LOG.info(
                     "mask %d: %s score %.2f < %.2f: dropped",
