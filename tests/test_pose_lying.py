@@ -124,6 +124,9 @@ def test_extents_tell_a_lying_can_from_a_standing_one() -> None:
     assert not certainly_lying(_visible_cylinder(0.033, 0.12, up, view, rng), plane)  # standing can
     assert not certainly_lying(_visible_cylinder(0.052, 0.046, up, view, rng), plane)  # squat tin
     assert not certainly_lying(_visible_cylinder(0.052, 0.10, up, view, rng), plane)  # food tin
+    squat = _visible_cylinder(0.04, 0.04, up, view, rng)
+    sliver = squat[np.abs(squat[:, 0] - squat[:, 0].mean()) < 0.006]  # the rest hidden behind others
+    assert not certainly_lying(sliver, plane)  # long and low, but no wider than a finger
 
 
 def test_a_certain_lying_axis_overrules_a_standing_sample() -> None:

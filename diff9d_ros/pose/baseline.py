@@ -47,10 +47,13 @@ AXIS_STEPS = 72
 NORMAL_SAMPLES = 400
 #: Share of the length at each end of a lying object compared to find its top (the lower end).
 END_SHARE = 0.15
-#: Extent test of :func:`lying_axis` when the normals are too noisy to tell: the object lies when
-#: its points' longest horizontal extent exceeds LYING_LENGTH_RATIO x the height of its top and
-#: their extent across that stays under LYING_WIDTH_RATIO x it. Quantile of the extents.
-LYING_LENGTH_RATIO, LYING_WIDTH_RATIO, EXTENT_QUANTILE = 1.25, 1.15, 0.02
+#: Extent test (:func:`axis_by_extent`): the object lies when its points' longest horizontal
+#: extent exceeds LYING_LENGTH_RATIO x the height of its top and their extent across that lies
+#: between LYING_MIN_WIDTH_RATIO and LYING_WIDTH_RATIO x it; quantile of the extents. Not when
+#: STANDING_NORMALS_SHARE of the normals or more fit the table normal as the axis.
+LYING_LENGTH_RATIO, LYING_WIDTH_RATIO, LYING_MIN_WIDTH_RATIO = 1.25, 1.15, 0.5
+EXTENT_QUANTILE = 0.02
+STANDING_NORMALS_SHARE = 0.75
 
 
 def _check_points(points_m: np.ndarray, category: str) -> np.ndarray:
@@ -153,11 +156,12 @@ def axis_by_extent(
 
     A standing bottle or can shows at most its diameter along the table and its height above it;
     a lying one its length along the table, its diameter above it and at most its diameter across
-    its axis. So it lies when the longest horizontal extent exceeds :data:`LYING_LENGTH_RATIO`
-    times the height of its top and the extent across that stays under
-    :data:`LYING_WIDTH_RATIO` times it, unless its surface normals favour standing (``scores``:
-    :func:`_normal_scores`, computed when None): a squat tin seen partly has a long footprint
-    and a low top, but the normals of its flat lid.
+    its axis, and from above at least half of that. So it lies when the longest horizontal extent
+    exceeds :data:`LYING_LENGTH_RATIO` times the height of its top and the extent across that
+    lies between :data:`LYING_MIN_WIDTH_RATIO` and :data:`LYING_WIDTH_RATIO` times it, unless its
+    surface normals favour standing or fit it (``scores``: :func:`_normal_scores`, computed when
+    None; :data:`STANDING_NORMALS_SHARE`): a squat tin seen partly has a long footprint and a low
+    top, but the normals of its flat lid and upright side.
     """
     e1, e2 = _plane_basis(plane.normal)
     flat = np.stack([points_m @ e1, points_m @ e2], axis=1)
@@ -166,11 +170,14 @@ def axis_by_extent(
     q = (EXTENT_QUANTILE, 1.0 - EXTENT_QUANTILE)
     length, width = (float(np.ptp(np.quantile(flat @ vecs[:, i], q))) for i in (1, 0))
     top = float(np.quantile(plane.height_m(points_m), 1.0 - EXTENT_QUANTILE))
-    if length < LYING_LENGTH_RATIO * top or width > LYING_WIDTH_RATIO * top:
+    if (
+        length < LYING_LENGTH_RATIO * top
+        or not LYING_MIN_WIDTH_RATIO * top <= width <= LYING_WIDTH_RATIO * top
+    ):
         return None
     if scores is None:
         scores = _normal_scores(points_m, plane)[1]
-    if scores[1:].max() < scores[0]:
+    if scores[1:].max() < scores[0] or scores[0] >= STANDING_NORMALS_SHARE:
         return None
     return vecs[0, 1] * e1 + vecs[1, 1] * e2
 

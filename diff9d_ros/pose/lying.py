@@ -94,10 +94,11 @@ def align_to_axis(
     detection: Detection, axis: np.ndarray, signed: bool = False, certain: bool = False
 ) -> Detection:
     """``detection`` with its y axis on the line of ``axis``, signed like its own y (like
-    ``axis`` when ``signed``), x its own x made orthogonal to it (Gram-Schmidt, or the table
-    normal's direction in the plane across ``axis`` when x lies along it), z = x × y; unchanged
-    when its y is more than :data:`AGREE_DEG` from the line (the network overruled a starting box
-    that lay by mistake), unless the lying is ``certain`` (:func:`certainly_lying`)."""
+    ``axis`` when ``signed``), x the first of its own axes that lies well across the line, made
+    orthogonal to it (Gram-Schmidt), z = x × y; unchanged when its y is more than
+    :data:`AGREE_DEG` from the line (the network overruled a starting box that lay by mistake),
+    unless the lying is ``certain`` (:func:`certainly_lying`): then a sample that stood the object
+    up also has its height and diameter swapped."""
     y = np.asarray(axis, dtype=np.float64)
     cos = float(y @ detection.rotation[:, 1])
     if abs(cos) < np.cos(np.radians(AGREE_DEG)) and not certain:
@@ -117,6 +118,6 @@ def align_to_axis(
 def certainly_lying(points_m: np.ndarray, plane: TablePlane) -> bool:
     """Whether the extents of a bottle's or can's camera-frame points (N, 3) alone say it lies
     (:func:`~diff9d_ros.pose.baseline.axis_by_extent`: longer along the table than its top is
-    high, no wider across than that): then the measured line holds even against a sampled pose
-    that stands the object up."""
+    high, about as wide across as high, normals unlike a standing body's): then the measured line
+    holds even against a sampled pose that stands the object up."""
     return axis_by_extent(points_m, plane) is not None
