@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import trimesh
 
 from diff9d_ros.grasp.candidates import canonical_candidates
-from diff9d_ros.grasp.physics import GraspSimulator, PhysicsObject
+from diff9d_ros.grasp.physics import GraspSimulator, PhysicsObject, coacd_parts
 from diff9d_ros.nocs import DENSITY_KG_M3, nocs_box
 from diff9d_ros.synth.builders import build
 from diff9d_ros.synth.meshes import instance_mesh, split_ids
@@ -118,3 +119,15 @@ def test_wide_can_is_lifted_by_its_necked_top() -> None:
     pre[:3, 3] -= 0.10 * grasp[:3, 2]
     result = sim.run("can", grasp, pre, sim.gripper.max_opening_m)
     assert result.success, result
+
+
+def test_a_coacd_abort_does_not_take_the_process_with_it() -> None:
+    """A mesh (from a validation scene) on which CoACD's native code fails an assertion and aborts:
+    its child process dies, the manifold-preprocessed retry decomposes it, and this process lives on."""
+    mesh = np.load(Path(__file__).parent / "data" / "coacd_assertion_mesh.npz")
+    parts = coacd_parts(mesh["vertices"], mesh["faces"])
+    assert parts is not None and len(parts) >= 2
+    hull_volume = trimesh.Trimesh(mesh["vertices"], mesh["faces"]).convex_hull.volume
+    assert sum(trimesh.Trimesh(v, f).convex_hull.volume for v, f in parts) < 1.5 * hull_volume
+    box = trimesh.creation.box((0.05, 0.05, 0.05))
+    assert len(coacd_parts(box.vertices, box.faces)) == 1  # a convex mesh is its own part

@@ -6,7 +6,10 @@ per-category density, and convex primitives as they are. Solids of revolution (c
 tins) get the exact decomposition of their profile (:mod:`diff9d_ros.grasp.revolution`: a can's
 rim and the recess inside it are kept, so rim pinches can be checked) when it needs at most
 ``MAX_REVOLVED_PARTS`` parts; other meshes go through CoACD (Wei et al., "Approximate Convex
-Decomposition for 3D Meshes with Collision-Aware Concavity and Tree Search", SIGGRAPH 2022).
+Decomposition for 3D Meshes with Collision-Aware Concavity and Tree Search", SIGGRAPH 2022),
+run in a child process: on a few meshes (near-degenerate faces of microns) a failed assertion in
+its native code aborts the process it runs in, so it runs there, and a mesh whose child died is
+decomposed again after CoACD's manifold preprocessing (its convex hull if that dies too).
 The gripper is free-floating: its hand body (the TCP frame, with the palm boxes) has a free joint
 welded to a mocap target, so it follows a kinematic path compliantly and feels contacts; two
 prismatic fingers coupled by an equality constraint are driven through one tendon whose length is
@@ -24,6 +27,12 @@ tilted (an object held by its rim may swing under the fingers and still count as
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +45,8 @@ from scipy.spatial.transform import Rotation
 from diff9d_ros.atomic_files import cache_root, cached_npz
 from diff9d_ros.grasp.gripper import GripperModel, load_gripper
 from diff9d_ros.grasp.revolution import revolved_parts
+
+LOG = logging.getLogger(__name__)
 
 #: CoACD settings: concavity threshold 0.1 with coarse sampling; a mug or bowl takes a few seconds.
 COACD_SETTINGS: dict[str, float | int | str] = {
@@ -94,12 +105,34 @@ def convex_parts(mesh: trimesh.Trimesh) -> list[tuple[np.ndarray, np.ndarray]]:
         return parts
 
     def decompose() -> list[tuple[np.ndarray, np.ndarray]]:
-        import coacd
-
-        coacd.set_log_level("error")
-        return coacd.run_coacd(coacd.Mesh(mesh.vertices, mesh.faces), seed=0, **COACD_SETTINGS)
+        parts = coacd_parts(mesh.vertices, mesh.faces)
+        if parts is None:
+            LOG.warning("CoACD failed on a %d-vertex mesh: its convex hull stands in", len(mesh.vertices))
+            parts = [(mesh.convex_hull.vertices, mesh.convex_hull.faces)]
+        return parts
 
     return _cached_parts(cache_dir() / f"{_digest(mesh, sorted(COACD_SETTINGS.items()))}.npz", decompose)
+
+
+def coacd_parts(vertices: np.ndarray, faces: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """CoACD's convex parts (vertices, faces) of a mesh with :data:`COACD_SETTINGS`, run in a child
+    Python (:mod:`diff9d_ros.grasp.coacd_worker`), and again with CoACD's manifold preprocessing if
+    that child died; None if it died both times. CoACD aborts its process on a failed assertion:
+    here that is the child, never the caller."""
+    search_path = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, search_path))}
+    with tempfile.TemporaryDirectory() as folder:
+        mesh_path, parts_path = Path(folder) / "mesh.npz", Path(folder) / "parts.npz"
+        np.savez(mesh_path, vertices=np.asarray(vertices, np.float64), faces=np.asarray(faces, np.int64))
+        for settings in (COACD_SETTINGS, {**COACD_SETTINGS, "preprocess_mode": "on"}):
+            command = [sys.executable, "-m", "diff9d_ros.grasp.coacd_worker", str(mesh_path), str(parts_path)]
+            done = subprocess.run([*command, json.dumps(settings)], env=env, capture_output=True, text=True)
+            if done.returncode == 0:
+                with np.load(parts_path) as data:
+                    return [(data[f"v{i}"], data[f"f{i}"]) for i in range(int(data["n"]))]
+            reason = (done.stderr.strip().splitlines() or [""])[-1][:200]
+            LOG.warning("CoACD exited %d on a %d-vertex mesh: %s", done.returncode, len(vertices), reason)
+    return None
 
 
 @dataclass
