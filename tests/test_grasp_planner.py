@@ -247,3 +247,23 @@ def test_distinct_poses_drops_repeats_including_the_jaw_symmetry() -> None:
     )
     assert distinct_poses(poses, [0, 1, 2, 3, 4], 0.005, 10.0, limit=10) == [0, 3, 4]
     assert distinct_poses(poses, [0, 1, 2, 3, 4], 0.005, 10.0, limit=2) == [0, 3]
+
+
+def test_the_table_band_grows_with_the_depth_noise() -> None:
+    """A stereo sensor's table 1.3 m away scatters k z^2 = 4.4 mm along the line of sight: a fixed
+    8 mm band keeps a skirt of table points that joins every object on it, the noise-scaled band
+    (8 mm plus 1.5 deviations at each point's depth) drops it and keeps what stands higher."""
+    rng = np.random.default_rng(4)
+    cam = camera_pose()
+    cam[:3, 3] *= 1.3 / np.linalg.norm(cam[:3, 3])  # 1.3 m from the table centre
+    table = to_camera(table_points(), cam)
+    sigma_m = PlannerConfig().depth_noise_per_m * table[:, 2:] ** 2
+    noisy = table * (1.0 + rng.normal(0.0, 1.0, (len(table), 1)) * sigma_m / table[:, 2:])  # along the ray
+    box = to_camera(np.c_[rng.uniform(-0.03, 0.03, (500, 2)), np.full(500, 0.03)], cam)  # a top 3 cm up
+    plane = plane_in_camera(cam)
+    scene = np.r_[noisy, box]
+    fixed = GraspPlanner(config=PlannerConfig(table_noise_deviations=0.0)).prepare_scene(scene, plane)
+    scaled = GraspPlanner().prepare_scene(scene, plane)
+    skirt = [np.sum(plane.height_m(c.points_m) < 0.02) for c in (fixed, scaled)]
+    assert skirt[0] > 100 and skirt[1] < 0.05 * skirt[0]  # the table points above the fixed band
+    assert np.sum(plane.height_m(scaled.points_m) > 0.025) >= 20  # the box's top is kept (5 mm voxels)

@@ -53,6 +53,7 @@ import numpy as np
 from scipy.special import erf
 
 from diff9d_ros.geometry.boxes import points_in_box
+from diff9d_ros.geometry.clusters import STEREO_DEPTH_NOISE_PER_M, depth_noise_m
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.grasp import collision, refine
 from diff9d_ros.grasp.candidates import CandidateSet, canonical_candidates
@@ -107,6 +108,10 @@ class PlannerConfig:
     duplicate_distance_m: float = 0.005
     duplicate_angle_deg: float = 10.0
     min_pose_probability: float = 0.5
+    #: The table band grows by this many depth-noise deviations (``k z^2``, k = ``depth_noise_per_m``)
+    #: at each point's depth: a stereo sensor's table 1.3 m away stands centimetres above its plane.
+    table_noise_deviations: float = 1.5
+    depth_noise_per_m: float = STEREO_DEPTH_NOISE_PER_M
 
 
 @dataclass
@@ -210,7 +215,10 @@ class GraspPlanner:
         points = points[np.all(np.isfinite(points), axis=1)]
         table_plane = _as_plane(table_plane)
         if table_plane is not None:
-            points = points[table_plane.height_m(points) > self.config.table_band_m]
+            cfg = self.config
+            noise_m = depth_noise_m(points[:, 2], cfg.depth_noise_per_m)
+            band = cfg.table_band_m + cfg.table_noise_deviations * noise_m
+            points = points[table_plane.height_m(points) > band]
         return SceneCloud(voxel_downsample(points, self.config.voxel_m), table_plane)
 
     def plan(
