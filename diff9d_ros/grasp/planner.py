@@ -109,7 +109,7 @@ class PlannerConfig:
     duplicate_angle_deg: float = 10.0
     min_pose_probability: float = 0.5
     #: The table band grows by this many depth-noise deviations (``k z^2``, k = ``depth_noise_per_m``)
-    #: at each point's depth: a stereo sensor's table 1.3 m away stands centimetres above its plane.
+    #: at each point's depth: the noise of a stereo sensor's table 1.3 m away reaches over a centimetre.
     table_noise_deviations: float = 1.5
     depth_noise_per_m: float = STEREO_DEPTH_NOISE_PER_M
 
