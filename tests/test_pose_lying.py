@@ -79,7 +79,7 @@ def test_the_ridge_tells_a_lying_beverage_can_s_top() -> None:
         points, plane = _lying_beverage_can(top, rng)
         assert np.allclose(top_by_ridge(points, top, plane), top)
         assert np.allclose(top_by_ridge(points, -top, plane), top)
-        measured = measured_axis(points, -top, plane)
+        measured, _ = measured_axis(points, -top, plane)
         assert measured @ top > np.cos(np.radians(3.0))  # the line measured, signed to the top
 
 

@@ -124,8 +124,8 @@ def coacd_parts(vertices: np.ndarray, faces: np.ndarray) -> list[tuple[np.ndarra
     with tempfile.TemporaryDirectory() as folder:
         mesh_path, parts_path = Path(folder) / "mesh.npz", Path(folder) / "parts.npz"
         np.savez(mesh_path, vertices=np.asarray(vertices, np.float64), faces=np.asarray(faces, np.int64))
+        command = [sys.executable, "-m", "diff9d_ros.grasp.coacd_worker", str(mesh_path), str(parts_path)]
         for settings in (COACD_SETTINGS, {**COACD_SETTINGS, "preprocess_mode": "on"}):
-            command = [sys.executable, "-m", "diff9d_ros.grasp.coacd_worker", str(mesh_path), str(parts_path)]
             done = subprocess.run([*command, json.dumps(settings)], env=env, capture_output=True, text=True)
             if done.returncode == 0:
                 with np.load(parts_path) as data:

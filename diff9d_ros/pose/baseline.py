@@ -126,7 +126,21 @@ def lying_axis(points_m: np.ndarray, plane: TablePlane) -> np.ndarray | None:
     small object far away), the points' extents decide (:func:`axis_by_extent`). The axis is
     signed towards the end that is lower above the table (a bottle's neck, a can's necked-in top).
     """
+    return _lying_axis(points_m, plane, *_normal_scores(points_m, plane))
+
+
+def lying_line(points_m: np.ndarray, plane: TablePlane) -> tuple[np.ndarray | None, bool]:
+    """:func:`lying_axis` of the points and whether their extents alone say the object lies
+    (:func:`axis_by_extent`), from one estimate of their surface normals."""
     normals, scores, axes = _normal_scores(points_m, plane)
+    extent_axis = axis_by_extent(points_m, plane, scores)
+    return _lying_axis(points_m, plane, normals, scores, axes), extent_axis is not None
+
+
+def _lying_axis(
+    points_m: np.ndarray, plane: TablePlane, normals: np.ndarray, scores: np.ndarray, axes: np.ndarray
+) -> np.ndarray | None:
+    """:func:`lying_axis` from the points' :func:`_normal_scores`."""
     best = int(np.argmax(scores[1:]))
     if scores[1 + best] >= scores[0] + LYING_MARGIN:
         e1, e2 = _plane_basis(plane.normal)

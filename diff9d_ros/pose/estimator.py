@@ -349,10 +349,13 @@ class PoseEstimator:
                 if row % k == 0:  # the unperturbed row; a box lies only on a fitted table
                     lying = plane is not None and self.sampler.align_lying
                     axis = lying_box_axis(name, frame_g @ prior[0][:, 1], up) if lying else None
-                    if axis is not None and name in RIDGE_SIGNED:  # line and top from all its points
-                        axis = measured_axis(view.cleaned_m, axis, plane)
+                    sure = False
+                    if axis is not None and name in RIDGE_SIGNED:  # line, top, certainty: all its points
+                        axis, sure = measured_axis(view.cleaned_m, axis, plane)
+                    elif axis is not None:
+                        sure = certainly_lying(view.cleaned_m, plane)
                     lying_axes.append(axis)
-                    certain.append(axis is not None and certainly_lying(view.cleaned_m, plane))
+                    certain.append(sure)
                 strength = self.sampler.perturbation if row % k else 0.0
                 priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
                 if warm_start:

@@ -36,7 +36,7 @@ import numpy as np
 
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import Detection
-from diff9d_ros.pose.baseline import LYING_CATEGORIES, axis_by_extent, lying_axis
+from diff9d_ros.pose.baseline import LYING_CATEGORIES, axis_by_extent, lying_line
 
 #: A starting box lies when the |cos| of its y axis to the table's up direction is under this.
 LYING_COS = 0.5
@@ -82,12 +82,13 @@ def top_by_ridge(points_m: np.ndarray, axis: np.ndarray, plane: TablePlane) -> n
     return axis if drops[0] > drops[1] else -axis
 
 
-def measured_axis(points_m: np.ndarray, box_axis: np.ndarray, plane: TablePlane) -> np.ndarray:
+def measured_axis(points_m: np.ndarray, box_axis: np.ndarray, plane: TablePlane) -> tuple[np.ndarray, bool]:
     """The axis of a lying can from all of its camera-frame points (N, 3): the line
     :func:`~diff9d_ros.pose.baseline.lying_axis` measures (the starting box's ``box_axis``, fitted
-    to a 1024-point sample, when it finds none), signed towards the top by :func:`top_by_ridge`."""
-    line = lying_axis(points_m, plane)
-    return top_by_ridge(points_m, box_axis if line is None else line, plane)
+    to a 1024-point sample, when it finds none), signed towards the top by :func:`top_by_ridge`;
+    and :func:`certainly_lying` of the points, from the same estimate of their normals."""
+    line, certain = lying_line(points_m, plane)
+    return top_by_ridge(points_m, box_axis if line is None else line, plane), certain
 
 
 def align_to_axis(
