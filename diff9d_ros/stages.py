@@ -228,9 +228,9 @@ class PoseStage(Stage):
             ) from error
         engine = self.estimator.engine_name
         warm_config = WarmStartConfig(config.pose_warm_steps, config.pose_warm_gate_m)
-        warm_steps = warm_config.chain_steps(config.ddim_steps)
-        self.memory = WarmStartMemory(warm_config) if warm_steps else None
-        warm = f", warm {warm_steps}" if warm_steps else ""
+        warm_on = warm_config.chain_start(self.estimator.timesteps) > 0
+        self.memory = WarmStartMemory(warm_config) if warm_on else None
+        warm = f", warm {warm_config.steps}" if warm_on else ""
         self.backend_name = (
             f"diff9d (DDIM-{config.ddim_steps}{warm}, K={config.num_hypotheses}, {config.device}, {engine})"
         )

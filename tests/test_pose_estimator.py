@@ -239,3 +239,11 @@ def test_a_second_segment_of_a_detected_object_is_dropped() -> None:
     assert second_segments([base, lid], [True, False]) == {0}
     assert second_segments([base, lid], [False, False]) == set()
     assert second_segments([laptop(0.0, 0.9, "camera"), lid], [True, True]) == set()
+
+
+def test_the_sampler_s_spacing_and_a_single_step() -> None:
+    assert SamplerConfig().spacing == "linspace"  # the shipped model's, chosen on validation frames
+    assert SamplerConfig(num_steps=1).spacing == "trailing"  # linspace's single step is at t = 0
+    assert SamplerConfig(num_steps=3, timesteps="leading").spacing == "leading"
+    with pytest.raises(ValueError, match="runs at t = 0"):
+        SamplerConfig(num_steps=1, timesteps="linspace")

@@ -47,7 +47,7 @@ def test_table_plane_normal_is_world_up(clean_frame: SynthFrame) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="the built-in segmentation misses this scene's open laptop (its base stands 3-4 mm above the "
-    "table); benchmarks/robustness.py's segmentation rows measure the whole path in clutter (AP50 71.9)",
+    "table); benchmarks/robustness.py's segmentation rows measure the whole path in clutter (AP50 63.8)",
 )
 def test_segmentation_recovers_visible_objects(clean_frame: SynthFrame) -> None:
     mask, _ = segment_tabletop(clean_frame.frame)
@@ -247,8 +247,10 @@ def test_an_object_with_missing_depth_keeps_its_whole_mask(clean_frame: SynthFra
         segment = mask == labels[np.argmax(counts)]
         return np.sum(segment & whole) / np.sum(segment | whole)
 
+    lost_share = np.sum(lost) / np.sum(whole)
+    assert lost_share > 0.2
     assert iou(SegmentationConfig()) > 0.8
-    assert iou(SegmentationConfig(hole_fill_m=0.0)) < 0.7
+    assert iou(SegmentationConfig(hole_fill_m=0.0)) < 1.0 - 0.8 * lost_share  # most of the lost part missing
 
 
 def test_labels_grow_into_the_thin_parts_attached_to_them() -> None:

@@ -44,11 +44,6 @@ def estimator() -> PoseEstimator:
     return PoseEstimator.from_file(MODEL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a camera of these scenes turns 2.5 degrees (2 allowed) when its mask bleeds: the RGB crop, "
-    "not the cleaned points, moves the network (benchmarks/robustness.py: bleed 10deg5cm 77.8 vs clean 75.7)",
-)
 def test_injected_bleed_gives_the_clean_pose(estimator: PoseEstimator) -> None:
     frames = _frames(7, 4, objects_range=(4, 5), lying_probability=0.0, camera_elevation_deg=(20.0, 35.0))
     checked = 0

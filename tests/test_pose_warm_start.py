@@ -25,6 +25,16 @@ def _detection(category: str, x_m: float) -> Detection:
     return Detection(category, np.eye(3), np.array([x_m, 0.0, 0.8]), np.full(3, 0.1), 1.0, np.eye(6))
 
 
+def test_a_warm_chain_starts_before_a_final_clean_up_step_at_t_zero() -> None:
+    one = WarmStartConfig(steps=1)
+    assert one.chain_start([999, 666, 332]) == 2  # trailing: the last step, from t = 332
+    assert one.chain_start([999, 500, 0]) == 1  # linspace: from t = 500, then the pass at t = 0
+    assert one.chain_start([999, 0]) == 0  # nothing left before the clean-up: warm start off
+    assert WarmStartConfig(steps=2).chain_start([999, 666, 332]) == 1
+    assert WarmStartConfig(steps=3).chain_start([999, 666, 332]) == 0  # not fewer steps than cold
+    assert WarmStartConfig(steps=0).chain_start([999, 500, 0]) == 0
+
+
 def test_memory_matches_nearest_once_within_gate_and_age() -> None:
     memory = WarmStartMemory(WarmStartConfig(steps=1, gate_m=0.03, max_age_s=0.5))
     memory.begin(0)

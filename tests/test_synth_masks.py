@@ -17,10 +17,13 @@ from diff9d_ros.synth.truth import SynthFrame, synthesize
 @pytest.fixture(scope="module")
 def frame() -> SynthFrame:
     intrinsics = Intrinsics.realsense_d435(320, 240)
-    # a low camera: the far background is behind the objects, for the bleed to reach into
+    # a low camera: the far background is behind the objects, for the bleed to reach into; no laptop
+    # to fill the view
     config = RandomizationConfig.for_domain(
         "clean",
         objects_range=(3, 4),
+        distractors_range=(0, 0),
+        categories=("bottle", "bowl", "camera", "can", "mug"),
         lying_probability=0.0,
         camera_distance_m=(0.45, 0.95),
         camera_elevation_deg=(20.0, 35.0),

@@ -24,6 +24,7 @@ from .projections import zero_mean_projection
 from .samplers import (
     SAMPLERS,
     prior_sample,
+    resolve_timesteps,
     sample,
     sample_ddim,
     sample_ddpm,
@@ -61,6 +62,7 @@ __all__ = [
     "mixture_statistics",
     "prior_sample",
     "q_sample",
+    "resolve_timesteps",
     "sample",
     "sample_ddim",
     "sample_ddpm",

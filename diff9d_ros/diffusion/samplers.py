@@ -352,6 +352,20 @@ def prior_sample(
     return z if prior_mean is None else z + prior_mean.to(dtype)
 
 
+def resolve_timesteps(
+    num_train_steps: int, num_steps: int, timesteps: str | Sequence[int] | Tensor | None
+) -> Tensor:
+    """The ``num_steps`` timesteps (descending) that ``timesteps`` names: a spacing name, a key of
+    :data:`.named_schedules.NAMED_TIMESTEPS`, or explicit ints; None is ``"trailing"``."""
+    if isinstance(timesteps, str) and timesteps not in SPACINGS:
+        if timesteps not in NAMED_TIMESTEPS:
+            raise ValueError(
+                f"unknown timesteps {timesteps!r}; expected one of {SPACINGS} or of {sorted(NAMED_TIMESTEPS)}"
+            )
+        return make_timesteps(num_train_steps, num_steps, NAMED_TIMESTEPS[timesteps])
+    return make_timesteps(num_train_steps, num_steps, "trailing" if timesteps is None else timesteps)
+
+
 def sample(
     name: str,
     denoiser: DenoiserLike,
@@ -392,17 +406,8 @@ def sample(
     if sigmas is None:
         if timesteps is None and name == "heun":
             sigmas = karras_sigmas(num_steps, schedule.sigma_min, schedule.sigma_max)
-        elif isinstance(timesteps, str) and timesteps not in SPACINGS:
-            if timesteps not in NAMED_TIMESTEPS:
-                raise ValueError(
-                    f"unknown timesteps {timesteps!r}; "
-                    f"expected one of {SPACINGS} or of {sorted(NAMED_TIMESTEPS)}"
-                )
-            timesteps = make_timesteps(schedule.num_steps, num_steps, NAMED_TIMESTEPS[timesteps])
         else:
-            timesteps = make_timesteps(
-                schedule.num_steps, num_steps, "trailing" if timesteps is None else timesteps
-            )
+            timesteps = resolve_timesteps(schedule.num_steps, num_steps, timesteps)
     elif timesteps is not None:
         raise ValueError("give at most one of timesteps and sigmas")
     x = prior_sample(

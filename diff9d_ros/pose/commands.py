@@ -111,7 +111,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--model", type=Path, required=True, help="pose checkpoint")
     evaluate.add_argument("--out", type=Path, default=Path("pose_eval"), help="output directory")
     evaluate.add_argument("--steps", type=int, default=3, help="DDIM steps")
-    evaluate.add_argument("--timesteps", default="trailing", help="spacing or named schedule")
+    evaluate.add_argument(
+        "--timesteps", default=None, help="spacing or named schedule (default: SamplerConfig's)"
+    )
     evaluate.add_argument("--hypotheses", type=int, default=1, help="samples per object (K)")
     evaluate.add_argument(
         "--frames", type=int, default=None, help=f"use at most this many frames ({MESH_FRAMES} with --meshes)"
@@ -246,6 +248,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     import torch
 
     from diff9d_ros.pose.dataset import read_frames
@@ -258,7 +262,9 @@ def _eval(args: argparse.Namespace) -> int:
     )
 
     torch.set_num_threads(1)
-    sampler = SamplerConfig(num_steps=args.steps, timesteps=args.timesteps, hypotheses=args.hypotheses)
+    sampler = SamplerConfig(num_steps=args.steps, hypotheses=args.hypotheses)
+    if args.timesteps is not None:
+        sampler = replace(sampler, timesteps=args.timesteps)
     estimator = PoseEstimator.from_file(args.model, sampler)
     library = None
     if args.meshes is not None:
@@ -277,7 +283,7 @@ def _eval(args: argparse.Namespace) -> int:
         "model": str(args.model),
         "data": str(args.data or args.meshes),
         "frames": len(frames),
-        "sampler": vars(sampler),
+        "sampler": {**vars(sampler), "timesteps": sampler.spacing},
         "gt_masks": {
             name: {"missed": r.missed, "table": r.table(), "per_family": r.family_table()}
             for name, r in results.items()

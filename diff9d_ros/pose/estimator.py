@@ -48,7 +48,7 @@ from scipy.spatial.transform import Rotation
 
 from diff9d_ros.device import torch_device
 from diff9d_ros.diffusion.parametrisation import Denoiser
-from diff9d_ros.diffusion.samplers import sample
+from diff9d_ros.diffusion.samplers import resolve_timesteps, sample
 from diff9d_ros.geometry.camera import RGBDFrame, instance_masks
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
@@ -87,6 +87,10 @@ COVARIANCE_FLOOR = np.array([1e-6] * 3 + [1e-4] * 3)
 MASK_JITTER_PX = 2
 
 
+#: The DDIM spacing of the shipped model, chosen on validation frames (models/diff9d_pose.md).
+DEFAULT_SPACING = "linspace"
+
+
 @dataclass
 class SamplerConfig:
     """How poses are sampled: DDIM steps, their timesteps (a spacing or a named schedule), K
@@ -95,12 +99,27 @@ class SamplerConfig:
     its axis from its points (:mod:`diff9d_ros.pose.lying`)."""
 
     num_steps: int = 3
-    timesteps: str = "trailing"
+    timesteps: str | None = None  # None: DEFAULT_SPACING (one step: trailing), see :attr:`spacing`
     hypotheses: int = 1
     seed: int = 0
     perturbation: float = 1.0
     min_score: float = 0.8  # chosen on validation clutter frames (docs/pose.md)
     align_lying: bool = True  # a lying bottle's or can's axis from its points (:mod:`.lying`)
+
+    def __post_init__(self) -> None:
+        if self.num_steps == 1 and self.timesteps in ("leading", "linspace"):
+            raise ValueError(
+                f"one DDIM step on the {self.timesteps} spacing runs at t = 0 (pure noise taken for a clean "
+                "pose); use timesteps='trailing' for one step"
+            )
+
+    @property
+    def spacing(self) -> str:
+        """The timesteps sampled: :attr:`timesteps` if given, else :data:`DEFAULT_SPACING`, except
+        for a single step (``trailing``: the single step of ``linspace`` is at t = 0)."""
+        if self.timesteps is not None:
+            return self.timesteps
+        return "trailing" if self.num_steps == 1 else DEFAULT_SPACING
 
 
 @dataclass(frozen=True)
@@ -199,6 +218,11 @@ class PoseEstimator:
         self.segmentation = segmentation or SegmentationConfig()
         if sampler.hypotheses < 1 or sampler.num_steps < 1:
             raise ValueError(f"hypotheses and num_steps must be >= 1, got {sampler}")
+
+    @property
+    def timesteps(self) -> torch.Tensor:
+        """The cold chain's DDIM timesteps (descending) of :attr:`sampler`."""
+        return resolve_timesteps(self.schedule.num_steps, self.sampler.num_steps, self.sampler.spacing)
 
     def use_engine(self, engine: PoseRunner, name: str) -> None:
         """Run the network with ``engine`` (anything called like the network:
@@ -338,10 +362,10 @@ class PoseEstimator:
         lying_axes: list[np.ndarray | None] = []  # per kept object: its lying starting box's axis
         certain: list[bool] = []  # per kept object: whether its extents alone say it lies
         warm = np.zeros(len(rows), dtype=bool)
-        warm_steps = memory.config.chain_steps(self.sampler.num_steps) if memory is not None else 0
+        warm_start_step = memory.config.chain_start(self.timesteps) if memory is not None else 0
         for j, name in enumerate(cat_names):
             seen = lasts[keep[j]]
-            warm_start = warm_steps > 0 and seen is not None and seen.detection.category == name
+            warm_start = warm_start_step > 0 and seen is not None and seen.detection.category == name
             warm[j * k : (j + 1) * k] = warm_start
             for row in rows[j * k : (j + 1) * k]:
                 view, frame_g = views[row], frames[row]
@@ -380,12 +404,12 @@ class PoseEstimator:
                 self.denoiser,
                 (int(chain.sum()), POSE_DIM),
                 self.sampler.num_steps,
-                timesteps=self.sampler.timesteps,
+                timesteps=self.timesteps,
                 extra_args={"cond": cond_rows[chosen], "category": category[chosen], "prior": prior[chosen]},
                 prior_mean=prior[chosen],
                 generator=generator,
                 device=device,
-                start_step=self.sampler.num_steps - warm_steps if chain is warm else 0,
+                start_step=warm_start_step if chain is warm else 0,
                 start_from=encoded(starts, category[chosen]) if chain is warm else None,
             )
         rotation, residual, size = (v.double().cpu().numpy() for v in net.codec.decode(x0, category))

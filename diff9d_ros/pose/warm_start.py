@@ -5,14 +5,16 @@ oriented-box prior. :class:`WarmStartMemory` remembers each frame's detections w
 of their observed points; an object of the next frame whose centroid lies within ``gate_m`` of a
 remembered one (each remembered object used once, nearest first), less than ``max_age_s`` later,
 and that the network gives the same category, starts its DDIM chain from that pose diffused to a
-lower noise level and runs only the last ``steps`` steps of the schedule (SDEdit, Meng et al.
-2022, Sec. 3, the start of residual diffusion methods). The network stays conditioned on this
-frame's observation and box prior, as in training. A new object, a jump (the object or the camera
-moved fast), another category or a gap in the stream falls back to the full cold chain.
+lower noise level and runs only the last ``steps`` steps of the schedule
+(SDEdit, Meng et al. 2022, Sec. 3, the start of residual diffusion methods). The network stays
+conditioned on this frame's observation and box prior, as in training. A new object, a jump (the
+object or the camera moved fast), another category or a gap in the stream falls back to the full
+cold chain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,10 +37,14 @@ class WarmStartConfig:
         if self.steps < 0 or not self.gate_m > 0 or not self.max_age_s > 0:
             raise ValueError(f"warm start needs steps >= 0 and positive gate_m and max_age_s, got {self}")
 
-    def chain_steps(self, num_steps: int) -> int:
-        """The steps of a warm chain when the cold one has ``num_steps``: :attr:`steps`, or 0 (warm
-        start off) where that is not fewer than ``num_steps``."""
-        return self.steps if self.steps < num_steps else 0
+    def chain_start(self, cold_timesteps: Sequence[int]) -> int:
+        """Index into the cold chain's timesteps (descending) where a warm chain starts, 0 when warm
+        start is off: the last :attr:`steps` steps, a final step at t = 0 counted with the step
+        before it. That step (the ``linspace`` spacing ends with one) is a clean-up pass that
+        diffuses by nothing: a chain started there would hand the network the last pose at t = 0,
+        where it returns the pose it is given, and keep it however the object moved."""
+        start = len(cold_timesteps) - self.steps - (1 if int(cold_timesteps[-1]) == 0 else 0)
+        return start if self.steps > 0 and start > 0 else 0
 
 
 def last_pose_prior(

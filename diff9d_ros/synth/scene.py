@@ -21,6 +21,7 @@ from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.camera import Intrinsics
 from diff9d_ros.nocs import SYMMETRY
+from diff9d_ros.synth.distractors import draw_distractor_dims
 from diff9d_ros.synth.library import MeshLibrary
 from diff9d_ros.synth.materials import Appearance, appearance_for
 from diff9d_ros.synth.meshes import CategoryMesh, instance_mesh
@@ -240,15 +241,6 @@ def _table_objects(rng: np.random.Generator, config: RandomizationConfig) -> lis
     return [table, floor]
 
 
-def _random_primitive_dims(kind: str, rng: np.random.Generator) -> np.ndarray:
-    if kind == "box":
-        return rng.uniform(0.03, 0.12, size=3)
-    if kind == "cylinder":
-        radius = rng.uniform(0.015, 0.05)
-        return np.array([radius, radius, rng.uniform(0.03, 0.15)])
-    return np.full(3, rng.uniform(0.02, 0.05))
-
-
 def camera_distance_range_m(config: RandomizationConfig, sensor: SensorModel | None) -> tuple[float, float]:
     """The config's camera distance range, its low end raised to the sensor's minimum range plus
     MIN_RANGE_MARGIN_M (and capped at the high end)."""
@@ -320,7 +312,7 @@ def compose_scene(
             )
     for d in range(int(rng.integers(config.distractors_range[0], config.distractors_range[1] + 1))):
         kind = str(rng.choice(PRIMITIVE_KINDS))
-        dims = _random_primitive_dims(kind, rng)
+        dims = draw_distractor_dims(kind, rng)
         rotation = stable_rotation(kind, rng, 0.0)
         pose = place(primitive_mesh(kind, tuple(float(v) for v in dims)), rotation)
         if pose is not None:
