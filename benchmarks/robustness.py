@@ -22,8 +22,8 @@ corruptions come from :mod:`diff9d_ros.synth.masks`.
 Also: the built-in segmentation on the clutter frames (no masks given): false positives per frame
 (detections whose segment overlaps no ground-truth object with mask IoU >= 0.3 and lies mostly on
 none, or only on objects a detection with a higher score claimed; the stricter count with the mask
-IoU alone is reported beside it) and NOCS
-detection AP50 (3-D IoU 50, categories from the network's head); and
+IoU alone is reported beside it) and NOCS detection AP50 (3-D IoU 50, categories from the
+network's head); and
 calibration on the "all at once" frames with K = 8 perturbed hypotheses: the share of rotation
 errors within the reported 2 sigma (the model's calibration, fitted on validation frames by
 ``diff9d pose calibrate``) and Spearman's correlation of the reported sigma and the error.
