@@ -4,8 +4,9 @@ held-out frames (test instances, ``realsense`` domain, ground-truth masks).
 
 The DDIM timestep spacing is a setting, so it is chosen on validation frames (val instances): the
 spacing of :data:`SPACINGS_TRIED` with the best DDIM-3 10deg5cm there (IoU50 breaks ties) is the
-one every ``diff9d_ddim{n}`` row uses on the test frames, except ``diff9d_ddim1``, which runs on the
-``trailing`` spacing (the only one whose single step is not at t = 0).
+one every ``diff9d_ddim{n}`` row uses on the test frames, except ``diff9d_ddim1``, which runs on
+:attr:`SamplerConfig.spacing`'s one-step spacing, ``trailing`` (the only one whose single step is not
+at t = 0).
 
 Out of family: DDIM-3 and the baseline also run on frames of the ``ood`` split, whose objects come
 only from the held-out sub-families (shapes of styles never trained on, a proxy for real objects),
@@ -156,7 +157,8 @@ def main() -> None:
     steps = (1, 3) if args.quick else STEPS
     methods = {
         f"diff9d_ddim{n}": PoseEstimator.from_file(
-            args.model, SamplerConfig(num_steps=n, timesteps=spacing if n > 1 else "trailing")
+            args.model,
+            SamplerConfig(num_steps=n, timesteps=spacing if n > 1 else None),  # 1: trailing
         ).estimate_masks
         for n in steps
     }

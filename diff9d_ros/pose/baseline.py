@@ -126,7 +126,7 @@ def lying_axis(points_m: np.ndarray, plane: TablePlane) -> np.ndarray | None:
     small object far away), the points' extents decide (:func:`axis_by_extent`). The axis is
     signed towards the end that is lower above the table (a bottle's neck, a can's necked-in top).
     """
-    return _lying_axis(points_m, plane, *_normal_scores(points_m, plane))
+    return lying_line(points_m, plane)[0]
 
 
 def lying_line(points_m: np.ndarray, plane: TablePlane) -> tuple[np.ndarray | None, bool]:
@@ -134,13 +134,18 @@ def lying_line(points_m: np.ndarray, plane: TablePlane) -> tuple[np.ndarray | No
     (:func:`axis_by_extent`), from one estimate of their surface normals."""
     normals, scores, axes = _normal_scores(points_m, plane)
     extent_axis = axis_by_extent(points_m, plane, scores)
-    return _lying_axis(points_m, plane, normals, scores, axes), extent_axis is not None
+    return _lying_axis(points_m, plane, normals, scores, axes, extent_axis), extent_axis is not None
 
 
 def _lying_axis(
-    points_m: np.ndarray, plane: TablePlane, normals: np.ndarray, scores: np.ndarray, axes: np.ndarray
+    points_m: np.ndarray,
+    plane: TablePlane,
+    normals: np.ndarray,
+    scores: np.ndarray,
+    axes: np.ndarray,
+    extent_axis: np.ndarray | None,
 ) -> np.ndarray | None:
-    """:func:`lying_axis` from the points' :func:`_normal_scores`."""
+    """:func:`lying_axis` from the points' :func:`_normal_scores` and :func:`axis_by_extent`."""
     best = int(np.argmax(scores[1:]))
     if scores[1 + best] >= scores[0] + LYING_MARGIN:
         e1, e2 = _plane_basis(plane.normal)
@@ -150,10 +155,10 @@ def _lying_axis(
             flat = np.stack([side @ e1, side @ e2], axis=1)
             _, vecs = np.linalg.eigh(flat.T @ flat)
             axis = vecs[0, 0] * e1 + vecs[1, 0] * e2
+    elif extent_axis is not None:
+        axis = extent_axis
     else:
-        axis = axis_by_extent(points_m, plane, scores)
-        if axis is None:
-            return None
+        return None
     along = points_m @ axis
     heights = plane.height_m(points_m)
     low, high = np.quantile(along, [END_SHARE, 1.0 - END_SHARE])

@@ -248,8 +248,6 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     import torch
 
     from diff9d_ros.pose.dataset import read_frames
@@ -262,9 +260,7 @@ def _eval(args: argparse.Namespace) -> int:
     )
 
     torch.set_num_threads(1)
-    sampler = SamplerConfig(num_steps=args.steps, hypotheses=args.hypotheses)
-    if args.timesteps is not None:
-        sampler = replace(sampler, timesteps=args.timesteps)
+    sampler = SamplerConfig(num_steps=args.steps, timesteps=args.timesteps, hypotheses=args.hypotheses)
     estimator = PoseEstimator.from_file(args.model, sampler)
     library = None
     if args.meshes is not None:

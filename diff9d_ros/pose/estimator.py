@@ -362,7 +362,8 @@ class PoseEstimator:
         lying_axes: list[np.ndarray | None] = []  # per kept object: its lying starting box's axis
         certain: list[bool] = []  # per kept object: whether its extents alone say it lies
         warm = np.zeros(len(rows), dtype=bool)
-        warm_start_step = memory.config.chain_start(self.timesteps) if memory is not None else 0
+        cold_timesteps = self.timesteps
+        warm_start_step = memory.config.chain_start(cold_timesteps) if memory is not None else 0
         for j, name in enumerate(cat_names):
             seen = lasts[keep[j]]
             warm_start = warm_start_step > 0 and seen is not None and seen.detection.category == name
@@ -404,7 +405,7 @@ class PoseEstimator:
                 self.denoiser,
                 (int(chain.sum()), POSE_DIM),
                 self.sampler.num_steps,
-                timesteps=self.timesteps,
+                timesteps=cold_timesteps,
                 extra_args={"cond": cond_rows[chosen], "category": category[chosen], "prior": prior[chosen]},
                 prior_mean=prior[chosen],
                 generator=generator,

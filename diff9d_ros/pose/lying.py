@@ -102,11 +102,12 @@ def align_to_axis(
     up also has its height and diameter swapped."""
     y = np.asarray(axis, dtype=np.float64)
     cos = float(y @ detection.rotation[:, 1])
-    if abs(cos) < np.cos(np.radians(AGREE_DEG)) and not certain:
+    agrees = abs(cos) >= np.cos(np.radians(AGREE_DEG))
+    if not agrees and not certain:
         return detection
     y = y if cos > 0 or signed else -y
     size = detection.size_m
-    if abs(cos) < np.cos(np.radians(AGREE_DEG)):  # the sampled pose stood it up: its height is across
+    if not agrees:  # the sampled pose stood it up: its height is across
         size = np.array([size[1], max(size[0], size[2]), size[1]])
     for x in (detection.rotation[:, 0], detection.rotation[:, 1], detection.rotation[:, 2]):
         x = x - (x @ y) * y
