@@ -13,10 +13,11 @@ Run from the repository root:
   windows of every pedestrian model (its training scenes' recordings, never its test scene); the
   rows report minADE, the spread of the 20 samples and the energy score. The table uses the one with
   the lowest minADE among those the online budget affords (at most ``ONLINE_MAX_STEPS`` network
-  evaluations). Then the temperature of its initial noise (``TEMPERATURES``; a few-step deterministic
-  sampler's samples spread less than the data) is chosen on the same windows by the lowest energy
-  score, a proper score of the whole forecast distribution (Gneiting & Raftery 2007), so
-  the spread is chosen for calibration rather than for the best of 20 alone.
+  evaluations). Then the temperature of its initial noise (``TEMPERATURES``: one for every future
+  frame, or ramped from the first future frame to the last; a few-step deterministic sampler's
+  samples spread less than the data) is chosen on the same windows by the lowest energy score, a
+  proper score of the whole forecast distribution (Gneiting & Raftery 2007), so the spread is
+  chosen for calibration rather than for the best of 20 alone.
 * **The people path.** The zara1 test scene is written as a rosbag2 (``diff9d traj bag``) and run
   through ``diff9d eval-bag``'s people runner; its minADE must reproduce the table's zara1 row.
 * **Fast sampling against DDPM-1000** (the paper's sampler) on at least 256 zara1 test trajectories:
@@ -60,6 +61,7 @@ from diff9d_ros.trajectory.datasets import DEFAULT_ETH_UCY, PEDESTRIAN_TASKS, lo
 from diff9d_ros.trajectory.evaluate import EvalResult, evaluate  # noqa: E402
 from diff9d_ros.trajectory.forecaster import Forecaster  # noqa: E402
 from diff9d_ros.trajectory.model import GeoTDM  # noqa: E402
+from diff9d_ros.trajectory.sampling import Temperature, temperature_ends, temperature_label  # noqa: E402
 from diff9d_ros.trajectory.windows import Windows  # noqa: E402
 
 MODELS = ROOT / "models"
@@ -91,8 +93,19 @@ FAST = (
 #: The charged model's candidates: its error grows with the step count past 5 (model card), and each
 #: step costs 8 times a pedestrian one.
 CHARGED_SAMPLERS = tuple((name, steps) for name, steps in FAST if steps <= 5)
-#: Initial-noise temperatures tried on validation for the chosen pedestrian sampler.
-TEMPERATURES = (1.0, 1.4, 1.7, 2.0, 2.4, 2.8)
+#: Initial-noise temperatures tried on validation for the chosen pedestrian sampler: one for every
+#: future frame, and (first, last) ramps over the future frames (the forecast's uncertainty grows
+#: with its horizon; :mod:`diff9d_ros.trajectory.sampling`).
+TEMPERATURES: tuple[Temperature, ...] = (
+    1.0,
+    1.4,
+    1.7,
+    2.0,
+    2.4,
+    2.8,
+    3.2,
+    *((first, last) for first in (0.5, 1.0, 1.5) for last in (3.0, 3.5, 4.0)),
+)
 ONLINE_SAMPLER = (PipelineConfig().forecast_sampler, PipelineConfig().forecast_steps)
 #: The stored DDPM-1000 reference, in the results folder of the run (``--ddpm-reference`` writes it).
 REFERENCE_NAME = "trajectory_ddpm_reference.json"
@@ -255,10 +268,12 @@ def choose_pedestrian_sampler(
     return best, temperature, rows
 
 
-def sampler_label(sampler: tuple[str, int], temperature: float = 1.0) -> str:
-    """``ddim-3``, or ``ddim-3 T2`` with an initial-noise temperature other than 1."""
+def sampler_label(sampler: tuple[str, int], temperature: Temperature = 1.0) -> str:
+    """``ddim-3``, ``ddim-3 T2`` with an initial-noise temperature other than 1, ``ddim-3 T1-3.5``
+    with a ramp from 1 at the first future frame to 3.5 at the last."""
     label = f"{sampler[0]}-{sampler[1]}"
-    return label if temperature == 1.0 else f"{label} T{temperature:g}"
+    temperature_part = temperature_label(temperature)
+    return f"{label} T{temperature_part}" if temperature_part else label
 
 
 def _average_row(method: str, ade: float, fde: float, windows: str) -> dict:
@@ -266,7 +281,7 @@ def _average_row(method: str, ade: float, fde: float, windows: str) -> dict:
 
 
 def pedestrian_rows(
-    models: dict[str, Path], data: Path, sampler: tuple[str, int], temperature: float, limit: int | None
+    models: dict[str, Path], data: Path, sampler: tuple[str, int], temperature: Temperature, limit: int | None
 ) -> tuple[list[dict], dict[str, tuple[EvalResult, EvalResult]]]:
     """Per scene present: constant velocity, the prior alone and GeoTDM (``sampler`` at
     ``temperature``) on every test window of the held-out scene, and the published row; then the
@@ -337,7 +352,7 @@ def zara1_bag_row(
     model: Path,
     data: Path,
     sampler: tuple[str, int],
-    temperature: float,
+    temperature: Temperature,
     max_messages: int | None,
     threads: int,
 ) -> tuple[dict, dict]:
@@ -354,7 +369,8 @@ def zara1_bag_row(
             people_model_path=str(model),
             people_sampler=sampler[0],
             forecast_steps=sampler[1],
-            people_temperature=temperature,
+            people_temperature_first=temperature_ends(temperature)[0],
+            people_temperature=temperature_ends(temperature)[1],
             threads=threads,
         )
         result = run_people(PeopleBagSource(bag), config, Path(folder) / "out", title="eval-bag zara1")
@@ -415,7 +431,7 @@ def compute_ddpm_reference(models: dict[str, Path], data: Path) -> dict:
 
 
 def ddpm_rows(
-    models: dict[str, Path], data: Path, sampler: tuple[str, int], temperature: float = 1.0
+    models: dict[str, Path], data: Path, sampler: tuple[str, int], temperature: Temperature = 1.0
 ) -> tuple[list[dict], list[Target]]:
     """The fast sampler (at ``temperature``) against the stored DDPM-1000 reference on the same
     windows and noise seed."""
@@ -666,14 +682,12 @@ def main() -> int:
     name = sampler_label(sampler, temperature)
     print(f"pedestrian sampler chosen on val: {name}")
     shipped = PipelineConfig()
-    if (shipped.people_sampler, shipped.forecast_steps, shipped.people_temperature) != (
-        *sampler,
-        temperature,
-    ):
+    shipped_sampler = (shipped.people_sampler, shipped.forecast_steps)
+    if sampler_label(shipped_sampler, shipped.people_temperatures) != name:
         print(
-            f"the people path's defaults (people_sampler {shipped.people_sampler}, forecast_steps "
-            f"{shipped.forecast_steps}, people_temperature {shipped.people_temperature}) are not the ones "
-            f"chosen here ({name}): update PipelineConfig"
+            f"the people path's defaults (people_sampler, forecast_steps, people_temperature_first, "
+            f"people_temperature: {sampler_label(shipped_sampler, shipped.people_temperatures)}) are "
+            f"not the ones chosen here ({name}): update PipelineConfig"
         )
     timed("pedestrian val", start)
     start = time.perf_counter()

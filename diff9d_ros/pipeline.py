@@ -121,11 +121,21 @@ class PipelineConfig:
     people_max_age_s: float = 1.0
     # Sampler and initial-noise temperature of the people forecaster, both chosen on validation by
     # benchmarks/trajectory.py (DPM-Solver++ 2M, forecast_steps 3; the 3-step samples of the pedestrian
-    # models spread less than the people do, so the temperature is 2.8; objects keep forecast_sampler
-    # and 1).
+    # models spread less than the people do, so the temperature ramps from people_temperature_first
+    # at the first future frame to people_temperature at the last, as the forecast's uncertainty
+    # grows; objects keep forecast_sampler and 1).
     people_sampler: str = "dpmpp_2m"
-    people_temperature: float = 2.8
+    people_temperature_first: float = 0.5
+    people_temperature: float = 3.0
     threads: int = DEFAULT_THREADS
+
+    @property
+    def people_temperatures(self) -> float | tuple[float, float]:
+        """The people sampler's temperature as the forecaster takes it: one number, or (first, last)
+        ramped over the future frames."""
+        if self.people_temperature_first == self.people_temperature:
+            return self.people_temperature
+        return (self.people_temperature_first, self.people_temperature)
 
     def validate(self) -> None:
         """ValueError naming the first bad field."""
@@ -155,10 +165,10 @@ class PipelineConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.people_gate_m <= 0 or self.people_max_age_s <= 0 or not self.people_temperature > 0:
+        people = ("people_gate_m", "people_max_age_s", "people_temperature_first", "people_temperature")
+        if not all(getattr(self, name) > 0 for name in people):
             raise ValueError(
-                f"people_gate_m, people_max_age_s and people_temperature must be > 0, got "
-                f"{self.people_gate_m}, {self.people_max_age_s}, {self.people_temperature}"
+                f"{', '.join(people)} must be > 0, got {', '.join(str(getattr(self, n)) for n in people)}"
             )
         if not self.fixed_frame or not self.person_class:
             raise ValueError("fixed_frame and person_class must not be empty")

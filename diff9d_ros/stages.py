@@ -389,8 +389,9 @@ class ForecastStage(Stage):
         """The fast GeoTDM sampler of this stage."""
         return config.forecast_sampler
 
-    def temperature_of(self, config: PipelineConfig) -> float:
-        """The initial-noise temperature of this stage's sampler."""
+    def temperature_of(self, config: PipelineConfig) -> float | tuple[float, float]:
+        """The initial-noise temperature of this stage's sampler (a pair: ramped over the future
+        frames)."""
         return 1.0
 
     def __init__(self, config: PipelineConfig) -> None:
@@ -421,6 +422,7 @@ class ForecastStage(Stage):
             return
         from diff9d_ros.device import torch_device
         from diff9d_ros.trajectory.forecaster import Forecaster
+        from diff9d_ros.trajectory.sampling import temperature_label
 
         torch_device(config.device)  # an unavailable device is its own error, not a "corrupt model"
         sampler, temperature = self.sampler_of(config), self.temperature_of(config)
@@ -444,8 +446,9 @@ class ForecastStage(Stage):
                 f"forecast_horizon {self.horizon} exceeds the model's "
                 f"{self.forecaster.model.config.num_future} future frames"
             )
+        label = temperature_label(temperature)
         self.backend_name = f"geotdm ({model.name}, {sampler}-{config.forecast_steps}" + (
-            ")" if temperature == 1.0 else f", temperature {temperature:g})"
+            f", temperature {label})" if label else ")"
         )
         self.gate = self._gate(config)
 
@@ -514,8 +517,8 @@ class PeopleForecastStage(ForecastStage):
     def sampler_of(self, config: PipelineConfig) -> str:
         return config.people_sampler
 
-    def temperature_of(self, config: PipelineConfig) -> float:
-        return config.people_temperature
+    def temperature_of(self, config: PipelineConfig) -> float | tuple[float, float]:
+        return config.people_temperatures
 
     @staticmethod
     def _wrong_kind(model: Path) -> str:

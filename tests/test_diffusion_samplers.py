@@ -350,3 +350,23 @@ def test_temperature_scales_the_initial_noise_about_the_prior_mean() -> None:
     assert spread[2.0] > 1.5 * spread[1.0]
     with pytest.raises(ValueError, match="temperature must be > 0"):
         prior_sample((2, 4), temperature=0.0)
+
+
+def test_a_temperature_tensor_scales_each_element_of_the_noise() -> None:
+    """A temperature per column (broadcast over the rows) scales that column's noise alone; a
+    non-positive entry or a shape that does not broadcast is refused."""
+    draw = {
+        "plain": prior_sample((300, 4), generator=torch.Generator().manual_seed(2), dtype=torch.float64),
+        "columns": prior_sample(
+            (300, 4),
+            generator=torch.Generator().manual_seed(2),
+            dtype=torch.float64,
+            temperature=torch.tensor([0.5, 1.0, 2.0, 3.0]),
+        ),
+    }
+    scale = torch.tensor([0.5, 1.0, 2.0, 3.0], dtype=torch.float64)
+    torch.testing.assert_close(draw["columns"], draw["plain"] * scale, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        prior_sample((2, 4), temperature=torch.tensor([1.0, 1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"temperature of shape \(3,\) does not broadcast to \(2, 4\)"):
+        prior_sample((2, 4), temperature=torch.ones(3))

@@ -148,7 +148,7 @@ def test_people_and_objects_keep_their_own_sampler(tmp_path: Path) -> None:
     config = PipelineConfig(
         people_model_path=str(planar), forecast_model_path=str(objects), forecast_sampler="ddim"
     )
-    assert PeopleForecastStage(config).backend_name == "geotdm (people.pt, dpmpp_2m-3, temperature 2.8)"
+    assert PeopleForecastStage(config).backend_name == "geotdm (people.pt, dpmpp_2m-3, temperature 0.5-3)"
     assert ForecastStage(config).backend_name == "geotdm (objects.pt, ddim-3)"
     with pytest.raises(ValueError, match="people_sampler must be one of"):
         PipelineConfig(people_sampler="euler").validate()
@@ -237,7 +237,7 @@ def test_people_runner_refuses_a_model_trained_on_the_bags_scene(tmp_path: Path)
     config = PipelineConfig(people_model_path=str(zara1), forecast_samples=4)
     result = run_people(PeopleBagSource(bag), config, tmp_path / "ok", progress=False)
     assert result.metrics["forecast"]["forecasts_scored"] > 0
-    assert result.info["forecast_backend"] == "geotdm (geotdm_zara1.pt, dpmpp_2m-3, temperature 2.8)"
+    assert result.info["forecast_backend"] == "geotdm (geotdm_zara1.pt, dpmpp_2m-3, temperature 0.5-3)"
 
 
 def test_people_runner_refuses_the_default_model_of_another_scene(

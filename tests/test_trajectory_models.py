@@ -70,7 +70,7 @@ def test_shipped_model_beats_constant_velocity(path: Path, one_torch_thread: Non
     cv = evaluate(None, groups, num_samples=1, reduce="mean")
     shipped = PipelineConfig()  # pedestrian models run with the people path's sampler and temperature
     sampler, temperature = (
-        (shipped.people_sampler, shipped.people_temperature) if spec.planar else ("dpmpp_2m", 1.0)
+        (shipped.people_sampler, shipped.people_temperatures) if spec.planar else ("dpmpp_2m", 1.0)
     )
     geotdm = evaluate(
         model.eval(),
@@ -128,3 +128,25 @@ def test_rotating_and_translating_the_input_moves_the_forecast(path: Path, one_t
         shift, dtype=torch.float32
     )
     torch.testing.assert_close(moved_prior, expected, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("path", PEDESTRIAN_MODELS[:1], ids=lambda p: p.name)
+def test_a_temperature_ramp_narrows_the_first_frames_and_keeps_the_last(
+    path: Path, one_torch_thread: None
+) -> None:
+    """With the temperature ramped from 0.3 to 3 the samples of the first future frame spread less
+    than with 3 for every frame (not down to 0.3's tenth: the network's attention over the frames
+    mixes their noise), those of the last about as much; a bad ramp is refused."""
+    history = {"walker": np.array([[0.5 * k, 0.1 * k, 0.0] for k in range(8)])}
+    spread = {}
+    for temperature in (3.0, (0.3, 3.0)):
+        samples = Forecaster.from_checkpoint(path, seed=1, temperature=temperature).forecast(history, 12, 200)
+        spread[temperature] = samples["walker"].std(axis=0).sum(axis=-1)  # (12,) per future frame
+    assert spread[(0.3, 3.0)][0] < 0.75 * spread[3.0][0], spread
+    assert spread[(0.3, 3.0)][-1] == pytest.approx(spread[3.0][-1], rel=0.15), spread
+    for bad, message in (
+        ((1.0, 0.0), "temperatures must be > 0"),
+        ((1.0, 2.0, 3.0), "ramp is \\(first, last\\)"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            Forecaster.from_checkpoint(path, temperature=bad)

@@ -336,17 +336,26 @@ def prior_sample(
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
-    temperature: float = 1.0,
+    temperature: float | Tensor = 1.0,
 ) -> Tensor:
     """The VP prior ``x_r + P(tau z)``, ``z ~ N(0, I)`` of ``shape`` (P: the projection, if any).
 
     ``temperature`` ``tau`` scales the initial noise, as the sampling temperature of Glow (Kingma &
     Dhariwal 2018): 1 is the trained prior; a deterministic few-step sampler draws samples
     that spread less than the data, and ``tau > 1``, chosen on validation data, widens them again.
+    A tensor broadcastable to ``shape`` gives each element its own ``tau`` (e.g. one per frame of a
+    trajectory, whose uncertainty grows with the horizon).
     """
-    if not temperature > 0:
+    tau = torch.as_tensor(temperature, dtype=dtype, device=device)
+    if not bool(torch.all(tau > 0)):
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    z = temperature * torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
+    try:
+        fits = torch.broadcast_shapes(tau.shape, tuple(shape)) == tuple(shape)
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"temperature of shape {tuple(tau.shape)} does not broadcast to {tuple(shape)}")
+    z = tau * torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
     if projection is not None:
         z = projection(z)
     return z if prior_mean is None else z + prior_mean.to(dtype)
@@ -383,7 +392,7 @@ def sample(
     device: torch.device | str | None = None,
     start_step: int = 0,
     start_from: Tensor | None = None,
-    temperature: float = 1.0,
+    temperature: float | Tensor = 1.0,
     **options: Any,
 ) -> Tensor:
     """Draw samples of ``shape`` with sampler ``name`` (a key of :data:`SAMPLERS`) in ``num_steps`` steps.
@@ -398,7 +407,8 @@ def sample(
     ``x = x_r + alpha (x_init - x_r) + sigma_vp P(z)``: SDEdit (Meng et al. 2022, Sec. 3), a warm
     start of the chain; 0 runs the whole chain from pure noise.
 
-    ``temperature``: the scale of the initial noise (:func:`prior_sample`).
+    ``temperature``: the scale of the initial noise, a number or a tensor broadcastable to ``shape``
+    (:func:`prior_sample`).
     """
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; expected one of {sorted(SAMPLERS)}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from diff9d_ros.trajectory.model import GeoTDM
-from diff9d_ros.trajectory.sampling import forecast_samples, prior_forecast
+from diff9d_ros.trajectory.sampling import Temperature, forecast_samples, prior_forecast
 from diff9d_ros.trajectory.windows import Windows
 
 
@@ -94,7 +94,7 @@ def evaluate(
     sampler: str = "ddim",
     num_steps: int = 10,
     planar: bool = False,
-    temperature: float = 1.0,
+    temperature: Temperature = 1.0,
     batch_size: int = 128,
     max_pairs: int = 2**18,
     seed: int = 0,
@@ -102,7 +102,7 @@ def evaluate(
 ) -> EvalResult:
     """ADE/FDE of ``model`` over all windows; ``model=None`` evaluates constant velocity,
     ``sampler="prior"`` the model's learnable prior alone (one deterministic forecast);
-    ``temperature`` scales the sampler's initial noise.
+    ``temperature`` scales the sampler's initial noise (a pair: ramped over the future frames).
 
     A batch holds at most ``batch_size`` windows and ``max_pairs`` agent pairs over its samples
     (``windows * K * N^2``: the spatial layer's memory), so crowded scenes run in smaller batches.

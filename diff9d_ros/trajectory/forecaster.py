@@ -20,7 +20,12 @@ import torch
 
 from diff9d_ros.device import torch_device
 from diff9d_ros.trajectory.model import GeoTDM
-from diff9d_ros.trajectory.sampling import forecast_samples, training_schedule
+from diff9d_ros.trajectory.sampling import (
+    Temperature,
+    forecast_samples,
+    temperature_profile,
+    training_schedule,
+)
 from diff9d_ros.trajectory.tracker import Track
 from diff9d_ros.trajectory.windows import scene_groups
 
@@ -67,7 +72,8 @@ class Forecaster:
     says. ``sampler``/``num_steps``: the fast sampler; the default DPM-Solver++ 2M in 3 steps costs three
     network evaluations (latencies: ``benchmarks/results/trajectory.json``);
     ``temperature``: the scale of the sampler's initial noise (1: as trained; a few-step sampler's
-    samples spread less than the data, see :func:`~diff9d_ros.diffusion.samplers.prior_sample`);
+    samples spread less than the data, see :func:`~diff9d_ros.diffusion.samplers.prior_sample`),
+    or (first, last), ramped over the future frames (:func:`~.sampling.temperature_profile`);
     ``threads``: CPU threads of :meth:`forecast` (None: torch's current count). With more than one,
     the samples of each scene batch are split into one slice per thread, sampled concurrently with
     one torch thread each (own generator per slice, seeded from ``seed``): the denoiser's operations
@@ -86,7 +92,7 @@ class Forecaster:
         planar: bool = False,
         sampler: str = "dpmpp_2m",
         num_steps: int = 3,
-        temperature: float = 1.0,
+        temperature: Temperature = 1.0,
         seed: int = 0,
         threads: int | None = None,
         frame_period_s: float | None = None,
@@ -100,8 +106,7 @@ class Forecaster:
         self.planar = planar
         self.sampler = sampler
         self.num_steps = num_steps
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        temperature_profile(temperature, model.config.num_future)  # ValueError if it is bad
         self.temperature = temperature
         self.threads = threads
         self.frame_period_s = frame_period_s

@@ -4,6 +4,12 @@ GeoTDM samples with 1000 ancestral DDPM steps; DDIM (eta = 0) and DPM-Solver++ 2
 the fast alternatives the paper names as future work. All K samples of all scenes run as one batch;
 the prior ``x_r`` is computed once per scene and shared by its samples, and so are the observed frames'
 states of a model with a history encoder (``GeoTDMConfig.history_encoder``).
+
+A few deterministic steps draw samples that spread less than the data; a temperature on the initial
+noise widens them (:func:`~diff9d_ros.diffusion.samplers.prior_sample`). One temperature for every
+future frame widens the first frames as much as the last, though a forecast's uncertainty grows
+with its horizon (a walker's unknown change of velocity moves them by ``dv * t``): a temperature
+pair ramps it linearly from the first future frame to the last (:func:`temperature_profile`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,42 @@ import torch
 
 from diff9d_ros.diffusion import Denoiser, DiscreteVPSchedule, sample, zero_mean_projection
 from diff9d_ros.trajectory.model import NUM_TRAIN_STEPS, GeoTDM
+
+#: The initial-noise temperature of a forecast: one for every future frame, or (first, last), a
+#: linear ramp over the future frames.
+Temperature = float | tuple[float, float]
+
+
+def temperature_ends(temperature: Temperature) -> tuple[float, float]:
+    """(first, last) future frame's temperature of ``temperature`` (a number: both)."""
+    if isinstance(temperature, tuple | list):
+        first, last = temperature
+        return float(first), float(last)
+    return float(temperature), float(temperature)
+
+
+def temperature_label(temperature: Temperature) -> str:
+    """``""`` for 1 (as trained), ``"2.8"`` for one temperature, ``"1-3.5"`` for a ramp."""
+    first, last = temperature_ends(temperature)
+    if first != last:
+        return f"{first:g}-{last:g}"
+    return "" if last == 1.0 else f"{last:g}"
+
+
+def temperature_profile(temperature: Temperature, num_future: int) -> float | torch.Tensor:
+    """``temperature`` as :func:`~diff9d_ros.diffusion.samplers.prior_sample` takes it for
+    trajectories (..., ``num_future``, 3): a number as it is, a pair (first, last) as the
+    (``num_future``, 1) ramp between them; ValueError unless every value is > 0."""
+    if isinstance(temperature, tuple | list):
+        if len(temperature) != 2:
+            raise ValueError(f"a temperature ramp is (first, last), got {temperature!r}")
+        first, last = (float(t) for t in temperature)
+        if not (first > 0 and last > 0):
+            raise ValueError(f"temperatures must be > 0, got {temperature!r}")
+        return torch.linspace(first, last, num_future)[:, None]
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return float(temperature)
 
 
 def training_schedule() -> DiscreteVPSchedule:
@@ -40,14 +82,15 @@ def forecast_samples(
     planar: bool = False,
     generator: torch.Generator | None = None,
     schedule: DiscreteVPSchedule | None = None,
-    temperature: float = 1.0,
+    temperature: Temperature = 1.0,
 ) -> torch.Tensor:
     """Future samples (B, K, N, Tf, 3) for scenes (B, N, ...) from ``model`` under ``torch.no_grad``.
 
     ``x_obs`` is None for an unconditional model, whose samples live in the zero centre-of-mass
     subspace (the sampler's projection). ``planar`` keeps z = 0 (the ground plane). Positions go in
     and come out in data units; the chain runs on them times ``model.config.position_scale``.
-    ``temperature`` scales the initial noise (:func:`~diff9d_ros.diffusion.samplers.prior_sample`).
+    ``temperature`` scales the initial noise: one number, or (first, last) ramped over the future
+    frames (:func:`temperature_profile`).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -85,7 +128,7 @@ def forecast_samples(
             generator=generator,
             dtype=node_features.dtype,
             device=node_features.device,
-            temperature=temperature,
+            temperature=temperature_profile(temperature, cfg.num_future),
         )
     return out.reshape(b, k, n, cfg.num_future, 3) / cfg.position_scale
 

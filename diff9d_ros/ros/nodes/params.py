@@ -380,9 +380,15 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
     ),
     _FORECAST_BY_NAME["forecast_steps"],
     pipeline_param(
+        "people_temperature_first",
+        "scale of the sampler's initial noise at the first future frame, ramped linearly to "
+        "people_temperature at the last (equal: one scale for all; 1 = as trained; the default was "
+        "chosen on validation: 3-step samples spread less than people do, the more so the later)",
+        range=(0.01, 10.0),
+    ),
+    pipeline_param(
         "people_temperature",
-        "scale of the sampler's initial noise (1 = as trained; the default was chosen on validation: "
-        "3-step samples spread less than people do)",
+        "scale of the sampler's initial noise at the last future frame (see people_temperature_first)",
         range=(0.01, 10.0),
     ),
     _FORECAST_BY_NAME["forecast_at_model_rate"],
