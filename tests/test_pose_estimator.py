@@ -242,7 +242,7 @@ def test_a_second_segment_of_a_detected_object_is_dropped() -> None:
 
 
 def test_the_sampler_s_spacing_and_a_single_step() -> None:
-    assert SamplerConfig().spacing == "linspace"  # the shipped model's, chosen on validation frames
+    assert SamplerConfig().spacing == "trailing"  # the shipped model's, chosen on validation data
     assert SamplerConfig(num_steps=1).spacing == "trailing"  # linspace's single step is at t = 0
     assert SamplerConfig(num_steps=3, timesteps="leading").spacing == "leading"
     with pytest.raises(ValueError, match="runs at t = 0"):
