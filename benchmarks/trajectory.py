@@ -362,6 +362,7 @@ def zara1_bag_row(
     from diff9d_ros.pipeline import PipelineConfig
     from diff9d_ros.sources.people import PeopleBagSource, write_people_bag
 
+    first, last = temperature_ends(temperature)
     with tempfile.TemporaryDirectory() as folder:
         bag = Path(folder) / "zara1_bag"
         write_people_bag(data, "zara1", bag, max_messages=max_messages)
@@ -369,8 +370,8 @@ def zara1_bag_row(
             people_model_path=str(model),
             people_sampler=sampler[0],
             forecast_steps=sampler[1],
-            people_temperature_first=temperature_ends(temperature)[0],
-            people_temperature=temperature_ends(temperature)[1],
+            people_temperature_first=first,
+            people_temperature=last,
             threads=threads,
         )
         result = run_people(PeopleBagSource(bag), config, Path(folder) / "out", title="eval-bag zara1")
