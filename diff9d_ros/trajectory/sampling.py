@@ -25,10 +25,17 @@ Temperature = float | tuple[float, float]
 
 
 def temperature_ends(temperature: Temperature) -> tuple[float, float]:
-    """(first, last) future frame's temperature of ``temperature`` (a number: both)."""
+    """(first, last) future frame's temperature of ``temperature`` (a number: both); ValueError
+    unless it is a number or a (first, last) pair and every value is > 0."""
     if isinstance(temperature, tuple | list):
-        first, last = temperature
-        return float(first), float(last)
+        if len(temperature) != 2:
+            raise ValueError(f"a temperature ramp is (first, last), got {temperature!r}")
+        first, last = (float(t) for t in temperature)
+        if not (first > 0 and last > 0):
+            raise ValueError(f"temperatures must be > 0, got {temperature!r}")
+        return first, last
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     return float(temperature), float(temperature)
 
 
@@ -43,17 +50,11 @@ def temperature_label(temperature: Temperature) -> str:
 def temperature_profile(temperature: Temperature, num_future: int) -> float | torch.Tensor:
     """``temperature`` as :func:`~diff9d_ros.diffusion.samplers.prior_sample` takes it for
     trajectories (..., ``num_future``, 3): a number as it is, a pair (first, last) as the
-    (``num_future``, 1) ramp between them; ValueError unless every value is > 0."""
+    (``num_future``, 1) ramp between them; ValueError as :func:`temperature_ends`."""
+    first, last = temperature_ends(temperature)
     if isinstance(temperature, tuple | list):
-        if len(temperature) != 2:
-            raise ValueError(f"a temperature ramp is (first, last), got {temperature!r}")
-        first, last = (float(t) for t in temperature)
-        if not (first > 0 and last > 0):
-            raise ValueError(f"temperatures must be > 0, got {temperature!r}")
         return torch.linspace(first, last, num_future)[:, None]
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    return float(temperature)
+    return first
 
 
 def training_schedule() -> DiscreteVPSchedule:
