@@ -7,16 +7,19 @@ from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import Detection
+from diff9d_ros.pose.can_top import CanTopClassifier
 from diff9d_ros.pose.lying import (
     AGREE_DEG,
     align_to_axis,
     certainly_lying,
     lying_box_axis,
     measured_axis,
-    top_by_ridge,
 )
+from diff9d_ros.pose.train import load_checkpoint
+from diff9d_ros.resources import share_path
 
 UP = np.array([0.0, -0.8, -0.6])
+MODEL = share_path("models") / "diff9d_pose.pt"
 
 
 def _detection(rotation: np.ndarray) -> Detection:
@@ -72,15 +75,19 @@ def _lying_beverage_can(top: np.ndarray, rng: np.random.Generator) -> tuple[np.n
     return points, TablePlane(np.array([0.0, 0.0, 1.0]), 0.0)
 
 
-def test_the_ridge_tells_a_lying_beverage_can_s_top() -> None:
+def test_the_shipped_classifier_tells_a_lying_beverage_can_s_top() -> None:
+    can_top = CanTopClassifier.from_checkpoint(load_checkpoint(MODEL))
+    assert can_top is not None, "the shipped model holds no can-top classifier"
     rng = np.random.default_rng(3)
     for angle in np.radians([0.0, 70.0, 200.0, 300.0]):
         top = np.array([np.cos(angle), np.sin(angle), 0.0])
         points, plane = _lying_beverage_can(top, rng)
-        assert np.allclose(top_by_ridge(points, top, plane), top)
-        assert np.allclose(top_by_ridge(points, -top, plane), top)
-        measured, _ = measured_axis(points, -top, plane)
-        assert measured @ top > np.cos(np.radians(3.0))  # the line measured, signed to the top
+        assert np.allclose(can_top.top(points, top, plane), top)
+        assert np.allclose(can_top.top(points, -top, plane), top)
+        measured, signed, _ = measured_axis(points, -top, plane, can_top)
+        assert signed and measured @ top > np.cos(np.radians(3.0))  # the line measured, signed to the top
+        line, signed, _ = measured_axis(points, -top, plane, None)
+        assert not signed and abs(line @ top) > np.cos(np.radians(3.0))  # no classifier: the line only
 
 
 def test_a_signed_axis_overrules_the_network_sign() -> None:

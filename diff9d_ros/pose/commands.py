@@ -91,6 +91,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     calibrate.set_defaults(func=_calibrate)
 
+    can_top = sub.add_parser(
+        "fit-can-top",
+        help="fit the rule that tells a lying can's top from its points; store it in the model",
+        description="Render frames of lying cans (training split to fit, validation split to report), "
+        "measure each can's profile at both ends as the estimator does, fit the linear rule "
+        "(diff9d_ros.pose.can_top) and write it into the model file.",
+    )
+    can_top.add_argument("--model", type=Path, required=True, help="pose model file (rewritten in place)")
+    can_top.add_argument("--frames", type=int, default=800, help="training-split frames to fit on")
+    can_top.add_argument("--val-frames", type=int, default=400, help="validation-split frames to report on")
+    can_top.add_argument("--seed", type=int, default=1)
+    can_top.add_argument("--l2", type=float, default=None, help="L2 weight (default: the chosen one)")
+    can_top.set_defaults(func=_fit_can_top)
+
     evaluate = sub.add_parser(
         "eval",
         help="NOCS metrics on a held-out split or on rendered frames of your meshes (JSON, curves, overlays)",
@@ -201,6 +215,32 @@ def _train(args: argparse.Namespace) -> int:
         max_seconds=max_seconds,
         initial=initial,
     )
+    return 0
+
+
+def _fit_can_top(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from diff9d_ros.pose.can_top import (
+        DEFAULT_L2,
+        CanTopClassifier,
+        accuracy_report,
+        rendered_examples,
+        write_can_top,
+    )
+    from diff9d_ros.pose.lying import LYING_COS
+    from diff9d_ros.pose.train import load_checkpoint
+
+    load_checkpoint(args.model)  # a readable pose model before minutes of rendering
+    l2 = DEFAULT_L2 if args.l2 is None else args.l2
+    train = rendered_examples(args.frames, "train", args.seed, LYING_COS)
+    val = rendered_examples(args.val_frames, "val", args.seed, LYING_COS)
+    classifier = CanTopClassifier.fit(train.differences, train.top_at_plus, l2)
+    report = {"train": accuracy_report(classifier, train), "val": accuracy_report(classifier, val)}
+    info = {"frames": args.frames, "val_frames": args.val_frames, "seed": args.seed, "l2": l2, **report}
+    write_can_top(args.model, replace(classifier, info=info))
+    print(f"can-top classifier written to {args.model}")
+    print(json.dumps(report, indent=2))
     return 0
 
 

@@ -53,9 +53,10 @@ from diff9d_ros.geometry.camera import RGBDFrame, instance_masks
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
 from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
+from diff9d_ros.pose.can_top import CanTopClassifier
 from diff9d_ros.pose.engines import PoseRunner, pose_engine
 from diff9d_ros.pose.lying import (
-    RIDGE_SIGNED,
+    MEASURED_SIGN,
     align_to_axis,
     certainly_lying,
     lying_box_axis,
@@ -209,6 +210,7 @@ class PoseEstimator:
         segmentation: SegmentationConfig | None = None,
         device: str = "cpu",
         engine: str = "torch",
+        can_top: CanTopClassifier | None = None,
     ) -> None:
         self.device = torch_device(device)
         self.network = network.to(self.device).eval()
@@ -217,6 +219,12 @@ class PoseEstimator:
         self.sampler = sampler
         self.calibration = calibration or Calibration()
         self.segmentation = segmentation or SegmentationConfig()
+        self.can_top = can_top
+        if can_top is None:
+            LOG.warning(
+                "the model holds no can-top classifier (`diff9d pose fit-can-top`): "
+                "a lying can's top is the network's guess"
+            )
         if sampler.hypotheses < 1 or sampler.num_steps < 1:
             raise ValueError(f"hypotheses and num_steps must be >= 1, got {sampler}")
 
@@ -254,6 +262,7 @@ class PoseEstimator:
             segmentation,
             device,
             engine,
+            CanTopClassifier.from_checkpoint(payload),
         )
 
     def _observe(
@@ -362,6 +371,7 @@ class PoseEstimator:
         priors, starts = [], []  # starts: the warm rows' last poses, in row order
         lying_axes: list[np.ndarray | None] = []  # per kept object: its lying starting box's axis
         certain: list[bool] = []  # per kept object: whether its extents alone say it lies
+        signed: list[bool] = []  # per kept object: whether its lying axis is signed to its top
         warm = np.zeros(len(rows), dtype=bool)
         cold_timesteps = self.timesteps
         warm_start_step = memory.config.chain_start(cold_timesteps) if memory is not None else 0
@@ -375,13 +385,14 @@ class PoseEstimator:
                 if row % k == 0:  # the unperturbed row; a box lies only on a fitted table
                     lying = plane is not None and self.sampler.align_lying
                     axis = lying_box_axis(name, frame_g @ prior[0][:, 1], up) if lying else None
-                    sure = False
-                    if axis is not None and name in RIDGE_SIGNED:  # line, top, certainty: all its points
-                        axis, sure = measured_axis(view.cleaned_m, axis, plane)
+                    sure = top_known = False
+                    if axis is not None and name in MEASURED_SIGN:  # line, top, certainty: all its points
+                        axis, top_known, sure = measured_axis(view.cleaned_m, axis, plane, self.can_top)
                     elif axis is not None:
                         sure = certainly_lying(view.cleaned_m, plane)
                     lying_axes.append(axis)
                     certain.append(sure)
+                    signed.append(top_known)
                 strength = self.sampler.perturbation if row % k else 0.0
                 priors.append(perturb_prior(prior, PriorNoise(), strength, name in SYMMETRIC_CATEGORIES, rng))
                 if warm_start:
@@ -425,7 +436,7 @@ class PoseEstimator:
             mask_id = objects[i].mask_id
             detection = self._summarise(cat_names[j], cat_prob[j], mask_id, rots, trans, size[span])
             if lying_axes[j] is not None:
-                detection = align_to_axis(detection, lying_axes[j], cat_names[j] in RIDGE_SIGNED, certain[j])
+                detection = align_to_axis(detection, lying_axes[j], signed[j], certain[j])
             if objects[i].category is None and detection.score < self.sampler.min_score:
                 LOG.info(
                     "mask %d: %s score %.2f < %.2f: dropped",

@@ -15,17 +15,12 @@ base (right for 91 % of the lying bottles on validation, against 79 % for the st
 rule). For a lying can the network's sign is a coin flip (right for 30 of 55 and 22 of 43 lying
 beverage cans in two sets of 60 validation frames), so a can's sign comes from its points instead
 (:func:`measured_axis`, which also measures its line from all of its points rather than the
-starting box's 1024-point sample): a beverage can's necked-in top drops its upper outline (the
-ridge) by 3-7 mm over 8-14 mm, its bevelled foot by 3-7 mm over only 3-7 mm. On three sets of 60
-validation frames of the ``lying`` condition (benchmarks/robustness.py; the third not used to
-choose the constants) this raised the can 10°5cm from 61.9, 65.1, 57.8 to 67.9, 72.5, 70.6
-(bottles unchanged; mean 78.5, 80.9, 76.2 -> 81.5, 84.5, 82.6); 30 clean validation frames
-unchanged (no standing can's starting box lay). Three steps from a lying box can still stand a
-lying can up (food tins, whose length is near their diameter, at 1.3-1.7 m); when the points'
-extents alone say the object lies (:func:`certainly_lying`), the line holds against such a
-sample. A food tin is the same at both ends: nothing
-tells its top, and the NOCS metric scores a flipped can as 180 degrees wrong, so lying cans stay
-the weak spot (docs/pose.md).
+starting box's 1024-point sample): the profile of its points at each end, weighed by the
+classifier stored in the model file (:mod:`diff9d_ros.pose.can_top`). Three steps from a lying
+box can still stand a lying can up (food tins, whose length is near their diameter, at 1.3-1.7
+m); when the points' extents alone say the object lies (:func:`certainly_lying`), the line holds
+against such a sample. A food tin is the same at both ends: nothing tells its top, and the NOCS
+metric scores a flipped can as 180 degrees wrong, so lying cans stay the weak spot (docs/pose.md).
 """
 
 from __future__ import annotations
@@ -37,6 +32,7 @@ import numpy as np
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import Detection
 from diff9d_ros.pose.baseline import LYING_CATEGORIES, axis_by_extent, lying_line
+from diff9d_ros.pose.can_top import MIN_PROFILE_POINTS, CanTopClassifier
 
 #: A starting box lies when the |cos| of its y axis to the table's up direction is under this.
 LYING_COS = 0.5
@@ -44,12 +40,8 @@ LYING_COS = 0.5
 #: on validation frames (30, 45 and 90 tried): 90 also turned standing cans whose starting box
 #: lay by mistake and that the network had set upright.
 AGREE_DEG = 45.0
-#: Categories whose sign is measured (:func:`top_by_ridge`) rather than the network's.
-RIDGE_SIGNED = frozenset({"can"})
-#: Length (m) at each end over which :func:`top_by_ridge` compares the ridge, the bins (m) along
-#: the axis and the height quantile that is a bin's ridge. Chosen on validation frames (zones of
-#: 6, 10, 15, 20, 25 and 30 mm, quantiles 0.8, 0.9 and 0.95 tried).
-RIDGE_ZONE_M, RIDGE_BIN_M, RIDGE_QUANTILE = 0.025, 0.002, 0.95
+#: Categories whose sign is measured (:mod:`~diff9d_ros.pose.can_top`) rather than the network's.
+MEASURED_SIGN = frozenset({"can"})
 
 
 def lying_box_axis(category: str, prior_y: np.ndarray, up: np.ndarray) -> np.ndarray | None:
@@ -60,35 +52,19 @@ def lying_box_axis(category: str, prior_y: np.ndarray, up: np.ndarray) -> np.nda
     return prior_y / np.linalg.norm(prior_y)
 
 
-def top_by_ridge(points_m: np.ndarray, axis: np.ndarray, plane: TablePlane) -> np.ndarray:
-    """``axis`` (unit, along the table) of a lying can's camera-frame points (N, 3) signed
-    towards its top: the end whose ridge (the :data:`RIDGE_QUANTILE` height above ``plane`` in
-    bins of :data:`RIDGE_BIN_M` along the axis) drops more below the body's over the last
-    :data:`RIDGE_ZONE_M` (a necked-in top drops over a longer stretch than a bevelled foot).
-    Use all of the object's points: a sparser sample (1024 points) was right less often."""
-    axis = np.asarray(axis, dtype=np.float64)
-    along, heights = points_m @ axis, plane.height_m(points_m)
-    low, high = np.quantile(along, [0.005, 0.995])
-    body = (along > low + RIDGE_ZONE_M) & (along < high - RIDGE_ZONE_M)
-    ridge = float(np.quantile(heights[body] if body.sum() > 10 else heights, RIDGE_QUANTILE))
-    drops = []
-    for distance in (high - along, along - low):  # from the end at +axis, then at -axis
-        drop = 0.0
-        for start in np.arange(0.0, RIDGE_ZONE_M, RIDGE_BIN_M):
-            in_bin = (distance >= start) & (distance < start + RIDGE_BIN_M)
-            top = float(np.quantile(heights[in_bin], RIDGE_QUANTILE)) if in_bin.sum() >= 2 else 0.0
-            drop += ridge - top
-        drops.append(drop)
-    return axis if drops[0] > drops[1] else -axis
-
-
-def measured_axis(points_m: np.ndarray, box_axis: np.ndarray, plane: TablePlane) -> tuple[np.ndarray, bool]:
+def measured_axis(
+    points_m: np.ndarray, box_axis: np.ndarray, plane: TablePlane, can_top: CanTopClassifier | None
+) -> tuple[np.ndarray, bool, bool]:
     """The axis of a lying can from all of its camera-frame points (N, 3): the line
-    :func:`~diff9d_ros.pose.baseline.lying_axis` measures (the starting box's ``box_axis``, fitted
-    to a 1024-point sample, when it finds none), signed towards the top by :func:`top_by_ridge`;
-    and :func:`certainly_lying` of the points, from the same estimate of their normals."""
+    :func:`~diff9d_ros.pose.baseline.lying_line` measures (the starting box's ``box_axis``, fitted
+    to a 1024-point sample, when it finds none), signed towards the top by ``can_top`` when there
+    is one (None: the network's sign stays); whether it was signed; and :func:`certainly_lying` of
+    the points, from the same estimate of their normals."""
     line, certain = lying_line(points_m, plane)
-    return top_by_ridge(points_m, box_axis if line is None else line, plane), certain
+    axis = box_axis if line is None else line
+    if can_top is None or len(points_m) < MIN_PROFILE_POINTS:
+        return axis, False, certain
+    return can_top.top(points_m, axis, plane), True, certain
 
 
 def align_to_axis(
