@@ -46,6 +46,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,12 @@ TEMPERATURES: tuple[Temperature, ...] = (
     *((first, last) for first in (0.5, 1.0, 1.5) for last in (3.0, 3.5, 4.0)),
 )
 ONLINE_SAMPLER = (PipelineConfig().forecast_sampler, PipelineConfig().forecast_steps)
+#: Largest median step per frame (m) forecast as observed, tried on validation (None: every speed;
+#: :func:`diff9d_ros.trajectory.sampling.speed_normalised`), each on the validation windows as they
+#: are and sped up :data:`SPEED_STRESS` times (every position scaled): the pooled minADE per metre of
+#: the two decides.
+MAX_STEPS_M: tuple[float | None, ...] = (None, 0.25, 0.35, 0.5)
+SPEED_STRESS = 3.0
 #: The stored DDPM-1000 reference, in the results folder of the run (``--ddpm-reference`` writes it).
 REFERENCE_NAME = "trajectory_ddpm_reference.json"
 DDPM_SCENE, DDPM_AGENTS, DDPM_SEED = "zara1", 256, 7
@@ -235,16 +242,18 @@ def forecast_ms(
 
 def choose_pedestrian_sampler(
     models: dict[str, Path], data: Path, per_model: int, candidates_only: bool = False
-) -> tuple[tuple[str, int], float, list[dict]]:
-    """The fast sampler for the pedestrian table and the temperature of its initial noise, chosen on
-    validation windows only.
+) -> tuple[tuple[str, int], Temperature, float | None, list[dict]]:
+    """The fast sampler for the pedestrian table, the temperature of its initial noise and the
+    largest step forecast as observed, chosen on validation windows only.
 
     Every sampler of :data:`FAST` runs on ``per_model`` validation windows of each model (windows of
     its training scenes' recordings, never its held-out scene); the rows show how the sampler and
     its step count move minADE, the spread of the samples and the energy score. Candidates are the
     samplers the online budget affords (at most :data:`ONLINE_MAX_STEPS` network evaluations); of
     those the one with the lowest pooled minADE wins. Then every temperature of :data:`TEMPERATURES`
-    runs with it on the same windows, and the one with the lowest pooled energy score wins.
+    runs with it on the same windows, and the one with the lowest pooled energy score wins. Last,
+    every step limit of :data:`MAX_STEPS_M` runs with both on the same windows and on them sped up
+    :data:`SPEED_STRESS` times; the lowest mean of the two pooled minADEs per metre wins.
     """
     loaded = {scene: _load(path) for scene, path in models.items()}
     val = {scene: subset(load_windows(scene, "val", data_dir=data), per_model, seed=0) for scene in models}
@@ -265,7 +274,23 @@ def choose_pedestrian_sampler(
         rows.append(_row("pedestrian val temperature", f"GeoTDM {sampler_label(best, tau)}", windows, result))
         if result.energy < best_energy:
             temperature, best_energy = tau, result.energy
-    return best, temperature, rows
+    max_step, best_ade = None, float("inf")
+    for limit in MAX_STEPS_M:
+        per_metre = []
+        for speed in (1.0, SPEED_STRESS):
+            fast = {s: [replace(g, positions=g.positions * speed) for g in val[s]] for s in models}
+            result = pooled(
+                [_eval(loaded[s], fast[s], s, *best, temperature=temperature, max_step=limit) for s in models]
+            )
+            result.ade, result.fde = result.ade / speed, result.fde / speed
+            result.mean_ade = None if result.mean_ade is None else result.mean_ade / speed
+            result.spread = None if result.spread is None else result.spread / speed
+            method = f"GeoTDM {people_label(best, temperature, limit)}"
+            rows.append(_row("pedestrian val speed (per metre)", method, f"{windows} x{speed:g}", result))
+            per_metre.append(result.ade)
+        if np.mean(per_metre) < best_ade:
+            max_step, best_ade = limit, float(np.mean(per_metre))
+    return best, temperature, max_step, rows
 
 
 def sampler_label(sampler: tuple[str, int], temperature: Temperature = 1.0) -> str:
@@ -276,18 +301,29 @@ def sampler_label(sampler: tuple[str, int], temperature: Temperature = 1.0) -> s
     return f"{label} T{temperature_part}" if temperature_part else label
 
 
+def people_label(sampler: tuple[str, int], temperature: Temperature, max_step: float | None) -> str:
+    """:func:`sampler_label` with the step limit of fast scenes, ``dpmpp_2m-3 T0.5-3 max step 0.5 m``."""
+    label = sampler_label(sampler, temperature)
+    return label if max_step is None else f"{label} max step {max_step:g} m"
+
+
 def _average_row(method: str, ade: float, fde: float, windows: str) -> dict:
     return {"section": "pedestrian", "method": method, "windows": windows, "ade": ade, "fde": fde}
 
 
 def pedestrian_rows(
-    models: dict[str, Path], data: Path, sampler: tuple[str, int], temperature: Temperature, limit: int | None
+    models: dict[str, Path],
+    data: Path,
+    sampler: tuple[str, int],
+    temperature: Temperature,
+    max_step: float | None,
+    limit: int | None,
 ) -> tuple[list[dict], dict[str, tuple[EvalResult, EvalResult]]]:
     """Per scene present: constant velocity, the prior alone and GeoTDM (``sampler`` at
-    ``temperature``) on every test window of the held-out scene, and the published row; then the
-    averages over the scenes."""
+    ``temperature``, faster scenes at ``max_step``) on every test window of the held-out scene, and
+    the published row; then the averages over the scenes."""
     rows, found = [], {}
-    label_of = sampler_label(sampler, temperature)
+    label_of = people_label(sampler, temperature, max_step)
     for scene in PEDESTRIAN_TASKS:
         published = _average_row(f"{scene}: GeoTDM (paper, DDPM-1000)", *PUBLISHED[scene], "paper")
         if scene not in models:
@@ -300,7 +336,9 @@ def pedestrian_rows(
         cv = _eval(None, groups, scene)
         prior = _eval(model, groups, scene, "prior", 0)
         start = time.perf_counter()
-        geotdm = _eval(model, groups, scene, *sampler, progress=True, temperature=temperature)
+        geotdm = _eval(
+            model, groups, scene, *sampler, progress=True, temperature=temperature, max_step=max_step
+        )
         per_128 = (time.perf_counter() - start) * 128 / max(1, count)
         rows += [
             _row("pedestrian", f"{scene}: constant velocity", label, cv),
@@ -353,6 +391,7 @@ def zara1_bag_row(
     data: Path,
     sampler: tuple[str, int],
     temperature: Temperature,
+    max_step: float | None,
     max_messages: int | None,
     threads: int,
 ) -> tuple[dict, dict]:
@@ -372,13 +411,14 @@ def zara1_bag_row(
             forecast_steps=sampler[1],
             people_temperature_first=first,
             people_temperature=last,
+            people_max_step_m=max_step or 0.0,
             threads=threads,
         )
         result = run_people(PeopleBagSource(bag), config, Path(folder) / "out", title="eval-bag zara1")
     forecast = result.metrics["forecast"]
     row = {
         "section": "pedestrian bag",
-        "method": f"zara1 bag through eval-bag: GeoTDM {sampler_label(sampler, temperature)}",
+        "method": f"zara1 bag through eval-bag: GeoTDM {people_label(sampler, temperature, max_step)}",
         "windows": f"{forecast.get('forecasts_scored', 0)} forecasts",
         "agents": forecast.get("forecasts_scored", 0),
         "ade": round(forecast.get("min_ade_m", float("nan")), 4),
@@ -677,11 +717,11 @@ def main() -> int:
         section_s[section] = round(time.perf_counter() - start, 1)
 
     start = time.perf_counter()
-    sampler, temperature, ped_val_rows = choose_pedestrian_sampler(
+    sampler, temperature, max_step, ped_val_rows = choose_pedestrian_sampler(
         models, args.eth_ucy, args.val_windows, args.val_candidates_only
     )
     name = sampler_label(sampler, temperature)
-    print(f"pedestrian sampler chosen on val: {name}")
+    print(f"pedestrian sampler chosen on val: {name}, max step {max_step}")
     shipped = PipelineConfig()
     shipped_sampler = (shipped.people_sampler, shipped.forecast_steps)
     if sampler_label(shipped_sampler, shipped.people_temperatures) != name:
@@ -690,9 +730,14 @@ def main() -> int:
             f"people_temperature: {sampler_label(shipped_sampler, shipped.people_temperatures)}) are "
             f"not the ones chosen here ({name}): update PipelineConfig"
         )
+    if (shipped.people_max_step_m or None) != max_step:
+        print(
+            f"people_max_step_m {shipped.people_max_step_m} is not the one chosen here ({max_step}): "
+            "update PipelineConfig"
+        )
     timed("pedestrian val", start)
     start = time.perf_counter()
-    ped_rows, found = pedestrian_rows(models, args.eth_ucy, sampler, temperature, limit)
+    ped_rows, found = pedestrian_rows(models, args.eth_ucy, sampler, temperature, max_step, limit)
     targets = pedestrian_targets(found, name)
     rows, bag_throughput = [*ped_rows], None
     timed("pedestrian test", start)
@@ -715,6 +760,7 @@ def main() -> int:
             "complete": done,
             "pedestrian_sampler": name,
             "pedestrian_temperature": temperature,
+            "pedestrian_max_step_m": max_step,
             "pedestrian_models_missing": missing,
             "pedestrian_val_rows": ped_val_rows,
             "charged_val_rows": c_val_rows,
@@ -740,7 +786,13 @@ def main() -> int:
     if "zara1" in models:
         start = time.perf_counter()
         bag_row, bag_throughput = zara1_bag_row(
-            models["zara1"], args.eth_ucy, sampler, temperature, 20 if args.quick else None, args.threads
+            models["zara1"],
+            args.eth_ucy,
+            sampler,
+            temperature,
+            max_step,
+            20 if args.quick else None,
+            args.threads,
         )
         rows.append(bag_row)
         off = 100 * abs(bag_row["ade"] / found["zara1"][0].ade - 1)

@@ -127,6 +127,11 @@ class PipelineConfig:
     people_sampler: str = "dpmpp_2m"
     people_temperature_first: float = 0.5
     people_temperature: float = 3.0
+    # People who step farther than this per model frame (median over a group's observed steps; 0.4 s
+    # for the ETH-UCY models: 1.25 m/s) are forecast at this speed and scaled back: the models know
+    # their training scenes' walking speeds only (trajectory.sampling.speed_normalised; 0: off).
+    # Chosen on validation windows at their own speed and sped up three times (benchmarks/trajectory.py).
+    people_max_step_m: float = 0.5
     threads: int = DEFAULT_THREADS
 
     @property
@@ -170,6 +175,8 @@ class PipelineConfig:
             raise ValueError(
                 f"{', '.join(people)} must be > 0, got {', '.join(str(getattr(self, n)) for n in people)}"
             )
+        if self.people_max_step_m < 0:
+            raise ValueError(f"people_max_step_m must be >= 0 (0: off), got {self.people_max_step_m}")
         if not self.fixed_frame or not self.person_class:
             raise ValueError("fixed_frame and person_class must not be empty")
         if int(self.threads) < 0:

@@ -394,6 +394,10 @@ class ForecastStage(Stage):
         frames)."""
         return 1.0
 
+    def max_step_of(self, config: PipelineConfig) -> float | None:
+        """The largest median step per model frame forecast as observed (None: every speed)."""
+        return None
+
     def __init__(self, config: PipelineConfig) -> None:
         self.horizon, self.samples = config.forecast_horizon, config.forecast_samples
         model = (
@@ -432,6 +436,7 @@ class ForecastStage(Stage):
                 sampler=sampler,
                 num_steps=config.forecast_steps,
                 temperature=temperature,
+                max_step=self.max_step_of(config),
                 seed=config.seed,
                 device=config.device,
             )
@@ -519,6 +524,9 @@ class PeopleForecastStage(ForecastStage):
 
     def temperature_of(self, config: PipelineConfig) -> float | tuple[float, float]:
         return config.people_temperatures
+
+    def max_step_of(self, config: PipelineConfig) -> float | None:
+        return config.people_max_step_m or None
 
     @staticmethod
     def _wrong_kind(model: Path) -> str:

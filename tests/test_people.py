@@ -152,6 +152,12 @@ def test_people_and_objects_keep_their_own_sampler(tmp_path: Path) -> None:
     assert ForecastStage(config).backend_name == "geotdm (objects.pt, ddim-3)"
     with pytest.raises(ValueError, match="people_sampler must be one of"):
         PipelineConfig(people_sampler="euler").validate()
+    assert PeopleForecastStage(config).forecaster.max_step == PipelineConfig().people_max_step_m
+    assert ForecastStage(config).forecaster.max_step is None  # objects: every speed as observed
+    off = PipelineConfig(people_model_path=str(planar), people_max_step_m=0.0)
+    assert PeopleForecastStage(off).forecaster.max_step is None
+    with pytest.raises(ValueError, match="people_max_step_m must be >= 0"):
+        PipelineConfig(people_max_step_m=-0.1).validate()
 
 
 def fake_scene(root: Path, scene: str = "zara1") -> Path:

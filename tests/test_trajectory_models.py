@@ -22,6 +22,7 @@ from diff9d_ros.trajectory.datasets import PEDESTRIAN_TASKS, task_spec
 from diff9d_ros.trajectory.evaluate import evaluate
 from diff9d_ros.trajectory.forecaster import Forecaster
 from diff9d_ros.trajectory.model import GeoTDM
+from diff9d_ros.trajectory.sampling import forecast_samples, speed_normalised
 from diff9d_ros.trajectory.windows import Windows
 
 MODELS = sorted((Path(__file__).resolve().parent.parent / "models").glob("geotdm_*.pt"))
@@ -150,3 +151,47 @@ def test_a_temperature_ramp_narrows_the_first_frames_and_keeps_the_last(
     ):
         with pytest.raises(ValueError, match=message):
             Forecaster.from_checkpoint(path, temperature=bad)
+
+
+def test_a_fast_scene_is_shrunk_to_the_step_limit_about_its_last_centroid() -> None:
+    steps = torch.arange(8, dtype=torch.float32)[None, None, :, None] * torch.tensor([0.9, 0.0, 0.0])
+    x_obs = torch.cat([steps, steps + torch.tensor([0.0, 2.0, 0.0])], dim=1)  # 2 walkers, 0.9 m a frame
+    shrunk, centre, factor = speed_normalised(x_obs, 0.3)
+    assert factor.flatten().tolist() == pytest.approx([3.0])
+    torch.testing.assert_close(centre.flatten(), torch.tensor([6.3, 1.0, 0.0]))
+    torch.testing.assert_close(shrunk, centre + (x_obs - centre) / 3.0)
+    assert (shrunk[:, :, 1:] - shrunk[:, :, :-1]).norm(dim=-1).median() == pytest.approx(0.3)
+    slow, _, one = speed_normalised(x_obs, 1.0)
+    assert one.item() == 1.0 and torch.equal(slow, x_obs)
+    with pytest.raises(ValueError, match="max_step must be > 0"):
+        speed_normalised(x_obs, 0.0)
+
+
+@pytest.mark.parametrize("path", PEDESTRIAN_MODELS[:1], ids=lambda p: p.name)
+def test_fast_walkers_are_forecast_at_the_limit_and_scaled_back(path: Path, one_torch_thread: None) -> None:
+    """A scene within the step limit is forecast exactly as without it; a faster one is the forecast
+    of its shrunk copy scaled back about the same centroid (same noise)."""
+    model = GeoTDM.load(path)[0].eval()
+    x_obs = torch.tensor([[[1.0 * k, 0.2 * k, 0.0] for k in range(8)]])[None]  # 1 m a frame
+    ones = torch.ones(1, 1, 1)
+
+    def draw(obs: torch.Tensor, max_step: float | None) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(5)
+        return forecast_samples(
+            model,
+            obs,
+            ones,
+            None,
+            4,
+            sampler="dpmpp_2m",
+            num_steps=3,
+            planar=True,
+            generator=generator,
+            max_step=max_step,
+        )
+
+    assert torch.equal(draw(x_obs, 2.0), draw(x_obs, None))
+    shrunk, centre, factor = speed_normalised(x_obs, 0.5)
+    expected = centre[:, None] + (draw(shrunk, None) - centre[:, None]) * factor[:, None]
+    torch.testing.assert_close(draw(x_obs, 0.5), expected)
+    assert factor.item() == pytest.approx(float(np.hypot(1.0, 0.2)) / 0.5, rel=1e-5)

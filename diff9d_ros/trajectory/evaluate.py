@@ -95,6 +95,7 @@ def evaluate(
     num_steps: int = 10,
     planar: bool = False,
     temperature: Temperature = 1.0,
+    max_step: float | None = None,
     batch_size: int = 128,
     max_pairs: int = 2**18,
     seed: int = 0,
@@ -102,7 +103,8 @@ def evaluate(
 ) -> EvalResult:
     """ADE/FDE of ``model`` over all windows; ``model=None`` evaluates constant velocity,
     ``sampler="prior"`` the model's learnable prior alone (one deterministic forecast);
-    ``temperature`` scales the sampler's initial noise (a pair: ramped over the future frames).
+    ``temperature`` scales the sampler's initial noise (a pair: ramped over the future frames);
+    ``max_step``: faster scenes are forecast at that speed (:func:`~.sampling.speed_normalised`).
 
     A batch holds at most ``batch_size`` windows and ``max_pairs`` agent pairs over its samples
     (``windows * K * N^2``: the spatial layer's memory), so crowded scenes run in smaller batches.
@@ -139,6 +141,7 @@ def evaluate(
                         planar=planar,
                         generator=generator,
                         temperature=temperature,
+                        max_step=max_step,
                     )
                 seconds += time.perf_counter() - begin
                 ade, fde = displacement_errors(samples, truth, reduce)

@@ -74,6 +74,8 @@ class Forecaster:
     ``temperature``: the scale of the sampler's initial noise (1: as trained; a few-step sampler's
     samples spread less than the data, see :func:`~diff9d_ros.diffusion.samplers.prior_sample`),
     or (first, last), ramped over the future frames (:func:`~.sampling.temperature_profile`);
+    ``max_step``: a scene whose tracks step farther per model frame (median, metres) is forecast at
+    that speed and scaled back (:func:`~.sampling.speed_normalised`; None: as observed);
     ``threads``: CPU threads of :meth:`forecast` (None: torch's current count). With more than one,
     the samples of each scene batch are split into one slice per thread, sampled concurrently with
     one torch thread each (own generator per slice, seeded from ``seed``): the denoiser's operations
@@ -93,6 +95,7 @@ class Forecaster:
         sampler: str = "dpmpp_2m",
         num_steps: int = 3,
         temperature: Temperature = 1.0,
+        max_step: float | None = None,
         seed: int = 0,
         threads: int | None = None,
         frame_period_s: float | None = None,
@@ -108,6 +111,9 @@ class Forecaster:
         self.num_steps = num_steps
         temperature_profile(temperature, model.config.num_future)  # ValueError if it is bad
         self.temperature = temperature
+        if max_step is not None and max_step <= 0:
+            raise ValueError(f"max_step must be > 0 m (None: off), got {max_step}")
+        self.max_step = max_step
         self.threads = threads
         self.frame_period_s = frame_period_s
         if max_scene_tracks < 1:
@@ -239,6 +245,7 @@ class Forecaster:
                 generator=generator,
                 schedule=self.schedule,
                 temperature=self.temperature,
+                max_step=self.max_step,
             )
             .cpu()
             .numpy()

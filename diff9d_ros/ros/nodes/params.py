@@ -391,6 +391,13 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
         "scale of the sampler's initial noise at the last future frame (see people_temperature_first)",
         range=(0.01, 10.0),
     ),
+    pipeline_param(
+        "people_max_step_m",
+        "people stepping farther than this per model frame (median; 0.4 s frames: 0.5 m = 1.25 m/s) are "
+        "forecast at this speed and scaled back: the models know their training scenes' speeds only "
+        "(0 = off; chosen on validation with sped-up windows)",
+        range=(0.0, 10.0),
+    ),
     _FORECAST_BY_NAME["forecast_at_model_rate"],
     pipeline_param("fixed_frame", "z-up frame the people are tracked and forecast in (map or odom)"),
     pipeline_param("person_class", "class id of the detections that are people (others are ignored)"),
