@@ -128,10 +128,10 @@ class PipelineConfig:
     people_temperature_first: float = 0.5
     people_temperature: float = 3.0
     # People who step farther than this per model frame (median over a group's observed steps; 0.4 s
-    # for the ETH-UCY models: 1.25 m/s) are forecast at this speed and scaled back: the models know
+    # for the ETH-UCY models: 0.625 m/s) are forecast at this speed and scaled back: the models know
     # their training scenes' walking speeds only (trajectory.sampling.speed_normalised; 0: off).
     # Chosen on validation windows at their own speed and sped up three times (benchmarks/trajectory.py).
-    people_max_step_m: float = 0.5
+    people_max_step_m: float = 0.25
     threads: int = DEFAULT_THREADS
 
     @property

@@ -393,7 +393,7 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
     ),
     pipeline_param(
         "people_max_step_m",
-        "people stepping farther than this per model frame (median; 0.4 s frames: 0.5 m = 1.25 m/s) are "
+        "people stepping farther than this per model frame (median; 0.4 s frames: 0.25 m = 0.625 m/s) are "
         "forecast at this speed and scaled back: the models know their training scenes' speeds only "
         "(0 = off; chosen on validation with sped-up windows)",
         range=(0.0, 10.0),
