@@ -117,23 +117,9 @@ def forecast_samples(
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    shrunk = None  # (centroids, factors) of the scenes forecast at max_step
     if max_step is not None and x_obs is not None:
-        x_obs, centre, factor = speed_normalised(x_obs, max_step)
-        out = forecast_samples(
-            model,
-            x_obs,
-            node_features,
-            edge_attr,
-            num_samples,
-            sampler=sampler,
-            num_steps=num_steps,
-            planar=planar,
-            generator=generator,
-            schedule=schedule,
-            temperature=temperature,
-        )
-        scaled = centre[:, None] + (out - centre[:, None]) * factor[:, None]
-        return torch.where(factor[:, None] > 1.0, scaled, out)
+        x_obs, *shrunk = speed_normalised(x_obs, max_step)
     schedule = schedule or training_schedule()
     b, n = node_features.shape[:2]
     cfg = model.config
@@ -170,7 +156,11 @@ def forecast_samples(
             device=node_features.device,
             temperature=temperature_profile(temperature, cfg.num_future),
         )
-    return out.reshape(b, k, n, cfg.num_future, 3) / cfg.position_scale
+    samples = out.reshape(b, k, n, cfg.num_future, 3) / cfg.position_scale
+    if shrunk is None:
+        return samples
+    centre, factor = shrunk[0][:, None], shrunk[1][:, None]
+    return torch.where(factor > 1.0, centre + (samples - centre) * factor, samples)
 
 
 def prior_forecast(
