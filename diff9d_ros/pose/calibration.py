@@ -25,14 +25,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from diff9d_ros.atomic_files import save_torch
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.nocs import Detection
 from diff9d_ros.pose.dataset import ObjectTruth
 from diff9d_ros.pose.estimator import COVARIANCE_FLOOR, Calibration, rotation_sigma_rad
 from diff9d_ros.pose.evaluate import MaskSource, Method, exact_masks
 from diff9d_ros.pose.metrics import pose_error
-from diff9d_ros.pose.train import load_checkpoint
+from diff9d_ros.pose.train import update_checkpoint
 
 #: Share of errors the reported 2 sigma is calibrated to cover on validation frames.
 DEFAULT_COVERAGE = 0.85
@@ -150,7 +149,4 @@ def calibration_report(samples: Sequence[SpreadSample]) -> dict[str, float]:
 
 def write_calibration(model: str | Path, calibration: Calibration, info: dict | None = None) -> None:
     """Store ``calibration`` (and where it came from) in the model file, atomically."""
-    payload = load_checkpoint(model)
-    payload["calibration"] = asdict(calibration)
-    payload["calibration_info"] = dict(info or {})
-    save_torch(payload, Path(model))
+    update_checkpoint(model, {"calibration": asdict(calibration), "calibration_info": dict(info or {})})

@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from diff9d_ros.atomic_files import save_torch
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.pose.baseline import lying_line
@@ -62,8 +61,8 @@ MIN_PROFILE_POINTS = 40
 def _axis_frame(points_m: np.ndarray, axis: np.ndarray, plane: TablePlane) -> tuple[np.ndarray, ...]:
     """``s`` along ``axis`` (made parallel to the table), ``rho`` about the fitted axis and the
     height above the table of each point."""
-    up = plane.normal
-    along = np.asarray(axis, dtype=np.float64) - (np.asarray(axis, dtype=np.float64) @ up) * up
+    up, along = plane.normal, np.asarray(axis, dtype=np.float64)
+    along = along - (along @ up) * up
     along /= np.linalg.norm(along)
     s, across, height = points_m @ along, points_m @ np.cross(up, along), plane.height_m(points_m)
     design = np.c_[2.0 * across, 2.0 * height, np.ones(len(s))]
@@ -251,7 +250,7 @@ def accuracy_report(classifier: CanTopClassifier, examples: CanExamples) -> dict
     """Share of ``examples`` whose top ``classifier`` finds: all cans, beverage cans (the cans
     whose ends differ) and those per camera range band, and the other cans (food tins)."""
     right = (examples.differences @ classifier.weights > 0.0) == examples.top_at_plus
-    beverage = np.char.startswith(examples.family.astype(str), "beverage")
+    beverage = np.char.startswith(examples.family, "beverage")
 
     def share(chosen: np.ndarray) -> float:
         return float(right[chosen].mean()) if chosen.any() else float("nan")
@@ -267,11 +266,9 @@ def accuracy_report(classifier: CanTopClassifier, examples: CanExamples) -> dict
 
 def write_can_top(model: str | Path, classifier: CanTopClassifier) -> None:
     """Store ``classifier`` in the pose model file, atomically."""
-    from diff9d_ros.pose.train import load_checkpoint
+    from diff9d_ros.pose.train import update_checkpoint
 
-    payload = load_checkpoint(model)
-    payload["can_top"] = classifier.to_checkpoint()
-    save_torch(payload, Path(model))
+    update_checkpoint(model, {"can_top": classifier.to_checkpoint()})
 
 
 def rendered_examples(

@@ -158,6 +158,14 @@ def load_checkpoint(path: str | Path) -> dict:
     return payload
 
 
+def update_checkpoint(path: str | Path, entries: dict) -> None:
+    """Set ``entries`` (key -> value) in the pose checkpoint at ``path``, atomically (the file is
+    checked by :func:`load_checkpoint` first)."""
+    payload = load_checkpoint(path)
+    payload.update(entries)
+    save_torch(payload, Path(path))
+
+
 def network_from_checkpoint(payload: dict) -> PoseNetwork:
     """Rebuild the network of a checkpoint; ValueError if the weights do not fit its config."""
     try:

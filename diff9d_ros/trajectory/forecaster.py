@@ -22,6 +22,7 @@ from diff9d_ros.device import torch_device
 from diff9d_ros.trajectory.model import GeoTDM
 from diff9d_ros.trajectory.sampling import (
     Temperature,
+    check_max_step,
     forecast_samples,
     temperature_profile,
     training_schedule,
@@ -111,8 +112,7 @@ class Forecaster:
         self.num_steps = num_steps
         temperature_profile(temperature, model.config.num_future)  # ValueError if it is bad
         self.temperature = temperature
-        if max_step is not None and max_step <= 0:
-            raise ValueError(f"max_step must be > 0 m (None: off), got {max_step}")
+        check_max_step(max_step)  # here, not at the first forecast
         self.max_step = max_step
         self.threads = threads
         self.frame_period_s = frame_period_s

@@ -79,12 +79,17 @@ def planar_projection(u: torch.Tensor) -> torch.Tensor:
     return torch.cat([u[..., :2], torch.zeros_like(u[..., 2:])], dim=-1)
 
 
+def check_max_step(max_step: float | None) -> None:
+    """ValueError unless ``max_step`` (the step limit of :func:`speed_normalised`) is None or > 0."""
+    if max_step is not None and not max_step > 0:
+        raise ValueError(f"max_step must be > 0 (None: off), got {max_step}")
+
+
 def speed_normalised(x_obs: torch.Tensor, max_step: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Observed scenes (B, N, Tc, 3) shrunk about each scene's centroid at its last observed frame so
     that the median step per frame over its agents and frames is at most ``max_step``; with the
     centroids (B, 1, 1, 3) and the factors (B, 1, 1, 1) >= 1 they were divided by (1: unchanged)."""
-    if max_step <= 0:
-        raise ValueError(f"max_step must be > 0, got {max_step}")
+    check_max_step(max_step)
     steps = (x_obs[:, :, 1:] - x_obs[:, :, :-1]).norm(dim=-1).flatten(1)
     factor = torch.clamp(steps.median(dim=1).values / max_step, min=1.0)[:, None, None, None]
     centre = x_obs[:, :, -1:].mean(dim=1, keepdim=True)
@@ -117,9 +122,9 @@ def forecast_samples(
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    shrunk = None  # (centroids, factors) of the scenes forecast at max_step
+    centre = factor = None  # of the scenes shrunk to max_step
     if max_step is not None and x_obs is not None:
-        x_obs, *shrunk = speed_normalised(x_obs, max_step)
+        x_obs, centre, factor = speed_normalised(x_obs, max_step)
     schedule = schedule or training_schedule()
     b, n = node_features.shape[:2]
     cfg = model.config
@@ -157,9 +162,9 @@ def forecast_samples(
             temperature=temperature_profile(temperature, cfg.num_future),
         )
     samples = out.reshape(b, k, n, cfg.num_future, 3) / cfg.position_scale
-    if shrunk is None:
+    if factor is None:
         return samples
-    centre, factor = shrunk[0][:, None], shrunk[1][:, None]
+    centre, factor = centre[:, None], factor[:, None]
     return torch.where(factor > 1.0, centre + (samples - centre) * factor, samples)
 
 
