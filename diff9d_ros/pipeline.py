@@ -94,7 +94,7 @@ class PipelineConfig:
     max_range_m: float = 2.0
     workspace_polygon_m: str = ""
     thin_part_reach_m: float = 0.35
-    min_score: float = 0.8
+    min_score: float = 0.86
     grasp_urdf_path: str = ""
     max_grasps: int = 5
     scene_stride: int = 2
