@@ -449,11 +449,11 @@ def split_touching(
     large = (sizes >= config.min_cluster_points) & (areas_m2 >= config.min_cluster_area_m2)
     for label in np.flatnonzero(np.bincount(labels) >= 2 * config.min_cluster_points):
         members = np.flatnonzero(labels == label)
-        parts = np.unique(components[members][large[components[members]]])
+        part_of = components[members]  # a copy: small components are reassigned below
+        in_large = large[part_of]
+        parts = np.unique(part_of[in_large])
         if len(parts) < 2:
             continue
-        in_large = large[components[members]]
-        part_of = components[members]
         if not in_large.all():
             _, nearest = cKDTree(points_m[members[in_large]]).query(points_m[members[~in_large]])
             part_of[~in_large] = part_of[in_large][nearest]
