@@ -50,12 +50,20 @@ _HALF_NEIGHBOURHOOD = np.array(
 )
 
 
-def sparse_voxel_labels(points_m: np.ndarray, voxel_m: float) -> np.ndarray:
-    """Each point's 26-connected occupied-voxel component (N,), 1..n, without a dense grid: memory
-    grows with the occupied voxels, not with the cloud's extent (a far outlier costs nothing)."""
+def _graph_components(count: int, starts: list[np.ndarray], ends: list[np.ndarray]) -> np.ndarray:
+    """Connected component (``count``,), 0..n-1, of each node of the undirected graph whose edges
+    join ``starts[i][j]`` and ``ends[i][j]`` (index arrays, one pair per neighbour offset)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
+    rows, cols = np.concatenate(starts), np.concatenate(ends)
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(count, count))
+    return connected_components(graph, directed=False)[1]
+
+
+def sparse_voxel_labels(points_m: np.ndarray, voxel_m: float) -> np.ndarray:
+    """Each point's 26-connected occupied-voxel component (N,), 1..n, without a dense grid: memory
+    grows with the occupied voxels, not with the cloud's extent (a far outlier costs nothing)."""
     if voxel_m <= 0:
         raise ValueError(f"voxel size must be positive, got {voxel_m}")
     index = np.floor((points_m - points_m.min(axis=0)) / voxel_m).astype(np.int64)
@@ -72,10 +80,7 @@ def sparse_voxel_labels(points_m: np.ndarray, voxel_m: float) -> np.ndarray:
         found = keys[at] == wanted
         rows.append(np.flatnonzero(inside)[found])
         cols.append(at[found])
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(len(keys), len(keys)))
-    _, component = connected_components(graph, directed=False)
-    return component[point_voxel.ravel()] + 1
+    return _graph_components(len(keys), rows, cols)[point_voxel.ravel()] + 1
 
 
 #: Half the 8-neighbourhood of a pixel grid: (row, column) offsets.
@@ -96,9 +101,6 @@ def grid_components(
     points_m = np.asarray(points_m, dtype=np.float64)
     if len(points_m) == 0:
         return np.zeros(0, dtype=np.int64)
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     rows = np.asarray(grid_rows, dtype=np.int64) - int(np.min(grid_rows)) + 1
     cols = np.asarray(grid_cols, dtype=np.int64) - int(np.min(grid_cols)) + 1
     index = np.full((rows.max() + 2, cols.max() + 2), -1, dtype=np.int64)  # a border of -1
@@ -112,11 +114,7 @@ def grid_components(
         near = np.linalg.norm(points_m[a] - points_m[b], axis=1) < gap_m
         starts.append(a[near])
         ends.append(b[near])
-    starts, ends = np.concatenate(starts), np.concatenate(ends)
-    graph = coo_matrix(
-        (np.ones(len(starts), dtype=np.int8), (starts, ends)), shape=(len(points_m), len(points_m))
-    )
-    return connected_components(graph, directed=False)[1]
+    return _graph_components(len(points_m), starts, ends)
 
 
 def voxel_clusters(points_m: np.ndarray, voxel_m: float) -> np.ndarray:

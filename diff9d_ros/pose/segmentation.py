@@ -341,7 +341,8 @@ def segment_tabletop(
     if above.sum() < config.min_cluster_points:
         LOG.info("tabletop segmentation: nothing stands on the table")
         return mask, plane
-    standing_cells = np.zeros((-(-h // stride), -(-w // stride)), dtype=bool)
+    grid_shape = (-(-h // stride), -(-w // stride))
+    standing_cells = np.zeros(grid_shape, dtype=bool)
     standing_cells[v[above] // stride, u[above] // stride] = True
     bridge_pts, bridge_v, bridge_u = bridge_depth_holes(
         frame, stride, config.hole_bridge_cells, standing_cells
@@ -377,7 +378,7 @@ def segment_tabletop(
     keep, reasons = workspace_filter(table, footprints, config)
     for label, reason in zip(big[~keep], reasons, strict=True):
         LOG.debug("tabletop segmentation drops a cluster of %d points: %s", sizes[label], reason)
-    coarse = np.zeros((-(-h // stride), -(-w // stride)), dtype=np.int32)
+    coarse = np.zeros(grid_shape, dtype=np.int32)
     for instance, label in enumerate(big[keep], start=1):
         members = labels == label
         coarse[above_v[members] // stride, above_u[members] // stride] = instance
