@@ -381,11 +381,7 @@ def test_grid_components_split_what_voxels_join_across_a_gap_in_the_image() -> N
     from diff9d_ros.geometry.clusters import grid_components, voxel_clusters
     from diff9d_ros.pose.segmentation import split_touching
 
-    rows, cols = np.mgrid[0:20, 0:22]
-    keep = (cols != 10).ravel()
-    spacing_m = 0.0065
-    points = np.stack([cols.ravel() * spacing_m, rows.ravel() * spacing_m, np.ones(rows.size)], axis=1)[keep]
-    grid_rows, grid_cols = rows.ravel()[keep], cols.ravel()[keep]
+    points, grid_rows, grid_cols, spacing_m = _two_patches()
     assert len(np.unique(voxel_clusters(points, 0.012))) == 1
     step_gap_m = np.full(len(points), 3 * spacing_m)
     components = grid_components(points, grid_rows, grid_cols, step_gap_m, 0.012)
@@ -397,21 +393,58 @@ def test_grid_components_split_what_voxels_join_across_a_gap_in_the_image() -> N
     components = np.append(components, components.max() + 1)
     measured = np.ones(len(points), dtype=bool)
     spacing = np.full(len(points), spacing_m)
+    heights_m = np.where(np.append(left, False), 0.10, 0.05)  # two objects: their tops differ
     config = SegmentationConfig(min_cluster_points=30, min_cluster_area_m2=5e-4)
-    split = split_touching(
-        np.zeros(len(points), dtype=np.int64), components, points, measured, spacing, config
-    )
+    labels = np.zeros(len(points), dtype=np.int64)
+    split = split_touching(labels, components, points, measured, spacing, config, heights_m, 0.012)
     assert len(np.unique(split)) == 2
     assert split[-1] == split[np.flatnonzero(right)[0]] != split[np.flatnonzero(left)[0]]
     whole = split_touching(
-        np.zeros(len(points), dtype=np.int64),
+        labels,
         components,
         points,
         measured,
         spacing,
         replace(config, min_cluster_points=300),
+        heights_m,
+        0.012,
     )
     assert (whole == 0).all()  # parts too small to stand alone stay one cluster
+
+
+def _two_patches(rows_offset: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Points (N, 3) of two 20 x 10 grid patches 6.5 mm apart per cell, either side of a column
+    without depth (1.3 cm), the right one moved ``rows_offset`` rows down; their rows and columns."""
+    rows, cols = np.mgrid[0:20, 0:21]
+    rows = np.where(cols > 10, rows + rows_offset, rows)
+    keep = (cols != 10).ravel()
+    spacing_m = 0.0065
+    points = np.stack([cols.ravel() * spacing_m, rows.ravel() * spacing_m, np.ones(rows.size)], axis=1)[keep]
+    return points, rows.ravel()[keep], cols.ravel()[keep], spacing_m
+
+
+@pytest.mark.parametrize(("rows_offset", "parts"), [(0, 1), (18, 2)])
+def test_parts_with_level_tops_that_meet_along_a_line_stay_one_object(rows_offset: int, parts: int) -> None:
+    """Grid parts of one cluster whose tops are level rejoin when they meet along 13 cm (a mug's
+    outer and inner wall, a laptop's lid and base), not when they meet over two rows (1.3 cm: two
+    objects of one height that touch)."""
+    from diff9d_ros.geometry.clusters import grid_components
+    from diff9d_ros.pose.segmentation import split_touching
+
+    points, grid_rows, grid_cols, spacing_m = _two_patches(rows_offset)
+    components = grid_components(points, grid_rows, grid_cols, np.full(len(points), 3 * spacing_m), 0.012)
+    assert len(np.unique(components)) == 2
+    split = split_touching(
+        np.zeros(len(points), dtype=np.int64),
+        components,
+        points,
+        np.ones(len(points), dtype=bool),
+        np.full(len(points), spacing_m),
+        SegmentationConfig(min_cluster_points=30, min_cluster_area_m2=5e-4),
+        np.full(len(points), 0.08),
+        0.012,
+    )
+    assert len(np.unique(split)) == parts
 
 
 def test_touching_objects_in_clutter_are_found_apart() -> None:

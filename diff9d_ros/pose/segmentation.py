@@ -18,7 +18,8 @@
    grid point at depth z stands for (z * stride / fx)^2 of a surface facing the camera, so the
    threshold means the same at 0.3 m and at 1.6 m and for any stride; a count of points would
    keep a speck of noise near the camera and drop a whole can at 1.5 m) and at least
-   ``min_cluster_points`` points, lies within ``max_range_m`` and its footprint centre (on the
+   ``min_cluster_points`` points (15: a can 1.5 m away stands on 20-25 points of the grid), lies
+   within ``max_range_m`` and its footprint centre (on the
    plane) lies on the table (the convex hull of the plane's inliers, grown by ``table_margin_m``)
    and inside the optional workspace polygon; clutter beyond the table or off it is rejected.
 4. The kept clusters become instances. Each takes the thin parts attached to it
@@ -72,7 +73,7 @@ class SegmentationConfig:
     min_height_m: float = 0.008
     max_height_m: float = 0.6
     cluster_voxel_m: float = 0.012
-    min_cluster_points: int = 30
+    min_cluster_points: int = 15
     min_cluster_area_m2: float = 5e-4
     max_range_m: float = 2.0
     table_margin_m: float = 0.03
@@ -359,7 +360,8 @@ def segment_tabletop(
     above_u = np.concatenate([u[above], bridge_u[bridge_above]])
     grid_spacing_m = above_pts[:, 2] * stride / frame.intrinsics.fx  # per point, at its depth
     spacing_m = float(np.median(grid_spacing_m[measured]))
-    labels = voxel_clusters(above_pts, max(config.cluster_voxel_m, 1.5 * spacing_m))
+    voxel_m = max(config.cluster_voxel_m, 1.5 * spacing_m)
+    labels = voxel_clusters(above_pts, voxel_m)
     if config.split_gap_spacings > 0:
         components = grid_components(
             above_pts,
@@ -368,7 +370,10 @@ def segment_tabletop(
             config.split_gap_spacings * grid_spacing_m,
             config.cluster_voxel_m,
         )
-        labels = split_touching(labels, components, above_pts, measured, grid_spacing_m, config)
+        heights_m = plane.height_m(above_pts)
+        labels = split_touching(
+            labels, components, above_pts, measured, grid_spacing_m, config, heights_m, voxel_m
+        )
     sizes, areas_m2 = _evidence(labels, measured, grid_spacing_m)
     big = np.flatnonzero((sizes >= config.min_cluster_points) & (areas_m2 >= config.min_cluster_area_m2))
     if not len(big):
@@ -424,6 +429,17 @@ def _evidence(
     return sizes, areas_m2
 
 
+#: Two parts of a split cluster are one object again when they touch along at least
+#: :data:`REJOIN_CONTACT_M` and one is a thin part no higher than :data:`THIN_TOP_M` or their tops (this
+#: quantile of their heights above the table) lie within :data:`REJOIN_LEVEL_M` of each other and meet
+#: (:func:`_one_object`).
+TOP_QUANTILE = 0.95
+REJOIN_LEVEL_M = 0.005
+TOP_BAND_M = 0.01
+THIN_TOP_M = 0.035
+REJOIN_CONTACT_M = 0.05
+
+
 def split_touching(
     labels: np.ndarray,
     components: np.ndarray,
@@ -431,11 +447,15 @@ def split_touching(
     measured: np.ndarray,
     grid_spacing_m: np.ndarray,
     config: SegmentationConfig,
+    heights_m: np.ndarray,
+    voxel_m: float,
 ) -> np.ndarray:
     """Voxel cluster ``labels`` (N,) with each cluster that holds two or more large grid
     ``components`` (:func:`~diff9d_ros.geometry.clusters.grid_components`; large: each would be
     kept as a cluster alone, ``min_cluster_points`` and ``min_cluster_area_m2``) split into them;
-    the cluster's points in small components go to the large component of their nearest point.
+    the cluster's points in small components go to the large component of their nearest point, and
+    parts that are one object by :func:`_one_object` (``heights_m`` above the table, points within
+    two ``voxel_m`` touch) stay together.
 
     Objects that touch on a cluttered table are one voxel cluster: 26 neighbouring voxels join
     points up to two voxel diagonals (4 cm) apart, and the flying pixels of the depth step between
@@ -443,6 +463,13 @@ def split_touching(
     ten was merged with another. On the pixel grid the step separates them. The grid alone breaks a
     dark or grazing surface into fragments (a handle, the rim of a mug seen from above), which is
     why it only splits clusters into parts that are objects' size, and fragments stay with a part.
+    It also breaks one object at its own depth steps: a mug seen from the side is its outer wall and,
+    over the rim, its inner wall; a laptop is its lid and its base, which the lid partly hides.
+    Such parts meet along a line (the rim's sides; the hinge), and their tops are level and meet
+    (the rim) or one of them is thin (a laptop's base), where two objects that touch meet at a
+    point, or their tops differ or stand apart: of the pairs of parts split on 120 validation
+    clutter frames, the rule holds for 39 of 78 pairs of parts of one object and for 1 of 117 pairs
+    of parts of different objects.
     """
     out = labels.copy()
     next_label = int(labels.max()) + 1
@@ -458,10 +485,48 @@ def split_touching(
         if not in_large.all():
             _, nearest = cKDTree(points_m[members[in_large]]).query(points_m[members[~in_large]])
             part_of[~in_large] = part_of[in_large][nearest]
-        for part in parts[1:]:
-            out[members[part_of == part]] = next_label
+        root = {part: part for part in parts}  # union-find of the parts that are one object
+        for i, a in enumerate(parts):
+            for b in parts[i + 1 :]:
+                in_a, in_b = members[part_of == a], members[part_of == b]
+                if root[a] != root[b] and _one_object(
+                    points_m[in_a], heights_m[in_a], points_m[in_b], heights_m[in_b], 2.0 * voxel_m
+                ):
+                    old, new = root[b], root[a]
+                    root = {part: new if r == old else r for part, r in root.items()}
+        groups = np.unique(list(root.values()))
+        for group in groups[groups != root[parts[0]]]:
+            grouped = [part for part, r in root.items() if r == group]
+            out[members[np.isin(part_of, grouped)]] = next_label
             next_label += 1
     return out
+
+
+def _one_object(
+    points_a_m: np.ndarray,
+    heights_a_m: np.ndarray,
+    points_b_m: np.ndarray,
+    heights_b_m: np.ndarray,
+    reach_m: float,
+) -> bool:
+    """Whether two parts (points (N, 3) and their heights above the table) are one object: their
+    points within ``reach_m`` of the other part span at least :data:`REJOIN_CONTACT_M` (the
+    longest side of their bounding box), and either one part is no higher than :data:`THIN_TOP_M`
+    (a laptop's base) or their tops lie within :data:`REJOIN_LEVEL_M` of each other and meet (points
+    of the top :data:`TOP_BAND_M` of both within ``reach_m``: a mug's rim, not the lids of two cans
+    of one height side by side)."""
+    top_a, top_b = np.quantile(heights_a_m, TOP_QUANTILE), np.quantile(heights_b_m, TOP_QUANTILE)
+    if min(top_a, top_b) > THIN_TOP_M:
+        if abs(top_a - top_b) > REJOIN_LEVEL_M:
+            return False
+        rim_a = points_a_m[heights_a_m >= top_a - TOP_BAND_M]
+        rim_b = points_b_m[heights_b_m >= top_b - TOP_BAND_M]
+        if not np.isfinite(cKDTree(rim_b).query(rim_a, distance_upper_bound=reach_m)[0]).any():
+            return False
+    near_a = cKDTree(points_b_m).query(points_a_m, distance_upper_bound=reach_m)[0] < reach_m
+    near_b = cKDTree(points_a_m).query(points_b_m, distance_upper_bound=reach_m)[0] < reach_m
+    contact = np.concatenate([points_a_m[near_a], points_b_m[near_b]])
+    return len(contact) > 1 and float(np.ptp(contact, axis=0).max()) >= REJOIN_CONTACT_M
 
 
 #: Share of a hole cell's window that must hold measured depth for :func:`bridge_depth_holes`.
