@@ -428,23 +428,41 @@ def test_parts_with_level_tops_that_meet_along_a_line_stay_one_object(rows_offse
     """Grid parts of one cluster whose tops are level rejoin when they meet along 13 cm (a mug's
     outer and inner wall, a laptop's lid and base), not when they meet over two rows (1.3 cm: two
     objects of one height that touch)."""
+    points = _two_patches(rows_offset)[0]
+    split = _split_two_patches(np.full(len(points), 0.08), rows_offset)
+    assert len(np.unique(split)) == parts
+
+
+def _split_two_patches(heights_m: np.ndarray, rows_offset: int = 0) -> np.ndarray:
+    """:func:`split_touching` of :func:`_two_patches` with ``heights_m`` (two grid components, one
+    voxel cluster)."""
     from diff9d_ros.geometry.clusters import grid_components
     from diff9d_ros.pose.segmentation import split_touching
 
     points, grid_rows, grid_cols, spacing_m = _two_patches(rows_offset)
     components = grid_components(points, grid_rows, grid_cols, np.full(len(points), 3 * spacing_m), 0.012)
     assert len(np.unique(components)) == 2
-    split = split_touching(
+    return split_touching(
         np.zeros(len(points), dtype=np.int64),
         components,
         points,
         np.ones(len(points), dtype=bool),
         np.full(len(points), spacing_m),
         SegmentationConfig(min_cluster_points=30, min_cluster_area_m2=5e-4),
-        np.full(len(points), 0.08),
+        heights_m,
         0.012,
     )
-    assert len(np.unique(split)) == parts
+
+
+def test_a_thin_part_stays_with_the_part_it_meets_along_a_line() -> None:
+    """A part no higher than a laptop's base (2 cm) rejoins the tall part it meets along 13 cm (the
+    lid); two parts whose tops are level but stand 9 cm apart (the lids of two cans side by side, the
+    highest points at the far edges) stay split."""
+    _, _, grid_cols, _ = _two_patches()
+    lid_and_base = np.where(grid_cols < 10, 0.02, 0.20)
+    assert len(np.unique(_split_two_patches(lid_and_base))) == 1
+    tops_apart = 0.05 + 0.003 * np.abs(grid_cols - 10)  # level tops (8 cm) at columns 0 and 20
+    assert len(np.unique(_split_two_patches(tops_apart))) == 2
 
 
 def test_touching_objects_in_clutter_are_found_apart() -> None:

@@ -19,9 +19,9 @@
    threshold means the same at 0.3 m and at 1.6 m and for any stride; a count of points would
    keep a speck of noise near the camera and drop a whole can at 1.5 m) and at least
    ``min_cluster_points`` points (15: a can 1.5 m away stands on 20-25 points of the grid), lies
-   within ``max_range_m`` and its footprint centre (on the
-   plane) lies on the table (the convex hull of the plane's inliers, grown by ``table_margin_m``)
-   and inside the optional workspace polygon; clutter beyond the table or off it is rejected.
+   within ``max_range_m`` and its footprint centre (on the plane) lies on the table (the convex
+   hull of the plane's inliers, grown by ``table_margin_m``) and inside the optional workspace
+   polygon; clutter beyond the table or off it is rejected.
 4. The kept clusters become instances. Each takes the thin parts attached to it
    (:func:`grow_into_thin_parts`: a laptop's base, 6-22 mm thick, sinks into the depth noise of the
    step-2 threshold at range, which would leave the lid alone as the object) and the pixels without
