@@ -50,7 +50,7 @@ _HALF_NEIGHBOURHOOD = np.array(
 )
 
 
-def _graph_components(count: int, starts: list[np.ndarray], ends: list[np.ndarray]) -> np.ndarray:
+def graph_components(count: int, starts: list[np.ndarray], ends: list[np.ndarray]) -> np.ndarray:
     """Connected component (``count``,), 0..n-1, of each node of the undirected graph whose edges
     join ``starts[i][j]`` and ``ends[i][j]`` (index arrays, one pair per neighbour offset)."""
     from scipy.sparse import coo_matrix
@@ -80,7 +80,7 @@ def sparse_voxel_labels(points_m: np.ndarray, voxel_m: float) -> np.ndarray:
         found = keys[at] == wanted
         rows.append(np.flatnonzero(inside)[found])
         cols.append(at[found])
-    return _graph_components(len(keys), rows, cols)[point_voxel.ravel()] + 1
+    return graph_components(len(keys), rows, cols)[point_voxel.ravel()] + 1
 
 
 #: Half the 8-neighbourhood of a pixel grid: (row, column) offsets.
@@ -114,7 +114,7 @@ def grid_components(
         near = np.linalg.norm(points_m[a] - points_m[b], axis=1) < gap_m
         starts.append(a[near])
         ends.append(b[near])
-    return _graph_components(len(points_m), starts, ends)
+    return graph_components(len(points_m), starts, ends)
 
 
 def voxel_clusters(points_m: np.ndarray, voxel_m: float) -> np.ndarray:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 from scipy import ndimage
@@ -49,6 +50,7 @@ from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.geometry.clusters import (
     STEREO_DEPTH_NOISE_PER_M,
     depth_noise_m,
+    graph_components,
     grid_components,
     voxel_clusters,
 )
@@ -348,14 +350,13 @@ def segment_tabletop(
     bridge_pts, bridge_v, bridge_u = bridge_depth_holes(
         frame, stride, config.hole_bridge_cells, standing_cells
     )
+    bridge_height = plane.height_m(bridge_pts)
     bridge_above = _standing(
-        bridge_pts,
-        plane.height_m(bridge_pts),
-        depth_noise_m(bridge_pts[:, 2], config.depth_noise_per_m),
-        config,
+        bridge_pts, bridge_height, depth_noise_m(bridge_pts[:, 2], config.depth_noise_per_m), config
     )
     measured = np.arange(above.sum() + bridge_above.sum()) < above.sum()
     above_pts = np.concatenate([pts[above], bridge_pts[bridge_above]])
+    above_height = np.concatenate([height[above], bridge_height[bridge_above]])
     above_v = np.concatenate([v[above], bridge_v[bridge_above]])
     above_u = np.concatenate([u[above], bridge_u[bridge_above]])
     grid_spacing_m = above_pts[:, 2] * stride / frame.intrinsics.fx  # per point, at its depth
@@ -370,9 +371,8 @@ def segment_tabletop(
             config.split_gap_spacings * grid_spacing_m,
             config.cluster_voxel_m,
         )
-        heights_m = plane.height_m(above_pts)
         labels = split_touching(
-            labels, components, above_pts, measured, grid_spacing_m, config, heights_m, voxel_m
+            labels, components, above_pts, measured, grid_spacing_m, config, above_height, voxel_m
         )
     sizes, areas_m2 = _evidence(labels, measured, grid_spacing_m)
     big = np.flatnonzero((sizes >= config.min_cluster_points) & (areas_m2 >= config.min_cluster_area_m2))
@@ -485,19 +485,25 @@ def split_touching(
         if not in_large.all():
             _, nearest = cKDTree(points_m[members[in_large]]).query(points_m[members[~in_large]])
             part_of[~in_large] = part_of[in_large][nearest]
-        root = {part: part for part in parts}  # union-find of the parts that are one object
-        for i, a in enumerate(parts):
-            for b in parts[i + 1 :]:
-                in_a, in_b = members[part_of == a], members[part_of == b]
-                if root[a] != root[b] and _one_object(
-                    points_m[in_a], heights_m[in_a], points_m[in_b], heights_m[in_b], 2.0 * voxel_m
-                ):
-                    old, new = root[b], root[a]
-                    root = {part: new if r == old else r for part, r in root.items()}
-        groups = np.unique(list(root.values()))
-        for group in groups[groups != root[parts[0]]]:
-            grouped = [part for part, r in root.items() if r == group]
-            out[members[np.isin(part_of, grouped)]] = next_label
+        in_part = [members[part_of == part] for part in parts]
+        joined = np.array(
+            [
+                (i, j)
+                for i, j in combinations(range(len(parts)), 2)
+                if _one_object(
+                    points_m[in_part[i]],
+                    heights_m[in_part[i]],
+                    points_m[in_part[j]],
+                    heights_m[in_part[j]],
+                    2.0 * voxel_m,
+                )
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        # Groups of parts that are one object; the group of the first part keeps the cluster's label.
+        group = graph_components(len(parts), [joined[:, 0]], [joined[:, 1]])[np.searchsorted(parts, part_of)]
+        for index in range(1, group.max() + 1):
+            out[members[group == index]] = next_label
             next_label += 1
     return out
 
