@@ -51,6 +51,8 @@ SYMMETRY: dict[str, str] = {
 SYMMETRIC_CATEGORIES: frozenset[str] = frozenset(c for c, s in SYMMETRY.items() if s == "y")
 #: Categories whose NOCS box is centred on the body axis with a mirrored x extent (the mug).
 MIRRORED_X_BOX: frozenset[str] = frozenset({"mug"})
+#: Categories that also rest on their side (axis parallel to the table).
+LYING_CATEGORIES: frozenset[str] = frozenset({"bottle", "can"})
 #: Categories whose front (+x) is a property of the shape (lens, the laptop's front edge).
 FRONT_ON_X: frozenset[str] = frozenset({"camera", "laptop"})
 

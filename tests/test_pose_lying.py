@@ -7,14 +7,9 @@ from scipy.spatial.transform import Rotation
 
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.nocs import Detection
-from diff9d_ros.pose.can_top import CanTopClassifier
-from diff9d_ros.pose.lying import (
-    AGREE_DEG,
-    align_to_axis,
-    certainly_lying,
-    lying_box_axis,
-    measured_axis,
-)
+from diff9d_ros.pose.baseline import lying_line
+from diff9d_ros.pose.lying import AGREE_DEG, align_to_axis, lying_box_axis, measured_axis
+from diff9d_ros.pose.top_end import classifiers_from_checkpoint
 from diff9d_ros.pose.train import load_checkpoint
 from diff9d_ros.resources import share_path
 
@@ -75,19 +70,37 @@ def _lying_beverage_can(top: np.ndarray, rng: np.random.Generator) -> tuple[np.n
     return points, TablePlane(np.array([0.0, 0.0, 1.0]), 0.0)
 
 
-def test_the_shipped_classifier_tells_a_lying_beverage_can_s_top() -> None:
-    can_top = CanTopClassifier.from_checkpoint(load_checkpoint(MODEL))
-    assert can_top is not None, "the shipped model holds no can-top classifier"
+def _lying_bottle(top: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, TablePlane]:
+    """Noisy points of the upper half of a lying bottle (body radius 35 mm, 240 mm long) on the
+    table z = 0, its neck (radius 13 mm, 40 mm long, above a 40 mm shoulder) towards ``top``."""
+    s = rng.uniform(-0.12, 0.12, 8000)  # along the axis, the cap at +0.12
+    radius = np.interp(s, [-0.12, 0.04, 0.08, 0.12], [0.035, 0.035, 0.013, 0.013])
+    angle = rng.uniform(0.0, np.pi, len(s))
+    side = np.cross([0.0, 0.0, 1.0], top)
+    points = (
+        s[:, None] * top
+        + (radius * np.cos(angle))[:, None] * side
+        + (0.035 + radius * np.sin(angle))[:, None] * np.array([0.0, 0.0, 1.0])
+    )
+    points += rng.normal(0.0, 0.0008, points.shape) + np.array([0.1, -0.05, 0.0])
+    return points, TablePlane(np.array([0.0, 0.0, 1.0]), 0.0)
+
+
+def test_the_shipped_classifiers_tell_a_lying_bottle_s_and_beverage_can_s_top() -> None:
+    classifiers = classifiers_from_checkpoint(load_checkpoint(MODEL))
+    assert set(classifiers) == {"bottle", "can"}, "the shipped model lacks a top-end classifier"
     rng = np.random.default_rng(3)
-    for angle in np.radians([0.0, 70.0, 200.0, 300.0]):
-        top = np.array([np.cos(angle), np.sin(angle), 0.0])
-        points, plane = _lying_beverage_can(top, rng)
-        assert np.allclose(can_top.top(points, top, plane), top)
-        assert np.allclose(can_top.top(points, -top, plane), top)
-        measured, signed, _ = measured_axis(points, -top, plane, can_top)
-        assert signed and measured @ top > np.cos(np.radians(3.0))  # the line measured, signed to the top
-        line, signed, _ = measured_axis(points, -top, plane, None)
-        assert not signed and abs(line @ top) > np.cos(np.radians(3.0))  # no classifier: the line only
+    for category, lying_object in (("can", _lying_beverage_can), ("bottle", _lying_bottle)):
+        top_end = classifiers[category]
+        for angle in np.radians([0.0, 70.0, 200.0, 300.0]):
+            top = np.array([np.cos(angle), np.sin(angle), 0.0])
+            points, plane = lying_object(top, rng)
+            assert np.allclose(top_end.top(points, top, plane), top)
+            assert np.allclose(top_end.top(points, -top, plane), top)
+            measured, signed, _ = measured_axis(points, -top, plane, top_end)
+            assert signed and measured @ top > np.cos(np.radians(3.0))  # the line measured, signed to the top
+            line, signed, _ = measured_axis(points, -top, plane, None)
+            assert not signed and abs(line @ top) > np.cos(np.radians(3.0))  # no classifier: the line only
 
 
 def test_a_signed_axis_overrules_the_network_sign() -> None:
@@ -119,21 +132,25 @@ def _visible_cylinder(
     return points + rng.normal(0.0, 0.002, points.shape)
 
 
+def _certainly_lying(points_m: np.ndarray, plane: TablePlane) -> bool:
+    return lying_line(points_m, plane)[1]
+
+
 def test_extents_tell_a_lying_can_from_a_standing_one() -> None:
     rng = np.random.default_rng(5)
     plane = TablePlane(np.array([0.0, 0.0, 1.0]), 0.0)
     view = np.array([0.0, -np.cos(np.radians(40.0)), np.sin(np.radians(40.0))])  # 40 deg elevation
     for yaw in np.radians([0.0, 35.0, 90.0]):
         horizontal = np.array([np.cos(yaw), np.sin(yaw), 0.0])
-        assert certainly_lying(_visible_cylinder(0.033, 0.12, horizontal, view, rng), plane)  # can
-        assert certainly_lying(_visible_cylinder(0.035, 0.28, horizontal, view, rng), plane)  # bottle
+        assert _certainly_lying(_visible_cylinder(0.033, 0.12, horizontal, view, rng), plane)  # can
+        assert _certainly_lying(_visible_cylinder(0.035, 0.28, horizontal, view, rng), plane)  # bottle
     up = np.array([0.0, 0.0, 1.0])
-    assert not certainly_lying(_visible_cylinder(0.033, 0.12, up, view, rng), plane)  # standing can
-    assert not certainly_lying(_visible_cylinder(0.052, 0.046, up, view, rng), plane)  # squat tin
-    assert not certainly_lying(_visible_cylinder(0.052, 0.10, up, view, rng), plane)  # food tin
+    assert not _certainly_lying(_visible_cylinder(0.033, 0.12, up, view, rng), plane)  # standing can
+    assert not _certainly_lying(_visible_cylinder(0.052, 0.046, up, view, rng), plane)  # squat tin
+    assert not _certainly_lying(_visible_cylinder(0.052, 0.10, up, view, rng), plane)  # food tin
     squat = _visible_cylinder(0.04, 0.04, up, view, rng)
     sliver = squat[np.abs(squat[:, 0] - squat[:, 0].mean()) < 0.006]  # the rest hidden behind others
-    assert not certainly_lying(sliver, plane)  # long and low, but no wider than a finger
+    assert not _certainly_lying(sliver, plane)  # long and low, but no wider than a finger
 
 
 def test_a_certain_lying_axis_overrules_a_standing_sample() -> None:

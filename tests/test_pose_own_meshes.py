@@ -111,6 +111,7 @@ def test_finetune_trains_from_the_model_exports_and_resumes(tmp_path: Path) -> N
     codec = [k for k in shipped["state_dict"] if k.startswith("codec.")]
     assert codec and all(torch.equal(tuned["state_dict"][k], shipped["state_dict"][k]) for k in codec)
     assert any(not torch.equal(tuned["state_dict"][k], v) for k, v in shipped["state_dict"].items())
+    assert tuned["top_end"] == shipped["top_end"]  # the top-end rules read points: they go with the weights
     report = json.loads((tmp_path / "tuned.pt.finetune.json").read_text())
     assert set(report["results"]) == {"before", "after"}
     assert set(report["results"]["before"]) - {"mean"} <= MESH_FILES

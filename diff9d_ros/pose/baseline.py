@@ -30,11 +30,9 @@ import numpy as np
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from diff9d_ros.geometry.plane import TablePlane
-from diff9d_ros.nocs import CATEGORIES, FRONT_ON_X, Detection
+from diff9d_ros.nocs import CATEGORIES, FRONT_ON_X, LYING_CATEGORIES, Detection
 
 ROUND_CATEGORIES = frozenset({"bottle", "bowl", "can", "mug"})
-#: Categories that also rest on their side (axis parallel to the table).
-LYING_CATEGORIES = frozenset({"bottle", "can"})
 #: Neighbours of the local plane fit that estimates a surface normal.
 NORMAL_NEIGHBOURS = 20
 #: A surface normal is "along" an axis above this |cos| and "across" it below ACROSS_COS.

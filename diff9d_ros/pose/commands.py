@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from diff9d_ros.nocs import LYING_CATEGORIES
 from diff9d_ros.pose.own_meshes import FinetuneConfig
 
 LOG = logging.getLogger(__name__)
@@ -91,19 +92,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     calibrate.set_defaults(func=_calibrate)
 
-    can_top = sub.add_parser(
-        "fit-can-top",
-        help="fit the rule that tells a lying can's top from its points; store it in the model",
-        description="Render frames of lying cans (training split to fit, validation split to report), "
-        "measure each can's profile at both ends as the estimator does, fit the linear rule "
-        "(diff9d_ros.pose.can_top) and write it into the model file.",
+    top_end = sub.add_parser(
+        "fit-top-end",
+        help="fit the rules that tell a lying bottle's or can's top from its points; store them in the model",
+        description="Render frames of lying bottles and cans (training split to fit, validation split to "
+        "report), measure each object's profile at both ends as the estimator does, fit one linear rule "
+        "per category (diff9d_ros.pose.top_end) and write them into the model file.",
     )
-    can_top.add_argument("--model", type=Path, required=True, help="pose model file (rewritten in place)")
-    can_top.add_argument("--frames", type=int, default=800, help="training-split frames to fit on")
-    can_top.add_argument("--val-frames", type=int, default=400, help="validation-split frames to report on")
-    can_top.add_argument("--seed", type=int, default=1)
-    can_top.add_argument("--l2", type=float, default=None, help="L2 weight (default: the chosen one)")
-    can_top.set_defaults(func=_fit_can_top)
+    top_end.add_argument("--model", type=Path, required=True, help="pose model file (rewritten in place)")
+    top_end.add_argument(
+        "--categories",
+        nargs="+",
+        choices=sorted(LYING_CATEGORIES),
+        default=sorted(LYING_CATEGORIES),
+        help="categories to fit (the model's rules for the others stay)",
+    )
+    top_end.add_argument(
+        "--frames", type=int, default=800, help="training-split frames to fit on, per category"
+    )
+    top_end.add_argument("--val-frames", type=int, default=400, help="validation-split frames to report on")
+    top_end.add_argument("--seed", type=int, default=1)
+    top_end.add_argument("--l2", type=float, default=None, help="L2 weight (default: the chosen one)")
+    top_end.set_defaults(func=_fit_top_end)
 
     evaluate = sub.add_parser(
         "eval",
@@ -218,29 +228,35 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_can_top(args: argparse.Namespace) -> int:
+def _fit_top_end(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from diff9d_ros.pose.can_top import (
+    from diff9d_ros.pose.lying import LYING_COS
+    from diff9d_ros.pose.top_end import (
         DEFAULT_L2,
-        CanTopClassifier,
+        TopEndClassifier,
         accuracy_report,
         rendered_examples,
-        write_can_top,
+        write_top_ends,
     )
-    from diff9d_ros.pose.lying import LYING_COS
     from diff9d_ros.pose.train import load_checkpoint
 
     load_checkpoint(args.model)  # a readable pose model before minutes of rendering
     l2 = DEFAULT_L2 if args.l2 is None else args.l2
-    train = rendered_examples(args.frames, "train", args.seed, LYING_COS)
-    val = rendered_examples(args.val_frames, "val", args.seed, LYING_COS)
-    classifier = CanTopClassifier.fit(train.differences, train.top_at_plus, l2)
-    report = {"train": accuracy_report(classifier, train), "val": accuracy_report(classifier, val)}
-    info = {"frames": args.frames, "val_frames": args.val_frames, "seed": args.seed, "l2": l2, **report}
-    write_can_top(args.model, replace(classifier, info=info))
-    print(f"can-top classifier written to {args.model}")
-    print(json.dumps(report, indent=2))
+    fitted, reports = {}, {}
+    for category in args.categories:
+        train = rendered_examples(args.frames, "train", args.seed, category, LYING_COS)
+        val = rendered_examples(args.val_frames, "val", args.seed, category, LYING_COS)
+        classifier = TopEndClassifier.fit(train.differences, train.top_at_plus, l2)
+        reports[category] = {
+            "train": accuracy_report(classifier, train),
+            "val": accuracy_report(classifier, val),
+        }
+        info = {"frames": args.frames, "val_frames": args.val_frames, "seed": args.seed, "l2": l2}
+        fitted[category] = replace(classifier, info={**info, **reports[category]})
+    write_top_ends(args.model, fitted)
+    print(f"top-end classifiers for {', '.join(fitted)} written to {args.model}")
+    print(json.dumps(reports, indent=2))
     return 0
 
 

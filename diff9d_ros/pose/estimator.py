@@ -52,16 +52,9 @@ from diff9d_ros.diffusion.samplers import resolve_timesteps, sample
 from diff9d_ros.geometry.camera import RGBDFrame, instance_masks
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
-from diff9d_ros.nocs import CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
-from diff9d_ros.pose.can_top import CanTopClassifier
+from diff9d_ros.nocs import CATEGORIES, LYING_CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
 from diff9d_ros.pose.engines import PoseRunner, pose_engine
-from diff9d_ros.pose.lying import (
-    MEASURED_SIGN,
-    align_to_axis,
-    certainly_lying,
-    lying_box_axis,
-    measured_axis,
-)
+from diff9d_ros.pose.lying import align_to_axis, lying_box_axis, measured_axis
 from diff9d_ros.pose.network import BACKGROUND, POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
     Observation,
@@ -75,6 +68,7 @@ from diff9d_ros.pose.observation import (
     up_direction,
 )
 from diff9d_ros.pose.segmentation import SegmentationConfig, segment_tabletop, table_plane
+from diff9d_ros.pose.top_end import TopEndClassifier, classifiers_from_checkpoint
 from diff9d_ros.pose.train import load_checkpoint, make_schedule, network_from_checkpoint
 from diff9d_ros.pose.warm_start import Remembered, WarmStartMemory, last_pose_prior
 
@@ -210,7 +204,7 @@ class PoseEstimator:
         segmentation: SegmentationConfig | None = None,
         device: str = "cpu",
         engine: str = "torch",
-        can_top: CanTopClassifier | None = None,
+        top_ends: dict[str, TopEndClassifier] | None = None,
     ) -> None:
         self.device = torch_device(device)
         self.network = network.to(self.device).eval()
@@ -219,11 +213,13 @@ class PoseEstimator:
         self.sampler = sampler
         self.calibration = calibration or Calibration()
         self.segmentation = segmentation or SegmentationConfig()
-        self.can_top = can_top
-        if can_top is None:
+        self.top_ends = dict(top_ends or {})
+        missing = sorted(LYING_CATEGORIES - set(self.top_ends))
+        if missing:
             LOG.warning(
-                "the model holds no can-top classifier (`diff9d pose fit-can-top`): "
-                "a lying can's top is the network's guess"
+                "the model holds no top-end classifier for %s (`diff9d pose fit-top-end`): "
+                "the top of such an object lying down is the network's guess",
+                " or ".join(missing),
             )
         if sampler.hypotheses < 1 or sampler.num_steps < 1:
             raise ValueError(f"hypotheses and num_steps must be >= 1, got {sampler}")
@@ -262,7 +258,7 @@ class PoseEstimator:
             segmentation,
             device,
             engine,
-            CanTopClassifier.from_checkpoint(payload),
+            classifiers_from_checkpoint(payload),
         )
 
     def _observe(
@@ -386,10 +382,9 @@ class PoseEstimator:
                     lying = plane is not None and self.sampler.align_lying
                     axis = lying_box_axis(name, frame_g @ prior[0][:, 1], up) if lying else None
                     sure = top_known = False
-                    if axis is not None and name in MEASURED_SIGN:  # line, top, certainty: all its points
-                        axis, top_known, sure = measured_axis(view.cleaned_m, axis, plane, self.can_top)
-                    elif axis is not None:
-                        sure = certainly_lying(view.cleaned_m, plane)
+                    if axis is not None:  # line, top, certainty: all its points
+                        top_end = self.top_ends.get(name)
+                        axis, top_known, sure = measured_axis(view.cleaned_m, axis, plane, top_end)
                     lying_axes.append(axis)
                     certain.append(sure)
                     signed.append(top_known)

@@ -10,17 +10,18 @@ becomes that line (:func:`align_to_axis`), signed like the sampled axis; the det
 translation, size, score and covariance, and its x axis is the sampled one made orthogonal to the
 new y.
 
-The sign (which end is the top) of a bottle stays the network's: it tells a bottle's neck from its
-base (right for 91 % of the lying bottles on validation, against 79 % for the starting box's end
-rule). For a lying can the network's sign is a coin flip (right for 30 of 55 and 22 of 43 lying
-beverage cans in two sets of 60 validation frames), so a can's sign comes from its points instead
-(:func:`measured_axis`, which also measures its line from all of its points rather than the
-starting box's 1024-point sample): the profile of its points at each end, weighed by the
-classifier stored in the model file (:mod:`diff9d_ros.pose.can_top`). Three steps from a lying
-box can still stand a lying can up (food tins, whose length is near their diameter, at 1.3-1.7
-m); when the points' extents alone say the object lies (:func:`certainly_lying`), the line holds
-against such a sample. A food tin is the same at both ends: nothing tells its top, and the NOCS
-metric scores a flipped can as 180 degrees wrong, so lying cans stay the weak spot (docs/pose.md).
+The sign (which end is the top) comes from the object's points where the model file holds a
+top-end classifier for its category (:mod:`diff9d_ros.pose.top_end`, ``diff9d pose
+fit-top-end``): the profile of its points at each end, measured about the line
+(:func:`measured_axis`, which also measures the line from all of the object's points rather
+than the starting box's 1024-point sample). On validation frames of lying bottles and cans it
+found the top of 98 % of the lying bottles (the network's sign 92-96 %) and of 83 % of the lying
+beverage cans (the network's sign a coin flip: right for 30 of 55 and 22 of 43). Without a
+classifier the network's sign stays. Three steps from a lying box can still stand a lying can up
+(food tins, whose length is near their diameter, at 1.3-1.7 m); when the points' extents alone
+say the object lies (:func:`~diff9d_ros.pose.baseline.axis_by_extent`), the line holds against
+such a sample. A food tin is the same at both ends: nothing tells its top, and the NOCS metric
+scores a flipped can as 180 degrees wrong, so lying cans stay the weak spot (docs/pose.md).
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from dataclasses import replace
 import numpy as np
 
 from diff9d_ros.geometry.plane import TablePlane
-from diff9d_ros.nocs import Detection
-from diff9d_ros.pose.baseline import LYING_CATEGORIES, axis_by_extent, lying_line
-from diff9d_ros.pose.can_top import MIN_PROFILE_POINTS, CanTopClassifier
+from diff9d_ros.nocs import LYING_CATEGORIES, Detection
+from diff9d_ros.pose.baseline import lying_line
+from diff9d_ros.pose.top_end import MIN_PROFILE_POINTS, TopEndClassifier
 
 #: A starting box lies when the |cos| of its y axis to the table's up direction is under this.
 LYING_COS = 0.5
@@ -40,8 +41,6 @@ LYING_COS = 0.5
 #: on validation frames (30, 45 and 90 tried): 90 also turned standing cans whose starting box
 #: lay by mistake and that the network had set upright.
 AGREE_DEG = 45.0
-#: Categories whose sign is measured (:mod:`~diff9d_ros.pose.can_top`) rather than the network's.
-MEASURED_SIGN = frozenset({"can"})
 
 
 def lying_box_axis(category: str, prior_y: np.ndarray, up: np.ndarray) -> np.ndarray | None:
@@ -53,18 +52,19 @@ def lying_box_axis(category: str, prior_y: np.ndarray, up: np.ndarray) -> np.nda
 
 
 def measured_axis(
-    points_m: np.ndarray, box_axis: np.ndarray, plane: TablePlane, can_top: CanTopClassifier | None
+    points_m: np.ndarray, box_axis: np.ndarray, plane: TablePlane, top_end: TopEndClassifier | None
 ) -> tuple[np.ndarray, bool, bool]:
-    """The axis of a lying can from all of its camera-frame points (N, 3): the line
+    """The axis of a lying bottle or can from all of its camera-frame points (N, 3): the line
     :func:`~diff9d_ros.pose.baseline.lying_line` measures (the starting box's ``box_axis``, fitted
-    to a 1024-point sample, when it finds none), signed towards the top by ``can_top`` when there
-    is one (None: the network's sign stays); whether it was signed; and :func:`certainly_lying` of
-    the points, from the same estimate of their normals."""
+    to a 1024-point sample, when it finds none), signed towards the top by ``top_end`` when there
+    is one (None: the network's sign stays); whether it was signed; and whether the points'
+    extents alone say the object lies (:func:`~diff9d_ros.pose.baseline.axis_by_extent`, from the
+    same estimate of their normals)."""
     line, certain = lying_line(points_m, plane)
     axis = box_axis if line is None else line
-    if can_top is None or len(points_m) < MIN_PROFILE_POINTS:
+    if top_end is None or len(points_m) < MIN_PROFILE_POINTS:
         return axis, False, certain
-    return can_top.top(points_m, axis, plane), True, certain
+    return top_end.top(points_m, axis, plane), True, certain
 
 
 def align_to_axis(
@@ -74,7 +74,7 @@ def align_to_axis(
     ``axis`` when ``signed``), x the first of its own axes that lies well across the line, made
     orthogonal to it (Gram-Schmidt), z = x × y; unchanged when its y is more than
     :data:`AGREE_DEG` from the line (the network overruled a starting box that lay by mistake),
-    unless the lying is ``certain`` (:func:`certainly_lying`): then a sample that stood the object
+    unless the lying is ``certain`` (:func:`measured_axis`): then a sample that stood the object
     up also has its height and diameter swapped."""
     y = np.asarray(axis, dtype=np.float64)
     cos = float(y @ detection.rotation[:, 1])
@@ -91,11 +91,3 @@ def align_to_axis(
             break
     x /= np.linalg.norm(x)
     return replace(detection, rotation=np.stack([x, y, np.cross(x, y)], axis=1), size_m=size)
-
-
-def certainly_lying(points_m: np.ndarray, plane: TablePlane) -> bool:
-    """Whether the extents of a bottle's or can's camera-frame points (N, 3) alone say it lies
-    (:func:`~diff9d_ros.pose.baseline.axis_by_extent`: longer along the table than its top is
-    high, about as wide across as high, normals unlike a standing body's): then the measured line
-    holds even against a sampled pose that stands the object up."""
-    return axis_by_extent(points_m, plane) is not None

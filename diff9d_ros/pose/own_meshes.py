@@ -16,7 +16,8 @@ objects are those meshes (the frames of the (seed, split) dataset of ``diff9d sy
    or ``max_minutes`` (with a checkpoint), and the weights are exported without optimiser state.
 
 The hypothesis-spread calibration of the starting model is not carried over (the fine-tuned
-network's spreads differ): run ``diff9d pose calibrate`` on validation frames of the meshes.
+network's spreads differ): run ``diff9d pose calibrate`` on validation frames of the meshes. Its
+top-end classifiers (:mod:`diff9d_ros.pose.top_end`) are: they read the points, not the network.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def finetune(
     goes to ``out``, frames, object cache, checkpoint and log to ``work``. Returns what was done."""
     from diff9d_ros.pose.dataset import load_objects
     from diff9d_ros.pose.network import NetworkConfig
+    from diff9d_ros.pose.top_end import classifiers_from_checkpoint, write_top_ends
     from diff9d_ros.pose.train import TrainConfig, export_weights, load_checkpoint, train
 
     if config.frames < 1 or config.steps < 1 or config.max_minutes <= 0:
@@ -165,6 +167,9 @@ def finetune(
         initial=initial,
     )
     step = int(export_weights(checkpoint, out)["step"])
+    top_ends = classifiers_from_checkpoint(initial)
+    if top_ends:
+        write_top_ends(out, top_ends)
     if step < config.steps:
         LOG.warning(
             "stopped at step %d of %d after %g min: run again to continue",

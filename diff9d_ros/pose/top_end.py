@@ -1,13 +1,16 @@
-"""Which end of a lying can is its top: a linear classifier of the surface profile at each end.
+"""Which end of a lying bottle or can is its top: a linear classifier of the surface profile at
+each end, one per category.
 
-A beverage can's top is necked in (its radius drops 3-7 mm over 8-14 mm), its foot bevelled (3-7
-mm over 3-7 mm); on a real sensor both lie within the depth noise (several millimetres at 1 m),
-and which parts show depends on the view (the end facing the camera shows its face, the other
-end hides its taper behind the body). A hand rule on the top outline of the points was right
-for 67 % of the lying beverage cans of validation frames; the network's sign for about half.
+A bottle's neck and cap are a fraction of its body's width, a beverage can's top is necked in
+(its radius drops 3-7 mm over 8-14 mm) and its foot bevelled (3-7 mm over 3-7 mm); on a real
+sensor a can's taper lies within the depth noise (several millimetres at 1 m), and which parts
+show depends on the view (the end facing the camera shows its face, the other end hides its
+taper behind the body). A hand rule on the top outline of the points was right for 67 % of the
+lying beverage cans of validation frames, the network's sign for about half of them; for lying
+bottles the network's sign was right for 92-96 % of them on validation frames.
 
-Here each end is described by the can's points near it, in the frame of the measured axis line
-(:func:`~diff9d_ros.pose.baseline.lying_line`):
+Here each end is described by the object's points near it, in the frame of the measured axis
+line (:func:`~diff9d_ros.pose.baseline.lying_line`):
 
 * ``s`` along the axis, and the radius ``rho`` of each point about the axis: the centre of the
   circle fitted to the points across the axis (the algebraic fit of Kåsa, IEEE Trans. Instrum.
@@ -21,9 +24,10 @@ Here each end is described by the can's points near it, in the frame of the meas
 
 The top is at ``+axis`` when ``w . (f+ - f-) > 0`` (logistic regression, antisymmetric in the
 two ends so that no end is preferred: P(top at +axis) = sigmoid(w . (f+ - f-))). ``diff9d pose
-fit-can-top`` fits ``w`` on rendered training-split frames of lying cans and stores it in the
-pose model file; its validation accuracy is in the model card (models/diff9d_pose.md). Food tins
-are the same at both ends: for them the answer is a coin flip, whatever rule decides.
+fit-top-end`` fits ``w`` per category on rendered training-split frames of lying bottles and
+cans and stores the classifiers in the pose model file; their validation accuracy is in the
+model card (models/diff9d_pose.md). Food tins are the same at both ends
+(:data:`SAME_ENDS_FAMILIES`): for them the answer is a coin flip, whatever rule decides.
 """
 
 from __future__ import annotations
@@ -50,12 +54,17 @@ DISTANCE_EDGES_M = tuple(float(v) for v in np.round(np.arange(0.0, 0.0301, 0.002
 RADIUS_EDGES = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.94, 0.97, 1.0, 1.03, 100.0)
 #: Points farther than this (m) from both ends are the body (half of it when too few are).
 BODY_MARGIN_M = 0.03
-#: Height quantile that is the ridge (the top outline) of a stretch of the can.
+#: Height quantile that is the ridge (the top outline) of a stretch of the object.
 RIDGE_QUANTILE = 0.95
 #: L2 weight of the fit, chosen on validation frames (1e-4 to 3e-2 tried).
 DEFAULT_L2 = 1e-3
 #: Fewest points for which a profile is measured.
 MIN_PROFILE_POINTS = 40
+#: Key of the classifiers (category -> entry) in a pose model file.
+CHECKPOINT_KEY = "top_end"
+#: Families whose two ends have the same shape (seamed lids at both ends): their top cannot be
+#: told, and accuracy is reported apart for them.
+SAME_ENDS_FAMILIES = frozenset({"food_tin", "squat_tin", "squat_small"})
 
 
 def _axis_frame(points_m: np.ndarray, axis: np.ndarray, plane: TablePlane) -> tuple[np.ndarray, ...]:
@@ -77,11 +86,13 @@ def end_profiles(
     distance_edges_m: Sequence[float] = DISTANCE_EDGES_M,
     radius_edges: Sequence[float] = RADIUS_EDGES,
 ) -> np.ndarray:
-    """The profiles (2, F) of the ends at ``+axis`` and ``-axis`` of a lying can's camera-frame
-    points (N, 3) (module docstring); ValueError if there are too few points."""
+    """The profiles (2, F) of the ends at ``+axis`` and ``-axis`` of a lying bottle's or can's
+    camera-frame points (N, 3) (module docstring); ValueError if there are too few points."""
     points_m = np.asarray(points_m, dtype=np.float64)
     if points_m.ndim != 2 or points_m.shape[1] != 3 or len(points_m) < MIN_PROFILE_POINTS:
-        raise ValueError(f"a can's profile needs (N >= {MIN_PROFILE_POINTS}, 3) points, got {points_m.shape}")
+        raise ValueError(
+            f"a lying object's profile needs (N >= {MIN_PROFILE_POINTS}, 3) points, got {points_m.shape}"
+        )
     s, rho, height = _axis_frame(points_m, axis, plane)
     low, high = np.quantile(s, [0.005, 0.995])
     body = (s > low + BODY_MARGIN_M) & (s < high - BODY_MARGIN_M)
@@ -114,8 +125,9 @@ def feature_count(distance_edges_m: Sequence[float], radius_edges: Sequence[floa
 
 
 @dataclass(frozen=True)
-class CanTopClassifier:
-    """The weights ``w`` of the top-end rule (module docstring) and the profile's bin edges."""
+class TopEndClassifier:
+    """The weights ``w`` of one category's top-end rule (module docstring) and the profile's bin
+    edges."""
 
     weights: np.ndarray
     distance_edges_m: tuple[float, ...] = DISTANCE_EDGES_M
@@ -127,7 +139,7 @@ class CanTopClassifier:
         expected = feature_count(self.distance_edges_m, self.radius_edges)
         if len(weights) != expected or not np.all(np.isfinite(weights)):
             raise ValueError(
-                f"can-top weights must be {expected} finite numbers for these bins, got {len(weights)}"
+                f"top-end weights must be {expected} finite numbers for these bins, got {len(weights)}"
                 + ("" if np.all(np.isfinite(weights)) else " with NaN or inf")
             )
         object.__setattr__(self, "weights", weights)
@@ -138,12 +150,12 @@ class CanTopClassifier:
         return float(self.weights @ (plus - minus))
 
     def top(self, points_m: np.ndarray, axis: np.ndarray, plane: TablePlane) -> np.ndarray:
-        """``axis`` (unit) of a lying can's camera-frame points (N, 3), signed towards its top."""
+        """``axis`` (unit) of a lying object's camera-frame points (N, 3), signed towards its top."""
         axis = np.asarray(axis, dtype=np.float64)
         return axis if self.score(points_m, axis, plane) > 0.0 else -axis
 
-    def to_checkpoint(self) -> dict:
-        """The entry stored in a pose model file."""
+    def to_entry(self) -> dict:
+        """This classifier as an entry of :func:`classifiers_from_checkpoint`'s table."""
         return {
             "weights": self.weights.tolist(),
             "distance_edges_m": list(self.distance_edges_m),
@@ -152,11 +164,8 @@ class CanTopClassifier:
         }
 
     @classmethod
-    def from_checkpoint(cls, payload: dict) -> CanTopClassifier | None:
-        """The classifier stored in a pose checkpoint, None if it holds none; ValueError if malformed."""
-        entry = payload.get("can_top")
-        if entry is None:
-            return None
+    def from_entry(cls, entry: dict) -> TopEndClassifier:
+        """The classifier of one stored entry; ValueError if it is malformed."""
         try:
             return cls(
                 np.asarray(entry["weights"], dtype=np.float64),
@@ -165,12 +174,12 @@ class CanTopClassifier:
                 dict(entry.get("info", {})),
             )
         except (KeyError, TypeError) as error:
-            raise ValueError(f"the model file's can-top entry is malformed: {error!r}") from error
+            raise ValueError(f"the model file's top-end entry is malformed: {error!r}") from error
 
     @classmethod
     def fit(
         cls, differences: np.ndarray, top_at_plus: np.ndarray, l2: float = DEFAULT_L2
-    ) -> CanTopClassifier:
+    ) -> TopEndClassifier:
         """Logistic regression without intercept of ``top_at_plus`` (N,) on ``differences`` (N, F)
         (``f+ - f-`` of each example), L2 weight ``l2``; L-BFGS in float64 (deterministic)."""
         x = torch.as_tensor(np.asarray(differences, dtype=np.float64))
@@ -192,9 +201,10 @@ class CanTopClassifier:
 
 
 @dataclass(frozen=True)
-class CanExamples:
-    """Lying cans of rendered frames: ``f+ - f-`` per can (N, F), whether its top is at ``+axis``
-    of its measured line, its distance from the camera (m) and its family (``beverage_standard``)."""
+class LyingExamples:
+    """Lying objects of one category in rendered frames: ``f+ - f-`` per object (N, F), whether its
+    top is at ``+axis`` of its measured line, its distance from the camera (m) and its family
+    (``beverage_standard``)."""
 
     differences: np.ndarray
     top_at_plus: np.ndarray
@@ -202,16 +212,17 @@ class CanExamples:
     family: np.ndarray
 
 
-def lying_can_examples(
+def lying_examples(
     frames: Iterable[tuple[RGBDFrame, Sequence]],
+    category: str,
     lying_cos: float,
     segmentation: SegmentationConfig | None = None,
     distance_edges_m: Sequence[float] = DISTANCE_EDGES_M,
     radius_edges: Sequence[float] = RADIUS_EDGES,
-) -> CanExamples:
-    """The lying cans (axis within ``lying_cos`` of the table, as |cos|) of ``frames`` ((frame,
-    ground-truth objects) pairs) as the estimator sees them: the cleaned points of the exact
-    mask, the fitted table plane and the measured axis line."""
+) -> LyingExamples:
+    """The lying objects of ``category`` (axis within ``lying_cos`` of the table, as |cos|) of
+    ``frames`` ((frame, ground-truth objects) pairs) as the estimator sees them: the cleaned
+    points of the exact mask, the fitted table plane and the measured axis line."""
     rows, tops, ranges, families = [], [], [], []
     for frame, truths in frames:
         plane = table_plane(frame, segmentation)
@@ -219,7 +230,10 @@ def lying_can_examples(
             continue
         for truth in truths:
             detection = truth.detection
-            if detection.category != "can" or abs(float(detection.rotation[:, 1] @ plane.normal)) > lying_cos:
+            if (
+                detection.category != category
+                or abs(float(detection.rotation[:, 1] @ plane.normal)) > lying_cos
+            ):
                 continue
             try:
                 points = masked_points(frame, frame.instance_mask == detection.mask_id, plane)
@@ -234,7 +248,7 @@ def lying_can_examples(
             ranges.append(float(np.linalg.norm(detection.translation_m)))
             families.append(getattr(truth, "family", ""))
     width = feature_count(distance_edges_m, radius_edges)
-    return CanExamples(
+    return LyingExamples(
         np.array(rows).reshape(-1, width),
         np.array(tops, dtype=bool),
         np.array(ranges),
@@ -246,47 +260,64 @@ def lying_can_examples(
 RANGE_BANDS_M = ((0.0, 0.7), (0.7, 1.1), (1.1, np.inf))
 
 
-def accuracy_report(classifier: CanTopClassifier, examples: CanExamples) -> dict:
-    """Share of ``examples`` whose top ``classifier`` finds: all cans, beverage cans (the cans
-    whose ends differ) and those per camera range band, and the other cans (food tins)."""
+def accuracy_report(classifier: TopEndClassifier, examples: LyingExamples) -> dict:
+    """Share of ``examples`` whose top ``classifier`` finds: all of them, each family, and those
+    whose ends differ (not of :data:`SAME_ENDS_FAMILIES`) overall and per camera range band."""
     right = (examples.differences @ classifier.weights > 0.0) == examples.top_at_plus
-    beverage = np.char.startswith(examples.family, "beverage")
+    differ = ~np.isin(examples.family, list(SAME_ENDS_FAMILIES))
 
     def share(chosen: np.ndarray) -> float:
         return float(right[chosen].mean()) if chosen.any() else float("nan")
 
-    report = {"cans": len(right), "accuracy": share(np.ones(len(right), dtype=bool))}
-    report.update({"beverage_cans": int(beverage.sum()), "beverage_accuracy": share(beverage)})
+    report = {"objects": len(right), "accuracy": share(np.ones(len(right), dtype=bool))}
+    report["families"] = {str(f): share(examples.family == f) for f in sorted(set(examples.family))}
+    report.update({"ends_differ": int(differ.sum()), "ends_differ_accuracy": share(differ)})
     for low, high in RANGE_BANDS_M:
         band = (examples.range_m >= low) & (examples.range_m < high)
-        report[f"beverage_accuracy_{low:g}-{high:g}m"] = share(beverage & band)
-    report["other_accuracy"] = share(~beverage)
+        report[f"ends_differ_accuracy_{low:g}-{high:g}m"] = share(differ & band)
     return report
 
 
-def write_can_top(model: str | Path, classifier: CanTopClassifier) -> None:
-    """Store ``classifier`` in the pose model file, atomically."""
-    from diff9d_ros.pose.train import update_checkpoint
+def classifiers_from_checkpoint(payload: dict) -> dict[str, TopEndClassifier]:
+    """The top-end classifiers (category -> classifier) stored in a pose checkpoint (none: an
+    empty table); ValueError if an entry is malformed."""
+    table = payload.get(CHECKPOINT_KEY, {})
+    if not isinstance(table, dict):
+        raise ValueError(f"the model file's {CHECKPOINT_KEY!r} entry is not a table of categories")
+    return {str(category): TopEndClassifier.from_entry(entry) for category, entry in table.items()}
 
-    update_checkpoint(model, {"can_top": classifier.to_checkpoint()})
+
+def write_top_ends(model: str | Path, classifiers: dict[str, TopEndClassifier]) -> None:
+    """Store ``classifiers`` (category -> classifier) in the pose model file, atomically,
+    beside those of other categories it holds."""
+    from diff9d_ros.pose.train import load_checkpoint, update_checkpoint
+
+    table = {c: k.to_entry() for c, k in classifiers_from_checkpoint(load_checkpoint(model)).items()}
+    table.update({category: classifier.to_entry() for category, classifier in classifiers.items()})
+    update_checkpoint(model, {CHECKPOINT_KEY: table})
 
 
 def rendered_examples(
-    count: int, split: str, seed: int, lying_cos: float, segmentation: SegmentationConfig | None = None
-) -> CanExamples:
-    """:func:`lying_can_examples` of ``count`` frames of ``split`` cans, all lying, rendered with
-    ``seed`` (the realsense domain: its camera, ranges and depth noise)."""
+    count: int,
+    split: str,
+    seed: int,
+    category: str,
+    lying_cos: float,
+    segmentation: SegmentationConfig | None = None,
+) -> LyingExamples:
+    """:func:`lying_examples` of ``count`` frames of ``split`` objects of ``category``, all lying,
+    rendered with ``seed`` (the realsense domain: its camera, ranges and depth noise)."""
     from diff9d_ros.geometry.camera import Intrinsics
     from diff9d_ros.synth.dataset import render_frame, renderer_for
     from diff9d_ros.synth.noise import RandomizationConfig
 
-    config = RandomizationConfig.for_domain("realsense", categories=("can",), lying_probability=1.0)
+    config = RandomizationConfig.for_domain("realsense", categories=(category,), lying_probability=1.0)
     renderer = renderer_for(Intrinsics.realsense_d435())
     frames = (
         (synth.frame, synth.objects)
         for synth in (
             render_frame(seed, split, index, config, renderer)
-            for index in tqdm(range(count), desc=f"lying cans, {split} frames")
+            for index in tqdm(range(count), desc=f"lying {category}s, {split} frames")
         )
     )
-    return lying_can_examples(frames, lying_cos, segmentation)
+    return lying_examples(frames, category, lying_cos, segmentation)
