@@ -70,6 +70,7 @@ from diff9d_ros.pose.observation import (
 from diff9d_ros.pose.segmentation import SegmentationConfig, segment_tabletop, table_plane
 from diff9d_ros.pose.top_end import TopEndClassifier, classifiers_from_checkpoint
 from diff9d_ros.pose.train import load_checkpoint, make_schedule, network_from_checkpoint
+from diff9d_ros.pose.upright import stand_upright
 from diff9d_ros.pose.warm_start import Remembered, WarmStartMemory, last_pose_prior
 
 LOG = logging.getLogger(__name__)
@@ -91,8 +92,9 @@ DEFAULT_SPACING = "trailing"
 class SamplerConfig:
     """How poses are sampled: DDIM steps, their timesteps (a spacing or a named schedule), K
     hypotheses, the strength of their perturbation (0: noise only), the score under which a
-    detection of the built-in segmentation is dropped, and whether a lying bottle or can takes
-    its axis from its points (:mod:`diff9d_ros.pose.lying`)."""
+    detection of the built-in segmentation is dropped, whether a lying bottle or can takes its
+    axis from its points (:mod:`diff9d_ros.pose.lying`) and whether a standing object takes the
+    table's normal as its y axis (:mod:`diff9d_ros.pose.upright`)."""
 
     num_steps: int = 3
     timesteps: str | None = None  # None: DEFAULT_SPACING (one step: trailing), see :attr:`spacing`
@@ -101,6 +103,7 @@ class SamplerConfig:
     perturbation: float = 1.0
     min_score: float = 0.86  # chosen on validation clutter frames (docs/pose.md)
     align_lying: bool = True  # a lying bottle's or can's axis from its points (:mod:`.lying`)
+    align_upright: bool = True  # a standing object's y axis on the table normal (:mod:`.upright`)
 
     def __post_init__(self) -> None:
         if self.num_steps == 1 and self.timesteps in ("leading", "linspace"):
@@ -432,6 +435,8 @@ class PoseEstimator:
             detection = self._summarise(cat_names[j], cat_prob[j], mask_id, rots, trans, size[span])
             if lying_axes[j] is not None:
                 detection = align_to_axis(detection, lying_axes[j], signed[j], certain[j])
+            elif plane is not None and self.sampler.align_upright:
+                detection = stand_upright(detection, up)
             if objects[i].category is None and detection.score < self.sampler.min_score:
                 LOG.info(
                     "mask %d: %s score %.2f < %.2f: dropped",
