@@ -435,7 +435,7 @@ class PoseEstimator:
             detection = self._summarise(cat_names[j], cat_prob[j], mask_id, rots, trans, size[span])
             if lying_axes[j] is not None:
                 detection = align_to_axis(detection, lying_axes[j], signed[j], certain[j])
-            elif plane is not None and self.sampler.align_upright:
+            if plane is not None and self.sampler.align_upright:  # a lying axis is far from up: kept
                 detection = stand_upright(detection, up)
             if objects[i].category is None and detection.score < self.sampler.min_score:
                 LOG.info(

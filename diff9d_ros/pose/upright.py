@@ -9,8 +9,10 @@ and then tilt it by 10-20 degrees. So when the table was fitted and the sampled 
 (:func:`~diff9d_ros.pose.lying.align_to_axis`, signed like the sampled y), its x the sampled x
 made orthogonal to it; translation, size, score and covariance are kept. A sampled y farther from
 the normal (an object leaning on another, a lying one the starting box took for standing) is left
-as the network sampled it. Lying bottles and cans take the line measured from their points
-instead (:mod:`diff9d_ros.pose.lying`).
+as the network sampled it. It runs after the lying bottles and cans took the line measured from
+their points (:mod:`diff9d_ros.pose.lying`), which lies far from the normal; a standing bottle
+whose starting box lay by mistake and whose sample the network stood up again is set upright
+here.
 """
 
 from __future__ import annotations
