@@ -52,38 +52,37 @@ def test_a_sampled_axis_far_from_the_line_is_kept() -> None:
     assert np.allclose(align_to_axis(detection, near[:, 1]).rotation, near, atol=1e-9)
 
 
-def _lying_beverage_can(top: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, TablePlane]:
-    """Noisy points of the upper half of a lying beverage can (radius 33 mm, 120 mm long) on the
-    table z = 0 of a camera-like frame, its necked-in top (5 mm over 11 mm) towards ``top``
-    (unit, horizontal) and its bevelled foot (5 mm over 5 mm) the other way."""
-    s = rng.uniform(-0.06, 0.06, 6000)  # along the axis, top at +0.06
-    to_top, to_foot = 0.06 - s, s + 0.06
-    radius = 0.033 - np.clip(5.0 / 9.0 * (0.011 - to_top), 0.0, 0.005) - np.clip(0.005 - to_foot, 0.0, None)
+def _upper_half(
+    s: np.ndarray, radius: np.ndarray, top: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, TablePlane]:
+    """Noisy points of the upper half of a body of revolution lying on the table z = 0 of a
+    camera-like frame: at ``s`` along its axis (towards ``top``, unit, horizontal) its radius is
+    ``radius``; it rests on its widest part."""
     angle = rng.uniform(0.0, np.pi, len(s))  # the half facing up
     side = np.cross([0.0, 0.0, 1.0], top)
     points = (
         s[:, None] * top
         + (radius * np.cos(angle))[:, None] * side
-        + (0.033 + radius * np.sin(angle))[:, None] * np.array([0.0, 0.0, 1.0])
+        + (radius.max() + radius * np.sin(angle))[:, None] * np.array([0.0, 0.0, 1.0])
     )
     points += rng.normal(0.0, 0.0008, points.shape) + np.array([0.1, -0.05, 0.0])
     return points, TablePlane(np.array([0.0, 0.0, 1.0]), 0.0)
+
+
+def _lying_beverage_can(top: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, TablePlane]:
+    """A lying beverage can (radius 33 mm, 120 mm long), its necked-in top (5 mm over 11 mm)
+    towards ``top`` and its bevelled foot (5 mm over 5 mm) the other way."""
+    s = rng.uniform(-0.06, 0.06, 6000)  # along the axis, top at +0.06
+    to_top, to_foot = 0.06 - s, s + 0.06
+    radius = 0.033 - np.clip(5.0 / 9.0 * (0.011 - to_top), 0.0, 0.005) - np.clip(0.005 - to_foot, 0.0, None)
+    return _upper_half(s, radius, top, rng)
 
 
 def _lying_bottle(top: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, TablePlane]:
-    """Noisy points of the upper half of a lying bottle (body radius 35 mm, 240 mm long) on the
-    table z = 0, its neck (radius 13 mm, 40 mm long, above a 40 mm shoulder) towards ``top``."""
+    """A lying bottle (body radius 35 mm, 240 mm long), its neck (radius 13 mm, 40 mm long, above a
+    40 mm shoulder) towards ``top``."""
     s = rng.uniform(-0.12, 0.12, 8000)  # along the axis, the cap at +0.12
-    radius = np.interp(s, [-0.12, 0.04, 0.08, 0.12], [0.035, 0.035, 0.013, 0.013])
-    angle = rng.uniform(0.0, np.pi, len(s))
-    side = np.cross([0.0, 0.0, 1.0], top)
-    points = (
-        s[:, None] * top
-        + (radius * np.cos(angle))[:, None] * side
-        + (0.035 + radius * np.sin(angle))[:, None] * np.array([0.0, 0.0, 1.0])
-    )
-    points += rng.normal(0.0, 0.0008, points.shape) + np.array([0.1, -0.05, 0.0])
-    return points, TablePlane(np.array([0.0, 0.0, 1.0]), 0.0)
+    return _upper_half(s, np.interp(s, [-0.12, 0.04, 0.08, 0.12], [0.035, 0.035, 0.013, 0.013]), top, rng)
 
 
 def test_the_shipped_classifiers_tell_a_lying_bottle_s_and_beverage_can_s_top() -> None:
