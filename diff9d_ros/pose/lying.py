@@ -15,7 +15,7 @@ top-end classifier for its category (:mod:`diff9d_ros.pose.top_end`, ``diff9d po
 fit-top-end``): the profile of its points at each end, measured about the line
 (:func:`measured_axis`, which also measures the line from all of the object's points rather
 than the starting box's 1024-point sample). On validation frames of lying bottles and cans it
-found the top of 98 % of the lying bottles (the network's sign 92-96 %) and of 83 % of the lying
+found the top of 98 % of the lying bottles (the network's sign 94-96 %) and of 83 % of the lying
 beverage cans (the network's sign a coin flip: right for 30 of 55 and 22 of 43). Without a
 classifier the network's sign stays. Three steps from a lying box can still stand a lying can up
 (food tins, whose length is near their diameter, at 1.3-1.7 m); when the points' extents alone

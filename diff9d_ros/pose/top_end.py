@@ -7,7 +7,7 @@ sensor a can's taper lies within the depth noise (several millimetres at 1 m), a
 show depends on the view (the end facing the camera shows its face, the other end hides its
 taper behind the body). A hand rule on the top outline of the points was right for 67 % of the
 lying beverage cans of validation frames, the network's sign for about half of them; for lying
-bottles the network's sign was right for 92-96 % of them on validation frames.
+bottles the network's sign was right for 94-96 % of them on validation frames.
 
 Here each end is described by the object's points near it, in the frame of the measured axis
 line (:func:`~diff9d_ros.pose.baseline.lying_line`):
