@@ -15,6 +15,8 @@ from diff9d_ros.nocs import SYMMETRIC_CATEGORIES
 from diff9d_ros.pose.baseline import rectangle_box_fit
 from diff9d_ros.pose.estimator import PoseEstimator, SamplerConfig
 from diff9d_ros.pose.evaluate import box_method, evaluate_with_gt_masks
+from diff9d_ros.pose.segmentation import table_plane
+from diff9d_ros.pose.upright import UPRIGHT_DEG
 from diff9d_ros.resources import share_path
 from diff9d_ros.synth import masks
 from diff9d_ros.synth.noise import RandomizationConfig
@@ -116,8 +118,6 @@ def test_lying_bottles_and_cans_get_their_axis_line(estimator: PoseEstimator) ->
 def test_standing_objects_get_the_table_normal_as_their_axis(estimator: PoseEstimator) -> None:
     """A standing object's y axis is the fitted table's normal (:mod:`diff9d_ros.pose.upright`),
     and no farther from the truth than the sampled one."""
-    from diff9d_ros.pose.segmentation import table_plane
-
     sampled = PoseEstimator.from_file(MODEL, SamplerConfig(align_upright=False))
     snapped_deg, sampled_deg, checked = [], [], 0
     for frame, truths in _frames(11, 3, lying_probability=0.0, objects_range=(4, 5)):
@@ -126,15 +126,15 @@ def test_standing_objects_get_the_table_normal_as_their_axis(estimator: PoseEsti
         assert plane is not None
         found = {t.detection.mask_id: frame.instance_mask == t.detection.mask_id for t in truths}
         categories = {t.detection.mask_id: t.detection.category for t in truths}
-        aligned = {d.mask_id: d for d in estimator.estimate_masks(frame, found, categories)}
-        free = {d.mask_id: d for d in sampled.estimate_masks(frame, found, categories)}
+        aligned = {d.mask_id: d for d in estimator.estimate_masks(frame, found, categories, plane)}
+        free = {d.mask_id: d for d in sampled.estimate_masks(frame, found, categories, plane)}
         for truth in truths:
             true_y = truth.detection.rotation[:, 1]
             y, y_free = (
                 aligned[truth.detection.mask_id].rotation[:, 1],
                 free[truth.detection.mask_id].rotation[:, 1],
             )
-            if abs(y_free @ plane.normal) >= np.cos(np.radians(20.0)):
+            if abs(y_free @ plane.normal) >= np.cos(np.radians(UPRIGHT_DEG)):
                 assert abs(y @ plane.normal) == pytest.approx(1.0, abs=1e-9)
                 checked += 1
             snapped_deg.append(np.degrees(np.arccos(min(abs(y @ true_y), 1.0))))

@@ -243,6 +243,7 @@ def _fit_top_end(args: argparse.Namespace) -> int:
 
     load_checkpoint(args.model)  # a readable pose model before minutes of rendering
     l2 = DEFAULT_L2 if args.l2 is None else args.l2
+    info = {"frames": args.frames, "val_frames": args.val_frames, "seed": args.seed, "l2": l2}
     fitted, reports = {}, {}
     for category in args.categories:
         train = rendered_examples(args.frames, "train", args.seed, category, LYING_COS)
@@ -252,7 +253,6 @@ def _fit_top_end(args: argparse.Namespace) -> int:
             "train": accuracy_report(classifier, train),
             "val": accuracy_report(classifier, val),
         }
-        info = {"frames": args.frames, "val_frames": args.val_frames, "seed": args.seed, "l2": l2}
         fitted[category] = replace(classifier, info={**info, **reports[category]})
     write_top_ends(args.model, fitted)
     print(f"top-end classifiers for {', '.join(fitted)} written to {args.model}")
