@@ -25,10 +25,13 @@ canonical frame (y up) and seen from the camera:
   over the rim, centred on that disc (replacing the model's top-end family). A wider top gets
   **rim pinches**, tried only when nothing else is accepted. The fingers
   come down on the rim at ``RIM_ANGLES`` places, closing radially across it, the inner fingertip
-  resting on the lid inside the rim (``RIM_TIP_BELOW_LID_M`` below the median of the top band,
-  which is mostly lid): own points that deep under the fingers are contacts, not collisions
-  (``own_limit_z_m``). They are offered only for cans whose observed top is wider than the gripper
-  takes (narrower tops are taken whole, across the top or the neck): a pinch holds a few
+  resting on the lid inside the rim (``RIM_TIP_BELOW_LID_M`` below the lid: the median height
+  of the points over the middle of the disc, ``LID_INNER_FRACTION`` of its radius; the top band
+  itself keeps the upper tail of the depth noise, several millimetres at 1.5 m); own points that
+  deep under the fingers, and the sensor's noise above that, are contacts, not collisions
+  (``own_limit_z_m``), and the pinch closes across the rim it was fitted on. They are offered
+  only for cans whose observed top is wider than the gripper takes (narrower tops are taken
+  whole, across the top or the neck): a pinch holds a few
   millimetres of rim, and on a necked-in top the outer finger meets the sloping neck below the
   rim, which pushes the rim out of the pinch (food tins, whose wall runs straight up to a seam,
   are what it is for). A rim pinch holds the can by friction on a few millimetres of
@@ -94,6 +97,8 @@ LID_BAND_M = 0.001
 NECK_DEPTHS_M = np.array([CAN_NECK_DEPTH_M, 0.009, 0.007])
 NECK_SHALLOW_PENALTY = 0.1
 MIN_DISC_DEPTH_FRACTION = 0.7
+#: The lid's height is the median of the points within this fraction of the disc's radius of its centre.
+LID_INNER_FRACTION = 0.6
 RIM_EDGE_QUANTILE = 0.01
 RIM_INSET_M = 0.0015
 RIM_WIDTH_M = 0.006
@@ -205,8 +210,8 @@ def _top_disc(points: np.ndarray, detection: Detection) -> tuple[np.ndarray, flo
     camera = -detection.rotation.T @ detection.translation_m
     if len(disc) < 3 * MIN_BAND_POINTS or camera[1] <= top:
         return None
-    lid = float(np.median(disc[:, 1]))
-    face = disc[disc[:, 1] >= lid - LID_BAND_M]  # lid and rim, not the wall or a neck below them
+    band_median = float(np.median(disc[:, 1]))
+    face = disc[disc[:, 1] >= band_median - LID_BAND_M]  # lid and rim, not the wall or a neck below them
     u_low, u_high = np.quantile(face @ across, [RIM_EDGE_QUANTILE, 1.0 - RIM_EDGE_QUANTILE])
     d_low, d_high = np.quantile(face @ sight, [RIM_EDGE_QUANTILE, 1.0 - RIM_EDGE_QUANTILE])
     if d_high - d_low < MIN_DISC_DEPTH_FRACTION * (u_high - u_low):
@@ -215,6 +220,12 @@ def _top_disc(points: np.ndarray, detection: Detection) -> tuple[np.ndarray, flo
     if not 0.25 * detection.size_m[0] <= radius <= 0.7 * detection.size_m[0]:
         return None
     centre = 0.5 * (u_low + u_high) * across + 0.5 * (d_low + d_high) * sight
+    # The band keeps the upper tail of the depth noise (several mm at 1.5 m), so its median lies
+    # above the lid; the points over the middle of the disc, at any height above the box's middle,
+    # are the lid alone, noise both ways.
+    inside = np.hypot(points[:, 0] - centre[0], points[:, 2] - centre[2]) <= LID_INNER_FRACTION * radius
+    lid_points = points[inside & (points[:, 1] > 0.0), 1]
+    lid = float(np.median(lid_points)) if len(lid_points) >= MIN_BAND_POINTS else band_median
     centre[1] = lid + RIM_HEIGHT_M
     return centre, radius
 
@@ -246,11 +257,17 @@ def _can_top(points: np.ndarray, detection: Detection, gripper: GripperModel, ma
 
 
 def fitted_candidates(
-    detection: Detection, own_points_m: np.ndarray, gripper: GripperModel, max_width_m: float
+    detection: Detection,
+    own_points_m: np.ndarray,
+    gripper: GripperModel,
+    max_width_m: float,
+    depth_noise_m: float = 0.0,
 ) -> CandidateSet | None:
     """Candidates (canonical frame) fitted on the object's own points (camera frame), or None.
 
-    ``max_width_m`` is the widest object the gripper takes with its margins.
+    ``max_width_m`` is the widest object the gripper takes with its margins; ``depth_noise_m`` how
+    far the sensor's noise scatters the points at the object's range (the own points that far
+    above a rim pinch's contact allowance still count as touching the rim).
     """
     if detection.category not in ("bottle", "can") or len(own_points_m) == 0:
         return None
@@ -264,7 +281,7 @@ def fitted_candidates(
     candidates = place([top], gripper)
     if top.family != "rim":
         return candidates
-    limit = np.full(len(candidates), gripper.finger_z_range_m[1] - RIM_CONTACT_ALLOWANCE_M)
+    limit = np.full(len(candidates), gripper.finger_z_range_m[1] - RIM_CONTACT_ALLOWANCE_M - depth_noise_m)
     fallback = np.ones(len(candidates), dtype=bool)
     return replace(candidates, own_limit_z_m=limit, fallback=fallback)
 

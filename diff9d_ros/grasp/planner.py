@@ -266,8 +266,9 @@ class GraspPlanner:
                 table_plane,
                 stats,
             )
+            noise_m = cfg.table_noise_deviations * float(depth_noise_m(centre[2], cfg.depth_noise_per_m))
             fit = fitted_candidates(
-                detection, points[own], self.gripper, max_open - 2.0 * cfg.min_finger_margin_m
+                detection, points[own], self.gripper, max_open - 2.0 * cfg.min_finger_margin_m, noise_m
             )
             if fit is not None:
                 table = table.select(~np.isin(table.family, REPLACED_FAMILIES.get(detection.category, ())))
@@ -300,6 +301,8 @@ class GraspPlanner:
         width = np.maximum(prior_width, 2.0 * half_width)
         if cfg.refine_on_points:
             width = np.fmax(width, silhouette_widths(detection, points[own], poses, self.gripper))
+        # A pinch that touches the own points (a rim) closes across the rim it was fitted on.
+        width = np.where(np.isfinite(own_limit), prior_width, width)
         keep = width + 2.0 * cfg.min_finger_margin_m <= max_open
         stats.too_wide = int(np.sum(~keep))
         opening = np.minimum(max_open, width + 2.0 * cfg.finger_margin_m)
