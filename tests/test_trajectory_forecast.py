@@ -13,7 +13,7 @@ from diff9d_ros.trajectory.forecaster import Forecaster, pad_history, resample_h
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
 from diff9d_ros.trajectory.sampling import forecast_samples
 from diff9d_ros.trajectory.tracker import Track
-from diff9d_ros.trajectory.train import RESUME_ONLY_KEYS, TrainOptions, export_weights, train
+from diff9d_ros.trajectory.train import RESUME_ONLY_KEYS, TrainOptions, export_weights, speed_scaled, train
 from diff9d_ros.trajectory.windows import scene_groups
 
 
@@ -181,6 +181,27 @@ def test_training_runs_resumes_and_loads(tmp_path: Path) -> None:
     assert GeoTDM.load(tmp_path / "history" / "last.pt")[0].config.history_encoder
     with pytest.raises(ValueError, match="loss weighting must be one of"):
         train(TrainOptions(steps=2, **{**edm, "loss_weighting": "p2"}))
+    faster = {**options, "out_dir": str(tmp_path / "speed"), "speed_augment": 2.0}
+    train(TrainOptions(steps=2, **faster))
+    assert torch.load(tmp_path / "speed" / "last.pt", weights_only=False)["options"]["speed_augment"] == 2.0
+
+
+def test_speed_augmentation_scales_each_window_within_its_range() -> None:
+    """One factor per window, the same for its observed and future frames, log-uniform in [1/A, A]:
+    about half the windows slowed down and half sped up; A = 1 leaves the batch as it is."""
+    generator = torch.Generator().manual_seed(0)
+    x_obs = torch.randn(2000, 3, 8, 3)
+    batch = {"x_obs": x_obs, "x_future": 2.0 * x_obs[:, :, :6], "node_features": None}
+    scaled = speed_scaled(batch, 3.0, generator)
+    factor = scaled["x_obs"][:, 0, 0, 0] / x_obs[:, 0, 0, 0]
+    torch.testing.assert_close(scaled["x_obs"], x_obs * factor[:, None, None, None])
+    torch.testing.assert_close(scaled["x_future"], batch["x_future"] * factor[:, None, None, None])
+    assert float(factor.min()) >= 1.0 / 3.0 - 1e-5 and float(factor.max()) <= 3.0 + 1e-5
+    assert float(factor.log().max()) > 0.9 * np.log(3.0) and float(factor.log().min()) < -0.9 * np.log(3.0)
+    assert abs(float((factor > 1.0).float().mean()) - 0.5) < 0.05
+    assert speed_scaled(batch, 1.0, generator) is batch
+    with pytest.raises(ValueError, match="speed_augment must be >= 1"):
+        speed_scaled(batch, 0.5, generator)
 
 
 def test_resample_history_interpolates_at_the_model_period() -> None:

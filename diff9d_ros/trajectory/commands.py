@@ -64,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="observed frames attend to one another only, encoded once per forecast; each sampler step "
         "runs on the future frames alone (faster online forecasts)",
     )
+    train.add_argument(
+        "--speed-augment",
+        type=float,
+        default=1.0,
+        help="scale each training window by a factor log-uniform in [1/A, A] (A = 1: off)",
+    )
     train.add_argument("--seed", type=int, default=1)
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.add_argument("--checkpoint-minutes", type=float, default=3.0)
@@ -144,6 +150,7 @@ def _train(args: argparse.Namespace) -> int:
         residual_std=_sigma_data(args.sigma_data),
         batch_size=args.batch_size,
         steps=args.steps,
+        speed_augment=args.speed_augment,
         lr=args.lr,
         prior_loss_weight=args.prior_loss_weight,
         loss_weighting=args.loss_weighting,

@@ -64,6 +64,9 @@ class TrainOptions:
     # (:func:`residual_rms`)
     residual_std: float | None = 0.25
     ema_decay: float = 0.999
+    # Speed augmentation: every training window is scaled by a factor drawn log-uniformly from
+    # [1 / speed_augment, speed_augment] (1 = off); see :func:`speed_scaled`.
+    speed_augment: float = 1.0
     seed: int = 1
     data_seed: int = 43
     threads: int = 1
@@ -81,6 +84,30 @@ LOSS_WEIGHTINGS: tuple[str, ...] = ("simple", "edm")
 LR_FLOOR = 0.1
 
 
+def speed_scaled(
+    batch: dict[str, torch.Tensor | None], speed_augment: float, generator: torch.Generator
+) -> dict[str, torch.Tensor | None]:
+    """``batch`` with each window's observed and future positions scaled by one factor, drawn
+    log-uniformly from ``[1 / speed_augment, speed_augment]``.
+
+    Scaling a window's positions about the origin scales its speeds (the frames keep their period)
+    and, the denoiser being translation-equivariant, is the same as scaling about any point. The
+    EGTN is equivariant to rotations, reflections and translations (GeoTDM Sec. 4.2) but not to
+    scale: it learns the speeds it is shown, and a scene whose people walk faster than those of
+    its training scenes (the ETH recording against the four others) is out of its range. The
+    features of pedestrians (a constant) and their empty edge features carry no distance.
+    """
+    if speed_augment < 1.0:
+        raise ValueError(f"speed_augment must be >= 1 (1 = off), got {speed_augment}")
+    if speed_augment == 1.0:
+        return batch
+    x_obs = batch["x_obs"]
+    shape = (x_obs.shape[0],) + (1,) * (x_obs.dim() - 1)
+    uniform = torch.rand(shape, generator=generator, dtype=x_obs.dtype)
+    factor = torch.exp((2.0 * uniform - 1.0) * math.log(speed_augment))
+    return {**batch, "x_obs": x_obs * factor, "x_future": batch["x_future"] * factor}
+
+
 class _Loss(nn.Module):
     """The scalar training loss as a module, so that DDP can wrap prior + denoiser together.
 
@@ -91,7 +118,9 @@ class _Loss(nn.Module):
     a 3-step sampler makes its first, largest move) is worth almost nothing in the objective.
     """
 
-    def __init__(self, model: GeoTDM, planar: bool, prior_weight: float, weighting: str) -> None:
+    def __init__(
+        self, model: GeoTDM, planar: bool, prior_weight: float, weighting: str, speed_augment: float = 1.0
+    ) -> None:
         super().__init__()
         if weighting not in LOSS_WEIGHTINGS:
             raise ValueError(f"loss weighting must be one of {LOSS_WEIGHTINGS}, got {weighting!r}")
@@ -100,9 +129,11 @@ class _Loss(nn.Module):
         self.planar = planar
         self.prior_weight = prior_weight
         self.snr_weighting = None if weighting == "simple" else f"edm_{model.config.residual_std}"
+        self.speed_augment = speed_augment
 
     def forward(self, batch: dict[str, torch.Tensor | None], generator: torch.Generator) -> torch.Tensor:
         scale = self.model.config.position_scale
+        batch = speed_scaled(batch, self.speed_augment, generator)
         batch = {**batch, "x_obs": batch["x_obs"] * scale, "x_future": batch["x_future"] * scale}
         prior = self.model.prior_mean(batch["x_obs"], batch["node_features"], batch["edge_attr"])
         extra = {k: batch[k] for k in ("x_obs", "node_features", "edge_attr")}
@@ -221,9 +252,8 @@ def _train(opts: TrainOptions, resume: bool, run: DistributedRun) -> Path:
     scheduler = warmup_cosine(optimizer, opts.lr, opts.warmup_steps, opts.steps, LR_FLOOR, start_step=step)
 
     # The last layer's feature update does not reach the output (only coordinates do).
-    loss_module = run.wrap(
-        _Loss(model, spec.planar, opts.prior_loss_weight, opts.loss_weighting), find_unused_parameters=True
-    )
+    objective = _Loss(model, spec.planar, opts.prior_loss_weight, opts.loss_weighting, opts.speed_augment)
+    loss_module = run.wrap(objective, find_unused_parameters=True)
     val_groups = load_windows(opts.task, "val", limit=opts.eval_windows, **sizes) if rank == 0 else []
 
     def checkpoint(path: Path, extra: dict | None = None) -> None:
