@@ -67,6 +67,8 @@ LAPTOP_BASE_M = 0.017
 LAPTOP_TILT_STEP_RAD = float(np.radians(15.0))
 LAPTOP_EDGE_X_M = np.array([0.006, 0.025, 0.05])
 LAPTOP_PINCH_DEPTH_M = 0.045
+#: Prior width across a laptop's lid (m).
+LAPTOP_LID_WIDTH_M = 0.008
 
 #: Stability prior per family (1 = body grasp through the centre of mass, lower = pinches).
 FAMILY_STABILITY: dict[str, float] = {
@@ -304,7 +306,9 @@ def _laptop(s: np.ndarray) -> list[Spec]:
     closing = np.stack([np.cos(tilt), np.sin(tilt), np.zeros_like(tilt)], axis=1)
     point = np.stack([xs, np.full_like(xs, s[1] / 2), zs], axis=1)
     preference = np.where(zs == 0.0, 1.0, 0.9) * np.where(tilt == tilts[0], 1.0, 0.95)
-    return [make_spec(point, approach, closing, 0.0, 0.008, "edge", LAPTOP_PINCH_DEPTH_M, preference)]
+    return [
+        make_spec(point, approach, closing, 0.0, LAPTOP_LID_WIDTH_M, "edge", LAPTOP_PINCH_DEPTH_M, preference)
+    ]
 
 
 def _camera(s: np.ndarray) -> list[Spec]:

@@ -3,8 +3,8 @@
 The model families of :mod:`diff9d_ros.grasp.candidates` assume the category's shape: a round neck
 on the symmetry axis, a can narrow enough to take across its body. Real objects break those
 assumptions (a squeeze bottle's neck is oval and off the axis; food tins are wider than the
-opening), so two families are placed on the own points instead, expressed in the detected
-canonical frame (y up) and seen from the camera:
+opening; a laptop's box may be turned round), so these families are placed on the own points
+instead, expressed in the detected canonical frame (y up) and seen from the camera:
 
 * **Slices** (bottles): the own points are cut into horizontal bands as tall as the pad is wide;
   a band whose halves differ in width by more than ``MAX_TAPER_M`` (a shoulder) is skipped. In
@@ -40,6 +40,15 @@ canonical frame (y up) and seen from the camera:
   grip force times
   ``RIM_CONTACT_M`` (in MuJoCo, 70 N on a 3.5 mm rim held 0.19 N m and dropped 0.27 N m).
 
+* **Lid edges** (laptops): the points within ``EDGE_BAND_M`` of the top are the lid's top edge
+  (its direction their principal horizontal axis; at least ``MIN_EDGE_LENGTH_M`` long), and the
+  points ``LID_FACE_BAND_M`` below the top, along the edge's length, the lid's face: their run
+  across the edge per drop below it is the lid's slope. Pinches come down the lid from the
+  highest edge point (the palm stays above the edge's noise), fingertips ``LAPTOP_PINCH_DEPTH_M``
+  down, closing across the lid, at the edge's middle and off-centre, tilted by the slope and by
+  ``LID_TILT_STEP_RAD`` either way. They join the model's edge pinches, which follow the box: a
+  box turned round (the lid on the wrong side) or too small puts those in front of the lid.
+
 Every fitted candidate's closing and approach axes are placed on the points, so the planner does
 not re-centre them and does not charge them the pose error along those axes. Where the slices
 exist, they replace the bottle's model neck and top families (``REPLACED_FAMILIES``).
@@ -51,7 +60,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from diff9d_ros.grasp.candidates import CAN_NECK_DEPTH_M, CandidateSet, make_spec, place
+from diff9d_ros.grasp.candidates import (
+    CAN_NECK_DEPTH_M,
+    LAPTOP_LID_WIDTH_M,
+    LAPTOP_PINCH_DEPTH_M,
+    CandidateSet,
+    make_spec,
+    place,
+)
 from diff9d_ros.grasp.gripper import GripperModel
 from diff9d_ros.nocs import DENSITY_KG_M3, Detection
 
@@ -106,6 +122,13 @@ RIM_HEIGHT_M = 0.004
 RIM_TIP_BELOW_LID_M = 0.0015
 RIM_ANGLES = 16
 RIM_CONTACT_M = 0.003
+#: Laptop lids: points this far below the top are the lid's top edge (m), which must be at least
+#: this long (m); points between these depths below the top are the lid's face, whose slope gives
+#: the lid's plane (m); the edge pinches are also tilted by this much about the edge (rad).
+EDGE_BAND_M = 0.012
+MIN_EDGE_LENGTH_M = 0.08
+LID_FACE_BAND_M = (0.02, 0.07)
+LID_TILT_STEP_RAD = float(np.radians(10.0))
 #: Own points this far above the planned lid contact still count as collisions of a rim pinch (m).
 RIM_CONTACT_ALLOWANCE_M = 0.008
 
@@ -256,6 +279,55 @@ def _can_top(points: np.ndarray, detection: Detection, gripper: GripperModel, ma
     return make_spec(point, [0.0, -1.0, 0.0], radial, 0.0, RIM_WIDTH_M, "rim", tip_m=tip)
 
 
+def _lid_edge(points: np.ndarray) -> list:
+    """Pinches over a laptop lid's top edge placed on the points (module docstring), or []."""
+    top = float(np.quantile(points[:, 1], 0.99))
+    edge = points[points[:, 1] >= top - EDGE_BAND_M]
+    if len(edge) < MIN_BAND_POINTS:
+        return []
+    flat = edge[:, [0, 2]]
+    middle = np.median(flat, axis=0)
+    along_xz = np.linalg.svd(flat - flat.mean(axis=0), full_matrices=False)[2][0]
+    along = np.array([along_xz[0], 0.0, along_xz[1]])
+    offsets = (edge - np.array([middle[0], 0.0, middle[1]])) @ along
+    low, high = np.quantile(offsets, [0.02, 0.98])
+    if high - low < MIN_EDGE_LENGTH_M:
+        return []
+    across = np.cross(along, [0.0, 1.0, 0.0])
+    # At the highest edge point: the palm stops above the noise of the edge.
+    centre = np.array([middle[0], edge[:, 1].max(), middle[1]]) + 0.5 * (low + high) * along
+    below = top - points[:, 1]
+    on_face = (below >= LID_FACE_BAND_M[0]) & (below <= LID_FACE_BAND_M[1])
+    on_face &= np.abs((points - centre) @ along) <= 0.5 * (high - low)
+    face = points[on_face]
+    if len(face) < MIN_BAND_POINTS:
+        return []
+    # From the edge down the lid towards the hinge: its run across the edge per drop below it.
+    run = float(np.median((face - centre) @ across))
+    drop = float(np.median(top - face[:, 1]))
+    tilt = np.arctan2(run, drop)
+    specs = []
+    for step, tilt_preference in ((0.0, 1.0), (-1.0, 0.95), (1.0, 0.95)):
+        angle = tilt + step * LID_TILT_STEP_RAD
+        approach = np.sin(angle) * across - np.cos(angle) * np.array([0.0, 1.0, 0.0])
+        closing = np.cross(along, approach)
+        for shift, preference in ((0.0, 1.0), (-0.12, 0.9), (0.12, 0.9)):
+            point = centre + shift * (high - low) * along
+            specs.append(
+                make_spec(
+                    point[None],
+                    approach,
+                    closing,
+                    0.0,
+                    LAPTOP_LID_WIDTH_M,
+                    "edge",
+                    LAPTOP_PINCH_DEPTH_M,
+                    preference * tilt_preference,
+                )
+            )
+    return specs
+
+
 def fitted_candidates(
     detection: Detection,
     own_points_m: np.ndarray,
@@ -269,9 +341,12 @@ def fitted_candidates(
     far the sensor's noise scatters the points at the object's range (the own points that far
     above a rim pinch's contact allowance still count as touching the rim).
     """
-    if detection.category not in ("bottle", "can") or len(own_points_m) == 0:
+    if detection.category not in ("bottle", "can", "laptop") or len(own_points_m) == 0:
         return None
     points = (np.asarray(own_points_m, dtype=np.float64) - detection.translation_m) @ detection.rotation
+    if detection.category == "laptop":
+        specs = _lid_edge(points)
+        return place(specs, gripper) if specs else None
     if detection.category == "bottle":
         specs = _slices(points, detection, gripper, max_width_m)
         return place(specs, gripper) if specs else None
