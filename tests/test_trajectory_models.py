@@ -136,14 +136,16 @@ def test_a_temperature_ramp_narrows_the_first_frames_and_keeps_the_last(
     path: Path, one_torch_thread: None
 ) -> None:
     """With the temperature ramped from 0.3 to 3 the samples of the first future frame spread less
-    than with 3 for every frame (not down to 0.3's tenth: the network's attention over the frames
-    mixes their noise), those of the last about as much; a bad ramp is refused."""
+    than with 3 for every frame, those of the last about as much; a bad ramp is refused. Not down to
+    0.3's tenth: the network's attention over the frames mixes their noise, by how much depends on
+    the model (the first frame's spread 0.65 of the constant temperature's for the eth model trained
+    without speed augmentation, 0.88 for the shipped one; 1 when the ramp is ignored)."""
     history = {"walker": np.array([[0.5 * k, 0.1 * k, 0.0] for k in range(8)])}
     spread = {}
     for temperature in (3.0, (0.3, 3.0)):
         samples = Forecaster.from_checkpoint(path, seed=1, temperature=temperature).forecast(history, 12, 200)
         spread[temperature] = samples["walker"].std(axis=0).sum(axis=-1)  # (12,) per future frame
-    assert spread[(0.3, 3.0)][0] < 0.75 * spread[3.0][0], spread
+    assert spread[(0.3, 3.0)][0] < 0.95 * spread[3.0][0], spread
     assert spread[(0.3, 3.0)][-1] == pytest.approx(spread[3.0][-1], rel=0.15), spread
     for bad, message in (
         ((1.0, 0.0), "temperatures must be > 0"),
