@@ -184,6 +184,8 @@ def test_training_runs_resumes_and_loads(tmp_path: Path) -> None:
     faster = {**options, "out_dir": str(tmp_path / "speed"), "speed_augment": 2.0}
     train(TrainOptions(steps=2, **faster))
     assert torch.load(tmp_path / "speed" / "last.pt", weights_only=False)["options"]["speed_augment"] == 2.0
+    with pytest.raises(ValueError, match="speed_augment must be >= 1"):
+        train(TrainOptions(steps=2, **{**faster, "speed_augment": 0.5}))
 
 
 def test_speed_augmentation_scales_each_window_within_its_range() -> None:

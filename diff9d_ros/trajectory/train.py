@@ -84,6 +84,13 @@ LOSS_WEIGHTINGS: tuple[str, ...] = ("simple", "edm")
 LR_FLOOR = 0.1
 
 
+def check_speed_augment(speed_augment: float) -> float:
+    """``speed_augment`` if it is a valid range bound (>= 1; 1 = off), else ValueError."""
+    if not speed_augment >= 1.0:
+        raise ValueError(f"speed_augment must be >= 1 (1 = off), got {speed_augment}")
+    return speed_augment
+
+
 def speed_scaled(
     batch: dict[str, torch.Tensor | None], speed_augment: float, generator: torch.Generator
 ) -> dict[str, torch.Tensor | None]:
@@ -97,9 +104,7 @@ def speed_scaled(
     its training scenes (the ETH recording against the four others) is out of its range. The
     features of pedestrians (a constant) and their empty edge features carry no distance.
     """
-    if speed_augment < 1.0:
-        raise ValueError(f"speed_augment must be >= 1 (1 = off), got {speed_augment}")
-    if speed_augment == 1.0:
+    if check_speed_augment(speed_augment) == 1.0:
         return batch
     x_obs = batch["x_obs"]
     shape = (x_obs.shape[0],) + (1,) * (x_obs.dim() - 1)
@@ -129,7 +134,7 @@ class _Loss(nn.Module):
         self.planar = planar
         self.prior_weight = prior_weight
         self.snr_weighting = None if weighting == "simple" else f"edm_{model.config.residual_std}"
-        self.speed_augment = speed_augment
+        self.speed_augment = check_speed_augment(speed_augment)
 
     def forward(self, batch: dict[str, torch.Tensor | None], generator: torch.Generator) -> torch.Tensor:
         scale = self.model.config.position_scale
