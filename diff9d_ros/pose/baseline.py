@@ -86,7 +86,7 @@ def surface_normals(
     return vecs[:, :, 0]
 
 
-def _plane_basis(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def plane_basis(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two unit vectors spanning the plane orthogonal to ``normal``."""
     helper = np.eye(3)[int(np.argmin(np.abs(normal)))]
     e1 = np.cross(normal, helper)
@@ -106,7 +106,7 @@ def _normal_scores(points_m: np.ndarray, plane: TablePlane) -> tuple[np.ndarray,
     of the table normal (first) and of :data:`AXIS_STEPS` horizontal directions (the rest, whose
     unit vectors are returned too)."""
     normals = surface_normals(points_m, points_m[:: max(1, len(points_m) // NORMAL_SAMPLES)])
-    e1, e2 = _plane_basis(plane.normal)
+    e1, e2 = plane_basis(plane.normal)
     angles = np.linspace(0.0, np.pi, AXIS_STEPS, endpoint=False)
     axes = np.cos(angles)[:, None] * e1 + np.sin(angles)[:, None] * e2
     return normals, _axis_consistency(normals, np.vstack([plane.normal, axes])), axes
@@ -146,7 +146,7 @@ def _lying_axis(
     """:func:`lying_axis` from the points' :func:`_normal_scores` and :func:`axis_by_extent`."""
     best = int(np.argmax(scores[1:]))
     if scores[1 + best] >= scores[0] + LYING_MARGIN:
-        e1, e2 = _plane_basis(plane.normal)
+        e1, e2 = plane_basis(plane.normal)
         axis = axes[best]
         for _ in range(2):  # refine: the horizontal direction least along the side normals
             side = normals[np.abs(normals @ axis) < ACROSS_COS]
@@ -180,7 +180,7 @@ def axis_by_extent(
     None; :data:`STANDING_NORMALS_SHARE`): a squat tin seen partly has a long footprint and a low
     top, but the normals of its flat lid and upright side.
     """
-    e1, e2 = _plane_basis(plane.normal)
+    e1, e2 = plane_basis(plane.normal)
     flat = np.stack([points_m @ e1, points_m @ e2], axis=1)
     flat = flat - flat.mean(axis=0)
     _, vecs = np.linalg.eigh(flat.T @ flat)
@@ -302,7 +302,7 @@ def rectangle_box_fit(points_m: np.ndarray, category: str, plane: TablePlane, ma
     does), height the spread of the points along y."""
     points_m = _check_points(points_m, category)
     y = plane.normal
-    e1, e2 = _plane_basis(y)
+    e1, e2 = plane_basis(y)
     flat = np.stack([points_m @ e1, points_m @ e2], axis=1)
     centre_2d, sides, lengths = min_area_rectangle(flat)
     heights = plane.height_m(points_m)

@@ -52,8 +52,16 @@ from diff9d_ros.diffusion.samplers import resolve_timesteps, sample
 from diff9d_ros.geometry.camera import RGBDFrame, instance_masks
 from diff9d_ros.geometry.plane import TablePlane
 from diff9d_ros.geometry.rotations import rotation_mean
-from diff9d_ros.nocs import CATEGORIES, LYING_CATEGORIES, SYMMETRIC_CATEGORIES, Detection, category_name
+from diff9d_ros.nocs import (
+    CATEGORIES,
+    FRONT_ON_X,
+    LYING_CATEGORIES,
+    SYMMETRIC_CATEGORIES,
+    Detection,
+    category_name,
+)
 from diff9d_ros.pose.engines import PoseRunner, pose_engine
+from diff9d_ros.pose.faces import turn_onto_faces
 from diff9d_ros.pose.lying import align_to_axis, lying_box_axis, measured_axis
 from diff9d_ros.pose.network import BACKGROUND, POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
@@ -93,8 +101,9 @@ class SamplerConfig:
     """How poses are sampled: DDIM steps, their timesteps (a spacing or a named schedule), K
     hypotheses, the strength of their perturbation (0: noise only), the score under which a
     detection of the built-in segmentation is dropped, whether a lying bottle or can takes its
-    axis from its points (:mod:`diff9d_ros.pose.lying`) and whether a standing object takes the
-    table's normal as its y axis (:mod:`diff9d_ros.pose.upright`)."""
+    axis from its points (:mod:`diff9d_ros.pose.lying`), whether a standing object takes the
+    table's normal as its y axis (:mod:`diff9d_ros.pose.upright`) and whether a standing camera or
+    laptop takes its heading from the faces its points show (:mod:`diff9d_ros.pose.faces`)."""
 
     num_steps: int = 3
     timesteps: str | None = None  # None: DEFAULT_SPACING (one step: trailing), see :attr:`spacing`
@@ -104,6 +113,7 @@ class SamplerConfig:
     min_score: float = 0.86  # chosen on validation clutter frames (docs/pose.md)
     align_lying: bool = True  # a lying bottle's or can's axis from its points (:mod:`.lying`)
     align_upright: bool = True  # a standing object's y axis on the table normal (:mod:`.upright`)
+    align_faces: bool = True  # a standing camera's or laptop's heading from its faces (:mod:`.faces`)
 
     def __post_init__(self) -> None:
         if self.num_steps == 1 and self.timesteps in ("leading", "linspace"):
@@ -437,6 +447,8 @@ class PoseEstimator:
                 detection = align_to_axis(detection, lying_axes[j], signed[j], certain[j])
             if plane is not None and self.sampler.align_upright:  # a lying axis is far from up: kept
                 detection = stand_upright(detection, up)
+            if plane is not None and self.sampler.align_faces and cat_names[j] in FRONT_ON_X:
+                detection = turn_onto_faces(detection, views[rows[j * k]].cleaned_m, up)
             if objects[i].category is None and detection.score < self.sampler.min_score:
                 LOG.info(
                     "mask %d: %s score %.2f < %.2f: dropped",
