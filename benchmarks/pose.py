@@ -5,7 +5,9 @@ held-out frames (test instances, ``realsense`` domain, ground-truth masks).
 Every ``diff9d_ddim{n}`` row runs on the shipped DDIM timestep spacing (:attr:`SamplerConfig.spacing`),
 a setting chosen on validation data: exact masks, stressed masks and tracking streams
 (docs/tracking.md#benchmark). The DDIM-3 rows of every spacing of :data:`SPACINGS_TRIED` on the
-validation frames (val instances, exact masks) show that part of the choice.
+validation frames (val instances, exact masks) show that part of the choice. The
+``diff9d_ddim3_sampled_heading`` row is DDIM-3 with the cameras' and laptops' heading as sampled,
+not taken from their faces (:mod:`diff9d_ros.pose.faces`), on the test and the ood frames.
 
 Out of family: DDIM-3 and the baseline also run on frames of the ``ood`` split, whose objects come
 only from the held-out sub-families (shapes of styles never trained on, a proxy for real objects),
@@ -42,6 +44,8 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "diff9d_pose
 STEPS = (1, 3, 10, 50)
 #: DDIM-3 timestep spacings compared on the validation frames.
 SPACINGS_TRIED = ("trailing", "leading", "linspace", "ddim3_searched")
+#: DDIM-3 without the heading of standing cameras and laptops from their faces (:mod:`diff9d_ros.pose.faces`).
+SAMPLED_HEADING = "diff9d_ddim3_sampled_heading"
 
 
 def rendered_frames(count: int, split: str, seed: int, config=None) -> list:
@@ -159,11 +163,13 @@ def main() -> None:
         ).estimate_masks
         for n in steps
     }
+    sampled_heading = PoseEstimator.from_file(args.model, SamplerConfig(align_faces=False))
+    methods[SAMPLED_HEADING] = sampled_heading.estimate_masks
     methods["obb_baseline"] = baseline_method
     results = evaluate_with_gt_masks(frames, methods)
     tables = {name: r.table()["mean"] for name, r in results.items()}
     ood_frames = split_frames(args.ood_data, args.ood_frames or (2 if args.quick else count), "ood", seed=9)
-    ood_methods = {name: methods[name] for name in ("diff9d_ddim3", "obb_baseline")}
+    ood_methods = {name: methods[name] for name in ("diff9d_ddim3", SAMPLED_HEADING, "obb_baseline")}
     ood_results = evaluate_with_gt_masks(ood_frames, ood_methods)
     rows = [
         {"split": "val", "method": f"diff9d_ddim3_{name}", **{m: round(v, 2) for m, v in table.items()}}

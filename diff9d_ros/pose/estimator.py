@@ -62,6 +62,7 @@ from diff9d_ros.nocs import (
 )
 from diff9d_ros.pose.engines import PoseRunner, pose_engine
 from diff9d_ros.pose.faces import turn_onto_faces
+from diff9d_ros.pose.handle import turn_to_handle
 from diff9d_ros.pose.lying import align_to_axis, lying_box_axis, measured_axis
 from diff9d_ros.pose.network import BACKGROUND, POSE_DIM, PREDICTION, PoseNetwork
 from diff9d_ros.pose.observation import (
@@ -102,8 +103,9 @@ class SamplerConfig:
     hypotheses, the strength of their perturbation (0: noise only), the score under which a
     detection of the built-in segmentation is dropped, whether a lying bottle or can takes its
     axis from its points (:mod:`diff9d_ros.pose.lying`), whether a standing object takes the
-    table's normal as its y axis (:mod:`diff9d_ros.pose.upright`) and whether a standing camera or
-    laptop takes its heading from the faces its points show (:mod:`diff9d_ros.pose.faces`)."""
+    table's normal as its y axis (:mod:`diff9d_ros.pose.upright`), whether a standing camera or
+    laptop takes its heading from the faces its points show (:mod:`diff9d_ros.pose.faces`) and
+    whether a standing mug turns onto the handle its points show (:mod:`diff9d_ros.pose.handle`)."""
 
     num_steps: int = 3
     timesteps: str | None = None  # None: DEFAULT_SPACING (one step: trailing), see :attr:`spacing`
@@ -114,6 +116,7 @@ class SamplerConfig:
     align_lying: bool = True  # a lying bottle's or can's axis from its points (:mod:`.lying`)
     align_upright: bool = True  # a standing object's y axis on the table normal (:mod:`.upright`)
     align_faces: bool = True  # a standing camera's or laptop's heading from its faces (:mod:`.faces`)
+    align_handle: bool = True  # a standing mug's handle direction from its points (:mod:`.handle`)
 
     def __post_init__(self) -> None:
         if self.num_steps == 1 and self.timesteps in ("leading", "linspace"):
@@ -449,6 +452,8 @@ class PoseEstimator:
                 detection = stand_upright(detection, up)
             if plane is not None and self.sampler.align_faces and cat_names[j] in FRONT_ON_X:
                 detection = turn_onto_faces(detection, views[rows[j * k]].cleaned_m, up)
+            if plane is not None and self.sampler.align_handle and cat_names[j] == "mug":
+                detection = turn_to_handle(detection, views[rows[j * k]].cleaned_m, up)
             if objects[i].category is None and detection.score < self.sampler.min_score:
                 LOG.info(
                     "mask %d: %s score %.2f < %.2f: dropped",
