@@ -6,8 +6,9 @@ Every ``diff9d_ddim{n}`` row runs on the shipped DDIM timestep spacing (:attr:`S
 a setting chosen on validation data: exact masks, stressed masks and tracking streams
 (docs/tracking.md#benchmark). The DDIM-3 rows of every spacing of :data:`SPACINGS_TRIED` on the
 validation frames (val instances, exact masks) show that part of the choice. The
-``diff9d_ddim3_sampled_heading`` row is DDIM-3 with the cameras' and laptops' heading as sampled,
-not taken from their faces (:mod:`diff9d_ros.pose.faces`), on the test and the ood frames.
+``diff9d_ddim3_sampled_heading`` row is DDIM-3 with the heading of cameras, laptops and mugs as
+sampled, not measured from their faces (:mod:`diff9d_ros.pose.faces`) and handles
+(:mod:`diff9d_ros.pose.handle`), on the test and the ood frames.
 
 Out of family: DDIM-3 and the baseline also run on frames of the ``ood`` split, whose objects come
 only from the held-out sub-families (shapes of styles never trained on, a proxy for real objects),
@@ -44,7 +45,8 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "diff9d_pose
 STEPS = (1, 3, 10, 50)
 #: DDIM-3 timestep spacings compared on the validation frames.
 SPACINGS_TRIED = ("trailing", "leading", "linspace", "ddim3_searched")
-#: DDIM-3 without the heading of standing cameras and laptops from their faces (:mod:`diff9d_ros.pose.faces`).
+#: DDIM-3 with the heading of standing cameras, laptops and mugs as sampled, not measured from their
+#: points (:mod:`diff9d_ros.pose.faces`, :mod:`diff9d_ros.pose.handle`).
 SAMPLED_HEADING = "diff9d_ddim3_sampled_heading"
 
 
@@ -163,7 +165,8 @@ def main() -> None:
         ).estimate_masks
         for n in steps
     }
-    sampled_heading = PoseEstimator.from_file(args.model, SamplerConfig(align_faces=False))
+    measured_off = SamplerConfig(align_faces=False, align_handle=False)
+    sampled_heading = PoseEstimator.from_file(args.model, measured_off)
     methods[SAMPLED_HEADING] = sampled_heading.estimate_masks
     methods["obb_baseline"] = baseline_method
     results = evaluate_with_gt_masks(frames, methods)
