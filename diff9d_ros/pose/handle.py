@@ -23,9 +23,9 @@ show it to a few degrees (on the same frames the mugs' 10deg5cm goes from 54.6 t
 
 A standing mug (y on the table's normal, :mod:`diff9d_ros.pose.upright`) then takes that direction
 as its x when it lies within :data:`HANDLE_AGREE_DEG` of the sampled x: the network still decides
-the side. Where the opening is in view the inner wall can spoil the circle and put the "handle" on
-the wrong side; the network has the side right there. Translation, size, score and covariance are
-kept. Constants chosen on validation frames (docs/pose.md).
+the side, a guard against a circle spoiled by the inner wall of an open mug seen from above, which
+puts the "handle" on the wrong side. Translation, size, score and covariance are kept. Constants
+chosen on validation frames (docs/pose.md).
 """
 
 from __future__ import annotations
