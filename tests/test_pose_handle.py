@@ -94,6 +94,8 @@ def test_no_handle_or_a_mug_that_does_not_stand_is_left_alone() -> None:
     tilted = replace(sample, rotation=Rotation.from_rotvec([0.1, 0.0, 0.0]).as_matrix() @ sample.rotation)
     assert turn_to_handle(tilted, _mug_points(0.0, rng), UP) is tilted
     assert handle_direction(plain[:10], UP) is None
+    line = AXIS + np.outer(np.linspace(-0.05, 0.05, 40), _standing(0.0)[:, 0])  # seen edge-on: a line
+    assert handle_direction(line, UP) is None
 
 
 def test_the_handles_of_rendered_mugs_are_found_where_they_are() -> None:

@@ -101,7 +101,10 @@ def handle_direction(points_m: np.ndarray, up: np.ndarray) -> np.ndarray | None:
         return None
     e1, e2 = plane_basis(np.asarray(up, dtype=np.float64))
     flat = np.column_stack([points_m @ e1, points_m @ e2])
-    centre, _, residual = fit_circle(flat)
+    try:
+        centre, _, residual = fit_circle(flat)
+    except ValueError:  # every triple on a line: no body circle to measure a handle against
+        return None
     height = points_m @ up
     low, high = height.min(), height.max()
     band = (height >= low + HANDLE_HEIGHT_BAND[0] * (high - low)) & (
