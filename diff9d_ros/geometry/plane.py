@@ -36,3 +36,12 @@ class TablePlane:
     def height_m(self, points_m: np.ndarray) -> np.ndarray:
         """Signed height of points (..., 3) above the plane (negative below)."""
         return points_m @ self.normal + self.offset_m
+
+
+def plane_basis(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors spanning the plane orthogonal to the unit vector ``normal``, a fixed in-plane
+    basis (e1, e2) with e1 x e2 = ``normal``."""
+    helper = np.eye(3)[int(np.argmin(np.abs(normal)))]
+    e1 = np.cross(normal, helper)
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(normal, e1)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
-from diff9d_ros.geometry.plane import TablePlane
+from diff9d_ros.geometry.plane import TablePlane, plane_basis
 from diff9d_ros.nocs import CATEGORIES, FRONT_ON_X, LYING_CATEGORIES, Detection
 
 ROUND_CATEGORIES = frozenset({"bottle", "bowl", "can", "mug"})
@@ -84,14 +84,6 @@ def surface_normals(
     local = neighbourhoods - neighbourhoods.mean(axis=1, keepdims=True)
     _, vecs = np.linalg.eigh(local.transpose(0, 2, 1) @ local)
     return vecs[:, :, 0]
-
-
-def plane_basis(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit vectors spanning the plane orthogonal to ``normal``."""
-    helper = np.eye(3)[int(np.argmin(np.abs(normal)))]
-    e1 = np.cross(normal, helper)
-    e1 /= np.linalg.norm(e1)
-    return e1, np.cross(normal, e1)
 
 
 def _axis_consistency(normals: np.ndarray, axes: np.ndarray) -> np.ndarray:

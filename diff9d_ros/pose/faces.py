@@ -27,8 +27,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from diff9d_ros.geometry.plane import plane_basis
 from diff9d_ros.nocs import Detection
-from diff9d_ros.pose.baseline import plane_basis, surface_normals
+from diff9d_ros.pose.baseline import surface_normals
 
 #: A normal counts when its |cos| to the table normal is under this (more than 26 deg from it): not
 #: a top face, whose horizontal part is noise. A laptop's lid, tilted 20-45 deg, counts: its normal

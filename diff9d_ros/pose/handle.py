@@ -35,8 +35,8 @@ from dataclasses import replace
 import numpy as np
 
 from diff9d_ros.geometry.clusters import sparse_voxel_labels
+from diff9d_ros.geometry.plane import plane_basis
 from diff9d_ros.nocs import Detection
-from diff9d_ros.pose.baseline import plane_basis
 
 #: Points this far outside the body's circle are handle candidates. Chosen on validation frames
 #: with :data:`MIN_HANDLE_POINTS` and :data:`HANDLE_AGREE_DEG` (docs/pose.md).

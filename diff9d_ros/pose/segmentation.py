@@ -54,7 +54,7 @@ from diff9d_ros.geometry.clusters import (
     grid_components,
     voxel_clusters,
 )
-from diff9d_ros.geometry.plane import TablePlane
+from diff9d_ros.geometry.plane import TablePlane, plane_basis
 
 LOG = logging.getLogger(__name__)
 
@@ -274,10 +274,7 @@ def table_plane(frame: RGBDFrame, config: SegmentationConfig | None = None) -> T
 
 def _plane_coordinates(plane: TablePlane, points_m: np.ndarray) -> np.ndarray:
     """2-D coordinates (N, 2) of points projected onto the plane, in a fixed in-plane basis."""
-    helper = np.eye(3)[int(np.argmin(np.abs(plane.normal)))]
-    e1 = np.cross(plane.normal, helper)
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(plane.normal, e1)
+    e1, e2 = plane_basis(plane.normal)
     return np.stack([points_m @ e1, points_m @ e2], axis=1)
 
 
