@@ -23,13 +23,12 @@ faces (:data:`MIN_FACE_NORMALS`) or faces with no common heading (concentration 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from diff9d_ros.geometry.plane import plane_basis
 from diff9d_ros.nocs import Detection
 from diff9d_ros.pose.baseline import surface_normals
+from diff9d_ros.pose.upright import stands, with_heading
 
 #: A normal counts when its |cos| to the table normal is under this (more than 26 deg from it): not
 #: a top face, whose horizontal part is noise. A laptop's lid, tilted 20-45 deg, counts: its normal
@@ -44,8 +43,6 @@ MIN_FACE_NORMALS = 30
 #: about 100 random directions). On validation frames 0, 0.1, 0.2, 0.3 and 0.4 were tried: 0 and
 #: 0.1 scored the same and best (camera 10deg5cm 80.5, 79.7 at 0.2, 75.9 at 0.4; docs/pose.md).
 MIN_CONCENTRATION = 0.1
-#: The detection's y must lie within this angle (deg) of the table normal: it stands.
-STANDING_DEG = 1.0
 
 
 def face_heading(points_m: np.ndarray, up: np.ndarray) -> tuple[np.ndarray | None, float]:
@@ -71,16 +68,13 @@ def face_heading(points_m: np.ndarray, up: np.ndarray) -> tuple[np.ndarray | Non
 def turn_onto_faces(detection: Detection, points_m: np.ndarray, up: np.ndarray) -> Detection:
     """``detection`` turned about the table normal ``up`` so that its x lies on the face direction
     of :func:`face_heading` nearest its own x (at most 45 degrees); unchanged when it does not
-    stand (y more than :data:`STANDING_DEG` from ``up``) or the faces give no heading."""
+    stand (:func:`~diff9d_ros.pose.upright.stands`) or the faces give no heading."""
     up = np.asarray(up, dtype=np.float64)
-    y = detection.rotation[:, 1]
-    if float(y @ up) < np.cos(np.radians(STANDING_DEG)):
+    if not stands(detection, up):
         return detection
     heading, concentration = face_heading(points_m, up)
     if heading is None or concentration < MIN_CONCENTRATION:
         return detection
     across = np.cross(up, heading)
-    x = max((heading, -heading, across, -across), key=lambda d: float(d @ detection.rotation[:, 0]))
-    x = x - (x @ y) * y
-    x /= np.linalg.norm(x)
-    return replace(detection, rotation=np.stack([x, y, np.cross(x, y)], axis=1))
+    nearest = max((heading, -heading, across, -across), key=lambda d: float(d @ detection.rotation[:, 0]))
+    return with_heading(detection, nearest)

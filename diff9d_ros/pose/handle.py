@@ -30,13 +30,12 @@ chosen on validation frames (docs/pose.md).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from diff9d_ros.geometry.clusters import sparse_voxel_labels
 from diff9d_ros.geometry.plane import plane_basis
 from diff9d_ros.nocs import Detection
+from diff9d_ros.pose.upright import stands, with_heading
 
 #: Points this far outside the body's circle are handle candidates. Chosen on validation frames
 #: with :data:`MIN_HANDLE_POINTS` and :data:`HANDLE_AGREE_DEG` (docs/pose.md).
@@ -49,8 +48,6 @@ HANDLE_VOXEL_M = 0.005
 HANDLE_AGREE_DEG = 90.0
 #: Candidates lie between these fractions of the points' height range above their lowest.
 HANDLE_HEIGHT_BAND = (0.10, 0.95)
-#: The detection's y must lie within this angle (deg) of the table normal: it stands.
-STANDING_DEG = 1.0
 #: Circle fit: random triples tried, points (evenly thinned) they are drawn from and scored on,
 #: inlier bound in robust standard deviations, and its floor (m).
 CIRCLE_SAMPLES, CIRCLE_SEARCH_POINTS, FIT_SIGMAS, FIT_FLOOR_M = 200, 250, 2.5, 0.002
@@ -126,18 +123,15 @@ def handle_direction(points_m: np.ndarray, up: np.ndarray) -> np.ndarray | None:
 
 def turn_to_handle(detection: Detection, points_m: np.ndarray, up: np.ndarray) -> Detection:
     """``detection`` turned about the table normal ``up`` so that its x points at the handle of
-    :func:`handle_direction`, when it stands (y within :data:`STANDING_DEG` of ``up``), a handle
+    :func:`handle_direction`, when it stands (:func:`~diff9d_ros.pose.upright.stands`), a handle
     shows and it lies within :data:`HANDLE_AGREE_DEG` of the sampled x; else ``detection``."""
     up = np.asarray(up, dtype=np.float64)
-    y = detection.rotation[:, 1]
-    if float(y @ up) < np.cos(np.radians(STANDING_DEG)):
+    if not stands(detection, up):
         return detection
     handle = handle_direction(points_m, up)
     if handle is None:
         return detection
-    x = handle - (handle @ y) * y
-    x /= np.linalg.norm(x)
-    sampled = detection.rotation[:, 0] - (detection.rotation[:, 0] @ y) * y
-    if float(x @ sampled) < np.cos(np.radians(HANDLE_AGREE_DEG)) * np.linalg.norm(sampled):
+    turned = with_heading(detection, handle)
+    if float(turned.rotation[:, 0] @ detection.rotation[:, 0]) < np.cos(np.radians(HANDLE_AGREE_DEG)):
         return detection
-    return replace(detection, rotation=np.stack([x, y, np.cross(x, y)], axis=1))
+    return turned

@@ -17,6 +17,8 @@ here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from diff9d_ros.nocs import Detection
@@ -26,6 +28,10 @@ from diff9d_ros.pose.lying import align_to_axis
 #: validation frames (5, 10, 15, 20 and 30 tried: 15-30 gave the same scores, 5 and 10 left
 #: tilted bottles and mugs in clutter).
 UPRIGHT_DEG = 20.0
+#: After :func:`stand_upright` a standing detection's y is the table's normal; the heading steps
+#: (:mod:`diff9d_ros.pose.faces`, :mod:`diff9d_ros.pose.handle`) take it for standing within this
+#: angle (deg) of it.
+STANDING_DEG = 1.0
 
 
 def stand_upright(detection: Detection, up: np.ndarray) -> Detection:
@@ -35,3 +41,17 @@ def stand_upright(detection: Detection, up: np.ndarray) -> Detection:
     if abs(float(detection.rotation[:, 1] @ up)) < np.cos(np.radians(UPRIGHT_DEG)):
         return detection
     return align_to_axis(detection, up)
+
+
+def stands(detection: Detection, up: np.ndarray) -> bool:
+    """Whether ``detection``'s y lies within :data:`STANDING_DEG` of the table normal ``up``."""
+    return float(detection.rotation[:, 1] @ up) >= np.cos(np.radians(STANDING_DEG))
+
+
+def with_heading(detection: Detection, direction: np.ndarray) -> Detection:
+    """``detection`` turned about its own y so that its x lies along ``direction`` (made orthogonal
+    to y), z = x × y; translation, size, score and covariance kept."""
+    y = detection.rotation[:, 1]
+    x = direction - (direction @ y) * y
+    x /= np.linalg.norm(x)
+    return replace(detection, rotation=np.stack([x, y, np.cross(x, y)], axis=1))
