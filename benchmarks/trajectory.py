@@ -17,7 +17,10 @@ Run from the repository root:
   frame, or ramped from the first future frame to the last; a few-step deterministic sampler's
   samples spread less than the data) is chosen on the same windows by the lowest energy score, a
   proper score of the whole forecast distribution (Gneiting & Raftery 2007), so the spread is
-  chosen for calibration rather than for the best of 20 alone.
+  chosen for calibration rather than for the best of 20 alone. Then the step limit of fast scenes
+  (``MAX_STEPS_M``), and last each person's temperature scaled with their observed speed
+  (``SPEED_TEMPERATURES``, :class:`~diff9d_ros.trajectory.sampling.SpeedTemperature`), again by the
+  lowest energy score.
 * **The people path.** The zara1 test scene is written as a rosbag2 (``diff9d traj bag``) and run
   through ``diff9d eval-bag``'s people runner; its minADE must reproduce the table's zara1 row.
 * **Fast sampling against DDPM-1000** (the paper's sampler) on at least 256 zara1 test trajectories:
@@ -62,7 +65,12 @@ from diff9d_ros.trajectory.datasets import DEFAULT_ETH_UCY, PEDESTRIAN_TASKS, lo
 from diff9d_ros.trajectory.evaluate import EvalResult, evaluate  # noqa: E402
 from diff9d_ros.trajectory.forecaster import Forecaster  # noqa: E402
 from diff9d_ros.trajectory.model import GeoTDM  # noqa: E402
-from diff9d_ros.trajectory.sampling import Temperature, temperature_ends, temperature_label  # noqa: E402
+from diff9d_ros.trajectory.sampling import (  # noqa: E402
+    SpeedTemperature,
+    Temperature,
+    temperature_ends,
+    temperature_label,
+)
 from diff9d_ros.trajectory.windows import Windows  # noqa: E402
 
 MODELS = ROOT / "models"
@@ -114,6 +122,13 @@ ONLINE_SAMPLER = (PipelineConfig().forecast_sampler, PipelineConfig().forecast_s
 #: the two decides.
 MAX_STEPS_M: tuple[float | None, ...] = (None, 0.25, 0.35, 0.5)
 SPEED_STRESS = 3.0
+#: Each person's temperature times (speed + floor) / (reference + floor), (reference, floor) in metres
+#: per 0.4 s frame (None: the same for everyone), tried on validation with the chosen sampler,
+#: temperature and step limit; the lowest pooled energy score wins.
+SPEED_TEMPERATURES: tuple[tuple[float, float] | None, ...] = (
+    None,
+    *((reference, floor) for reference in (0.2, 0.3, 0.45) for floor in (0.1, 0.2, 0.3)),
+)
 #: The stored DDPM-1000 reference, in the results folder of the run (``--ddpm-reference`` writes it).
 REFERENCE_NAME = "trajectory_ddpm_reference.json"
 DDPM_SCENE, DDPM_AGENTS, DDPM_SEED = "zara1", 256, 7
@@ -242,9 +257,10 @@ def forecast_ms(
 
 def choose_pedestrian_sampler(
     models: dict[str, Path], data: Path, per_model: int, candidates_only: bool = False
-) -> tuple[tuple[str, int], Temperature, float | None, list[dict]]:
-    """The fast sampler for the pedestrian table, the temperature of its initial noise and the
-    largest step forecast as observed, chosen on validation windows only.
+) -> tuple[tuple[str, int], Temperature, float | None, SpeedTemperature | None, list[dict]]:
+    """The fast sampler for the pedestrian table, the temperature of its initial noise, the
+    largest step forecast as observed and the speed scaling of each person's temperature, chosen
+    on validation windows only.
 
     Every sampler of :data:`FAST` runs on ``per_model`` validation windows of each model (windows of
     its training scenes' recordings, never its held-out scene); the rows show how the sampler and
@@ -253,7 +269,9 @@ def choose_pedestrian_sampler(
     those the one with the lowest pooled minADE wins. Then every temperature of :data:`TEMPERATURES`
     runs with it on the same windows, and the one with the lowest pooled energy score wins. Last,
     every step limit of :data:`MAX_STEPS_M` runs with both on the same windows and on them sped up
-    :data:`SPEED_STRESS` times; the lowest mean of the two pooled minADEs per metre wins.
+    :data:`SPEED_STRESS` times; the lowest mean of the two pooled minADEs per metre wins. Last,
+    every speed scaling of :data:`SPEED_TEMPERATURES` runs with all three on the same windows; the
+    lowest pooled energy score wins.
     """
     loaded = {scene: _load(path) for scene, path in models.items()}
     val = {scene: subset(load_windows(scene, "val", data_dir=data), per_model, seed=0) for scene in models}
@@ -290,7 +308,28 @@ def choose_pedestrian_sampler(
             per_metre.append(result.ade)
         if np.mean(per_metre) < best_ade:
             max_step, best_ade = limit, float(np.mean(per_metre))
-    return best, temperature, max_step, rows
+    speed, best_energy = None, float("inf")
+    for pair in SPEED_TEMPERATURES:
+        candidate = None if pair is None else SpeedTemperature(*pair)
+        result = pooled(
+            [
+                _eval(
+                    loaded[s],
+                    val[s],
+                    s,
+                    *best,
+                    temperature=temperature,
+                    max_step=max_step,
+                    speed_temperature=candidate,
+                )
+                for s in models
+            ]
+        )
+        method = f"GeoTDM {people_label(best, temperature, max_step, candidate)}"
+        rows.append(_row("pedestrian val speed temperature", method, windows, result))
+        if result.energy < best_energy:
+            speed, best_energy = candidate, result.energy
+    return best, temperature, max_step, speed, rows
 
 
 def sampler_label(sampler: tuple[str, int], temperature: Temperature = 1.0) -> str:
@@ -301,10 +340,17 @@ def sampler_label(sampler: tuple[str, int], temperature: Temperature = 1.0) -> s
     return f"{label} T{temperature_part}" if temperature_part else label
 
 
-def people_label(sampler: tuple[str, int], temperature: Temperature, max_step: float | None) -> str:
-    """:func:`sampler_label` with the step limit of fast scenes, ``dpmpp_2m-3 T0.5-3 max step 0.5 m``."""
+def people_label(
+    sampler: tuple[str, int],
+    temperature: Temperature,
+    max_step: float | None,
+    speed: SpeedTemperature | None = None,
+) -> str:
+    """:func:`sampler_label` with the step limit of fast scenes and the speed scaling of the
+    temperature, ``dpmpp_2m-3 T0.5-3 max step 0.5 m speed 0.3/0.2 m``."""
     label = sampler_label(sampler, temperature)
-    return label if max_step is None else f"{label} max step {max_step:g} m"
+    label = label if max_step is None else f"{label} max step {max_step:g} m"
+    return label if speed is None else f"{label} {speed.label()}"
 
 
 def _average_row(method: str, ade: float, fde: float, windows: str) -> dict:
@@ -317,13 +363,14 @@ def pedestrian_rows(
     sampler: tuple[str, int],
     temperature: Temperature,
     max_step: float | None,
+    speed: SpeedTemperature | None,
     limit: int | None,
 ) -> tuple[list[dict], dict[str, tuple[EvalResult, EvalResult]]]:
     """Per scene present: constant velocity, the prior alone and GeoTDM (``sampler`` at
-    ``temperature``, faster scenes at ``max_step``) on every test window of the held-out scene, and
-    the published row; then the averages over the scenes."""
+    ``temperature``, faster scenes at ``max_step``, ``speed`` scaling each person's temperature) on
+    every test window of the held-out scene, and the published row; then the averages over the scenes."""
     rows, found = [], {}
-    label_of = people_label(sampler, temperature, max_step)
+    label_of = people_label(sampler, temperature, max_step, speed)
     for scene in PEDESTRIAN_TASKS:
         published = _average_row(f"{scene}: GeoTDM (paper, DDPM-1000)", *PUBLISHED[scene], "paper")
         if scene not in models:
@@ -337,7 +384,14 @@ def pedestrian_rows(
         prior = _eval(model, groups, scene, "prior", 0)
         start = time.perf_counter()
         geotdm = _eval(
-            model, groups, scene, *sampler, progress=True, temperature=temperature, max_step=max_step
+            model,
+            groups,
+            scene,
+            *sampler,
+            progress=True,
+            temperature=temperature,
+            max_step=max_step,
+            speed_temperature=speed,
         )
         per_128 = (time.perf_counter() - start) * 128 / max(1, count)
         rows += [
@@ -392,6 +446,7 @@ def zara1_bag_row(
     sampler: tuple[str, int],
     temperature: Temperature,
     max_step: float | None,
+    speed: SpeedTemperature | None,
     max_messages: int | None,
     threads: int,
 ) -> tuple[dict, dict]:
@@ -412,13 +467,15 @@ def zara1_bag_row(
             people_temperature_first=first,
             people_temperature=last,
             people_max_step_m=max_step or 0.0,
+            people_speed_reference_m=0.0 if speed is None else speed.reference,
+            people_speed_floor_m=PipelineConfig.people_speed_floor_m if speed is None else speed.floor,
             threads=threads,
         )
         result = run_people(PeopleBagSource(bag), config, Path(folder) / "out", title="eval-bag zara1")
     forecast = result.metrics["forecast"]
     row = {
         "section": "pedestrian bag",
-        "method": f"zara1 bag through eval-bag: GeoTDM {people_label(sampler, temperature, max_step)}",
+        "method": f"zara1 bag through eval-bag: GeoTDM {people_label(sampler, temperature, max_step, speed)}",
         "windows": f"{forecast.get('forecasts_scored', 0)} forecasts",
         "agents": forecast.get("forecasts_scored", 0),
         "ade": round(forecast.get("min_ade_m", float("nan")), 4),
@@ -717,11 +774,11 @@ def main() -> int:
         section_s[section] = round(time.perf_counter() - start, 1)
 
     start = time.perf_counter()
-    sampler, temperature, max_step, ped_val_rows = choose_pedestrian_sampler(
+    sampler, temperature, max_step, speed, ped_val_rows = choose_pedestrian_sampler(
         models, args.eth_ucy, args.val_windows, args.val_candidates_only
     )
     name = sampler_label(sampler, temperature)
-    print(f"pedestrian sampler chosen on val: {name}, max step {max_step}")
+    print(f"pedestrian sampler chosen on val: {name}, max step {max_step}, {speed}")
     shipped = PipelineConfig()
     shipped_sampler = (shipped.people_sampler, shipped.forecast_steps)
     if sampler_label(shipped_sampler, shipped.people_temperatures) != name:
@@ -735,9 +792,14 @@ def main() -> int:
             f"people_max_step_m {shipped.people_max_step_m} is not the one chosen here ({max_step}): "
             "update PipelineConfig"
         )
+    if shipped.people_speed_temperature != speed:
+        print(
+            f"people_speed_reference_m/people_speed_floor_m {shipped.people_speed_temperature} are not the "
+            f"ones chosen here ({speed}): update PipelineConfig"
+        )
     timed("pedestrian val", start)
     start = time.perf_counter()
-    ped_rows, found = pedestrian_rows(models, args.eth_ucy, sampler, temperature, max_step, limit)
+    ped_rows, found = pedestrian_rows(models, args.eth_ucy, sampler, temperature, max_step, speed, limit)
     targets = pedestrian_targets(found, name)
     rows, bag_throughput = [*ped_rows], None
     timed("pedestrian test", start)
@@ -761,6 +823,7 @@ def main() -> int:
             "pedestrian_sampler": name,
             "pedestrian_temperature": temperature,
             "pedestrian_max_step_m": max_step,
+            "pedestrian_speed_temperature": None if speed is None else [speed.reference, speed.floor],
             "pedestrian_models_missing": missing,
             "pedestrian_val_rows": ped_val_rows,
             "charged_val_rows": c_val_rows,
@@ -791,6 +854,7 @@ def main() -> int:
             sampler,
             temperature,
             max_step,
+            speed,
             20 if args.quick else None,
             args.threads,
         )

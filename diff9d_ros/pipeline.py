@@ -20,13 +20,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from diff9d_ros.geometry.camera import RGBDFrame
 from diff9d_ros.nocs import Detection
 from diff9d_ros.threads import DEFAULT_THREADS
+
+if TYPE_CHECKING:
+    from diff9d_ros.trajectory.sampling import SpeedTemperature
 
 LOG = logging.getLogger(__name__)
 
@@ -132,6 +135,11 @@ class PipelineConfig:
     # their training scenes' walking speeds only (trajectory.sampling.speed_normalised; 0: off).
     # Chosen on validation windows at their own speed and sped up three times (benchmarks/trajectory.py).
     people_max_step_m: float = 0.25
+    # Each person's temperature times (s + floor) / (reference + floor), s their observed step per
+    # model frame: a standing person's future spreads less than a walker's (trajectory.sampling.
+    # SpeedTemperature; reference 0: off). Chosen on validation by benchmarks/trajectory.py.
+    people_speed_reference_m: float = 0.3
+    people_speed_floor_m: float = 0.2
     threads: int = DEFAULT_THREADS
 
     @property
@@ -141,6 +149,15 @@ class PipelineConfig:
         if self.people_temperature_first == self.people_temperature:
             return self.people_temperature
         return (self.people_temperature_first, self.people_temperature)
+
+    @property
+    def people_speed_temperature(self) -> SpeedTemperature | None:
+        """The people sampler's per-person speed scaling of the temperature (None: off)."""
+        from diff9d_ros.trajectory.sampling import SpeedTemperature
+
+        if self.people_speed_reference_m == 0:
+            return None
+        return SpeedTemperature(self.people_speed_reference_m, self.people_speed_floor_m)
 
     def validate(self) -> None:
         """ValueError naming the first bad field."""
@@ -177,6 +194,11 @@ class PipelineConfig:
             )
         if self.people_max_step_m < 0:
             raise ValueError(f"people_max_step_m must be >= 0 (0: off), got {self.people_max_step_m}")
+        if self.people_speed_reference_m < 0 or not self.people_speed_floor_m > 0:
+            raise ValueError(
+                "people_speed_reference_m must be >= 0 (0: off) and people_speed_floor_m > 0, got "
+                f"{self.people_speed_reference_m} and {self.people_speed_floor_m}"
+            )
         if not self.fixed_frame or not self.person_class:
             raise ValueError("fixed_frame and person_class must not be empty")
         if int(self.threads) < 0:

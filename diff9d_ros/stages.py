@@ -48,6 +48,7 @@ from diff9d_ros.validation import one_line
 
 if TYPE_CHECKING:
     from diff9d_ros.grasp.planner import Grasp, SceneCloud
+    from diff9d_ros.trajectory.sampling import SpeedTemperature
 
 LOG = logging.getLogger(__name__)
 
@@ -398,6 +399,10 @@ class ForecastStage(Stage):
         """The largest median step per model frame forecast as observed (None: every speed)."""
         return None
 
+    def speed_temperature_of(self, config: PipelineConfig) -> SpeedTemperature | None:
+        """Each track's temperature scaled with its observed speed (None: the same for all)."""
+        return None
+
     def __init__(self, config: PipelineConfig) -> None:
         self.horizon, self.samples = config.forecast_horizon, config.forecast_samples
         model = (
@@ -437,6 +442,7 @@ class ForecastStage(Stage):
                 num_steps=config.forecast_steps,
                 temperature=temperature,
                 max_step=self.max_step_of(config),
+                speed_temperature=self.speed_temperature_of(config),
                 seed=config.seed,
                 device=config.device,
             )
@@ -451,10 +457,12 @@ class ForecastStage(Stage):
                 f"forecast_horizon {self.horizon} exceeds the model's "
                 f"{self.forecaster.model.config.num_future} future frames"
             )
-        label = temperature_label(temperature)
-        self.backend_name = f"geotdm ({model.name}, {sampler}-{config.forecast_steps}" + (
-            f", temperature {label})" if label else ")"
-        )
+        parts = [model.name, f"{sampler}-{config.forecast_steps}"]
+        if temperature_label(temperature):
+            parts.append(f"temperature {temperature_label(temperature)}")
+        if self.forecaster.speed_temperature is not None:
+            parts.append(self.forecaster.speed_temperature.label())
+        self.backend_name = f"geotdm ({', '.join(parts)})"
         self.gate = self._gate(config)
 
     def _gate(self, config: PipelineConfig) -> RateGate:
@@ -527,6 +535,9 @@ class PeopleForecastStage(ForecastStage):
 
     def max_step_of(self, config: PipelineConfig) -> float | None:
         return config.people_max_step_m or None
+
+    def speed_temperature_of(self, config: PipelineConfig) -> SpeedTemperature | None:
+        return config.people_speed_temperature
 
     @staticmethod
     def _wrong_kind(model: Path) -> str:

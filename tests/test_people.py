@@ -26,6 +26,7 @@ from diff9d_ros.trajectory.eth_ucy import load_scene_split
 from diff9d_ros.trajectory.evaluate import evaluate
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
 from diff9d_ros.trajectory.people import PeopleTracker, TransformTree, people_in_frame
+from diff9d_ros.trajectory.sampling import SpeedTemperature
 
 SECOND = 1_000_000_000
 
@@ -148,7 +149,10 @@ def test_people_and_objects_keep_their_own_sampler(tmp_path: Path) -> None:
     config = PipelineConfig(
         people_model_path=str(planar), forecast_model_path=str(objects), forecast_sampler="ddim"
     )
-    assert PeopleForecastStage(config).backend_name == "geotdm (people.pt, dpmpp_2m-3, temperature 0.5-3)"
+    assert (
+        PeopleForecastStage(config).backend_name
+        == "geotdm (people.pt, dpmpp_2m-3, temperature 0.5-3, speed 0.3/0.2 m)"
+    )
     assert ForecastStage(config).backend_name == "geotdm (objects.pt, ddim-3)"
     with pytest.raises(ValueError, match="people_sampler must be one of"):
         PipelineConfig(people_sampler="euler").validate()
@@ -158,6 +162,12 @@ def test_people_and_objects_keep_their_own_sampler(tmp_path: Path) -> None:
     assert PeopleForecastStage(off).forecaster.max_step is None
     with pytest.raises(ValueError, match="people_max_step_m must be >= 0"):
         PipelineConfig(people_max_step_m=-0.1).validate()
+    assert PeopleForecastStage(config).forecaster.speed_temperature == SpeedTemperature(0.3, 0.2)
+    assert ForecastStage(config).forecaster.speed_temperature is None
+    still = PipelineConfig(people_model_path=str(planar), people_speed_reference_m=0.0)
+    assert PeopleForecastStage(still).forecaster.speed_temperature is None
+    with pytest.raises(ValueError, match="people_speed_floor_m > 0"):
+        PipelineConfig(people_speed_floor_m=0.0).validate()
 
 
 def fake_scene(root: Path, scene: str = "zara1") -> Path:
@@ -243,7 +253,8 @@ def test_people_runner_refuses_a_model_trained_on_the_bags_scene(tmp_path: Path)
     config = PipelineConfig(people_model_path=str(zara1), forecast_samples=4)
     result = run_people(PeopleBagSource(bag), config, tmp_path / "ok", progress=False)
     assert result.metrics["forecast"]["forecasts_scored"] > 0
-    assert result.info["forecast_backend"] == "geotdm (geotdm_zara1.pt, dpmpp_2m-3, temperature 0.5-3)"
+    backend = "geotdm (geotdm_zara1.pt, dpmpp_2m-3, temperature 0.5-3, speed 0.3/0.2 m)"
+    assert result.info["forecast_backend"] == backend
 
 
 def test_people_runner_refuses_the_default_model_of_another_scene(

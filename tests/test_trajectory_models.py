@@ -19,10 +19,10 @@ import torch
 from diff9d_ros.pipeline import PipelineConfig
 from diff9d_ros.trajectory import nbody, tabletop
 from diff9d_ros.trajectory.datasets import PEDESTRIAN_TASKS, task_spec
-from diff9d_ros.trajectory.evaluate import evaluate
+from diff9d_ros.trajectory.evaluate import evaluate, sample_spread
 from diff9d_ros.trajectory.forecaster import Forecaster
 from diff9d_ros.trajectory.model import GeoTDM
-from diff9d_ros.trajectory.sampling import forecast_samples, speed_normalised
+from diff9d_ros.trajectory.sampling import SpeedTemperature, forecast_samples, speed_normalised
 from diff9d_ros.trajectory.windows import Windows
 
 MODELS = sorted((Path(__file__).resolve().parent.parent / "models").glob("geotdm_*.pt"))
@@ -197,3 +197,48 @@ def test_fast_walkers_are_forecast_at_the_limit_and_scaled_back(path: Path, one_
     expected = centre[:, None] + (draw(shrunk, None) - centre[:, None]) * factor[:, None]
     torch.testing.assert_close(draw(x_obs, 0.5), expected)
     assert factor.item() == pytest.approx(float(np.hypot(1.0, 0.2)) / 0.5, rel=1e-5)
+
+
+def test_speed_temperature_factors_follow_the_last_observed_steps() -> None:
+    """(speed + floor) / (reference + floor) of the mean of the last two steps; bad values refused."""
+    scale = SpeedTemperature(reference=0.3, floor=0.2)
+    standing = torch.zeros(8, 3)
+    walking = torch.tensor([[0.3 * k, 0.0, 0.0] for k in range(8)])
+    slowing = walking.clone()
+    slowing[-2:] = slowing[-3]  # stopped two frames ago
+    factors = scale.factors(torch.stack([standing, walking, slowing])[None])
+    torch.testing.assert_close(factors, torch.tensor([[0.4, 1.0, 0.4]]))
+    assert scale.label() == "speed 0.3/0.2 m"
+    for reference, floor in ((0.0, 0.2), (0.3, 0.0)):
+        with pytest.raises(ValueError, match="reference > 0 and floor > 0"):
+            SpeedTemperature(reference, floor)
+
+
+@pytest.mark.parametrize("path", PEDESTRIAN_MODELS[:1], ids=lambda p: p.name)
+def test_speed_temperature_narrows_a_standing_persons_samples(path: Path, one_torch_thread: None) -> None:
+    """With the same noise, a person standing still gets samples 0.4 times as spread as without the
+    speed scaling (floor / (reference + floor)), a walker at the reference speed about the same."""
+    model = GeoTDM.load(path)[0].eval()
+    standing = torch.tensor([[0.0, 3.0, 0.0]]).expand(8, 3)
+    walking = torch.tensor([[0.3 * k, 0.0, 0.0] for k in range(8)])
+    x_obs = torch.stack([standing, walking])[None]
+
+    def spread(speed: SpeedTemperature | None) -> torch.Tensor:
+        samples = forecast_samples(
+            model,
+            x_obs,
+            torch.ones(1, 2, 1),
+            None,
+            16,
+            sampler="dpmpp_2m",
+            num_steps=3,
+            planar=True,
+            generator=torch.Generator().manual_seed(3),
+            temperature=(0.5, 3.0),
+            speed_temperature=speed,
+        )
+        return sample_spread(samples)[0]
+
+    plain, scaled = spread(None), spread(SpeedTemperature(0.3, 0.2))
+    assert scaled[0] < 0.6 * plain[0]
+    assert scaled[1] == pytest.approx(float(plain[1]), rel=0.15)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from diff9d_ros.trajectory.model import GeoTDM
-from diff9d_ros.trajectory.sampling import Temperature, forecast_samples, prior_forecast
+from diff9d_ros.trajectory.sampling import SpeedTemperature, Temperature, forecast_samples, prior_forecast
 from diff9d_ros.trajectory.windows import Windows
 
 
@@ -96,6 +96,7 @@ def evaluate(
     planar: bool = False,
     temperature: Temperature = 1.0,
     max_step: float | None = None,
+    speed_temperature: SpeedTemperature | None = None,
     batch_size: int = 128,
     max_pairs: int = 2**18,
     seed: int = 0,
@@ -104,7 +105,9 @@ def evaluate(
     """ADE/FDE of ``model`` over all windows; ``model=None`` evaluates constant velocity,
     ``sampler="prior"`` the model's learnable prior alone (one deterministic forecast);
     ``temperature`` scales the sampler's initial noise (a pair: ramped over the future frames);
-    ``max_step``: faster scenes are forecast at that speed (:func:`~.sampling.speed_normalised`).
+    ``max_step``: faster scenes are forecast at that speed (:func:`~.sampling.speed_normalised`);
+    ``speed_temperature``: each agent's temperature scaled with its speed
+    (:class:`~.sampling.SpeedTemperature`).
 
     A batch holds at most ``batch_size`` windows and ``max_pairs`` agent pairs over its samples
     (``windows * K * N^2``: the spatial layer's memory), so crowded scenes run in smaller batches.
@@ -142,6 +145,7 @@ def evaluate(
                         generator=generator,
                         temperature=temperature,
                         max_step=max_step,
+                        speed_temperature=speed_temperature,
                     )
                 seconds += time.perf_counter() - begin
                 ade, fde = displacement_errors(samples, truth, reduce)

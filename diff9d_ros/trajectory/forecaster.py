@@ -21,6 +21,7 @@ import torch
 from diff9d_ros.device import torch_device
 from diff9d_ros.trajectory.model import GeoTDM
 from diff9d_ros.trajectory.sampling import (
+    SpeedTemperature,
     Temperature,
     check_max_step,
     forecast_samples,
@@ -77,6 +78,8 @@ class Forecaster:
     or (first, last), ramped over the future frames (:func:`~.sampling.temperature_profile`);
     ``max_step``: a scene whose tracks step farther per model frame (median, metres) is forecast at
     that speed and scaled back (:func:`~.sampling.speed_normalised`; None: as observed);
+    ``speed_temperature``: each track's temperature scaled with its observed speed
+    (:class:`~.sampling.SpeedTemperature`; None: the same for every track);
     ``threads``: CPU threads of :meth:`forecast` (None: torch's current count). With more than one,
     the samples of each scene batch are split into one slice per thread, sampled concurrently with
     one torch thread each (own generator per slice, seeded from ``seed``): the denoiser's operations
@@ -97,6 +100,7 @@ class Forecaster:
         num_steps: int = 3,
         temperature: Temperature = 1.0,
         max_step: float | None = None,
+        speed_temperature: SpeedTemperature | None = None,
         seed: int = 0,
         threads: int | None = None,
         frame_period_s: float | None = None,
@@ -114,6 +118,7 @@ class Forecaster:
         self.temperature = temperature
         check_max_step(max_step)  # here, not at the first forecast
         self.max_step = max_step
+        self.speed_temperature = speed_temperature
         self.threads = threads
         self.frame_period_s = frame_period_s
         if max_scene_tracks < 1:
@@ -246,6 +251,7 @@ class Forecaster:
                 schedule=self.schedule,
                 temperature=self.temperature,
                 max_step=self.max_step,
+                speed_temperature=self.speed_temperature,
             )
             .cpu()
             .numpy()

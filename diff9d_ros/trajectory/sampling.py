@@ -10,6 +10,9 @@ noise widens them (:func:`~diff9d_ros.diffusion.samplers.prior_sample`). One tem
 future frame widens the first frames as much as the last, though a forecast's uncertainty grows
 with its horizon (a walker's unknown change of velocity moves them by ``dv * t``): a temperature
 pair ramps it linearly from the first future frame to the last (:func:`temperature_profile`).
+The same reasoning says a standing person's future spreads less than a walker's; the sampler's
+initial noise does not know that (its scale is the same for every agent, in metres), and
+:class:`SpeedTemperature` scales each agent's temperature with its observed speed.
 
 The denoiser is equivariant to rotations, reflections and translations (E(3)) but not to scale, and
 it only knows the speeds of its training scenes: on validation windows sped up three times (every
@@ -21,6 +24,8 @@ and scales the samples back (:func:`forecast_samples`' ``max_step``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -63,6 +68,38 @@ def temperature_profile(temperature: Temperature, num_future: int) -> float | to
     if isinstance(temperature, tuple | list):
         return torch.linspace(first, last, num_future)[:, None]
     return first
+
+
+@dataclass(frozen=True)
+class SpeedTemperature:
+    """Each agent's temperature times ``(s + floor) / (reference + floor)``, ``s`` its observed step
+    per frame (data units: metres for pedestrians; the mean of its last two observed steps).
+
+    The temperature as chosen holds for an agent stepping ``reference`` per frame; one standing
+    still keeps ``floor / (reference + floor)`` of it (a standing person may start walking), a
+    faster one gets more (an unknown change of velocity ``dv`` moves an agent by ``dv * t``, and
+    walkers change speed and heading in proportion to how fast they go). Speeds are measured after
+    :func:`speed_normalised`, so a scene shrunk to the step limit is scaled as it is forecast.
+    """
+
+    reference: float
+    floor: float
+
+    def __post_init__(self) -> None:
+        if not (self.reference > 0 and self.floor > 0):
+            raise ValueError(
+                f"speed temperature needs reference > 0 and floor > 0, got {self.reference}, {self.floor}"
+            )
+
+    def factors(self, x_obs: torch.Tensor) -> torch.Tensor:
+        """Per-agent factors (B, N) on the temperature of observed scenes ``x_obs`` (B, N, Tc, 3)."""
+        last = min(2, x_obs.shape[2] - 1)
+        speed = (x_obs[:, :, -1] - x_obs[:, :, -1 - last]).norm(dim=-1) / last
+        return (speed + self.floor) / (self.reference + self.floor)
+
+    def label(self) -> str:
+        """``speed 0.3/0.2 m``: reference and floor, as the benchmark's rows name it."""
+        return f"speed {self.reference:g}/{self.floor:g} m"
 
 
 def training_schedule() -> DiscreteVPSchedule:
@@ -110,6 +147,7 @@ def forecast_samples(
     schedule: DiscreteVPSchedule | None = None,
     temperature: Temperature = 1.0,
     max_step: float | None = None,
+    speed_temperature: SpeedTemperature | None = None,
 ) -> torch.Tensor:
     """Future samples (B, K, N, Tf, 3) for scenes (B, N, ...) from ``model`` under ``torch.no_grad``.
 
@@ -118,7 +156,9 @@ def forecast_samples(
     and come out in data units; the chain runs on them times ``model.config.position_scale``.
     ``temperature`` scales the initial noise: one number, or (first, last) ramped over the future
     frames (:func:`temperature_profile`). ``max_step``: scenes faster than that are forecast at
-    that speed and scaled back (:func:`speed_normalised`; None: as observed).
+    that speed and scaled back (:func:`speed_normalised`; None: as observed). ``speed_temperature``:
+    each agent's temperature scaled with its observed speed (:class:`SpeedTemperature`; None: one
+    for all agents).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -128,9 +168,13 @@ def forecast_samples(
     schedule = schedule or training_schedule()
     b, n = node_features.shape[:2]
     cfg = model.config
+    k = num_samples
+    tau = temperature_profile(temperature, cfg.num_future)
+    if speed_temperature is not None and x_obs is not None:
+        per_agent = speed_temperature.factors(x_obs).repeat_interleave(k, 0)
+        tau = tau * per_agent[:, :, None, None]  # (B * K, N, 1, 1) x a number or (Tf, 1)
     if x_obs is not None:
         x_obs = x_obs * cfg.position_scale
-    k = num_samples
     with torch.no_grad():
         extra: dict[str, object] = {
             "node_features": node_features.repeat_interleave(k, 0),
@@ -159,7 +203,7 @@ def forecast_samples(
             generator=generator,
             dtype=node_features.dtype,
             device=node_features.device,
-            temperature=temperature_profile(temperature, cfg.num_future),
+            temperature=tau,
         )
     samples = out.reshape(b, k, n, cfg.num_future, 3) / cfg.position_scale
     if factor is None:

@@ -398,6 +398,18 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
         "(0 = off; chosen on validation with sped-up windows)",
         range=(0.0, 10.0),
     ),
+    pipeline_param(
+        "people_speed_reference_m",
+        "each person's temperature is scaled by (s + people_speed_floor_m) / (this + people_speed_floor_m), "
+        "s their observed step per model frame: standing people's samples spread less than walkers' "
+        "(0 = off; chosen on validation)",
+        range=(0.0, 10.0),
+    ),
+    pipeline_param(
+        "people_speed_floor_m",
+        "the speed-independent part of the people's temperature scaling (see people_speed_reference_m)",
+        range=(0.001, 10.0),
+    ),
     _FORECAST_BY_NAME["forecast_at_model_rate"],
     pipeline_param("fixed_frame", "z-up frame the people are tracked and forecast in (map or odom)"),
     pipeline_param("person_class", "class id of the detections that are people (others are ignored)"),
