@@ -106,7 +106,9 @@ class SpatialLayer(nn.Module):
         n = x.shape[1]
         h_in = self.norm(h)
         diff = x[:, :, None] - x[:, None, :]  # (B, N, N, T, 3)
-        dist2 = (diff**2).sum(-1, keepdim=True)
+        # The squared norm summed component by component: a reduction over a last axis of 3 is about
+        # three times slower on a CPU than the two additions (the same sum, in the same order).
+        dist2 = diff[..., :1].square() + diff[..., 1:2].square() + diff[..., 2:].square()
         source, target = self.source(h_in), self.target(h_in)
         if self.edge is not None:
             if edge_attr is None:
