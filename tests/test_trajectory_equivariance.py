@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -37,7 +35,7 @@ def inputs() -> dict[str, torch.Tensor]:
     }
 
 
-def model(history_encoder: bool = False, prior_hidden_dim: int | None = None) -> GeoTDM:
+def model(history_encoder: bool = False) -> GeoTDM:
     torch.manual_seed(0)
     config = GeoTDMConfig(
         node_dim=1,
@@ -47,7 +45,6 @@ def model(history_encoder: bool = False, prior_hidden_dim: int | None = None) ->
         hidden_dim=16,
         num_layers=2,
         history_encoder=history_encoder,
-        prior_hidden_dim=prior_hidden_dim,
     )
     net = GeoTDM(config)
     # Non-zero prior head, so that the learned weights (not just the last frame) are exercised.
@@ -70,12 +67,10 @@ def run(net: GeoTDM, d: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Te
 
 @pytest.mark.parametrize("history_encoder", [False, True])
 @pytest.mark.parametrize("reflect", [False, True])
-@pytest.mark.parametrize("prior_hidden_dim", [None, 24])
 def test_denoiser_and_prior_are_e3_equivariant(
-    inputs: dict[str, torch.Tensor], reflect: bool, history_encoder: bool, prior_hidden_dim: int | None
+    inputs: dict[str, torch.Tensor], reflect: bool, history_encoder: bool
 ) -> None:
-    net = model(history_encoder, prior_hidden_dim)
-    assert net.prior.head.in_features == (prior_hidden_dim or 16)
+    net = model(history_encoder)
     prior, eps = run(net, inputs)
     rot = orthogonal(reflect)
     shift = torch.tensor([3.0, -1.5, 0.7], dtype=torch.float64)
@@ -236,15 +231,3 @@ def test_offset_table_kept_for_inference_follows_the_weights() -> None:
     with torch.no_grad():
         layer.load_state_dict(other.state_dict())
         torch.testing.assert_close(layer(x, h)[1], other(x, h)[1], atol=1e-12, rtol=0)
-
-
-def test_prior_width_is_kept_in_the_checkpoint_and_checked(tmp_path: Path) -> None:
-    """A prior wider than the denoiser round-trips through save/load; a width < 1 is refused."""
-    net = model(history_encoder=True, prior_hidden_dim=24).float()
-    net.save(tmp_path / "m.pt", task="zara1")
-    loaded, _ = GeoTDM.load(tmp_path / "m.pt")
-    assert loaded.config.prior_hidden_dim == 24 and loaded.prior.head.in_features == 24
-    for name, value in net.state_dict().items():
-        torch.testing.assert_close(loaded.state_dict()[name], value)
-    with pytest.raises(ValueError, match="prior_hidden_dim must be >= 1"):
-        GeoTDMConfig(prior_hidden_dim=0)

@@ -59,12 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--prior-layers", type=int, default=2, help="depth of the prior's EGTN")
     train.add_argument(
-        "--prior-hidden",
-        type=int,
-        default=None,
-        help="width of the prior's EGTN (default: --hidden; it runs once per forecast, not per sample)",
-    )
-    train.add_argument(
         "--history-encoder",
         action="store_true",
         help="observed frames attend to one another only, encoded once per forecast; each sampler step "
@@ -152,7 +146,6 @@ def _train(args: argparse.Namespace) -> int:
         hidden_dim=args.hidden,
         num_layers=args.layers,
         prior_layers=args.prior_layers,
-        prior_hidden_dim=args.prior_hidden,
         history_encoder=args.history_encoder,
         residual_std=_sigma_data(args.sigma_data),
         batch_size=args.batch_size,

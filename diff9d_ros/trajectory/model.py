@@ -72,9 +72,6 @@ class GeoTDMConfig:
     hidden_dim: int = 64
     num_layers: int = 3
     prior_layers: int = 2
-    # Width of the prior's EGTN (None: hidden_dim). The prior runs once per forecast on the observed
-    # frames, not once per sample and sampler step as the denoiser does, so its width costs little time.
-    prior_hidden_dim: int | None = None
     time_dim: int = 32
     residual_std: float = 0.25  # typical |x_0 - x_r| per coordinate, for the output preconditioning
     # Data units per metre (or per simulator unit) of the diffusion state: positions are multiplied by
@@ -96,8 +93,6 @@ class GeoTDMConfig:
             raise ValueError(f"node_dim must be >= 1, got {self.node_dim}")
         if self.position_scale <= 0:
             raise ValueError(f"position_scale must be > 0, got {self.position_scale}")
-        if self.prior_hidden_dim is not None and self.prior_hidden_dim < 1:
-            raise ValueError(f"prior_hidden_dim must be >= 1 (None: hidden_dim), got {self.prior_hidden_dim}")
 
 
 class GeoTDM(nn.Module):
@@ -112,12 +107,7 @@ class GeoTDM(nn.Module):
         self.egtn = EGTN(config.num_layers, hid, config.edge_dim, config.time_dim)
         self.prior = (
             GeometricPrior(
-                config.node_dim,
-                config.edge_dim,
-                config.num_obs,
-                config.num_future,
-                config.prior_hidden_dim or hid,
-                config.prior_layers,
+                config.node_dim, config.edge_dim, config.num_obs, config.num_future, hid, config.prior_layers
             )
             if config.num_obs > 0
             else None

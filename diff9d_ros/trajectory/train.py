@@ -51,7 +51,6 @@ class TrainOptions:
     hidden_dim: int = 64
     num_layers: int = 3
     prior_layers: int = 2
-    prior_hidden_dim: int | None = None  # GeoTDMConfig.prior_hidden_dim (None: hidden_dim)
     history_encoder: bool = False  # GeoTDMConfig.history_encoder: the past encoded once per forecast
     batch_size: int = 64
     max_nodes: int = 2048
@@ -223,7 +222,6 @@ def _train(opts: TrainOptions, resume: bool, run: DistributedRun) -> Path:
         hidden_dim=opts.hidden_dim,
         num_layers=opts.num_layers,
         prior_layers=opts.prior_layers,
-        prior_hidden_dim=opts.prior_hidden_dim,
         history_encoder=opts.history_encoder,
         position_scale=spec.position_scale,
         residual_std=residual_std,
