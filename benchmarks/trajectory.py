@@ -18,9 +18,9 @@ Run from the repository root:
   samples spread less than the data) is chosen on the same windows by the lowest energy score, a
   proper score of the whole forecast distribution (Gneiting & Raftery 2007), so the spread is
   chosen for calibration rather than for the best of 20 alone. Then the step limit of fast scenes
-  (``MAX_STEPS_M``), and last each person's temperature scaled with their observed speed
-  (``SPEED_TEMPERATURES``, :class:`~diff9d_ros.trajectory.sampling.SpeedTemperature`), again by the
-  lowest energy score.
+  (``MAX_STEPS_M``, by minADE per metre at the windows' own speed and three times it), and last each
+  person's temperature scaled with their observed speed (``SPEED_TEMPERATURES``,
+  :class:`~diff9d_ros.trajectory.sampling.SpeedTemperature`), by the lowest energy score.
 * **The people path.** The zara1 test scene is written as a rosbag2 (``diff9d traj bag``) and run
   through ``diff9d eval-bag``'s people runner; its minADE must reproduce the table's zara1 row.
 * **Fast sampling against DDPM-1000** (the paper's sampler) on at least 256 zara1 test trajectories:
@@ -267,7 +267,7 @@ def choose_pedestrian_sampler(
     its step count move minADE, the spread of the samples and the energy score. Candidates are the
     samplers the online budget affords (at most :data:`ONLINE_MAX_STEPS` network evaluations); of
     those the one with the lowest pooled minADE wins. Then every temperature of :data:`TEMPERATURES`
-    runs with it on the same windows, and the one with the lowest pooled energy score wins. Last,
+    runs with it on the same windows, and the one with the lowest pooled energy score wins. Then
     every step limit of :data:`MAX_STEPS_M` runs with both on the same windows and on them sped up
     :data:`SPEED_STRESS` times; the lowest mean of the two pooled minADEs per metre wins. Last,
     every speed scaling of :data:`SPEED_TEMPERATURES` runs with all three on the same windows; the
