@@ -458,8 +458,9 @@ class ForecastStage(Stage):
                 f"{self.forecaster.model.config.num_future} future frames"
             )
         parts = [model.name, f"{sampler}-{config.forecast_steps}"]
-        if temperature_label(temperature):
-            parts.append(f"temperature {temperature_label(temperature)}")
+        label = temperature_label(temperature)
+        if label:
+            parts.append(f"temperature {label}")
         if self.forecaster.speed_temperature is not None:
             parts.append(self.forecaster.speed_temperature.label())
         self.backend_name = f"geotdm ({', '.join(parts)})"
