@@ -403,6 +403,10 @@ class ForecastStage(Stage):
         """Each track's temperature scaled with its observed speed (None: the same for all)."""
         return None
 
+    def draws_of(self, config: PipelineConfig) -> int | None:
+        """Samples drawn per track, of which ``forecast_samples`` are kept (None: as many)."""
+        return None
+
     def __init__(self, config: PipelineConfig) -> None:
         self.horizon, self.samples = config.forecast_horizon, config.forecast_samples
         model = (
@@ -443,6 +447,7 @@ class ForecastStage(Stage):
                 temperature=temperature,
                 max_step=self.max_step_of(config),
                 speed_temperature=self.speed_temperature_of(config),
+                draws=self.draws_of(config),
                 seed=config.seed,
                 device=config.device,
             )
@@ -463,6 +468,8 @@ class ForecastStage(Stage):
             parts.append(f"temperature {label}")
         if self.forecaster.speed_temperature is not None:
             parts.append(self.forecaster.speed_temperature.label())
+        if (self.forecaster.draws or 0) > self.samples:
+            parts.append(f"{self.samples} of {self.forecaster.draws} draws")
         self.backend_name = f"geotdm ({', '.join(parts)})"
         self.gate = self._gate(config)
 
@@ -539,6 +546,9 @@ class PeopleForecastStage(ForecastStage):
 
     def speed_temperature_of(self, config: PipelineConfig) -> SpeedTemperature | None:
         return config.people_speed_temperature
+
+    def draws_of(self, config: PipelineConfig) -> int | None:
+        return config.people_draws or None
 
     @staticmethod
     def _wrong_kind(model: Path) -> str:

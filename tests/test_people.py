@@ -168,6 +168,13 @@ def test_people_and_objects_keep_their_own_sampler(tmp_path: Path) -> None:
     assert PeopleForecastStage(still).forecaster.speed_temperature is None
     with pytest.raises(ValueError, match="people_speed_floor_m > 0"):
         PipelineConfig(people_speed_floor_m=0.0).validate()
+    assert PeopleForecastStage(config).forecaster.draws is None  # default: draw forecast_samples
+    covered = PipelineConfig(people_model_path=str(planar), people_draws=60)
+    stage = PeopleForecastStage(covered)
+    assert stage.forecaster.draws == 60 and stage.backend_name.endswith("speed 0.3/0.2 m, 20 of 60 draws)")
+    assert ForecastStage(covered).forecaster.draws is None  # objects: every draw kept
+    with pytest.raises(ValueError, match="people_draws must be >= 0"):
+        PipelineConfig(people_draws=-1).validate()
 
 
 def fake_scene(root: Path, scene: str = "zara1") -> Path:

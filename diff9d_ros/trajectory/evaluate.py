@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from diff9d_ros.trajectory.covering import covering_subset
 from diff9d_ros.trajectory.model import GeoTDM
 from diff9d_ros.trajectory.sampling import SpeedTemperature, Temperature, forecast_samples, prior_forecast
 from diff9d_ros.trajectory.windows import Windows
@@ -97,6 +98,7 @@ def evaluate(
     temperature: Temperature = 1.0,
     max_step: float | None = None,
     speed_temperature: SpeedTemperature | None = None,
+    draws: int | None = None,
     batch_size: int = 128,
     max_pairs: int = 2**18,
     seed: int = 0,
@@ -107,7 +109,8 @@ def evaluate(
     ``temperature`` scales the sampler's initial noise (a pair: ramped over the future frames);
     ``max_step``: faster scenes are forecast at that speed (:func:`~.sampling.speed_normalised`);
     ``speed_temperature``: each agent's temperature scaled with its speed
-    (:class:`~.sampling.SpeedTemperature`).
+    (:class:`~.sampling.SpeedTemperature`); ``draws`` > ``num_samples``: that many samples are
+    drawn per agent and ``num_samples`` of them kept (:func:`~.covering.covering_subset`).
 
     A batch holds at most ``batch_size`` windows and ``max_pairs`` agent pairs over its samples
     (``windows * K * N^2``: the spatial layer's memory), so crowded scenes run in smaller batches.
@@ -118,7 +121,8 @@ def evaluate(
     ade_sum = fde_sum = mean_ade_sum = spread_sum = 0.0
     agents = batches = 0
     seconds = 0.0
-    sizes = [max(1, min(batch_size, max_pairs // (num_samples * g.num_agents**2))) for g in groups]
+    drawn = max(num_samples, draws or 0)
+    sizes = [max(1, min(batch_size, max_pairs // (drawn * g.num_agents**2))) for g in groups]
     total = sum((len(g) + size - 1) // size for g, size in zip(groups, sizes, strict=True))
     label = "constant velocity" if model is None else f"{sampler}-{num_steps}"
     with tqdm(total=total, desc=f"eval {label}", disable=not progress, leave=False) as bar:
@@ -138,7 +142,7 @@ def evaluate(
                         batch["x_obs"],
                         batch["node_features"],
                         batch["edge_attr"],
-                        num_samples,
+                        drawn,
                         sampler=sampler,
                         num_steps=num_steps,
                         planar=planar,
@@ -147,6 +151,8 @@ def evaluate(
                         max_step=max_step,
                         speed_temperature=speed_temperature,
                     )
+                    if drawn > num_samples:
+                        samples = covering_subset(samples, num_samples)
                 seconds += time.perf_counter() - begin
                 ade, fde = displacement_errors(samples, truth, reduce)
                 ade_sum += float(ade.sum())

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from diff9d_ros.device import torch_device
+from diff9d_ros.trajectory.covering import covering_subset
 from diff9d_ros.trajectory.model import GeoTDM
 from diff9d_ros.trajectory.sampling import (
     SpeedTemperature,
@@ -80,6 +81,9 @@ class Forecaster:
     that speed and scaled back (:func:`~.sampling.speed_normalised`; None: as observed);
     ``speed_temperature``: each track's temperature scaled with its observed speed
     (:class:`~.sampling.SpeedTemperature`; None: the same for every track);
+    ``draws``: samples drawn per track, of which :meth:`forecast`'s ``n_samples`` are kept, those
+    whose end points cover the draws' (:func:`~.covering.covering_subset`; None or at most
+    ``n_samples``: ``n_samples`` drawn, all kept; the cost grows with the draws);
     ``threads``: CPU threads of :meth:`forecast` (None: torch's current count). With more than one,
     the samples of each scene batch are split into one slice per thread, sampled concurrently with
     one torch thread each (own generator per slice, seeded from ``seed``): the denoiser's operations
@@ -101,6 +105,7 @@ class Forecaster:
         temperature: Temperature = 1.0,
         max_step: float | None = None,
         speed_temperature: SpeedTemperature | None = None,
+        draws: int | None = None,
         seed: int = 0,
         threads: int | None = None,
         frame_period_s: float | None = None,
@@ -119,6 +124,9 @@ class Forecaster:
         check_max_step(max_step)  # here, not at the first forecast
         self.max_step = max_step
         self.speed_temperature = speed_temperature
+        if draws is not None and draws < 1:
+            raise ValueError(f"draws must be >= 1 (None: as many as samples), got {draws}")
+        self.draws = draws
         self.threads = threads
         self.frame_period_s = frame_period_s
         if max_scene_tracks < 1:
@@ -195,15 +203,19 @@ class Forecaster:
             raise ValueError(f"node_features must be ({n}, {cfg.node_dim}), got {node_features.shape}")
         previous_threads = torch.get_num_threads()
         threads = self.threads or previous_threads
-        workers = min(threads, n_samples) if self.device.type == "cpu" else 1
+        drawn = max(n_samples, self.draws or 0)
+        workers = min(threads, drawn) if self.device.type == "cpu" else 1
         torch.set_num_threads(1 if workers > 1 else threads)
         samples = np.empty((n_samples, n, horizon, 3))
         try:
             groups = scene_groups(x_obs[:, -1], self.max_scene_tracks)
             for size in sorted({len(g) for g in groups}):  # groups of one size are sampled as one batch
                 same = np.stack([g for g in groups if len(g) == size])  # (G, size)
-                drawn = self._sample_in_slices(x_obs[same], node_features[same], n_samples, workers)
-                samples[:, same] = drawn[..., :horizon, :].transpose(1, 0, 2, 3, 4)  # (K, G, size, ...)
+                futures = self._sample_in_slices(x_obs[same], node_features[same], drawn, workers)
+                futures = futures[..., :horizon, :]
+                if drawn > n_samples:
+                    futures = covering_subset(torch.from_numpy(futures), n_samples).numpy()
+                samples[:, same] = futures.transpose(1, 0, 2, 3, 4)  # (K, G, size, ...)
         finally:
             torch.set_num_threads(previous_threads)
         if self.planar:

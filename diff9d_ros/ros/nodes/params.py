@@ -410,6 +410,13 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
         "the speed-independent part of the people's temperature scaling (see people_speed_reference_m)",
         range=(0.001, 10.0),
     ),
+    pipeline_param(
+        "people_draws",
+        "samples drawn per person, of which forecast_samples are kept, those whose end points spread "
+        "the widest (farthest-point selection; GeoTDM's protocol keeps 20 of 60); each draw costs time "
+        "(0 = forecast_samples, all kept)",
+        range=(0, 1000),
+    ),
     _FORECAST_BY_NAME["forecast_at_model_rate"],
     pipeline_param("fixed_frame", "z-up frame the people are tracked and forecast in (map or odom)"),
     pipeline_param("person_class", "class id of the detections that are people (others are ignored)"),
