@@ -13,7 +13,14 @@ from diff9d_ros.trajectory.forecaster import Forecaster, pad_history, resample_h
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig
 from diff9d_ros.trajectory.sampling import forecast_samples
 from diff9d_ros.trajectory.tracker import Track
-from diff9d_ros.trajectory.train import RESUME_ONLY_KEYS, TrainOptions, export_weights, speed_scaled, train
+from diff9d_ros.trajectory.train import (
+    RESUME_ONLY_KEYS,
+    TrainOptions,
+    export_weights,
+    observation_noised,
+    speed_scaled,
+    train,
+)
 from diff9d_ros.trajectory.windows import scene_groups
 
 
@@ -204,6 +211,24 @@ def test_speed_augmentation_scales_each_window_within_its_range() -> None:
     assert speed_scaled(batch, 1.0, generator) is batch
     with pytest.raises(ValueError, match="speed_augment must be >= 1"):
         speed_scaled(batch, 0.5, generator)
+
+
+def test_observation_noise_jitters_the_observed_frames_only_within_its_range() -> None:
+    """Noise on the observed positions only (the future stays the truth), z kept for a planar task,
+    a standard deviation per window uniform in [0, bound]; bound 0 leaves the batch as it is."""
+    generator = torch.Generator().manual_seed(0)
+    x_obs = torch.zeros(500, 64, 8, 3)
+    batch = {"x_obs": x_obs, "x_future": torch.ones(500, 64, 12, 3), "node_features": None}
+    noised = observation_noised(batch, 0.1, True, generator)
+    assert noised["x_future"] is batch["x_future"]
+    assert bool((noised["x_obs"][..., 2] == 0).all())
+    per_window = noised["x_obs"][..., :2].flatten(1).std(1)  # about each window's drawn scale
+    assert float(per_window.max()) < 0.1 * 1.15 and float(per_window.min()) < 0.01
+    assert float(per_window.mean()) == pytest.approx(0.05, rel=0.08)  # the mean of U[0, 0.1]
+    assert bool((observation_noised(batch, 0.1, False, generator)["x_obs"][..., 2] != 0).any())
+    assert observation_noised(batch, 0.0, True, generator) is batch
+    with pytest.raises(ValueError, match="obs_noise_m must be >= 0"):
+        observation_noised(batch, -0.1, True, generator)
 
 
 def test_resample_history_interpolates_at_the_model_period() -> None:

@@ -70,6 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1.0,
         help="scale each training window by a factor log-uniform in [1/A, A] (A = 1: off)",
     )
+    train.add_argument(
+        "--obs-noise-m",
+        type=float,
+        default=0.0,
+        help="Gaussian noise on each training window's observed positions, of a standard deviation "
+        "uniform in [0, this] (data units; 0: off)",
+    )
     train.add_argument("--seed", type=int, default=1)
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     train.add_argument("--checkpoint-minutes", type=float, default=3.0)
@@ -151,6 +158,7 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         steps=args.steps,
         speed_augment=args.speed_augment,
+        obs_noise_m=args.obs_noise_m,
         lr=args.lr,
         prior_loss_weight=args.prior_loss_weight,
         loss_weighting=args.loss_weighting,
