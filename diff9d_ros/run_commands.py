@@ -175,6 +175,13 @@ def _add_bag_options(parser: argparse.ArgumentParser) -> None:
         "--people-model", default="", help="planar GeoTDM model (default: the one holding the scene out)"
     )
     people.add_argument("--fixed-frame", default="map", help="frame the people are forecast in (map, odom)")
+    people.add_argument(
+        "--people-draws",
+        type=int,
+        default=0,
+        help="samples drawn per person, of which --samples are kept: those whose end points cover the "
+        "draws' (GeoTDM's protocol keeps 20 of 60; each draw costs time; 0: --samples)",
+    )
 
 
 def _config(args: argparse.Namespace, give_masks: bool = False) -> PipelineConfig:
@@ -285,8 +292,12 @@ def _people_run(args: argparse.Namespace, path: str, kind: str) -> int | None:
     from diff9d_ros.people_runner import run_people
 
     config = dataclasses.replace(
-        _config(args), people_model_path=args.people_model, fixed_frame=args.fixed_frame
+        _config(args),
+        people_model_path=args.people_model,
+        fixed_frame=args.fixed_frame,
+        people_draws=args.people_draws,
     )
+    config.validate()
     source = PeopleBagSource(path, args.people_topic, args.people_gt_topic)
     result = run_people(
         source,

@@ -262,6 +262,14 @@ def test_people_runner_refuses_a_model_trained_on_the_bags_scene(tmp_path: Path)
     assert result.metrics["forecast"]["forecasts_scored"] > 0
     backend = "geotdm (geotdm_zara1.pt, dpmpp_2m-3, temperature 0.5-3, speed 0.3/0.2 m)"
     assert result.info["forecast_backend"] == backend
+    covered = PipelineConfig(people_model_path=str(zara1), forecast_samples=4, people_draws=8)
+    result = run_people(PeopleBagSource(bag), covered, tmp_path / "covered", progress=False)
+    assert result.info["forecast_backend"] == backend[:-1] + ", 4 of 8 draws)"
+    assert result.metrics["forecast"]["forecasts_scored"] > 0
+    from diff9d_ros.cli import main
+
+    out = str(tmp_path / "cli")
+    assert main(["eval-bag", str(bag), "--people-draws", "-1", "--out", out]) == 2  # named, not a traceback
 
 
 def test_people_runner_refuses_the_default_model_of_another_scene(
