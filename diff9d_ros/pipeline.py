@@ -131,10 +131,10 @@ class PipelineConfig:
     people_temperature_first: float = 0.5
     people_temperature: float = 3.0
     # People who step farther than this per model frame (median over a group's observed steps; 0.4 s
-    # for the ETH-UCY models: 0.625 m/s) are forecast at this speed and scaled back: the models know
+    # for the ETH-UCY models: 0.875 m/s) are forecast at this speed and scaled back: the models know
     # their training scenes' walking speeds only (trajectory.sampling.speed_normalised; 0: off).
     # Chosen on validation windows at their own speed and sped up three times (benchmarks/trajectory.py).
-    people_max_step_m: float = 0.25
+    people_max_step_m: float = 0.35
     # Each person's temperature times (s + floor) / (reference + floor), s their observed step per
     # model frame: a standing person's future spreads less than a walker's (trajectory.sampling.
     # SpeedTemperature; reference 0: off). Chosen on validation by benchmarks/trajectory.py.

@@ -393,7 +393,7 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
     ),
     pipeline_param(
         "people_max_step_m",
-        "people stepping farther than this per model frame (median; 0.4 s frames: 0.25 m = 0.625 m/s) are "
+        "people stepping farther than this per model frame (median; 0.4 s frames: 0.35 m = 0.875 m/s) are "
         "forecast at this speed and scaled back: the models know their training scenes' speeds only "
         "(0 = off; chosen on validation with sped-up windows)",
         range=(0.0, 10.0),
@@ -412,8 +412,8 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
     ),
     pipeline_param(
         "people_draws",
-        "samples drawn per person, of which forecast_samples are kept, those whose end points spread "
-        "the widest (farthest-point selection; GeoTDM's protocol keeps 20 of 60); each draw costs time "
+        "samples drawn per person, of which forecast_samples are kept, those whose end points cover the "
+        "draws' (farthest-point selection; GeoTDM's protocol keeps 20 of 60); each draw costs time "
         "(0 = forecast_samples, all kept)",
         range=(0, 1000),
     ),
