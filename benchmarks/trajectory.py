@@ -39,7 +39,7 @@ Run from the repository root:
   pipeline's sampler) and of a pedestrian model (30 people, the chosen sampler; 20 drawn, and 20 of
   60), 20 samples, 12 frames, 1 and 2 threads.
 * **Training time**: each model's training configuration run for a few steps here, CPU seconds
-  per step times the steps its training run took (measured, not read from the checkpoint).
+  per step times the steps its training run was set to take (measured, not read from the checkpoint).
 
 Everything but the DDPM reference is measured in this run; wall times on a shared CPU include
 contention, so CPU times are reported too.
@@ -783,8 +783,8 @@ def latency_rows(
 
 def training_time_rows(paths: list[Path], data: Path, steps: int) -> tuple[list[dict], list[Target]]:
     """CPU seconds per training step of each model's configuration, measured over ``steps`` steps
-    here, times the steps its training run took (the shipped checkpoint, chosen on validation, may
-    be an earlier step of that run)."""
+    here, times the steps its training run was set to take (the shipped checkpoint, chosen on
+    validation, may be an earlier step of that run, and a run may have been stopped early)."""
     from diff9d_ros.trajectory.train import TrainOptions, train
 
     rows, targets = [], []
@@ -821,7 +821,7 @@ def training_time_rows(paths: list[Path], data: Path, steps: int) -> tuple[list[
         limit = 1.0 if options["task"] in PEDESTRIAN_TASKS else 2.0
         targets.append(
             Target(
-                f"{name} training CPU hours (measured per step x {trained} steps trained)",
+                f"{name} training CPU hours (measured per step x {trained} steps, its run's length)",
                 hours,
                 limit,
                 False,
