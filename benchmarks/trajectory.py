@@ -75,7 +75,7 @@ from diff9d_ros.trajectory.sampling import (  # noqa: E402
     temperature_ends,
     temperature_label,
 )
-from diff9d_ros.trajectory.windows import Windows  # noqa: E402
+from diff9d_ros.trajectory.windows import Windows, jittered, random_windows, windows_at  # noqa: E402
 
 MODELS = ROOT / "models"
 #: GeoTDM (NeurIPS 2024) Table 3: ETH-UCY minADE/minFDE, K = 20, DDPM-1000.
@@ -196,39 +196,7 @@ def _eval(model: GeoTDM | None, groups: list[Windows], task: str, sampler: str =
     )
 
 
-def pick(groups: list[Windows], chosen: np.ndarray) -> list[Windows]:
-    """The windows at the sorted global indices ``chosen`` (counted over all groups), kept in their groups."""
-    out, start = [], 0
-    for group in groups:
-        local = chosen[(chosen >= start) & (chosen < start + len(group))] - start
-        if len(local):
-            out.append(group.subset(local))
-        start += len(group)
-    return out
-
-
-def subset(groups: list[Windows], count: int, seed: int) -> list[Windows]:
-    """``count`` windows drawn without replacement over all groups (seeded), kept in their groups."""
-    total = sum(len(g) for g in groups)
-    return pick(
-        groups, np.sort(np.random.default_rng(seed).choice(total, size=min(count, total), replace=False))
-    )
-
-
 # ----- pedestrians -----------------------------------------------------------------------------
-def jittered(groups: list[Windows], noise_m: float, seed: int) -> list[Windows]:
-    """``groups`` with Gaussian noise of ``noise_m`` on the x and y of every observed position (the
-    futures, the truth, unchanged; z stays on the ground plane), seeded."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for group in groups:
-        positions = group.positions.copy()
-        observed = positions[:, :, : group.num_obs, :2]
-        observed += rng.normal(0.0, noise_m, observed.shape).astype(positions.dtype)
-        out.append(replace(group, positions=positions))
-    return out
-
-
 def pedestrian_models(folder: Path) -> dict[str, Path]:
     """``geotdm_<scene>.pt`` of ``folder`` per scene present; SystemExit for a model that did not hold
     its scene out (the table would then score training data)."""
@@ -312,7 +280,7 @@ def choose_pedestrian_sampler(
     :data:`DETECTOR_NOISE_M` of noise on the observed positions; they choose nothing.
     """
     loaded = {scene: _load(path) for scene, path in models.items()}
-    val = {scene: subset(load_windows(scene, "val", data_dir=data), per_model, seed=0) for scene in models}
+    val = {s: random_windows(load_windows(s, "val", data_dir=data), per_model, seed=0) for s in models}
     windows = f"val[{per_model} x {len(models)}]"
     rows, best, best_ade = [], None, float("inf")
     for name, steps in FAST:
@@ -604,7 +572,7 @@ def ddpm_windows(data: Path) -> list[Windows]:
     agents = np.concatenate([np.full(len(g), g.num_agents) for g in groups])
     order = np.random.default_rng(DDPM_SEED).permutation(len(agents))
     count = int(np.searchsorted(np.cumsum(agents[order]), DDPM_AGENTS)) + 1
-    return pick(groups, np.sort(order[:count]))
+    return windows_at(groups, np.sort(order[:count]))
 
 
 def _summary(result: EvalResult) -> dict:

@@ -288,3 +288,32 @@ def test_people_runner_refuses_the_default_model_of_another_scene(
     refused = r"no geotdm_zara1\.pt .* the default geotdm_hotel\.pt was trained on"
     with pytest.raises(ValueError, match=refused):
         run_people(PeopleBagSource(bag), PipelineConfig(), tmp_path / "out", progress=False)
+
+
+def test_traj_eval_runs_the_online_settings_on_jittered_and_sped_up_windows(tmp_path: Path) -> None:
+    """`diff9d traj eval` with the people path's settings, more draws, random windows, observation
+    jitter and a faster scene: constant velocity per metre is the same at twice the speed (its
+    error scales with the scene), jitter makes it worse, and a bad option is one clear error."""
+    import json
+
+    from diff9d_ros.cli import main
+
+    root = fake_scene(tmp_path / "eth_ucy")
+    model = _save_model(tmp_path / "geotdm_zara1.pt", True, "zara1")
+    common = ["traj", "eval", "--checkpoint", str(model), "--data", str(root), "--windows", "4"]
+    common += ["--threads", "1"]
+    online = ["--sampler", "dpmpp_2m:3", "--temperature", "0.5,3", "--max-step", "0.35"]
+    online += ["--speed-temperature", "0.3,0.2", "--draws", "40"]
+
+    def rows(*extra: str) -> list[dict]:
+        out = tmp_path / f"eval{len(list(tmp_path.glob('eval*.json')))}.json"
+        assert main([*common, *online, *extra, "--json", str(out)]) == 0
+        return json.loads(out.read_text())["rows"]
+
+    plain, fast, noisy = rows(), rows("--speed", "2"), rows("--jitter-m", "0.05")
+    assert [r["method"] for r in plain] == ["constant velocity", "GeoTDM dpmpp_2m-3"]
+    assert fast[0]["ade"] == pytest.approx(plain[0]["ade"], abs=2e-4)  # per metre
+    assert noisy[0]["ade"] > plain[0]["ade"]
+    assert all(np.isfinite(r["ade"]) and np.isfinite(r["fde"]) for r in plain + fast + noisy)
+    assert main([*common, "--temperature", "0.5,x"]) == 2
+    assert main([*common, "--speed", "0"]) == 2

@@ -115,6 +115,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="e.g. ddim:10, dpmpp_2m:5, ddpm:1000 (repeatable; default ddim:10)",
     )
     evaluate.add_argument("--limit", type=int, default=None, help="first N windows only")
+    evaluate.add_argument(
+        "--windows", type=int, default=None, help="N windows drawn at random (seed 0, as the benchmark)"
+    )
+    evaluate.add_argument(
+        "--temperature",
+        default="1",
+        metavar="T or FIRST,LAST",
+        help="initial-noise temperature, or a ramp over the future frames (people path: 0.5,3)",
+    )
+    evaluate.add_argument("--max-step", type=float, default=None, help="step limit of fast scenes (m/frame)")
+    evaluate.add_argument(
+        "--speed-temperature", default=None, metavar="REF,FLOOR", help="speed scaling (people: 0.3,0.2)"
+    )
+    evaluate.add_argument("--draws", type=int, default=None, help="draws of which the K samples are kept")
+    evaluate.add_argument(
+        "--jitter-m", type=float, default=0.0, help="Gaussian noise on the observed positions (m, seed 11)"
+    )
+    evaluate.add_argument(
+        "--speed", type=float, default=1.0, help="scale every position (a faster scene); errors per metre"
+    )
     evaluate.add_argument("--batch-size", type=int, default=128)
     evaluate.add_argument("--threads", type=int, default=2)
     evaluate.add_argument("--json", default=None, help="also write the rows to this JSON file")
@@ -203,12 +223,33 @@ def parse_sampler(text: str) -> tuple[str, int]:
     return name, int(steps)
 
 
+def _numbers(text: str, what: str) -> list[float]:
+    """``"0.5,3"`` -> [0.5, 3.0]; ValueError naming ``what`` otherwise."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{what} must be numbers separated by commas, got {text!r}") from None
+
+
 def _eval(args: argparse.Namespace) -> int:
+    """``diff9d traj eval``; a bad option or checkpoint is one clear line (exit 2), not a traceback."""
+    try:
+        return _evaluate(args)
+    except ValueError as error:
+        LOG.error("%s", error)
+        return 2
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import torch
 
     from diff9d_ros.trajectory.datasets import load_windows, task_spec
     from diff9d_ros.trajectory.evaluate import evaluate, summary_row
     from diff9d_ros.trajectory.model import GeoTDM
+    from diff9d_ros.trajectory.sampling import SpeedTemperature
+    from diff9d_ros.trajectory.windows import jittered, random_windows
 
     torch.set_num_threads(args.threads)
     model, payload = GeoTDM.load(args.checkpoint)
@@ -218,7 +259,21 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.checkpoint} names no task; pass --task")
     spec = task_spec(task)
     samplers = [parse_sampler(text) for text in (args.sampler or ["ddim:10"])]
+    temperature = _numbers(args.temperature, "--temperature")
+    if len(temperature) not in (1, 2):
+        raise ValueError(f"--temperature takes T or FIRST,LAST, got {args.temperature!r}")
+    speed_temperature = None
+    if args.speed_temperature is not None:
+        speed_temperature = SpeedTemperature(*_numbers(args.speed_temperature, "--speed-temperature"))
+    if not args.speed > 0:
+        raise ValueError(f"--speed must be > 0, got {args.speed}")
     groups = load_windows(task, args.split, data_dir=args.data, limit=args.limit)
+    if args.windows is not None:
+        groups = random_windows(groups, args.windows, seed=0)
+    if args.speed != 1.0:
+        groups = [dataclasses.replace(g, positions=g.positions * args.speed) for g in groups]
+    if args.jitter_m > 0:
+        groups = jittered(groups, args.jitter_m, seed=11)
     common = {"batch_size": args.batch_size, "progress": True}
     rows = [summary_row("constant velocity", evaluate(None, groups, num_samples=1, reduce="mean", **common))]
     for name, steps in samplers:
@@ -230,11 +285,24 @@ def _eval(args: argparse.Namespace) -> int:
             sampler=name,
             num_steps=steps,
             planar=spec.planar,
+            temperature=temperature[0] if len(temperature) == 1 else (temperature[0], temperature[1]),
+            max_step=args.max_step,
+            speed_temperature=speed_temperature,
+            draws=args.draws,
             **common,
         )
         rows.append(summary_row(f"GeoTDM {name}-{steps}", result))
+    for row in rows:  # errors per metre of the sped-up scene
+        row["ade"], row["fde"] = row["ade"] / args.speed, row["fde"] / args.speed
     label = "ADE/FDE (mean over K=%d)" if spec.metric == "mean" else "minADE/minFDE (K=%d)"
-    print(f"{task} {args.split}: {label % spec.num_eval_samples}")
+    setting = []
+    if args.windows is not None:
+        setting.append(f"{args.windows} random windows")
+    if args.speed != 1.0:
+        setting.append(f"positions x{args.speed:g}, errors per metre")
+    if args.jitter_m > 0:
+        setting.append(f"observed positions jittered {args.jitter_m:g} m")
+    print(f"{task} {args.split}: {label % spec.num_eval_samples}" + "".join(f"; {part}" for part in setting))
     for row in rows:
         timing = f"{row['s_per_batch']:.3f} s/batch"
         print(f"  {row['method']:<24} ADE {row['ade']:.4f}  FDE {row['fde']:.4f}  ({timing})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -141,4 +141,36 @@ def split_crowds(groups: Sequence[Windows], max_agents: int) -> list[Windows]:
                 parts[0].num_obs,
             )
         )
+    return out
+
+
+def windows_at(groups: Sequence[Windows], chosen: np.ndarray) -> list[Windows]:
+    """The windows at the sorted global indices ``chosen`` (counted over all groups), kept in their groups."""
+    out, start = [], 0
+    for group in groups:
+        local = chosen[(chosen >= start) & (chosen < start + len(group))] - start
+        if len(local):
+            out.append(group.subset(local))
+        start += len(group)
+    return out
+
+
+def random_windows(groups: Sequence[Windows], count: int, seed: int) -> list[Windows]:
+    """``count`` windows drawn without replacement over all groups (seeded), kept in their groups."""
+    total = sum(len(g) for g in groups)
+    chosen = np.random.default_rng(seed).choice(total, size=min(count, total), replace=False)
+    return windows_at(groups, np.sort(chosen))
+
+
+def jittered(groups: Sequence[Windows], noise_m: float, seed: int) -> list[Windows]:
+    """``groups`` with Gaussian noise of ``noise_m`` on the x and y of every observed position (the
+    futures, the truth, unchanged; z stays on the ground plane), seeded: what a person detector's
+    jitter does to an annotated track."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for group in groups:
+        positions = group.positions.copy()
+        observed = positions[:, :, : group.num_obs, :2]
+        observed += rng.normal(0.0, noise_m, observed.shape).astype(positions.dtype)
+        out.append(replace(group, positions=positions))
     return out
