@@ -53,7 +53,6 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +74,7 @@ from diff9d_ros.trajectory.sampling import (  # noqa: E402
     temperature_ends,
     temperature_label,
 )
-from diff9d_ros.trajectory.windows import Windows, jittered, random_windows, windows_at  # noqa: E402
+from diff9d_ros.trajectory.windows import Windows, jittered, random_windows, sped_up, windows_at  # noqa: E402
 
 MODELS = ROOT / "models"
 #: GeoTDM (NeurIPS 2024) Table 3: ETH-UCY minADE/minFDE, K = 20, DDPM-1000.
@@ -143,7 +142,6 @@ VAL_DRAWS = (40, COVERING_DRAWS)
 #: rows (validation and test; the futures stay as annotated): ETH-UCY's positions were annotated by
 #: hand, a robot's person detector jitters by centimetres from frame to frame.
 DETECTOR_NOISE_M = 0.05
-DETECTOR_NOISE_SEED = 11
 #: The stored DDPM-1000 reference, in the results folder of the run (``--ddpm-reference`` writes it).
 REFERENCE_NAME = "trajectory_ddpm_reference.json"
 DDPM_SCENE, DDPM_AGENTS, DDPM_SEED = "zara1", 256, 7
@@ -302,7 +300,7 @@ def choose_pedestrian_sampler(
     for limit in MAX_STEPS_M:
         per_metre = []
         for speed in (1.0, SPEED_STRESS):
-            fast = {s: [replace(g, positions=g.positions * speed) for g in val[s]] for s in models}
+            fast = {s: sped_up(val[s], speed) for s in models}
             result = pooled(
                 [_eval(loaded[s], fast[s], s, *best, temperature=temperature, max_step=limit) for s in models]
             )
@@ -340,7 +338,7 @@ def choose_pedestrian_sampler(
         result = pooled([_eval(loaded[s], val[s], s, *best, draws=draws, **settings) for s in models])
         method = f"GeoTDM {people_label(best, temperature, max_step, speed, draws)}"
         rows.append(_row("pedestrian val draws", method, windows, result))
-    noisy = {s: jittered(val[s], DETECTOR_NOISE_M, DETECTOR_NOISE_SEED) for s in models}
+    noisy = {s: jittered(val[s], DETECTOR_NOISE_M) for s in models}
     result = pooled([_eval(loaded[s], noisy[s], s, *best, **settings) for s in models])
     method = f"GeoTDM {people_label(best, temperature, max_step, speed)}"
     jitter = f"{windows} jittered {DETECTOR_NOISE_M:g} m"
@@ -414,7 +412,7 @@ def pedestrian_rows(
         start = time.perf_counter()
         covered = _eval(model, groups, scene, *sampler, draws=COVERING_DRAWS, **settings)
         kept_per_128 = (time.perf_counter() - start) * 128 / max(1, count)
-        noisy = jittered(groups, DETECTOR_NOISE_M, DETECTOR_NOISE_SEED)
+        noisy = jittered(groups, DETECTOR_NOISE_M)
         noisy_cv, noisy_geotdm = _eval(None, noisy, scene), _eval(model, noisy, scene, *sampler, **settings)
         rows += [
             _row("pedestrian", f"{scene}: constant velocity", label, cv),
@@ -721,8 +719,7 @@ def latency_rows(
     """``Forecaster.forecast`` of the pipeline's object model (10 tracks, the pipeline's sampler) and
     of a pedestrian model (30 people, the val-chosen sampler; 20 drawn, and 20 kept of
     :data:`COVERING_DRAWS`), 20 samples x 12 frames, 1 and 2 threads."""
-    cases = [("people", people_model, people_sampler, 30, 8.0, None)]
-    cases.append(("people", people_model, people_sampler, 30, 8.0, COVERING_DRAWS))
+    cases = [("people", people_model, people_sampler, 30, 8.0, draws) for draws in (None, COVERING_DRAWS)]
     if objects:
         cases.insert(0, ("objects", MODELS / "geotdm_objects.pt", ONLINE_SAMPLER, 10, 0.3, None))
     rows, targets = [], []

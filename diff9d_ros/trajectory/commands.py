@@ -130,7 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--draws", type=int, default=None, help="draws of which the K samples are kept")
     evaluate.add_argument(
-        "--jitter-m", type=float, default=0.0, help="Gaussian noise on the observed positions (m, seed 11)"
+        "--jitter-m", type=float, default=0.0, help="Gaussian noise on the observed positions (m, fixed seed)"
     )
     evaluate.add_argument(
         "--speed", type=float, default=1.0, help="scale every position (a faster scene); errors per metre"
@@ -241,15 +241,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    import dataclasses
-
     import torch
 
     from diff9d_ros.trajectory.datasets import load_windows, task_spec
     from diff9d_ros.trajectory.evaluate import evaluate, summary_row
     from diff9d_ros.trajectory.model import GeoTDM
     from diff9d_ros.trajectory.sampling import SpeedTemperature
-    from diff9d_ros.trajectory.windows import jittered, random_windows
+    from diff9d_ros.trajectory.windows import jittered, random_windows, sped_up
 
     torch.set_num_threads(args.threads)
     model, payload = GeoTDM.load(args.checkpoint)
@@ -271,9 +269,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.windows is not None:
         groups = random_windows(groups, args.windows, seed=0)
     if args.speed != 1.0:
-        groups = [dataclasses.replace(g, positions=g.positions * args.speed) for g in groups]
+        groups = sped_up(groups, args.speed)
     if args.jitter_m > 0:
-        groups = jittered(groups, args.jitter_m, seed=11)
+        groups = jittered(groups, args.jitter_m)
     common = {"batch_size": args.batch_size, "progress": True}
     rows = [summary_row("constant velocity", evaluate(None, groups, num_samples=1, reduce="mean", **common))]
     for name, steps in samplers:

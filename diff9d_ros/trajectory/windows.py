@@ -162,7 +162,18 @@ def random_windows(groups: Sequence[Windows], count: int, seed: int) -> list[Win
     return windows_at(groups, np.sort(chosen))
 
 
-def jittered(groups: Sequence[Windows], noise_m: float, seed: int) -> list[Windows]:
+#: Seed of :func:`jittered`'s noise, shared by the benchmark's detector-noise rows and
+#: ``diff9d traj eval --jitter-m``, so that both jitter the same windows the same way.
+JITTER_SEED = 11
+
+
+def sped_up(groups: Sequence[Windows], factor: float) -> list[Windows]:
+    """``groups`` with every position scaled by ``factor``: the same frames, ``factor`` times the
+    speed (errors scale with it; divide them by ``factor`` for errors per metre)."""
+    return [replace(group, positions=group.positions * factor) for group in groups]
+
+
+def jittered(groups: Sequence[Windows], noise_m: float, seed: int = JITTER_SEED) -> list[Windows]:
     """``groups`` with Gaussian noise of ``noise_m`` on the x and y of every observed position (the
     futures, the truth, unchanged; z stays on the ground plane), seeded: what a person detector's
     jitter does to an annotated track."""
