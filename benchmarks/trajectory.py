@@ -257,29 +257,101 @@ def forecast_ms(
     return 1000 * float(np.median(wall)), 1000 * float(np.percentile(wall, 90)), 1000 * float(np.median(cpu))
 
 
+#: The online settings of the people path: sampler (name, steps), initial-noise temperature, step limit
+#: of fast scenes, speed scaling of the temperature.
+Settings = tuple[tuple[str, int], Temperature, float | None, SpeedTemperature | None]
+
+
+def tuned_settings(models: dict[str, Path]) -> Settings | None:
+    """The sampler settings the pedestrian models were fine-tuned for with the best-of-K objective
+    (``TrainOptions.variety_samples``; their validation sampler), None if none was fine-tuned;
+    SystemExit if only some were, or for different settings."""
+    found = {}
+    for scene, path in models.items():
+        options = GeoTDM.load(path)[1].get("options", {})
+        if options.get("variety_samples"):
+            first, last = options["eval_temperature"]
+            pair = options["eval_speed_temperature"]
+            found[scene] = (
+                (options["eval_sampler"], int(options["eval_steps"])),
+                float(first) if first == last else (float(first), float(last)),
+                options["eval_max_step"],
+                None if pair is None else SpeedTemperature(*pair),
+            )
+        else:
+            found[scene] = None
+    kinds = set(found.values())
+    if kinds == {None}:
+        return None
+    if len(kinds) > 1:
+        listed = "; ".join(f"{scene}: {value}" for scene, value in found.items())
+        raise SystemExit(
+            f"the pedestrian models were not all fine-tuned for the same sampler settings: {listed}"
+        )
+    return kinds.pop()
+
+
 def choose_pedestrian_sampler(
     models: dict[str, Path], data: Path, per_model: int, candidates_only: bool = False
 ) -> tuple[tuple[str, int], Temperature, float | None, SpeedTemperature | None, list[dict]]:
     """The fast sampler for the pedestrian table, the temperature of its initial noise, the
-    largest step forecast as observed and the speed scaling of each person's temperature, chosen
-    on validation windows only.
+    largest step forecast as observed and the speed scaling of each person's temperature: the ones
+    the models were fine-tuned for (:func:`tuned_settings`), or else chosen on validation windows.
 
     Every sampler of :data:`FAST` runs on ``per_model`` validation windows of each model (windows of
     its training scenes' recordings, never its held-out scene); the rows show how the sampler and
-    its step count move minADE, the spread of the samples and the energy score. Candidates are the
-    samplers the online budget affords (at most :data:`ONLINE_MAX_STEPS` network evaluations); of
-    those the one with the lowest pooled minADE wins. Then every temperature of :data:`TEMPERATURES`
-    runs with it on the same windows, and the one with the lowest pooled energy score wins. Then
-    every step limit of :data:`MAX_STEPS_M` runs with both on the same windows and on them sped up
-    :data:`SPEED_STRESS` times; the lowest mean of the two pooled minADEs per metre wins. Last,
-    every speed scaling of :data:`SPEED_TEMPERATURES` runs with all three on the same windows; the
-    lowest pooled energy score wins. The rows of :data:`VAL_DRAWS` (20 kept of more draws) show what
-    drawing more costs and gains, and the last row the chosen settings on the same windows with
-    :data:`DETECTOR_NOISE_M` of noise on the observed positions; they choose nothing.
+    its step count move minADE, the spread of the samples and the energy score. Models fine-tuned
+    through a sampler run every one at the settings they were tuned for, and the choice is theirs
+    (the settings were chosen on validation before fine-tuning, :func:`choose_settings`). Otherwise
+    the settings are chosen as :func:`choose_settings` says. The rows of :data:`VAL_DRAWS` (20 kept
+    of more draws) show what drawing more costs and gains, and the last row the chosen settings on
+    the same windows with :data:`DETECTOR_NOISE_M` of noise on the observed positions; they choose
+    nothing.
     """
     loaded = {scene: _load(path) for scene, path in models.items()}
     val = {s: random_windows(load_windows(s, "val", data_dir=data), per_model, seed=0) for s in models}
     windows = f"val[{per_model} x {len(models)}]"
+    tuned = tuned_settings(models)
+    if tuned is None:
+        best, temperature, max_step, speed, rows = choose_settings(loaded, val, windows, candidates_only)
+    else:
+        (best, temperature, max_step, speed), rows = tuned, []
+        for sampler in FAST:
+            if candidates_only and sampler[1] > ONLINE_MAX_STEPS:
+                continue
+            kw = dict(temperature=temperature, max_step=max_step, speed_temperature=speed, progress=True)
+            result = pooled([_eval(loaded[s], val[s], s, *sampler, **kw) for s in models])
+            method = f"GeoTDM {people_label(sampler, temperature, max_step, speed)}"
+            row = _row(f"pedestrian val sampler (tuned for {sampler_label(best)})", method, windows, result)
+            row["tuned"] = sampler == best
+            rows.append(row)
+    settings = dict(temperature=temperature, max_step=max_step, speed_temperature=speed)
+    for draws in VAL_DRAWS:
+        result = pooled([_eval(loaded[s], val[s], s, *best, draws=draws, **settings) for s in models])
+        method = f"GeoTDM {people_label(best, temperature, max_step, speed, draws)}"
+        rows.append(_row("pedestrian val draws", method, windows, result))
+    noisy = {s: jittered(val[s], DETECTOR_NOISE_M) for s in models}
+    result = pooled([_eval(loaded[s], noisy[s], s, *best, **settings) for s in models])
+    method = f"GeoTDM {people_label(best, temperature, max_step, speed)}"
+    jitter = f"{windows} jittered {DETECTOR_NOISE_M:g} m"
+    rows.append(_row("pedestrian val detector noise", method, jitter, result))
+    return best, temperature, max_step, speed, rows
+
+
+def choose_settings(
+    loaded: dict[str, GeoTDM], val: dict[str, list[Windows]], windows: str, candidates_only: bool
+) -> tuple[tuple[str, int], Temperature, float | None, SpeedTemperature | None, list[dict]]:
+    """The people path's settings chosen on the validation windows ``val`` of the models ``loaded``.
+
+    Candidates are the samplers of :data:`FAST` the online budget affords (at most
+    :data:`ONLINE_MAX_STEPS` network evaluations); the one with the lowest pooled minADE wins. Then
+    every temperature of :data:`TEMPERATURES` runs with it, and the one with the lowest pooled
+    energy score wins. Then every step limit of :data:`MAX_STEPS_M` runs with both on the same
+    windows and on them sped up :data:`SPEED_STRESS` times; the lowest mean of the two pooled
+    minADEs per metre wins. Last, every speed scaling of :data:`SPEED_TEMPERATURES` runs with all
+    three; the lowest pooled energy score wins.
+    """
+    models = list(loaded)
     rows, best, best_ade = [], None, float("inf")
     for name, steps in FAST:
         if candidates_only and steps > ONLINE_MAX_STEPS:
@@ -333,16 +405,6 @@ def choose_pedestrian_sampler(
         rows.append(_row("pedestrian val speed temperature", method, windows, result))
         if result.energy < best_energy:
             speed, best_energy = candidate, result.energy
-    settings = dict(temperature=temperature, max_step=max_step, speed_temperature=speed)
-    for draws in VAL_DRAWS:
-        result = pooled([_eval(loaded[s], val[s], s, *best, draws=draws, **settings) for s in models])
-        method = f"GeoTDM {people_label(best, temperature, max_step, speed, draws)}"
-        rows.append(_row("pedestrian val draws", method, windows, result))
-    noisy = {s: jittered(val[s], DETECTOR_NOISE_M) for s in models}
-    result = pooled([_eval(loaded[s], noisy[s], s, *best, **settings) for s in models])
-    method = f"GeoTDM {people_label(best, temperature, max_step, speed)}"
-    jitter = f"{windows} jittered {DETECTOR_NOISE_M:g} m"
-    rows.append(_row("pedestrian val detector noise", method, jitter, result))
     return best, temperature, max_step, speed, rows
 
 
@@ -746,48 +808,63 @@ def latency_rows(
     return rows, targets
 
 
+def training_phases(path: Path) -> list[tuple[str, dict, int]]:
+    """The training runs that made the model file ``path``, first to last: (name, options, steps its
+    run was set to take) for the run it was trained from scratch with and for each fine-tuning run
+    (``TrainOptions.init_from``) after it (the shipped checkpoint, chosen on validation, may be an
+    earlier step of its run, and a run may have been stopped early: the longer counts)."""
+    _, payload = GeoTDM.load(path)
+    phases, record = [], payload
+    while record is not None:
+        options = dict(record["options"])
+        name = f"best-of-{options['variety_samples']}" if options.get("variety_samples") else "denoising"
+        phases.append((name, options, max(int(options["steps"]), int(record["step"]))))
+        record = record.get("init")
+    return phases[::-1]
+
+
 def training_time_rows(paths: list[Path], data: Path, steps: int) -> tuple[list[dict], list[Target]]:
-    """CPU seconds per training step of each model's configuration, measured over ``steps`` steps
-    here, times the steps its training run was set to take (the shipped checkpoint, chosen on
-    validation, may be an earlier step of that run, and a run may have been stopped early)."""
+    """CPU seconds per training step of each training run behind each model (:func:`training_phases`),
+    measured over ``steps`` steps here, times the steps that run was set to take; a fine-tuning run
+    is timed from the shipped model itself (the same configuration as the one it started from)."""
     from diff9d_ros.trajectory.train import TrainOptions, train
 
     rows, targets = [], []
     for path in paths:
-        name = path.name
+        name, total_hours = path.name, 0.0
         _, payload = GeoTDM.load(path)
-        options = dict(payload["options"])
-        with tempfile.TemporaryDirectory() as folder:
-            options.update(
-                out_dir=folder, steps=steps, eval_every=10**9, eval_windows=1, checkpoint_minutes=10**6
+        for phase, options, trained in training_phases(path):
+            with tempfile.TemporaryDirectory() as folder:
+                options.update(
+                    out_dir=folder, steps=steps, eval_every=10**9, eval_windows=1, checkpoint_minutes=10**6
+                )
+                options["data_dir"] = str(data) if options["task"] in PEDESTRIAN_TASKS else None
+                options["residual_std"] = payload["config"]["residual_std"]
+                if options.get("init_from"):
+                    options["init_from"] = str(path)
+                # the step cost does not depend on the split size: a small synthetic split is faster
+                options["num_trajectories"] = None if options["task"] in PEDESTRIAN_TASKS else 64
+                train(TrainOptions(**options))
+                record = GeoTDM.load(Path(folder) / "last.pt")[1]
+            cpu_per_step = record["cpu_s"] / steps
+            hours = cpu_per_step * trained / 3600
+            total_hours += hours
+            rows.append(
+                {
+                    "model": name,
+                    "phase": phase,
+                    "steps_timed": steps,
+                    "cpu_s_per_step": round(cpu_per_step, 4),
+                    "trained_steps": trained,
+                    "training_cpu_hours": round(hours, 3),
+                }
             )
-            if options["task"] in PEDESTRIAN_TASKS:
-                options["data_dir"] = str(data)
-            else:
-                options["data_dir"] = None
-            options["residual_std"] = payload["config"]["residual_std"]
-            # the step cost does not depend on the split size: a small synthetic split is generated faster
-            options["num_trajectories"] = None if options["task"] in PEDESTRIAN_TASKS else 64
-            train(TrainOptions(**options))
-            record = GeoTDM.load(Path(folder) / "last.pt")[1]
-        cpu_per_step = record["cpu_s"] / steps
-        trained = max(int(payload["options"]["steps"]), int(payload["step"]))
-        hours = cpu_per_step * trained / 3600
-        rows.append(
-            {
-                "model": name,
-                "steps_timed": steps,
-                "cpu_s_per_step": round(cpu_per_step, 4),
-                "trained_steps": trained,
-                "shipped_step": payload["step"],
-                "training_cpu_hours": round(hours, 3),
-            }
-        )
-        limit = 1.0 if options["task"] in PEDESTRIAN_TASKS else 2.0
+        rows[-1]["shipped_step"] = payload["step"]
+        limit = 1.0 if payload["task"] in PEDESTRIAN_TASKS else 2.0
         targets.append(
             Target(
-                f"{name} training CPU hours (measured per step x {trained} steps, its run's length)",
-                hours,
+                f"{name} training CPU hours (measured per step x the steps of each of its runs)",
+                total_hours,
                 limit,
                 False,
             )

@@ -16,6 +16,7 @@ from diff9d_ros.trajectory.tracker import Track
 from diff9d_ros.trajectory.train import (
     RESUME_ONLY_KEYS,
     TrainOptions,
+    _VarietyLoss,
     export_weights,
     observation_noised,
     speed_scaled,
@@ -193,6 +194,84 @@ def test_training_runs_resumes_and_loads(tmp_path: Path) -> None:
     assert torch.load(tmp_path / "speed" / "last.pt", weights_only=False)["options"]["speed_augment"] == 2.0
     with pytest.raises(ValueError, match="speed_augment must be >= 1"):
         train(TrainOptions(steps=2, **{**faster, "speed_augment": 0.5}))
+
+
+def test_fine_tuning_starts_from_its_init_with_its_config_and_records_it(tmp_path: Path) -> None:
+    """A best-of-K run from a trained model takes its sizes (not the options' defaults), starts from
+    its EMA weights, records what it started from (kept, minus the folders, by export), validates
+    with its own sampler, and refuses a model of another task."""
+    base = {
+        "task": "springs",
+        "data_dir": str(tmp_path / "data"),
+        "batch_size": 4,
+        "eval_every": 2,
+        "eval_windows": 4,
+        "num_trajectories": 8,
+    }
+    train(
+        TrainOptions(
+            steps=2, out_dir=str(tmp_path / "base"), hidden_dim=8, num_layers=1, prior_layers=1, **base
+        )
+    )
+    init = tmp_path / "base" / "last.pt"
+    tuned = {
+        **base,
+        "out_dir": str(tmp_path / "tuned"),
+        "init_from": str(init),
+        "variety_samples": 3,
+        "eval_sampler": "dpmpp_2m",
+        "eval_steps": 2,
+        "eval_temperature": (0.5, 2.0),
+    }
+    train(TrainOptions(steps=2, lr=0.0, **tuned))  # lr 0: the weights stay the init's
+    still, payload = GeoTDM.load(tmp_path / "tuned" / "last.pt")
+    started = GeoTDM.load(init)[0]
+    assert still.config == started.config and payload["options"]["hidden_dim"] == 8
+    for key, value in started.state_dict().items():
+        torch.testing.assert_close(still.state_dict()[key], value)
+    assert payload["init"]["path"] == str(init) and payload["init"]["step"] == 2
+    assert payload["options"]["variety_samples"] == 3 and np.isfinite(payload["best_val_ade"])
+    train(TrainOptions(steps=2, **{**tuned, "out_dir": str(tmp_path / "moved")}))
+    moved = GeoTDM.load(tmp_path / "moved" / "last.pt")[0]
+    assert any(not torch.equal(moved.state_dict()[k], v) for k, v in started.state_dict().items())
+    shipped = export_weights(tmp_path / "moved" / "last.pt", tmp_path / "shipped.pt")
+    assert shipped["init"]["options"]["out_dir"] == "" and shipped["init"]["step"] == 2
+    with pytest.raises(ValueError, match="is a model of task 'springs', not 'charged'"):
+        train(TrainOptions(steps=1, **{**tuned, "task": "charged", "out_dir": str(tmp_path / "other")}))
+
+
+def test_best_of_k_fine_tuning_lowers_the_best_of_k_error_through_the_sampler() -> None:
+    """The variety loss is the mean over agents of the smallest ADE of K sampler draws; its gradient
+    reaches both the denoiser and the prior through every sampler step, and a few Adam steps on one
+    batch (the same initial noise each step) lower it."""
+    model = small_model(history_encoder=True).train()
+    opts = TrainOptions(task="springs", out_dir="", variety_samples=6, eval_sampler="dpmpp_2m", eval_steps=3)
+    objective = _VarietyLoss(model, False, opts, 1.0, 0.0)
+    batch = {**scene(), "x_future": torch.randn(2, 3, 5, 3, generator=torch.Generator().manual_seed(1))}
+    loss = objective(batch, torch.Generator().manual_seed(0))
+    draws = forecast_samples(
+        model,
+        batch["x_obs"],
+        batch["node_features"],
+        batch["edge_attr"],
+        6,
+        sampler="dpmpp_2m",
+        num_steps=3,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert loss.item() == pytest.approx(float(displacement_errors(draws, batch["x_future"], "min")[0].mean()))
+    loss.backward()
+    for part in (model.egtn, model.prior):
+        assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in part.parameters())
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(20):
+        optimiser.zero_grad()
+        step_loss = objective(batch, torch.Generator().manual_seed(0))
+        step_loss.backward()
+        optimiser.step()
+    assert float(objective(batch, torch.Generator().manual_seed(0))) < 0.8 * float(loss)
+    with pytest.raises(ValueError, match="K >= 2"):
+        _VarietyLoss(model, False, TrainOptions(task="springs", out_dir="", variety_samples=1), 1.0, 0.0)
 
 
 def test_speed_augmentation_scales_each_window_within_its_range() -> None:

@@ -82,7 +82,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--checkpoint-minutes", type=float, default=3.0)
     train.add_argument("--eval-every", type=int, default=1000, help="validate every N steps")
     train.add_argument("--eval-windows", type=int, default=256, help="validation windows per evaluation")
-    train.add_argument("--eval-steps", type=int, default=10, help="DDIM steps of the validation sampler")
+    train.add_argument(
+        "--eval-sampler",
+        default="ddim:10",
+        metavar="NAME:STEPS",
+        help="the validation sampler (and the best-of-K objective's), e.g. dpmpp_2m:3",
+    )
+    train.add_argument("--eval-steps", type=int, default=None, help="its steps (overrides NAME:STEPS)")
+    train.add_argument(
+        "--eval-temperature", default="1", metavar="T or FIRST,LAST", help="its initial-noise temperature"
+    )
+    train.add_argument("--eval-max-step", type=float, default=None, help="its step limit of fast scenes")
+    train.add_argument(
+        "--eval-speed-temperature",
+        default=None,
+        metavar="REF,FLOOR",
+        help="its speed scaling (people: 0.3,0.2)",
+    )
+    train.add_argument(
+        "--init",
+        default=None,
+        metavar="CHECKPOINT",
+        help="fine-tune: start from this model's weights and configuration (its sizes replace --hidden etc.)",
+    )
+    train.add_argument(
+        "--variety-samples",
+        type=int,
+        default=0,
+        metavar="K",
+        help="train the best of K samples of the validation sampler (Social-GAN's variety loss, through "
+        "the sampler) instead of the denoising loss; 0: the denoising loss",
+    )
     train.add_argument(
         "--num-trajectories", type=int, default=None, help="N-body split size override (smoke runs)"
     )
@@ -164,8 +194,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    """``diff9d traj train``; a bad option is one clear line (exit 2), not a traceback."""
+    try:
+        return _run_training(args)
+    except ValueError as error:
+        LOG.error("%s", error)
+        return 2
+
+
+def _run_training(args: argparse.Namespace) -> int:
     from diff9d_ros.trajectory.train import TrainOptions, train
 
+    sampler, steps = parse_sampler(args.eval_sampler)
     opts = TrainOptions(
         task=args.task,
         out_dir=args.out,
@@ -187,7 +227,13 @@ def _train(args: argparse.Namespace) -> int:
         checkpoint_minutes=args.checkpoint_minutes,
         eval_every=args.eval_every,
         eval_windows=args.eval_windows,
-        eval_steps=args.eval_steps,
+        eval_sampler=sampler,
+        eval_steps=steps if args.eval_steps is None else args.eval_steps,
+        eval_temperature=_temperature(args.eval_temperature, "--eval-temperature"),
+        eval_max_step=args.eval_max_step,
+        eval_speed_temperature=_pair(args.eval_speed_temperature, "--eval-speed-temperature"),
+        init_from=args.init,
+        variety_samples=args.variety_samples,
         num_trajectories=args.num_trajectories,
     )
     path = train(opts, resume=args.resume)
@@ -231,6 +277,25 @@ def _numbers(text: str, what: str) -> list[float]:
         raise ValueError(f"{what} must be numbers separated by commas, got {text!r}") from None
 
 
+def _temperature(text: str, what: str) -> tuple[float, float]:
+    """``"2"`` -> (2.0, 2.0), ``"0.5,3"`` -> (0.5, 3.0): one temperature or a ramp over the future
+    frames; ValueError naming ``what`` otherwise."""
+    values = _numbers(text, what)
+    if len(values) not in (1, 2):
+        raise ValueError(f"{what} takes T or FIRST,LAST, got {text!r}")
+    return values[0], values[-1]
+
+
+def _pair(text: str | None, what: str) -> tuple[float, float] | None:
+    """``"0.3,0.2"`` -> (0.3, 0.2), None -> None; ValueError naming ``what`` otherwise."""
+    if text is None:
+        return None
+    values = _numbers(text, what)
+    if len(values) != 2:
+        raise ValueError(f"{what} takes two numbers A,B, got {text!r}")
+    return values[0], values[1]
+
+
 def _eval(args: argparse.Namespace) -> int:
     """``diff9d traj eval``; a bad option or checkpoint is one clear line (exit 2), not a traceback."""
     try:
@@ -257,12 +322,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.checkpoint} names no task; pass --task")
     spec = task_spec(task)
     samplers = [parse_sampler(text) for text in (args.sampler or ["ddim:10"])]
-    temperature = _numbers(args.temperature, "--temperature")
-    if len(temperature) not in (1, 2):
-        raise ValueError(f"--temperature takes T or FIRST,LAST, got {args.temperature!r}")
-    speed_temperature = None
-    if args.speed_temperature is not None:
-        speed_temperature = SpeedTemperature(*_numbers(args.speed_temperature, "--speed-temperature"))
+    temperature = _temperature(args.temperature, "--temperature")
+    pair = _pair(args.speed_temperature, "--speed-temperature")
+    speed_temperature = None if pair is None else SpeedTemperature(*pair)
     if not args.speed > 0:
         raise ValueError(f"--speed must be > 0, got {args.speed}")
     groups = load_windows(task, args.split, data_dir=args.data, limit=args.limit)
@@ -283,7 +345,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             sampler=name,
             num_steps=steps,
             planar=spec.planar,
-            temperature=temperature[0] if len(temperature) == 1 else (temperature[0], temperature[1]),
+            temperature=temperature,
             max_step=args.max_step,
             speed_temperature=speed_temperature,
             draws=args.draws,
@@ -291,7 +353,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
         rows.append(summary_row(f"GeoTDM {name}-{steps}", result))
     for row in rows:  # errors per metre of the sped-up scene
-        row["ade"], row["fde"] = row["ade"] / args.speed, row["fde"] / args.speed
+        for key in ("ade", "fde", "spread", "energy"):
+            if key in row:
+                row[key] /= args.speed
     label = "ADE/FDE (mean over K=%d)" if spec.metric == "mean" else "minADE/minFDE (K=%d)"
     setting = []
     if args.windows is not None:
@@ -303,7 +367,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"{task} {args.split}: {label % spec.num_eval_samples}" + "".join(f"; {part}" for part in setting))
     for row in rows:
         timing = f"{row['s_per_batch']:.3f} s/batch"
-        print(f"  {row['method']:<24} ADE {row['ade']:.4f}  FDE {row['fde']:.4f}  ({timing})")
+        spread = f"  spread {row['spread']:.4f}  energy {row['energy']:.4f}" if "spread" in row else ""
+        print(f"  {row['method']:<24} ADE {row['ade']:.4f}  FDE {row['fde']:.4f}{spread}  ({timing})")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(

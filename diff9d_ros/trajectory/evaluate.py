@@ -172,11 +172,14 @@ def evaluate(
 
 
 def summary_row(name: str, result: EvalResult) -> dict[str, float | str | int]:
-    """A table row for ``result``."""
-    return {
+    """A table row for ``result`` (with its spread and energy score when it has them)."""
+    row: dict[str, float | str | int] = {
         "method": name,
         "ade": round(result.ade, 5),
         "fde": round(result.fde, 5),
         "agents": result.num_agents,
         "s_per_batch": round(result.seconds_per_batch, 4),
     }
+    if result.spread is not None:
+        row["spread"], row["energy"] = round(result.spread, 5), round(result.energy, 5)
+    return row

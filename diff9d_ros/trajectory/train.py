@@ -10,6 +10,10 @@ diffusion refines. Adam with linear warm-up and cosine decay,
 gradient clipping, and an exponential moving average (EMA) of the weights, which is what gets
 evaluated and exported.
 
+Fine-tuning (``init_from``) starts from a trained model's weights and configuration; with
+``variety_samples`` K it trains the forecast itself, the best of K samples of the validation sampler
+(:class:`_VarietyLoss`), instead of the denoiser.
+
 Checkpoints (``last.pt`` every few minutes and at the end, ``best.pt`` by validation ADE) hold the
 EMA weights under ``state_dict`` (so :meth:`GeoTDM.load` reads them directly) plus everything needed
 to resume bit-for-bit: raw weights, optimiser, step, data/noise generator states. Under ``torchrun``
@@ -22,7 +26,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +37,14 @@ from diff9d_ros.atomic_files import save_torch
 from diff9d_ros.diffusion import training_loss
 from diff9d_ros.training import DistributedRun, exponential_average, warmup_cosine, write_model_file
 from diff9d_ros.trajectory.datasets import load_windows, task_spec
-from diff9d_ros.trajectory.evaluate import constant_velocity, evaluate
+from diff9d_ros.trajectory.evaluate import constant_velocity, displacement_errors, evaluate
 from diff9d_ros.trajectory.model import GeoTDM, GeoTDMConfig, load_checkpoint
-from diff9d_ros.trajectory.sampling import planar_projection, training_schedule
+from diff9d_ros.trajectory.sampling import (
+    SpeedTemperature,
+    forecast_samples,
+    planar_projection,
+    training_schedule,
+)
 from diff9d_ros.trajectory.windows import Windows, random_batch
 
 LOG = logging.getLogger(__name__)
@@ -71,13 +80,26 @@ class TrainOptions:
     # a standard deviation drawn uniformly from [0, obs_noise_m] (data units; 0 = off); see
     # :func:`observation_noised`.
     obs_noise_m: float = 0.0
+    # Fine-tuning: start from this checkpoint's (EMA) weights, with its model configuration (which
+    # replaces hidden_dim, num_layers, prior_layers, history_encoder and residual_std); None: from scratch.
+    init_from: str | None = None
+    # The objective: 0 trains the denoiser (GeoTDM Alg. 1); K > 0 trains the forecast, the best of K
+    # samples drawn by the validation sampler below (:class:`_VarietyLoss`).
+    variety_samples: int = 0
     seed: int = 1
     data_seed: int = 43
     threads: int = 1
     checkpoint_minutes: float = 3.0
     eval_every: int = 1000
     eval_windows: int = 256
+    # The validation sampler, and the best-of-K objective's: name and steps, initial-noise temperature
+    # (first, last future frame), step limit of fast scenes (data units per frame; None: off) and
+    # speed scaling of the temperature ((reference, floor); None: off); see forecast_samples.
+    eval_sampler: str = "ddim"
     eval_steps: int = 10
+    eval_temperature: tuple[float, float] = (1.0, 1.0)
+    eval_max_step: float | None = None
+    eval_speed_temperature: tuple[float, float] | None = None
     limit_train: int | None = None
     num_trajectories: int | None = None  # N-body split size override (smoke runs); None: protocol
     extra: dict = field(default_factory=dict)
@@ -202,6 +224,58 @@ class _Loss(nn.Module):
         return losses.mean() + self.prior_weight * prior_error
 
 
+class _VarietyLoss(nn.Module):
+    """The best-of-K objective: the mean over agents of the smallest ADE of ``samples`` forecasts
+    drawn by the validation sampler (:func:`sampling_options`), differentiated through every step of
+    the sampler to the weights of the denoiser and the prior.
+
+    This is Social-GAN's variety loss (Gupta et al. 2018, Sec. 3.5) applied to the few-step
+    sampler as a whole: of each agent's K samples only the nearest to its future is pulled toward
+    it, so the K spread to cover the futures a person may take, which is what minADE over K scores.
+    The denoising objective teaches the network the distribution; a deterministic three-step
+    sampler from it draws samples that spread less than the data (:mod:`.sampling`), and a
+    temperature on the initial noise widens them all alike. Fine-tuning a model trained with the
+    denoising objective this way trains the forecast the online path runs, at the samples it draws.
+    The windows get the same speed and observation-noise augmentation as :class:`_Loss`.
+    """
+
+    def __init__(
+        self, model: GeoTDM, planar: bool, opts: TrainOptions, speed_augment: float, obs_noise_m: float
+    ) -> None:
+        super().__init__()
+        if opts.variety_samples < 2:
+            raise ValueError(f"the best-of-K objective needs K >= 2 samples, got {opts.variety_samples}")
+        self.model = model
+        self.samples = opts.variety_samples
+        self.sampling = sampling_options(opts, planar)
+        self.speed_augment = check_speed_augment(speed_augment)
+        self.obs_noise_m = check_obs_noise(obs_noise_m)
+        self.planar = planar
+
+    def forward(self, batch: dict[str, torch.Tensor | None], generator: torch.Generator) -> torch.Tensor:
+        batch = speed_scaled(batch, self.speed_augment, generator)
+        batch = observation_noised(batch, self.obs_noise_m, self.planar, generator)
+        args = (batch["x_obs"], batch["node_features"], batch["edge_attr"])
+        drawn = forecast_samples(
+            self.model, *args, self.samples, generator=generator, differentiable=True, **self.sampling
+        )
+        return displacement_errors(drawn, batch["x_future"], "min")[0].mean()
+
+
+def sampling_options(opts: TrainOptions, planar: bool) -> dict[str, object]:
+    """Keyword arguments of :func:`~.sampling.forecast_samples` for the validation sampler of ``opts``."""
+    return {
+        "sampler": opts.eval_sampler,
+        "num_steps": opts.eval_steps,
+        "planar": planar,
+        "temperature": tuple(opts.eval_temperature),
+        "max_step": opts.eval_max_step,
+        "speed_temperature": (
+            None if opts.eval_speed_temperature is None else SpeedTemperature(*opts.eval_speed_temperature)
+        ),
+    }
+
+
 def residual_rms(groups: list[Windows], position_scale: float, planar: bool) -> float:
     """EDM's ``sigma_data`` for the residual ``x_0 - x_r``: the root-mean-square per coordinate of the
     future about the constant-velocity extrapolation of the last two observed frames (the prior's
@@ -229,10 +303,8 @@ def _validate(ema: GeoTDM, val: list[Windows], opts: TrainOptions) -> dict[str, 
         val,
         num_samples=spec.num_eval_samples,
         reduce=spec.metric,
-        sampler="ddim",
-        num_steps=opts.eval_steps,
-        planar=spec.planar,
         seed=0,
+        **sampling_options(opts, spec.planar),
     )
     return {"val_ade": result.ade, "val_fde": result.fde}
 
@@ -252,6 +324,9 @@ def _train(opts: TrainOptions, resume: bool, run: DistributedRun) -> Path:
     spec = task_spec(opts.task)
     sizes = {"data_dir": opts.data_dir, "seed": opts.data_seed, "num_trajectories": opts.num_trajectories}
     train_groups = load_windows(opts.task, "train", limit=opts.limit_train, **sizes)
+    init = None if opts.init_from is None else _initial_model(opts.init_from, opts.task)
+    if init is not None:
+        opts = replace(opts, **{option: init["config"][key] for option, key in INIT_OPTIONS.items()})
     residual_std = opts.residual_std
     if residual_std is None:
         residual_std = round(residual_rms(train_groups, spec.position_scale, spec.planar), 4)
@@ -292,16 +367,26 @@ def _train(opts: TrainOptions, resume: bool, run: DistributedRun) -> Path:
             noise_gen.manual_seed(opts.seed * 1000 + rank + 7919 * step)
         LOG.info("resumed %s at step %d (%.0f s trained)", last_path, step, elapsed)
     elif resume:
-        LOG.info("no %s yet: starting from scratch", last_path)
+        LOG.info("no %s yet: starting from %s", last_path, opts.init_from or "scratch")
+    if init is not None and ema_state is None:
+        model.load_state_dict(init["state_dict"])
     ema = exponential_average(model, opts.ema_decay, updates=step)
     if ema_state is not None:
         ema.module.load_state_dict(ema_state)
     scheduler = warmup_cosine(optimizer, opts.lr, opts.warmup_steps, opts.steps, LR_FLOOR, start_step=step)
 
     # The last layer's feature update does not reach the output (only coordinates do).
-    objective = _Loss(
-        model, spec.planar, opts.prior_loss_weight, opts.loss_weighting, opts.speed_augment, opts.obs_noise_m
-    )
+    if opts.variety_samples:
+        objective = _VarietyLoss(model, spec.planar, opts, opts.speed_augment, opts.obs_noise_m)
+    else:
+        objective = _Loss(
+            model,
+            spec.planar,
+            opts.prior_loss_weight,
+            opts.loss_weighting,
+            opts.speed_augment,
+            opts.obs_noise_m,
+        )
     loss_module = run.wrap(objective, find_unused_parameters=True)
     val_groups = load_windows(opts.task, "val", limit=opts.eval_windows, **sizes) if rank == 0 else []
 
@@ -321,6 +406,7 @@ def _train(opts: TrainOptions, resume: bool, run: DistributedRun) -> Path:
             "world_size": world,
             "data_rng": data_rng.bit_generator.state,
             "noise_rng": noise_gen.get_state(),
+            **({} if init is None else {"init": init["record"]}),
             **(extra or {}),
         }
         save_torch(payload, path)
@@ -372,6 +458,32 @@ def _train(opts: TrainOptions, resume: bool, run: DistributedRun) -> Path:
     return last_path
 
 
+#: TrainOptions fields a fine-tuning run takes from its initial model's configuration.
+INIT_OPTIONS: dict[str, str] = {
+    "hidden_dim": "hidden_dim",
+    "num_layers": "num_layers",
+    "prior_layers": "prior_layers",
+    "history_encoder": "history_encoder",
+    "residual_std": "residual_std",
+}
+
+
+def _initial_model(path: str, task: str) -> dict:
+    """The checkpoint a fine-tuning run starts from: its config, EMA weights and ``record`` (the
+    training that made it: options, step, CPU seconds, its own ``init`` if it was fine-tuned too);
+    ValueError for anything but a GeoTDM checkpoint of ``task``."""
+    GeoTDM.load(path)  # ValueError for anything but a GeoTDM checkpoint
+    payload = load_checkpoint(path)
+    if payload.get("task") != task:
+        raise ValueError(f"{path} is a model of task {payload.get('task')!r}, not {task!r}")
+    record = {key: payload[key] for key in ("options", "step", "cpu_s", "init") if key in payload}
+    return {
+        "config": payload["config"],
+        "state_dict": payload["state_dict"],
+        "record": {"path": path, **record},
+    }
+
+
 #: Keys of a training checkpoint that only resuming needs (dropped from a shipped model file).
 RESUME_ONLY_KEYS: tuple[str, ...] = ("raw_state_dict", "optimizer", "data_rng", "noise_rng")
 
@@ -385,6 +497,9 @@ def export_weights(checkpoint: str | Path, out: str | Path) -> dict:
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
     GeoTDM.load(checkpoint)  # ValueError for anything but a GeoTDM checkpoint
     payload = load_checkpoint(checkpoint)
-    if "options" in payload:  # the training machine's folders are not part of a shipped model
-        payload["options"] = {**payload["options"], "out_dir": "", "data_dir": None}
+    record = payload  # the training machine's folders are not part of a shipped model, nor its inits'
+    while record is not None:
+        if "options" in record:
+            record["options"] = {**record["options"], "out_dir": "", "data_dir": None}
+        record = record.get("init")
     return write_model_file(payload, out, RESUME_ONLY_KEYS)
