@@ -600,7 +600,7 @@ def zara1_bag_row(
         config = PipelineConfig(
             people_model_path=str(model),
             people_sampler=sampler[0],
-            forecast_steps=sampler[1],
+            people_steps=sampler[1],
             people_temperature_first=first,
             people_temperature=last,
             people_max_step_m=max_step or 0.0,
@@ -937,10 +937,10 @@ def main() -> int:
     name = sampler_label(sampler, temperature)
     print(f"pedestrian sampler chosen on val: {name}, max step {max_step}, {speed}")
     shipped = PipelineConfig()
-    shipped_sampler = (shipped.people_sampler, shipped.forecast_steps)
+    shipped_sampler = (shipped.people_sampler, shipped.people_steps)
     if sampler_label(shipped_sampler, shipped.people_temperatures) != name:
         print(
-            f"the people path's defaults (people_sampler, forecast_steps, people_temperature_first, "
+            f"the people path's defaults (people_sampler, people_steps, people_temperature_first, "
             f"people_temperature: {sampler_label(shipped_sampler, shipped.people_temperatures)}) are "
             f"not the ones chosen here ({name}): update PipelineConfig"
         )

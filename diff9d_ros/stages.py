@@ -390,6 +390,10 @@ class ForecastStage(Stage):
         """The fast GeoTDM sampler of this stage."""
         return config.forecast_sampler
 
+    def steps_of(self, config: PipelineConfig) -> int:
+        """The sampler steps of this stage."""
+        return config.forecast_steps
+
     def temperature_of(self, config: PipelineConfig) -> float | tuple[float, float]:
         """The initial-noise temperature of this stage's sampler (a pair: ramped over the future
         frames)."""
@@ -443,7 +447,7 @@ class ForecastStage(Stage):
             self.forecaster = Forecaster.from_checkpoint(
                 model,
                 sampler=sampler,
-                num_steps=config.forecast_steps,
+                num_steps=self.steps_of(config),
                 temperature=temperature,
                 max_step=self.max_step_of(config),
                 speed_temperature=self.speed_temperature_of(config),
@@ -462,7 +466,7 @@ class ForecastStage(Stage):
                 f"forecast_horizon {self.horizon} exceeds the model's "
                 f"{self.forecaster.model.config.num_future} future frames"
             )
-        parts = [model.name, f"{sampler}-{config.forecast_steps}"]
+        parts = [model.name, f"{sampler}-{self.steps_of(config)}"]
         label = temperature_label(temperature)
         if label:
             parts.append(f"temperature {label}")
@@ -537,6 +541,9 @@ class PeopleForecastStage(ForecastStage):
 
     def sampler_of(self, config: PipelineConfig) -> str:
         return config.people_sampler
+
+    def steps_of(self, config: PipelineConfig) -> int:
+        return config.people_steps
 
     def temperature_of(self, config: PipelineConfig) -> float | tuple[float, float]:
         return config.people_temperatures

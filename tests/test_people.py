@@ -151,9 +151,16 @@ def test_people_and_objects_keep_their_own_sampler(tmp_path: Path) -> None:
     )
     assert (
         PeopleForecastStage(config).backend_name
-        == "geotdm (people.pt, dpmpp_2m-3, temperature 0.5-3, speed 0.3/0.2 m)"
+        == "geotdm (people.pt, dpmpp_2m-2, temperature 0.5-3, speed 0.3/0.2 m)"
     )
     assert ForecastStage(config).backend_name == "geotdm (objects.pt, ddim-3)"
+    steps = PipelineConfig(people_model_path=str(planar), people_steps=5, forecast_steps=4)
+    assert (PeopleForecastStage(steps).forecaster.num_steps, ForecastStage(steps).forecaster.num_steps) == (
+        5,
+        4,
+    )
+    with pytest.raises(ValueError, match="people_steps must be >= 1"):
+        PipelineConfig(people_steps=0).validate()
     with pytest.raises(ValueError, match="people_sampler must be one of"):
         PipelineConfig(people_sampler="euler").validate()
     assert PeopleForecastStage(config).forecaster.max_step == PipelineConfig().people_max_step_m
@@ -260,7 +267,7 @@ def test_people_runner_refuses_a_model_trained_on_the_bags_scene(tmp_path: Path)
     config = PipelineConfig(people_model_path=str(zara1), forecast_samples=4)
     result = run_people(PeopleBagSource(bag), config, tmp_path / "ok", progress=False)
     assert result.metrics["forecast"]["forecasts_scored"] > 0
-    backend = "geotdm (geotdm_zara1.pt, dpmpp_2m-3, temperature 0.5-3, speed 0.3/0.2 m)"
+    backend = "geotdm (geotdm_zara1.pt, dpmpp_2m-2, temperature 0.5-3, speed 0.3/0.2 m)"
     assert result.info["forecast_backend"] == backend
     covered = PipelineConfig(people_model_path=str(zara1), forecast_samples=4, people_draws=8)
     result = run_people(PeopleBagSource(bag), covered, tmp_path / "covered", progress=False)

@@ -70,8 +70,10 @@ def test_shipped_model_beats_constant_velocity(path: Path, one_torch_thread: Non
     groups = fixed_inputs(task)
     cv = evaluate(None, groups, num_samples=1, reduce="mean")
     shipped = PipelineConfig()  # pedestrian models run with the people path's sampler and temperature
-    sampler, temperature = (
-        (shipped.people_sampler, shipped.people_temperatures) if spec.planar else ("dpmpp_2m", 1.0)
+    sampler, steps, temperature = (
+        (shipped.people_sampler, shipped.people_steps, shipped.people_temperatures)
+        if spec.planar
+        else ("dpmpp_2m", 3, 1.0)
     )
     geotdm = evaluate(
         model.eval(),
@@ -79,7 +81,7 @@ def test_shipped_model_beats_constant_velocity(path: Path, one_torch_thread: Non
         num_samples=spec.num_eval_samples,
         reduce=spec.metric,
         sampler=sampler,
-        num_steps=3,
+        num_steps=steps,
         planar=spec.planar,
         temperature=temperature,
     )

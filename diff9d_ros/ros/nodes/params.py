@@ -378,7 +378,11 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
         "on validation with the temperature",
         choices=FORECAST_SAMPLERS,
     ),
-    _FORECAST_BY_NAME["forecast_steps"],
+    pipeline_param(
+        "people_steps",
+        "sampler steps of the people forecaster (the shipped models are fine-tuned for 2; docs/people.md)",
+        range=(1, 1000),
+    ),
     pipeline_param(
         "people_temperature_first",
         "scale of the sampler's initial noise at the first future frame, ramped linearly to "
