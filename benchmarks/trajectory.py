@@ -7,24 +7,30 @@ Run from the repository root:
 * **Pedestrians** (``--models``/``geotdm_<scene>.pt``, each trained with its scene held out; a model
   that was not is refused): every test window of the five leave-one-scene-out splits,
   minADE/minFDE over K = 20 per scene and averaged, beside constant velocity and the learnable prior
-  alone (both measured in this run) and the published GeoTDM rows. Two GeoTDM columns: 20 drawn
-  (the people path's default) and 20 kept of ``COVERING_DRAWS`` = 60 by farthest-point selection of
-  their end points (GeoTDM's own evaluation keeps 20 of 60; ``people_draws``). Constant velocity
+  alone (both measured in this run) and the published GeoTDM rows. Two GeoTDM columns: 20 kept of
+  the draws chosen on validation (the people path's default, ``people_draws``) and of
+  ``COVERING_DRAWS`` = 60, by farthest-point selection of their end points (GeoTDM's own evaluation
+  keeps 20 of 60). Constant velocity
   and GeoTDM again with ``DETECTOR_NOISE_M`` = 5 cm of noise on the observed positions (a robot's
   detector is noisier than hand annotation). A scene without a model is listed as missing and
   fails the first target.
-* **Sampler, chosen on validation.** DDIM and DPM-Solver++ 2M at 2-10 steps run on validation
-  windows of every pedestrian model (its training scenes' recordings, never its test scene); the
-  rows report minADE, the spread of the 20 samples and the energy score. The table uses the one with
-  the lowest minADE among those the online budget affords (at most ``ONLINE_MAX_STEPS`` network
-  evaluations). Then the temperature of its initial noise (``TEMPERATURES``: one for every future
-  frame, or ramped from the first future frame to the last; a few-step deterministic sampler's
-  samples spread less than the data) is chosen on the same windows by the lowest energy score, a
-  proper score of the whole forecast distribution (Gneiting & Raftery 2007), so the spread is
-  chosen for calibration rather than for the best of 20 alone. Then the step limit of fast scenes
+* **Sampler, chosen on validation.** Models fine-tuned for a sampler (best of K through it,
+  ``TrainOptions.variety_samples``) run at the settings they were tuned for, read from their
+  checkpoints; every other sampler runs at them on the validation windows for comparison. For models
+  trained by denoising alone the settings are chosen: DDIM and DPM-Solver++ 2M at 2-10 steps run on
+  validation windows of every pedestrian model (its training scenes' recordings, never its test
+  scene); the rows report minADE, the spread of the 20 samples and the energy score. The table uses
+  the one with the lowest minADE among those the online budget affords (at most ``ONLINE_MAX_STEPS``
+  network evaluations). Then the temperature of its initial noise (``TEMPERATURES``: one for every
+  future frame, or ramped from the first future frame to the last; a few-step deterministic
+  sampler's samples spread less than the data) is chosen on the same windows by the lowest energy
+  score, a proper score of the whole forecast distribution (Gneiting & Raftery 2007), so the spread
+  is chosen for calibration rather than for the best of 20 alone. Then the step limit of fast scenes
   (``MAX_STEPS_M``, by minADE per metre at the windows' own speed and three times it), and last each
   person's temperature scaled with their observed speed (``SPEED_TEMPERATURES``,
-  :class:`~diff9d_ros.trajectory.sampling.SpeedTemperature`), by the lowest energy score.
+  :class:`~diff9d_ros.trajectory.sampling.SpeedTemperature`), by the lowest energy score. Last,
+  either way, the draws the 20 are kept of (``VAL_DRAWS``): the fewest within ``DRAWS_TOLERANCE`` of
+  the lowest validation minADE.
 * **The people path.** The zara1 test scene is written as a rosbag2 (``diff9d traj bag``) and run
   through ``diff9d eval-bag``'s people runner; its minADE must reproduce the table's zara1 row.
 * **Fast sampling against DDPM-1000** (the paper's sampler) on at least 256 zara1 test trajectories:
@@ -36,10 +42,11 @@ Run from the repository root:
   alone and constant velocity on all 2000 test trajectories (ADE/FDE averaged over K = 5).
 * **Tabletop objects** (``models/geotdm_objects.pt``, the pipeline's model): minADE/minFDE over 20.
 * **Online latency**: ``Forecaster.forecast`` of the pipeline's object model (10 tracks, the
-  pipeline's sampler) and of a pedestrian model (30 people, the chosen sampler; 20 drawn, and 20 of
-  60), 20 samples, 12 frames, 1 and 2 threads.
-* **Training time**: each model's training configuration run for a few steps here, CPU seconds
-  per step times the steps its training run was set to take (measured, not read from the checkpoint).
+  pipeline's sampler) and of a pedestrian model (30 people, the chosen sampler; 20 drawn, and 20
+  kept of the chosen draws and of 60), 20 samples, 12 frames, 1 and 2 threads.
+* **Training time**: each training run behind each model (denoising, then any fine-tuning) run for
+  a few steps here, CPU seconds per step times the steps that run was set to take (measured, not
+  read from the checkpoint).
 
 Everything but the DDPM reference is measured in this run; wall times on a shared CPU include
 contention, so CPU times are reported too.
@@ -134,10 +141,14 @@ SPEED_TEMPERATURES: tuple[tuple[float, float] | None, ...] = (
 )
 #: Samples drawn per person of which 20 are kept (:func:`~diff9d_ros.trajectory.covering.covering_subset`):
 #: GeoTDM's ETH-UCY evaluation keeps 20 of 60 draws, so its published rows are 20 of 60. The table
-#: reports the people path's default (20 drawn, ``people_draws`` 0: the online budget) and this
-#: protocol side by side; the validation rows show how the draws move minADE, minFDE and the spread.
+#: reports the people path's default (``people_draws``, chosen on validation) and this protocol side
+#: by side.
 COVERING_DRAWS = 60
-VAL_DRAWS = (40, COVERING_DRAWS)
+#: Draws per person tried on validation with the chosen settings (20: all kept); the fewest whose
+#: pooled minADE is within ``DRAWS_TOLERANCE`` (relative) of the lowest is the people path's default:
+#: each draw costs forecast time (the latency rows), so a draw that gains less than that is not taken.
+VAL_DRAWS = (20, 30, 40, COVERING_DRAWS)
+DRAWS_TOLERANCE = 0.01
 #: Standard deviation (m) of the Gaussian noise put on the observed positions of the "detector noise"
 #: rows (validation and test; the futures stay as annotated): ETH-UCY's positions were annotated by
 #: hand, a robot's person detector jitters by centimetres from frame to frame.
@@ -293,20 +304,22 @@ def tuned_settings(models: dict[str, Path]) -> Settings | None:
 
 def choose_pedestrian_sampler(
     models: dict[str, Path], data: Path, per_model: int, candidates_only: bool = False
-) -> tuple[tuple[str, int], Temperature, float | None, SpeedTemperature | None, list[dict]]:
+) -> tuple[tuple[str, int], Temperature, float | None, SpeedTemperature | None, int, list[dict]]:
     """The fast sampler for the pedestrian table, the temperature of its initial noise, the
     largest step forecast as observed and the speed scaling of each person's temperature: the ones
-    the models were fine-tuned for (:func:`tuned_settings`), or else chosen on validation windows.
+    the models were fine-tuned for (:func:`tuned_settings`), or else chosen on validation windows;
+    and the draws per person the 20 samples are kept of, chosen on validation windows.
 
     Every sampler of :data:`FAST` runs on ``per_model`` validation windows of each model (windows of
     its training scenes' recordings, never its held-out scene); the rows show how the sampler and
     its step count move minADE, the spread of the samples and the energy score. Models fine-tuned
     through a sampler run every one at the settings they were tuned for, and the choice is theirs
     (the settings were chosen on validation before fine-tuning, :func:`choose_settings`). Otherwise
-    the settings are chosen as :func:`choose_settings` says. The rows of :data:`VAL_DRAWS` (20 kept
-    of more draws) show what drawing more costs and gains, and the last row the chosen settings on
-    the same windows with :data:`DETECTOR_NOISE_M` of noise on the observed positions; they choose
-    nothing.
+    the settings are chosen as :func:`choose_settings` says. Then every draw count of
+    :data:`VAL_DRAWS` (20 kept of that many by farthest-point selection of their end points) runs
+    with them, and the fewest within :data:`DRAWS_TOLERANCE` of the lowest pooled minADE win. The
+    last row is the chosen settings on the same windows with :data:`DETECTOR_NOISE_M` of noise on the
+    observed positions; it chooses nothing.
     """
     loaded = {scene: _load(path) for scene, path in models.items()}
     val = {s: random_windows(load_windows(s, "val", data_dir=data), per_model, seed=0) for s in models}
@@ -326,16 +339,21 @@ def choose_pedestrian_sampler(
             row["tuned"] = sampler == best
             rows.append(row)
     settings = dict(temperature=temperature, max_step=max_step, speed_temperature=speed)
+    by_draws = {}
     for draws in VAL_DRAWS:
         result = pooled([_eval(loaded[s], val[s], s, *best, draws=draws, **settings) for s in models])
         method = f"GeoTDM {people_label(best, temperature, max_step, speed, draws)}"
         rows.append(_row("pedestrian val draws", method, windows, result))
+        by_draws[draws] = result.ade
+    lowest = min(by_draws.values())
+    draws = min(d for d, ade in by_draws.items() if ade <= (1.0 + DRAWS_TOLERANCE) * lowest)
+    settings["draws"] = draws
     noisy = {s: jittered(val[s], DETECTOR_NOISE_M) for s in models}
     result = pooled([_eval(loaded[s], noisy[s], s, *best, **settings) for s in models])
-    method = f"GeoTDM {people_label(best, temperature, max_step, speed)}"
+    method = f"GeoTDM {people_label(best, temperature, max_step, speed, draws)}"
     jitter = f"{windows} jittered {DETECTOR_NOISE_M:g} m"
     rows.append(_row("pedestrian val detector noise", method, jitter, result))
-    return best, temperature, max_step, speed, rows
+    return best, temperature, max_step, speed, draws, rows
 
 
 def choose_settings(
@@ -424,12 +442,12 @@ def people_label(
     draws: int | None = None,
 ) -> str:
     """:func:`sampler_label` with the step limit of fast scenes, the speed scaling of the
-    temperature and the draws the 20 are kept of, ``dpmpp_2m-3 T0.5-3 max step 0.5 m speed 0.3/0.2 m
-    20 of 60``."""
+    temperature and the draws the 20 are kept of (None or 20: all drawn are kept), ``dpmpp_2m-3
+    T0.5-3 max step 0.5 m speed 0.3/0.2 m 20 of 60``."""
     label = sampler_label(sampler, temperature)
     label = label if max_step is None else f"{label} max step {max_step:g} m"
     label = label if speed is None else f"{label} {speed.label()}"
-    return label if draws is None else f"{label} 20 of {draws}"
+    return label if draws in (None, 20) else f"{label} 20 of {draws}"
 
 
 def _average_row(method: str, ade: float, fde: float, windows: str) -> dict:
@@ -443,18 +461,19 @@ def pedestrian_rows(
     temperature: Temperature,
     max_step: float | None,
     speed: SpeedTemperature | None,
+    draws: int,
     limit: int | None,
 ) -> tuple[list[dict], dict[str, tuple[EvalResult, EvalResult]], dict[str, tuple[EvalResult, EvalResult]]]:
     """Per scene present: constant velocity, the prior alone and GeoTDM (``sampler`` at
     ``temperature``, faster scenes at ``max_step``, ``speed`` scaling each person's temperature; 20
-    drawn, and 20 kept of :data:`COVERING_DRAWS`) on every test window of the held-out scene, and the
-    published row; then the averages over the scenes. Constant velocity and GeoTDM (20 drawn) run
-    again with :data:`DETECTOR_NOISE_M` of noise on the observed positions (:func:`jittered`). Per
-    scene the (GeoTDM, constant velocity) results of 20 drawn and of 20 kept of
-    :data:`COVERING_DRAWS`."""
+    kept of ``draws``, the people path's default, and of :data:`COVERING_DRAWS`) on every test window
+    of the held-out scene, and the published row; then the averages over the scenes. Constant
+    velocity and GeoTDM (the default) run again with :data:`DETECTOR_NOISE_M` of noise on the
+    observed positions (:func:`jittered`). Per scene the (GeoTDM, constant velocity) results of the
+    default and of 20 kept of :data:`COVERING_DRAWS`."""
     rows, found, covering, jittering = [], {}, {}, {}
     jitter = f"observed positions jittered {DETECTOR_NOISE_M:g} m"
-    label_of = people_label(sampler, temperature, max_step, speed)
+    label_of = people_label(sampler, temperature, max_step, speed, draws)
     covered_label = people_label(sampler, temperature, max_step, speed, COVERING_DRAWS)
     for scene in PEDESTRIAN_TASKS:
         published = _average_row(f"{scene}: GeoTDM (paper, DDPM-1000, 20 of 60)", *PUBLISHED[scene], "paper")
@@ -469,13 +488,14 @@ def pedestrian_rows(
         prior = _eval(model, groups, scene, "prior", 0)
         start = time.perf_counter()
         settings = dict(progress=True, temperature=temperature, max_step=max_step, speed_temperature=speed)
-        geotdm = _eval(model, groups, scene, *sampler, **settings)
+        geotdm = _eval(model, groups, scene, *sampler, draws=draws, **settings)
         per_128 = (time.perf_counter() - start) * 128 / max(1, count)
         start = time.perf_counter()
         covered = _eval(model, groups, scene, *sampler, draws=COVERING_DRAWS, **settings)
         kept_per_128 = (time.perf_counter() - start) * 128 / max(1, count)
         noisy = jittered(groups, DETECTOR_NOISE_M)
-        noisy_cv, noisy_geotdm = _eval(None, noisy, scene), _eval(model, noisy, scene, *sampler, **settings)
+        noisy_cv = _eval(None, noisy, scene)
+        noisy_geotdm = _eval(model, noisy, scene, *sampler, draws=draws, **settings)
         rows += [
             _row("pedestrian", f"{scene}: constant velocity", label, cv),
             _row("pedestrian", f"{scene}: GeoTDM prior only", label, prior),
@@ -584,6 +604,7 @@ def zara1_bag_row(
     temperature: Temperature,
     max_step: float | None,
     speed: SpeedTemperature | None,
+    draws: int,
     max_messages: int | None,
     threads: int,
 ) -> tuple[dict, dict]:
@@ -606,6 +627,7 @@ def zara1_bag_row(
             people_max_step_m=max_step or 0.0,
             people_speed_reference_m=0.0 if speed is None else speed.reference,
             people_speed_floor_m=PipelineConfig.people_speed_floor_m if speed is None else speed.floor,
+            people_draws=0 if draws == 20 else draws,
             threads=threads,
         )
         result = run_people(PeopleBagSource(bag), config, Path(folder) / "out", title="eval-bag zara1")
@@ -774,14 +796,17 @@ def objects_rows(count: int) -> list[dict]:
 def latency_rows(
     people_model: Path,
     people_sampler: tuple[str, int],
+    people_draws: int,
     repeats: int,
     thread_counts: tuple[int, ...] = (1, 2),
     objects: bool = True,
 ) -> tuple[list[dict], list[Target]]:
     """``Forecaster.forecast`` of the pipeline's object model (10 tracks, the pipeline's sampler) and
-    of a pedestrian model (30 people, the val-chosen sampler; 20 drawn, and 20 kept of
-    :data:`COVERING_DRAWS`), 20 samples x 12 frames, 1 and 2 threads."""
-    cases = [("people", people_model, people_sampler, 30, 8.0, draws) for draws in (None, COVERING_DRAWS)]
+    of a pedestrian model (30 people, the val-chosen sampler; 20 drawn, 20 kept of ``people_draws``,
+    the people path's default, and of :data:`COVERING_DRAWS`), 20 samples x 12 frames, 1 and 2
+    threads."""
+    counts = sorted({20, people_draws, COVERING_DRAWS})
+    cases = [("people", people_model, people_sampler, 30, 8.0, None if d == 20 else d) for d in counts]
     if objects:
         cases.insert(0, ("objects", MODELS / "geotdm_objects.pt", ONLINE_SAMPLER, 10, 0.3, None))
     rows, targets = [], []
@@ -931,18 +956,22 @@ def main() -> int:
         section_s[section] = round(time.perf_counter() - start, 1)
 
     start = time.perf_counter()
-    sampler, temperature, max_step, speed, ped_val_rows = choose_pedestrian_sampler(
+    sampler, temperature, max_step, speed, draws, ped_val_rows = choose_pedestrian_sampler(
         models, args.eth_ucy, args.val_windows, args.val_candidates_only
     )
-    name = sampler_label(sampler, temperature)
+    name = people_label(sampler, temperature, None, None, draws)
     print(f"pedestrian sampler chosen on val: {name}, max step {max_step}, {speed}")
     shipped = PipelineConfig()
     shipped_sampler = (shipped.people_sampler, shipped.people_steps)
-    if sampler_label(shipped_sampler, shipped.people_temperatures) != name:
+    if sampler_label(shipped_sampler, shipped.people_temperatures) != sampler_label(sampler, temperature):
         print(
             f"the people path's defaults (people_sampler, people_steps, people_temperature_first, "
             f"people_temperature: {sampler_label(shipped_sampler, shipped.people_temperatures)}) are "
-            f"not the ones chosen here ({name}): update PipelineConfig"
+            f"not the ones chosen here ({sampler_label(sampler, temperature)}): update PipelineConfig"
+        )
+    if (shipped.people_draws or 20) != draws:
+        print(
+            f"people_draws {shipped.people_draws} is not the one chosen here ({draws}): update PipelineConfig"
         )
     if (shipped.people_max_step_m or None) != max_step:
         print(
@@ -957,10 +986,12 @@ def main() -> int:
     timed("pedestrian val", start)
     start = time.perf_counter()
     ped_rows, found, covering = pedestrian_rows(
-        models, args.eth_ucy, sampler, temperature, max_step, speed, limit
+        models, args.eth_ucy, sampler, temperature, max_step, speed, draws, limit
     )
     targets = pedestrian_targets(found, name)
-    targets += pedestrian_targets(covering, f"{name} 20 of {COVERING_DRAWS}", scenes_required=False)
+    targets += pedestrian_targets(
+        covering, people_label(sampler, temperature, None, None, COVERING_DRAWS), scenes_required=False
+    )
     motion_rows = scene_motion_rows(args.eth_ucy, limit)
     rows, bag_throughput = [*ped_rows], None
     timed("pedestrian test", start)
@@ -968,6 +999,7 @@ def main() -> int:
     lat_rows, lat_targets = latency_rows(
         next(iter(models.values())),
         sampler,
+        draws,
         repeats,
         (1,) if args.quick else (1, 2),
         objects=not args.pedestrians_only,
@@ -985,6 +1017,7 @@ def main() -> int:
             "pedestrian_temperature": temperature,
             "pedestrian_max_step_m": max_step,
             "pedestrian_speed_temperature": None if speed is None else [speed.reference, speed.floor],
+            "pedestrian_draws": draws,
             "pedestrian_models_missing": missing,
             "pedestrian_val_rows": ped_val_rows,
             "pedestrian_scene_motion_rows": motion_rows,
@@ -1017,6 +1050,7 @@ def main() -> int:
             temperature,
             max_step,
             speed,
+            draws,
             20 if args.quick else None,
             args.threads,
         )

@@ -178,9 +178,9 @@ def _add_bag_options(parser: argparse.ArgumentParser) -> None:
     people.add_argument(
         "--people-draws",
         type=int,
-        default=0,
+        default=DEFAULTS.people_draws,
         help="samples drawn per person, of which --samples are kept: those whose end points cover the "
-        "draws' (GeoTDM's protocol keeps 20 of 60; each draw costs time; 0: --samples)",
+        "draws' (chosen on validation; GeoTDM's protocol keeps 20 of 60; each draw costs time; 0: --samples)",
     )
 
 

@@ -151,7 +151,7 @@ def test_people_and_objects_keep_their_own_sampler(tmp_path: Path) -> None:
     )
     assert (
         PeopleForecastStage(config).backend_name
-        == "geotdm (people.pt, dpmpp_2m-2, temperature 0.5-3, speed 0.3/0.2 m)"
+        == "geotdm (people.pt, dpmpp_2m-2, temperature 0.5-3, speed 0.3/0.2 m, 20 of 30 draws)"
     )
     assert ForecastStage(config).backend_name == "geotdm (objects.pt, ddim-3)"
     steps = PipelineConfig(people_model_path=str(planar), people_steps=5, forecast_steps=4)
@@ -175,7 +175,9 @@ def test_people_and_objects_keep_their_own_sampler(tmp_path: Path) -> None:
     assert PeopleForecastStage(still).forecaster.speed_temperature is None
     with pytest.raises(ValueError, match="people_speed_floor_m > 0"):
         PipelineConfig(people_speed_floor_m=0.0).validate()
-    assert PeopleForecastStage(config).forecaster.draws is None  # default: draw forecast_samples
+    assert PeopleForecastStage(config).forecaster.draws == 30  # default: 20 kept of 30 draws
+    every = PipelineConfig(people_model_path=str(planar), people_draws=0)
+    assert PeopleForecastStage(every).forecaster.draws is None  # 0: draw forecast_samples, keep all
     covered = PipelineConfig(people_model_path=str(planar), people_draws=60)
     stage = PeopleForecastStage(covered)
     assert stage.forecaster.draws == 60 and stage.backend_name.endswith("speed 0.3/0.2 m, 20 of 60 draws)")
@@ -264,7 +266,7 @@ def test_people_runner_refuses_a_model_trained_on_the_bags_scene(tmp_path: Path)
     with pytest.raises(ValueError, match="held out ETH-UCY scene 'hotel' and was trained on 'zara1'"):
         run_people(PeopleBagSource(bag), config, tmp_path / "out", progress=False)
     zara1 = _save_model(tmp_path / "geotdm_zara1.pt", True, "zara1")
-    config = PipelineConfig(people_model_path=str(zara1), forecast_samples=4)
+    config = PipelineConfig(people_model_path=str(zara1), forecast_samples=4, people_draws=0)
     result = run_people(PeopleBagSource(bag), config, tmp_path / "ok", progress=False)
     assert result.metrics["forecast"]["forecasts_scored"] > 0
     backend = "geotdm (geotdm_zara1.pt, dpmpp_2m-2, temperature 0.5-3, speed 0.3/0.2 m)"

@@ -88,9 +88,26 @@ def test_shipped_model_beats_constant_velocity(path: Path, one_torch_thread: Non
     assert geotdm.ade < 0.8 * cv.ade and geotdm.fde < 0.8 * cv.fde, (task, geotdm, cv)
 
 
+def people_forecaster(path: Path) -> Forecaster:
+    """``path`` with the people path's sampler settings, which the shipped models are fine-tuned for."""
+    shipped = PipelineConfig()
+    return Forecaster.from_checkpoint(
+        path,
+        sampler=shipped.people_sampler,
+        num_steps=shipped.people_steps,
+        temperature=shipped.people_temperatures,
+        max_step=shipped.people_max_step_m or None,
+        speed_temperature=shipped.people_speed_temperature,
+        draws=shipped.people_draws or None,
+        seed=0,
+    )
+
+
 @pytest.mark.parametrize("path", PEDESTRIAN_MODELS, ids=lambda p: p.name)
 def test_a_straight_walker_is_forecast_straight(path: Path, one_torch_thread: None) -> None:
-    forecaster = Forecaster.from_checkpoint(path, seed=0)
+    """With the people path's settings, the mean of a walker's 20 samples keeps walking forward along
+    their line at about their speed."""
+    forecaster = people_forecaster(path)
     history = np.array([[2.0 + 0.5 * k, 1.0 + 0.2 * k, 0.0] for k in range(8)])  # 1.35 m/s
     mean = forecaster.forecast({"walker": history}, horizon=12, n_samples=20)["walker"].mean(axis=0)
     direction = (history[-1] - history[0]) / np.linalg.norm(history[-1] - history[0])

@@ -418,7 +418,7 @@ PEOPLE_PARAMS: tuple[ParamSpec, ...] = (
         "people_draws",
         "samples drawn per person, of which forecast_samples are kept, those whose end points cover the "
         "draws' (farthest-point selection; GeoTDM's protocol keeps 20 of 60); each draw costs time "
-        "(0 = forecast_samples, all kept)",
+        "(0 = forecast_samples, all kept; the default was chosen on validation)",
         range=(0, 1000),
     ),
     _FORECAST_BY_NAME["forecast_at_model_rate"],
