@@ -326,3 +326,8 @@ def test_traj_eval_runs_the_online_settings_on_jittered_and_sped_up_windows(tmp_
     assert all(np.isfinite(r["ade"]) and np.isfinite(r["fde"]) for r in plain + fast + noisy)
     assert main([*common, "--temperature", "0.5,x"]) == 2
     assert main([*common, "--speed", "0"]) == 2
+    assert plain[1]["spread"] > 0 and plain[1]["energy"] > 0  # 20 samples: scored as a distribution
+    tune = ["traj", "train", "--task", "zara1", "--data", str(root), "--out", str(tmp_path / "tuned")]
+    tune += ["--init", str(model), "--variety-samples", "4", "--steps", "1"]
+    assert main([*tune, "--eval-speed-temperature", "0.3"]) == 2  # one clear line, not a traceback
+    assert main([*tune, "--eval-sampler", "dpmpp_2m"]) == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 
 from diff9d_ros.trajectory.datasets import DEFAULT_ETH_UCY, PEDESTRIAN_TASKS, TASKS
 
@@ -89,16 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the validation sampler (and the best-of-K objective's), e.g. dpmpp_2m:3",
     )
     train.add_argument("--eval-steps", type=int, default=None, help="its steps (overrides NAME:STEPS)")
-    train.add_argument(
-        "--eval-temperature", default="1", metavar="T or FIRST,LAST", help="its initial-noise temperature"
-    )
-    train.add_argument("--eval-max-step", type=float, default=None, help="its step limit of fast scenes")
-    train.add_argument(
-        "--eval-speed-temperature",
-        default=None,
-        metavar="REF,FLOOR",
-        help="its speed scaling (people: 0.3,0.2)",
-    )
+    add_sampler_settings(train, "eval-")
     train.add_argument(
         "--init",
         default=None,
@@ -116,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--num-trajectories", type=int, default=None, help="N-body split size override (smoke runs)"
     )
-    train.set_defaults(func=_train)
+    train.set_defaults(func=_one_line_errors(_run_training))
 
     export = leaves.add_parser(
         "export",
@@ -148,16 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--windows", type=int, default=None, help="N windows drawn at random (seed 0, as the benchmark)"
     )
-    evaluate.add_argument(
-        "--temperature",
-        default="1",
-        metavar="T or FIRST,LAST",
-        help="initial-noise temperature, or a ramp over the future frames (people path: 0.5,3)",
-    )
-    evaluate.add_argument("--max-step", type=float, default=None, help="step limit of fast scenes (m/frame)")
-    evaluate.add_argument(
-        "--speed-temperature", default=None, metavar="REF,FLOOR", help="speed scaling (people: 0.3,0.2)"
-    )
+    add_sampler_settings(evaluate, "")
     evaluate.add_argument("--draws", type=int, default=None, help="draws of which the K samples are kept")
     evaluate.add_argument(
         "--jitter-m", type=float, default=0.0, help="Gaussian noise on the observed positions (m, fixed seed)"
@@ -168,7 +151,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--batch-size", type=int, default=128)
     evaluate.add_argument("--threads", type=int, default=2)
     evaluate.add_argument("--json", default=None, help="also write the rows to this JSON file")
-    evaluate.set_defaults(func=_eval)
+    evaluate.set_defaults(func=_one_line_errors(_evaluate))
 
     bag = leaves.add_parser(
         "bag",
@@ -193,13 +176,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bag.set_defaults(func=_bag)
 
 
-def _train(args: argparse.Namespace) -> int:
-    """``diff9d traj train``; a bad option is one clear line (exit 2), not a traceback."""
-    try:
-        return _run_training(args)
-    except ValueError as error:
-        LOG.error("%s", error)
-        return 2
+def add_sampler_settings(parser: argparse.ArgumentParser, prefix: str) -> None:
+    """``--{prefix}temperature``, ``--{prefix}max-step`` and ``--{prefix}speed-temperature``: the
+    settings of a sampler run by ``forecast_samples`` (the people path's: 0.5,3, 0.35 and 0.3,0.2)."""
+    parser.add_argument(
+        f"--{prefix}temperature",
+        default="1",
+        metavar="T or FIRST,LAST",
+        help="initial-noise temperature, or a ramp over the future frames (people path: 0.5,3)",
+    )
+    parser.add_argument(
+        f"--{prefix}max-step",
+        type=float,
+        default=None,
+        help="step limit of fast scenes (m/frame; people: 0.35)",
+    )
+    parser.add_argument(
+        f"--{prefix}speed-temperature",
+        default=None,
+        metavar="REF,FLOOR",
+        help="speed scaling (people: 0.3,0.2)",
+    )
+
+
+def _one_line_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``command`` with a bad option or checkpoint (a ValueError) reported as one clear line and exit
+    code 2, not a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except ValueError as error:
+            LOG.error("%s", error)
+            return 2
+
+    return run
 
 
 def _run_training(args: argparse.Namespace) -> int:
@@ -294,15 +305,6 @@ def _pair(text: str | None, what: str) -> tuple[float, float] | None:
     if len(values) != 2:
         raise ValueError(f"{what} takes two numbers A,B, got {text!r}")
     return values[0], values[1]
-
-
-def _eval(args: argparse.Namespace) -> int:
-    """``diff9d traj eval``; a bad option or checkpoint is one clear line (exit 2), not a traceback."""
-    try:
-        return _evaluate(args)
-    except ValueError as error:
-        LOG.error("%s", error)
-        return 2
 
 
 def _evaluate(args: argparse.Namespace) -> int:
